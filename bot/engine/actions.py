@@ -1,0 +1,594 @@
+"""Named conditions, actions, choice providers and prompt renderers used by the dialogues.
+
+Every name a dialogue file uses is registered here with one of the decorators. Each function
+takes the :class:`~bot.engine.core.Turn` and the optional argument written after a colon in
+the YAML (``value:ja`` -> ``arg="ja"``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any
+
+from bot.content import Question
+from bot.engine.core import Turn
+from bot.engine.messages import Choice, Reply
+from bot.periods import quarter_of
+
+REGISTRY: dict[str, dict[str, Callable[..., Any]]] = {
+    "condition": {},
+    "action": {},
+    "renderer": {},
+    "provider": {},
+}
+
+ROLE_LABELS = {
+    "professional": "professional",
+    "manager": "teamleider/manager",
+    "beleid": "beleidsmedewerker",
+    "bestuurder": "bestuurder",
+}
+REPORT_ROLES = {"manager", "beleid", "bestuurder"}
+
+
+def _register(kind: str) -> Callable[[str], Callable[[Callable[..., Any]], Callable[..., Any]]]:
+    def named(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        def deco(func: Callable[..., Any]) -> Callable[..., Any]:
+            REGISTRY[kind][name] = func
+            return func
+
+        return deco
+
+    return named
+
+
+condition = _register("condition")
+action = _register("action")
+renderer = _register("renderer")
+provider = _register("provider")
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _question(turn: Turn) -> Question | None:
+    qs = turn.ctx.get("qs") or []
+    i = turn.ctx.get("i", 0)
+    if 0 <= i < len(qs):
+        return turn.content.praatplaat.question(qs[i])
+    return None
+
+
+def _questions_for(turn: Turn, scope: str) -> list[str]:
+    role = turn.ctx.get("role", "professional")
+    pp = turn.content.praatplaat
+    themes = pp.themes if scope == "tour" else [pp.theme(scope)]
+    return [q.id for theme in themes for q in theme.questions if q.for_role(role)]
+
+
+def _start_run(turn: Turn, scope: str) -> None:
+    ctx = turn.ctx
+    run_id = turn.store.start_run(
+        turn.member_id or 0, int(ctx["team_id"]), scope, quarter_of(turn.now())
+    )
+    ctx.update(run=run_id, scope=scope, qs=_questions_for(turn, scope), i=0, editing=False)
+
+
+def _join(turn: Turn, team_id: int) -> None:
+    ctx = turn.ctx
+    role = ctx.get("role", "professional")
+    turn.store.join_team(turn.member_id or 0, team_id, role)
+    ctx["team_id"] = team_id
+    team = turn.store.get_team(team_id)
+    turn.say("joined", team=team["name"] if team else "je team")
+
+
+def _answer_label(row: dict[str, Any]) -> str:
+    parts = []
+    if row.get("scale") is not None:
+        parts.append(str(row["scale"]))
+    if row.get("text"):
+        text = row["text"]
+        parts.append(f"“{text[:60]}{'…' if len(text) > 60 else ''}”")
+    return " · ".join(parts) or "overgeslagen"
+
+
+def _short(text: str, limit: int = 48) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+# -- conditions ---------------------------------------------------------------------------
+
+
+@condition("value")
+def value_is(turn: Turn, arg: str | None) -> bool:
+    return str(turn.value) == arg
+
+
+@condition("has_args")
+def has_args(turn: Turn, arg: str | None) -> bool:
+    return bool(turn.args)
+
+
+@condition("consented")
+def consented(turn: Turn, arg: str | None) -> bool:
+    if turn.member_id is None:
+        return False
+    member = turn.store.get_member(turn.member_id)
+    return bool(member and member["consent_at"])
+
+
+@condition("has_role")
+def has_role(turn: Turn, arg: str | None) -> bool:
+    return bool(turn.ctx.get("role"))
+
+
+@condition("has_team")
+def has_team(turn: Turn, arg: str | None) -> bool:
+    return bool(turn.ctx.get("team_id"))
+
+
+@condition("onboarded")
+def onboarded(turn: Turn, arg: str | None) -> bool:
+    return has_role(turn, None) and has_team(turn, None) and consented(turn, None)
+
+
+@condition("has_pending_invite")
+def has_pending_invite(turn: Turn, arg: str | None) -> bool:
+    return bool(turn.ctx.get("invite"))
+
+
+@condition("valid_invite")
+def valid_invite(turn: Turn, arg: str | None) -> bool:
+    team_id, _ = turn.store.resolve_invite(str(turn.value))
+    return team_id is not None
+
+
+@condition("has_open_run")
+def has_open_run(turn: Turn, arg: str | None) -> bool:
+    if turn.member_id is None:
+        return False
+    return turn.store.latest_run(turn.member_id, unfinished=True) is not None
+
+
+@condition("has_any_run")
+def has_any_run(turn: Turn, arg: str | None) -> bool:
+    return turn.member_id is not None and turn.store.latest_run(turn.member_id) is not None
+
+
+@condition("has_question")
+def has_question(turn: Turn, arg: str | None) -> bool:
+    return _question(turn) is not None
+
+
+@condition("question_is_scale")
+def question_is_scale(turn: Turn, arg: str | None) -> bool:
+    q = _question(turn)
+    return q is not None and q.kind == "scale"
+
+
+@condition("question_is_text")
+def question_is_text(turn: Turn, arg: str | None) -> bool:
+    q = _question(turn)
+    return q is not None and q.kind == "text"
+
+
+@condition("answered_question")
+def answered_question(turn: Turn, arg: str | None) -> bool:
+    return str(turn.value) in (turn.ctx.get("qs") or [])
+
+
+@condition("resume_in")
+def resume_in(turn: Turn, arg: str | None) -> bool:
+    return str(turn.ctx.get("resume", "")).startswith(f"{arg}.")
+
+
+# -- actions: onboarding ------------------------------------------------------------------
+
+
+@action("give_consent")
+def give_consent(turn: Turn, arg: str | None) -> None:
+    inc = turn.incoming
+    member_id = turn.store.get_or_create_member(inc.platform, inc.user_id, inc.display_name)
+    turn.store.set_consent(member_id)
+    turn.conv.member_id = member_id
+
+
+@action("set_role")
+def set_role(turn: Turn, arg: str | None) -> None:
+    role = str(turn.value)
+    turn.ctx["role"] = role
+    if turn.ctx.get("team_id") and turn.member_id:
+        turn.store.join_team(turn.member_id, int(turn.ctx["team_id"]), role)
+
+
+@action("use_invite_arg")
+def use_invite_arg(turn: Turn, arg: str | None) -> None:
+    turn.ctx["invite"] = turn.args.split()[0]
+
+
+@action("join_pending_invite")
+def join_pending_invite(turn: Turn, arg: str | None) -> None:
+    token = str(turn.ctx.pop("invite"))
+    team_id, reason = turn.store.resolve_invite(token)
+    if team_id is None:
+        turn.say(f"invite_{reason}")
+        return
+    turn.store.use_invite(token)
+    _join(turn, team_id)
+
+
+@action("join_invite")
+def join_invite(turn: Turn, arg: str | None) -> None:
+    token = str(turn.value)
+    team_id, _ = turn.store.resolve_invite(token)
+    assert team_id is not None
+    turn.store.use_invite(token)
+    _join(turn, team_id)
+
+
+@action("join_demo")
+def join_demo(turn: Turn, arg: str | None) -> None:
+    _join(turn, turn.store.demo_team())
+
+
+@action("explain_invite_problem")
+def explain_invite_problem(turn: Turn, arg: str | None) -> None:
+    _, reason = turn.store.resolve_invite(str(turn.value))
+    turn.say(f"invite_{reason}")
+
+
+# -- actions: reflection ------------------------------------------------------------------
+
+
+@action("start_tour")
+def start_tour(turn: Turn, arg: str | None) -> None:
+    _start_run(turn, "tour")
+
+
+@action("start_theme")
+def start_theme(turn: Turn, arg: str | None) -> None:
+    _start_run(turn, str(turn.value))
+
+
+@action("resume_run")
+def resume_run(turn: Turn, arg: str | None) -> None:
+    """Continue the open run exactly where it was (rebuilt from the store if needed)."""
+    run = turn.store.latest_run(turn.member_id or 0, unfinished=True)
+    if run is None:
+        return
+    ctx = turn.ctx
+    if ctx.get("run") == run["id"] and ctx.get("qs"):
+        ctx["editing"] = False
+        return
+    qs = _questions_for(turn, run["scope"])
+    answered = turn.store.run_answers(run["id"])
+    i = next((n for n, q in enumerate(qs) if q not in answered), len(qs))
+    ctx.update(run=run["id"], scope=run["scope"], qs=qs, i=i, editing=False,
+               team_id=run["team_id"])
+
+
+@action("advance")
+def advance(turn: Turn, arg: str | None) -> None:
+    ctx = turn.ctx
+    if ctx.get("editing"):
+        ctx["i"] = len(ctx.get("qs") or [])
+        ctx["editing"] = False
+    else:
+        ctx["i"] = ctx.get("i", 0) + 1
+
+
+@action("go_back")
+def go_back(turn: Turn, arg: str | None) -> None:
+    turn.ctx["i"] = max(0, turn.ctx.get("i", 0) - 1)
+    turn.ctx["editing"] = False
+
+
+def _save(turn: Turn, *, scale: int | None = None, text: str | None = None) -> None:
+    q = _question(turn)
+    assert q is not None
+    ctx = turn.ctx
+    turn.store.save_answer(
+        run_id=int(ctx["run"]),
+        member_id=turn.member_id or 0,
+        team_id=int(ctx["team_id"]),
+        role=str(ctx.get("role", "professional")),
+        theme_id=turn.content.praatplaat.theme_of(q.id).id,
+        question_id=q.id,
+        period=quarter_of(turn.now()),
+        content_version=turn.content.version,
+        scale=scale,
+        text=text,
+        source_ref=turn.incoming.message_ref if text else None,
+    )
+
+
+@action("save_scale")
+def save_scale(turn: Turn, arg: str | None) -> None:
+    _save(turn, scale=int(turn.value))
+
+
+@action("save_text")
+def save_text(turn: Turn, arg: str | None) -> None:
+    _save(turn, text=str(turn.value))
+
+
+@action("save_explanation")
+def save_explanation(turn: Turn, arg: str | None) -> None:
+    q = _question(turn)
+    assert q is not None
+    turn.store.set_answer_text(int(turn.ctx["run"]), q.id, str(turn.value),
+                               turn.incoming.message_ref)
+
+
+@action("share")
+def share(turn: Turn, arg: str | None) -> None:
+    q = _question(turn)
+    assert q is not None
+    turn.store.set_answer_share(int(turn.ctx["run"]), q.id, arg == "1")
+
+
+@action("finish_run")
+def finish_run(turn: Turn, arg: str | None) -> None:
+    run_id = turn.ctx.get("run")
+    if run_id:
+        run = turn.store.get_run(int(run_id))
+        if run and not run["finished_at"]:
+            turn.store.finish_run(int(run_id))
+
+
+@action("review_last_run")
+def review_last_run(turn: Turn, arg: str | None) -> None:
+    run = turn.store.latest_run(turn.member_id or 0)
+    if run is None:
+        return
+    qs = _questions_for(turn, run["scope"])
+    turn.ctx.update(run=run["id"], scope=run["scope"], qs=qs, i=len(qs), editing=False,
+                    team_id=run["team_id"])
+
+
+@action("edit_question")
+def edit_question(turn: Turn, arg: str | None) -> None:
+    turn.ctx["i"] = turn.ctx["qs"].index(str(turn.value))
+    turn.ctx["editing"] = True
+
+
+# -- actions: pause, privacy, preferences ------------------------------------------------------
+
+
+@action("remember_resume")
+def remember_resume(turn: Turn, arg: str | None) -> None:
+    state = turn.conv.state
+    if not state.startswith(("menu.", "extras.")):
+        turn.ctx["resume"] = state
+
+
+@action("resume_paused")
+def resume_paused(turn: Turn, arg: str | None) -> None:
+    """Nothing to do: ``menu.resume`` reads the remembered state."""
+
+
+@action("say")
+def say(turn: Turn, arg: str | None) -> None:
+    turn.say(str(arg))
+
+
+@action("say_help")
+def say_help(turn: Turn, arg: str | None) -> None:
+    text = turn.text("help")
+    if turn.ctx.get("role") in REPORT_ROLES:
+        text += "\n\n" + turn.text("help_manager")
+    turn.replies.append(Reply(text))
+
+
+@action("send_export")
+def send_export(turn: Turn, arg: str | None) -> None:
+    data = turn.store.export_member(turn.member_id or 0)
+    payload = json.dumps(data, ensure_ascii=False, indent=2, default=str).encode()
+    turn.replies.append(
+        Reply(turn.text("export_caption"),
+              document=("teamspiegel-mijngegevens.json", payload, "application/json"))
+    )
+
+
+@action("forget")
+def forget(turn: Turn, arg: str | None) -> None:
+    if turn.member_id is not None:
+        turn.store.delete_member(turn.member_id)
+    turn.conv.member_id = None
+    turn.forgotten = True
+    turn.say("forgotten")
+
+
+@action("set_reminders")
+def set_reminders(turn: Turn, arg: str | None) -> None:
+    off = turn.args.lower().startswith("uit")
+    turn.store.update_member(turn.member_id or 0, reminders_off=int(off))
+    turn.say("reminders_off" if off else "reminders_on")
+
+
+def parse_date(text: str) -> date | None:
+    """``2027-01-15``, ``15-01-2027`` or ``15-1-2027`` (with or without a leading 'tot')."""
+    words = text.lower().split()
+    if words and words[0] == "tot":
+        words = words[1:]
+    if len(words) != 1:
+        return None
+    for fmt in ("%Y-%m-%d", "%d-%m-%Y", "%d/%m/%Y"):
+        try:
+            return datetime.strptime(words[0], fmt).date()
+        except ValueError:
+            continue
+    return None
+
+
+@action("pause_until")
+def pause_until(turn: Turn, arg: str | None) -> None:
+    when = parse_date(turn.args)
+    if when is None or when <= turn.now().date():
+        turn.say("pause_date_invalid")
+        return
+    turn.store.update_member(turn.member_id or 0, paused_until=when.isoformat())
+    turn.say("paused_until", date=when.strftime("%d-%m-%Y"))
+
+
+# -- actions: monthly tip ------------------------------------------------------------------
+
+
+@action("save_tip_reaction")
+def save_tip_reaction(turn: Turn, arg: str | None) -> None:
+    period, _, scale = str(turn.value).rpartition(":")
+    month = int(period.split("-")[1])
+    turn.store.save_tip_reaction(turn.member_id or 0, turn.ctx.get("team_id"), period, month,
+                                 int(scale))
+    turn.ctx["tip"] = period
+
+
+@action("save_tip_text")
+def save_tip_text(turn: Turn, arg: str | None) -> None:
+    turn.store.set_tip_reaction_text(turn.member_id or 0, str(turn.ctx.get("tip")),
+                                     str(turn.value), True)
+    turn.say("tip_text_saved")
+
+
+# -- actions: views for the person and for managers ---------------------------------------------
+
+
+@action("show_my_reflections")
+def show_my_reflections(turn: Turn, arg: str | None) -> None:
+    from bot.engine.views import my_reflections
+
+    turn.replies.extend(my_reflections(turn))
+
+
+@action("show_report")
+def show_report(turn: Turn, arg: str | None) -> None:
+    hook = turn.engine.hooks.get("report")
+    if hook is None or turn.ctx.get("role") not in REPORT_ROLES:
+        turn.say("not_manager")
+        return
+    turn.replies.extend(hook(turn))
+
+
+@action("send_dashboard_link")
+def send_dashboard_link(turn: Turn, arg: str | None) -> None:
+    hook = turn.engine.hooks.get("dashboard_link")
+    if hook is None or turn.ctx.get("role") not in REPORT_ROLES:
+        turn.say("not_manager")
+        return
+    turn.replies.extend(hook(turn))
+
+
+def apply_edit(turn: Turn) -> None:
+    """An edited chat message that carried a free-text answer updates that answer."""
+    inc = turn.incoming
+    if turn.member_id is None or not inc.message_ref:
+        return
+    row = turn.store.answer_by_source_ref(turn.member_id, inc.message_ref)
+    text = inc.text.strip()
+    if row is None or not text:
+        turn.say("edit_unknown")
+        return
+    if len(text) > 4000:
+        turn.say("too_long", length=len(text), limit="4.000")
+        return
+    turn.store.set_answer_text(row["run_id"], row["question_id"], text)
+    turn.say("edit_saved")
+
+
+# -- choice providers -----------------------------------------------------------------------
+
+
+@provider("menu_choices")
+def menu_choices(turn: Turn) -> list[Choice]:
+    choices = [Choice("Hele ronde (10 thema's)", "tour"), Choice("Eén thema kiezen", "theme")]
+    if has_open_run(turn, None):
+        choices.insert(0, Choice("Verder waar je was", "resume"))
+    if has_any_run(turn, None):
+        choices.append(Choice("Antwoorden bekijken of aanpassen", "review"))
+    choices.append(Choice("Mijn reflecties door de tijd", "mine"))
+    if turn.ctx.get("role") in REPORT_ROLES:
+        choices.append(Choice("Teamrapport", "report"))
+    return choices
+
+
+@provider("theme_choices")
+def theme_choices(turn: Turn) -> list[Choice]:
+    return [Choice(f"{t.number}. {t.title}", t.id) for t in turn.content.praatplaat.themes]
+
+
+@provider("answered_choices")
+def answered_choices(turn: Turn) -> list[Choice]:
+    answers = turn.store.run_answers(int(turn.ctx.get("run") or 0))
+    pp = turn.content.praatplaat
+    return [
+        Choice(f"{_short(pp.question(qid).text, 40)} ({_answer_label(answers[qid])})", qid)
+        for qid in turn.ctx.get("qs") or []
+        if qid in answers
+    ]
+
+
+# -- renderers --------------------------------------------------------------------------------
+
+
+@renderer("question")
+def render_question(turn: Turn) -> list[Reply]:
+    ctx = turn.ctx
+    q = _question(turn)
+    assert q is not None
+    pp = turn.content.praatplaat
+    theme = pp.theme_of(q.id)
+    qs, i = ctx["qs"], ctx["i"]
+    replies: list[Reply] = []
+    first_of_theme = i == 0 or pp.theme_of(qs[i - 1]).id != theme.id
+    if first_of_theme and not ctx.get("editing"):
+        replies.append(Reply(f"Thema {theme.number}: {theme.title}\n\n{theme.intro}"))
+    lines = [turn.text("question_progress", n=i + 1, total=len(qs), theme=theme.title), "",
+             q.text]
+    if ctx.get("editing"):
+        row = turn.store.run_answers(int(ctx["run"])).get(q.id)
+        if row:
+            lines += ["", turn.text("previous_answer", answer=_answer_label(row))]
+    if q.kind == "scale":
+        low, high = pp.scale.low, pp.scale.high
+        lines += ["", turn.text("scale_hint", low=low.lower(), high=high.lower())]
+        replies.append(
+            Reply("\n".join(lines), choices=[Choice(str(n), str(n)) for n in range(1, 6)],
+                  expects="scale", scale_labels=(low, high))
+        )
+    else:
+        lines += ["", turn.text("text_hint")]
+        replies.append(Reply("\n".join(lines), expects="text"))
+    return replies
+
+
+@renderer("summary")
+def render_summary(turn: Turn) -> list[Reply]:
+    ctx = turn.ctx
+    answers = turn.store.run_answers(int(ctx.get("run") or 0))
+    pp = turn.content.praatplaat
+    lines: list[str] = []
+    by_theme: dict[str, list[dict[str, Any]]] = {}
+    for qid in ctx.get("qs") or []:
+        if qid in answers:
+            by_theme.setdefault(pp.theme_of(qid).id, []).append(answers[qid])
+    for theme in pp.themes:
+        rows = by_theme.get(theme.id)
+        if not rows:
+            continue
+        scales = [r["scale"] for r in rows if r["scale"] is not None]
+        texts = sum(1 for r in rows if r["text"])
+        parts = []
+        if scales:
+            parts.append(f"gemiddeld {sum(scales) / len(scales):.1f}".replace(".", ","))
+        if texts:
+            parts.append(f"{texts} toelichting{'en' if texts != 1 else ''}")
+        lines.append(f"• {theme.title}: {', '.join(parts) or 'beantwoord'}")
+    if lines:
+        text = "\n".join([turn.text("summary_title"), *lines, "", turn.text("summary_footer")])
+    else:
+        text = turn.text("summary_empty")
+    return [Reply(text, choices=[Choice("Antwoord aanpassen", "edit"),
+                                 Choice("Naar het menu", "menu")], expects="choice")]

@@ -1,0 +1,426 @@
+"""The dialogue engine: one ``Incoming`` in, a list of ``Reply`` out, every turn durable.
+
+Per turn: load the conversation from the store, turn the input into a trigger, let the shared
+``transitions`` machine move the conversation (conditions and actions come from
+:mod:`bot.engine.actions`), render the new state's prompt, and commit everything in one
+transaction *before* any reply is returned. A crash between two turns loses nothing that the
+person saw acknowledged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from transitions import EventData, Machine
+
+from bot.content import Content, get_content
+from bot.engine.flows import Dialogues, StateSpec, load_dialogues
+from bot.engine.messages import SCALE_VALUES, Choice, Incoming, Reply
+from bot.store import Conversation, Store
+from bot.yamlio import ConfigError, load_yaml
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT = 4000
+START_STATE = "onboarding.welcome"
+#: button values with these prefixes are global triggers, valid from any state
+BUTTON_TRIGGERS = ("tip", "go")
+MEDIA_NAMES = {
+    "photo": "Foto's",
+    "sticker": "Stickers",
+    "voice": "Spraakberichten",
+    "audio": "Geluidsbestanden",
+    "video": "Video's",
+    "document": "Bestanden",
+    "location": "Locaties",
+    "contact": "Contactkaarten",
+    "poll": "Peilingen",
+}
+
+
+@dataclass
+class Turn:
+    """Everything conditions, actions and renderers may look at during one turn."""
+
+    engine: Engine
+    conv: Conversation
+    incoming: Incoming
+    value: Any = None
+    args: str = ""
+    replies: list[Reply] = field(default_factory=list)
+    forgotten: bool = False
+
+    @property
+    def store(self) -> Store:
+        return self.engine.store
+
+    @property
+    def content(self) -> Content:
+        return self.engine.content
+
+    @property
+    def ctx(self) -> dict[str, Any]:
+        return self.conv.context
+
+    @property
+    def member_id(self) -> int | None:
+        return self.conv.member_id
+
+    def now(self) -> datetime:
+        return self.engine.clock()
+
+    def text(self, key: str, **values: object) -> str:
+        return self.engine.dialogues.text(key, **values)
+
+    def say(self, key: str, **values: object) -> None:
+        self.replies.append(Reply(self.text(key, **values)))
+
+
+class _Model:
+    """What the shared machine moves: one per conversation, state only."""
+
+    __slots__ = ("state", "__dict__")
+
+    def __init__(self, state: str) -> None:
+        self.state = state
+
+
+def _split(name: str) -> tuple[str, str | None]:
+    head, sep, arg = name.partition(":")
+    return head, (arg if sep else None)
+
+
+class Engine:
+    """Runs the dialogue flows for every conversation on every platform."""
+
+    def __init__(
+        self,
+        store: Store,
+        content: Content | None = None,
+        dialogues: Dialogues | None = None,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        settings: dict[str, Any] | None = None,
+        model_cache_size: int = 4096,
+    ) -> None:
+        from bot.engine import actions  # registry; imported here to avoid a cycle
+
+        self.store = store
+        self.content = content or get_content()
+        self.dialogues = dialogues or load_dialogues()
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.settings = settings or {}
+        self.registry = actions.REGISTRY
+        self._check_names()
+        self.machine = Machine(
+            model=None,
+            states=list(self.dialogues.states),
+            initial=START_STATE,
+            send_event=True,
+            auto_transitions=False,
+            ignore_invalid_triggers=True,
+        )
+        self._add_transitions()
+        self._models: OrderedDict[tuple[str, str], _Model] = OrderedDict()
+        self._cache_size = model_cache_size
+        #: hooks the application can set (dashboard links, reports) without the engine
+        #: importing them
+        self.hooks: dict[str, Callable[..., Any]] = {}
+
+    # -- building the machine ------------------------------------------------------------
+
+    def _callable(self, kind: str, name: str) -> Callable[[EventData], Any]:
+        head, arg = _split(name)
+        func = self.registry[kind][head]
+        return lambda event: func(event.kwargs["turn"], arg)
+
+    def _add_transitions(self) -> None:
+        d = self.dialogues
+        for flow in d.flows.values():
+            for state_name, spec in flow.states.items():
+                source = f"{flow.flow}.{state_name}"
+                for t in spec.transitions:
+                    self._add(t.event, source, d.qualify(flow.flow, t.to) if t.to else None, t)
+        for t in d.commands.any:
+            self._add(t.event, "*", t.to, t)
+
+    def _add(self, trigger: str, source: str, dest: str | None, t: Any) -> None:
+        self.machine.add_transition(
+            trigger,
+            source,
+            dest,
+            conditions=[self._callable("condition", c) for c in t.if_],
+            unless=[self._callable("condition", c) for c in t.unless],
+            before=[self._callable("action", a) for a in t.do],
+        )
+
+    def _check_names(self) -> None:
+        """Every name a dialogue uses must exist; errors point at file and line."""
+        d = self.dialogues
+        problems: list[str] = []
+        known_triggers = {"choice", "scale", "text", "next", *BUTTON_TRIGGERS}
+        known_triggers |= {f"cmd_{c}" for c in d.commands.commands}
+
+        def check(path: Any, loc: tuple[Any, ...], kind: str, name: str) -> None:
+            head, _ = _split(name)
+            ok = head in self.registry[kind] if kind in self.registry else name in d.texts
+            if kind == "state":
+                ok = name in d.states
+            if kind == "trigger":
+                ok = name in known_triggers
+            if not ok:
+                _, locate = load_yaml(path)
+                problems.append(f"{path}:{locate(loc)}: {'.'.join(map(str, loc))}: "
+                                f"onbekende {kind} '{name}'")
+
+        for flow in d.flows.values():
+            path = d.files[flow.flow]
+            for sname, spec in flow.states.items():
+                base: tuple[Any, ...] = ("states", sname)
+                if spec.say:
+                    check(path, (*base, "say"), "text", spec.say)
+                if spec.render:
+                    check(path, (*base, "render"), "renderer", spec.render)
+                if isinstance(spec.choices, str):
+                    check(path, (*base, "choices"), "provider", spec.choices)
+                for i, t in enumerate(spec.transitions):
+                    self._check_transition(check, path, (*base, "transitions", i), t, flow.flow)
+        cpath = d.files.get("commands") or (next(iter(d.files.values())).parent / "commands.yaml")
+        for i, t in enumerate(d.commands.any):
+            self._check_transition(check, cpath, ("any", i), t, "")
+        if problems:
+            raise ConfigError("\n".join(problems))
+
+    def _check_transition(
+        self, check: Callable[..., None], path: Any, loc: tuple[Any, ...], t: Any, flow: str
+    ) -> None:
+        check(path, (*loc, "event"), "trigger", t.event)
+        if t.to:
+            target = self.dialogues.qualify(flow, t.to) if flow else t.to
+            check(path, (*loc, "to"), "state", target)
+        for c in [*t.if_, *t.unless]:
+            check(path, (*loc, "if"), "condition", c)
+        for a in t.do:
+            check(path, (*loc, "do"), "action", a)
+
+    def _model(self, conv: Conversation) -> _Model:
+        key = (conv.platform, conv.chat_id)
+        model = self._models.get(key)
+        if model is None:
+            model = _Model(conv.state)
+            self.machine.add_model(model, initial=conv.state)
+            self._models[key] = model
+            if len(self._models) > self._cache_size:
+                _, old = self._models.popitem(last=False)
+                self.machine.remove_model(old)
+        else:
+            self._models.move_to_end(key)
+            model.state = conv.state
+        return model
+
+    def _fire(self, model: _Model, trigger: str, turn: Turn) -> bool:
+        event = self.machine.events.get(trigger)
+        if event is None:
+            return False
+        return bool(event.trigger(model, turn=turn))
+
+    # -- turns ---------------------------------------------------------------------------
+
+    def handle(self, incoming: Incoming) -> list[Reply]:
+        """Handle one input durably; the replies are returned after the commit."""
+        try:
+            with self.store.transaction():
+                return self._handle_in_tx(incoming)
+        except Exception:
+            log.exception("turn failed for %s chat", incoming.platform)
+            return [Reply(self.dialogues.text("error"))]
+
+    def handle_many(self, incomings: Sequence[Incoming]) -> list[list[Reply]]:
+        """Group commit: several turns in one transaction, replies only after it commits.
+
+        Each turn runs in its own savepoint, so one failing turn does not undo the others.
+        """
+        results: list[list[Reply]] = []
+        with self.store.transaction():
+            for incoming in incomings:
+                try:
+                    with self.store.savepoint():
+                        results.append(self._handle_in_tx(incoming))
+                except Exception:
+                    log.exception("turn failed for %s chat", incoming.platform)
+                    self._models.pop((incoming.platform, incoming.chat_id), None)
+                    results.append([Reply(self.dialogues.text("error"))])
+        return results
+
+    def _handle_in_tx(self, inc: Incoming) -> list[Reply]:
+        store = self.store
+        if inc.event_id:
+            if store.event_seen(inc.platform, inc.event_id):
+                return []
+            store.mark_event(inc.platform, inc.event_id)
+        if inc.is_group:
+            from bot.engine.groups import handle_group
+
+            return handle_group(self, inc)
+        conv = store.load_conversation(inc.platform, inc.chat_id)
+        if conv is None:
+            member_id = store.member_id(inc.platform, inc.user_id)
+            conv = Conversation(None, inc.platform, inc.chat_id, member_id, START_STATE, {}, 0)
+        turn = Turn(self, conv, inc)
+        before = (conv.state, conv.prompt_seq)
+        try:
+            show_prompt = self._dispatch(turn)
+        except Exception:
+            # the machine may hold a state that was rolled back
+            self._models.pop((conv.platform, conv.chat_id), None)
+            raise
+        if turn.forgotten:
+            store.conn.execute("DELETE FROM conversations WHERE platform = ? AND chat_id = ?",
+                               (conv.platform, conv.chat_id))
+            self._models.pop((conv.platform, conv.chat_id), None)
+            return turn.replies
+        if show_prompt:
+            turn.replies.extend(self._render_prompt(turn))
+        if (conv.state, conv.prompt_seq) != before or conv.id is None or show_prompt:
+            store.save_conversation(conv)
+        return turn.replies
+
+    def _dispatch(self, turn: Turn) -> bool:
+        """Run the input through the machine; True when the prompt should be (re)shown."""
+        inc, conv = turn.incoming, turn.conv
+        if inc.kind == "unsupported":
+            what = MEDIA_NAMES.get(inc.media or "", "Dit soort berichten")
+            turn.say("unsupported", what=what)
+            return False
+        if inc.kind == "edit":
+            from bot.engine.actions import apply_edit
+
+            apply_edit(turn)
+            return False
+        trigger = self._trigger_for(turn)
+        if trigger is None:
+            return not turn.replies or turn.replies[-1].notice is None
+        model = self._model(conv)
+        if not self._fire(model, trigger, turn):
+            if trigger.startswith("cmd_"):
+                turn.say("not_now" if turn.member_id or trigger != "cmd_start" else "need_start")
+            else:
+                turn.say("unknown_input")
+            return True
+        for _ in range(10):
+            conv.state = model.state
+            spec = self.dialogues.states[conv.state]
+            if turn.forgotten or not spec.auto:
+                break
+            if not self._fire(model, "next", turn):
+                raise RuntimeError(f"automatic state {conv.state} has no way out")
+        else:
+            raise RuntimeError("automatic states loop")
+        conv.state = model.state
+        return not turn.forgotten
+
+    def _trigger_for(self, turn: Turn) -> str | None:
+        """Which trigger this input is, or None after replying with a hint."""
+        inc, ctx = turn.incoming, turn.ctx
+        if inc.kind == "command":
+            name = self.dialogues.command_names.get((inc.command or "").lower())
+            if name is None:
+                turn.say("unknown_command")
+                return None
+            turn.args = inc.args.strip()
+            return f"cmd_{name}"
+        raw = (inc.value if inc.kind == "choice" and inc.value is not None else inc.text) or ""
+        head, sep, rest = raw.partition(":")
+        if sep and head in BUTTON_TRIGGERS and inc.kind == "choice":
+            turn.value = rest
+            return head
+        if inc.kind == "choice" and inc.prompt_token and inc.prompt_token != str(turn.conv.prompt_seq):
+            notice = self.dialogues.text("stale_button")
+            turn.replies.append(Reply(notice, notice=notice))
+            return None
+        prompt = ctx.get("_p") or {}
+        expects = prompt.get("ex", "none")
+        stripped = raw.strip()
+        if expects == "scale" and stripped in SCALE_VALUES:
+            turn.value = int(stripped)
+            return "scale"
+        choices: list[list[str]] = prompt.get("ch", [])
+        if choices:
+            value = _match_choice(stripped, choices)
+            if value is not None:
+                turn.value = value
+                return "choice"
+        if inc.kind == "text" and (expects == "text" or prompt.get("tx")):
+            if len(raw) > MAX_TEXT:
+                turn.say("too_long", length=f"{len(raw):,}".replace(",", "."),
+                         limit=f"{MAX_TEXT:,}".replace(",", "."))
+                return None
+            if stripped:
+                turn.value = stripped
+                return "text"
+        turn.say("unknown_input")
+        return None
+
+    # -- prompts -------------------------------------------------------------------------
+
+    def _render_prompt(self, turn: Turn) -> list[Reply]:
+        conv = turn.conv
+        spec: StateSpec = self.dialogues.states[conv.state]
+        if spec.render:
+            replies: list[Reply] = self.registry["renderer"][spec.render](turn)
+        else:
+            assert spec.say is not None
+            if isinstance(spec.choices, str):
+                choices = self.registry["provider"][spec.choices](turn)
+            else:
+                choices = [Choice(c.label, c.value) for c in spec.choices or []]
+            replies = [Reply(self.dialogues.text(spec.say), choices=choices, expects=spec.expects)]
+        prompt = replies[-1]
+        key = f"{conv.state}|{conv.context.get('run')}|{conv.context.get('i')}"
+        if conv.context.get("_pk") != key:
+            conv.prompt_seq += 1
+            conv.context["_pk"] = key
+        prompt.prompt_token = str(conv.prompt_seq)
+        prompt.is_prompt = True
+        conv.context["_p"] = {
+            "ex": prompt.expects,
+            "ch": [[c.label, c.value] for c in prompt.choices],
+            "tx": spec.accepts_text,
+        }
+        return replies
+
+    def current_prompt(self, platform: str, chat_id: str) -> list[Reply]:
+        """Re-render where a conversation is (for reminders and after a restart)."""
+        conv = self.store.load_conversation(platform, chat_id)
+        if conv is None:
+            return []
+        turn = Turn(self, conv, Incoming(platform, "", chat_id, "text"))
+        return self._render_prompt(turn)
+
+
+def _match_choice(raw: str, choices: list[list[str]]) -> str | None:
+    """A choice by value, by its number (``2``, ``2.``) or by its label (case-insensitive)."""
+    if not raw:
+        return None
+    low = raw.lower().rstrip(".")
+    for _label, value in choices:
+        if raw == value:
+            return value
+    if low.isdigit():
+        n = int(low)
+        if 1 <= n <= len(choices):
+            return choices[n - 1][1]
+        return None
+    for label, value in choices:
+        if low == label.lower() or low == value.lower():
+            return value
+    for label, value in choices:
+        first = label.lower().split(",")[0].split(" (")[0]
+        if low == first:
+            return value
+    return None

@@ -1,0 +1,122 @@
+"""The platform-neutral message vocabulary between transports and the engine.
+
+A transport turns a platform update into an :class:`Incoming` and renders the engine's
+:class:`Reply` objects in its own idiom (inline keyboards, numbered options, ...).
+Nothing here knows about any chat library.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+IncomingKind = Literal["text", "choice", "command", "edit", "unsupported"]
+Expects = Literal["choice", "scale", "text", "none"]
+
+
+@dataclass(slots=True)
+class Incoming:
+    """One thing a person did in a chat."""
+
+    platform: str
+    user_id: str
+    chat_id: str
+    kind: IncomingKind
+    text: str = ""
+    #: choice value (button press) or the chosen option when the transport resolved it
+    value: str | None = None
+    #: command name without slash, lower case (``"menu"``), with its argument string
+    command: str | None = None
+    args: str = ""
+    #: platform event id (update id, Matrix event id) to drop replays
+    event_id: str | None = None
+    #: the prompt a button belonged to (stale-button detection); None for typed input
+    prompt_token: str | None = None
+    #: platform message id of this message (so an edit can find the answer it carried)
+    message_ref: str | None = None
+    is_group: bool = False
+    display_name: str | None = None
+    #: for kind="unsupported": what it was (photo, sticker, voice, ...)
+    media: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class Choice:
+    label: str
+    value: str
+
+
+@dataclass(slots=True, frozen=True)
+class Link:
+    """A button that opens a URL (deep link to the private chat, dashboard login)."""
+
+    label: str
+    url: str
+
+
+@dataclass(slots=True)
+class Reply:
+    """One message the engine wants to show."""
+
+    text: str
+    choices: list[Choice] = field(default_factory=list)
+    expects: Expects = "none"
+    #: meaning of the ends of a scale, e.g. ("Helemaal niet", "Helemaal wel")
+    scale_labels: tuple[str, str] | None = None
+    #: identifies the prompt; transports put it in button data to detect stale presses
+    prompt_token: str | None = None
+    links: list[Link] = field(default_factory=list)
+    #: an attachment: (filename, bytes, mime type)
+    document: tuple[str, bytes, str] | None = None
+    image: tuple[str, bytes] | None = None
+    #: short text for a button-press acknowledgement (callback answer / toast)
+    notice: str | None = None
+    #: a prompt that changed state: transports may remove the keyboard of the previous one
+    is_prompt: bool = False
+    #: where to send it when not the chat of the incoming event (a group -> private move)
+    chat_id: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        """The console's machine format (also handy in tests)."""
+        choices = [{"label": c.label, "value": c.value} for c in self.choices]
+        if self.expects == "scale" and not choices:
+            choices = [{"label": str(i), "value": str(i)} for i in range(1, 6)]
+        out: dict[str, object] = {"text": self.text, "choices": choices, "expects": self.expects}
+        if self.links:
+            out["links"] = [{"label": link.label, "url": link.url} for link in self.links]
+        if self.document:
+            out["document"] = self.document[0]
+        if self.image:
+            out["image"] = self.image[0]
+        return out
+
+
+SCALE_VALUES = ("1", "2", "3", "4", "5")
+
+
+def reply_to_payload(reply: Reply) -> dict[str, object]:
+    """A JSON-safe form of a Reply (outbox rows store these)."""
+    data: dict[str, object] = {"text": reply.text, "expects": reply.expects}
+    if reply.choices:
+        data["choices"] = [[c.label, c.value] for c in reply.choices]
+    if reply.scale_labels:
+        data["scale_labels"] = list(reply.scale_labels)
+    if reply.prompt_token:
+        data["prompt_token"] = reply.prompt_token
+    if reply.links:
+        data["links"] = [[link.label, link.url] for link in reply.links]
+    return data
+
+
+def reply_from_payload(data: dict[str, object]) -> Reply:
+    choices = [Choice(str(label), str(value)) for label, value in data.get("choices", [])]  # type: ignore[union-attr]
+    links = [Link(str(label), str(url)) for label, url in data.get("links", [])]  # type: ignore[union-attr]
+    labels = data.get("scale_labels")
+    return Reply(
+        text=str(data["text"]),
+        choices=choices,
+        expects=data.get("expects", "none"),  # type: ignore[arg-type]
+        scale_labels=(str(labels[0]), str(labels[1])) if labels else None,  # type: ignore[index]
+        prompt_token=data.get("prompt_token"),  # type: ignore[arg-type]
+        links=links,
+    )

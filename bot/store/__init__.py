@@ -1,0 +1,530 @@
+"""SQLite storage: every SQL statement of Teamspiegel lives in this package.
+
+One :class:`Store` wraps one SQLite file (WAL, foreign keys on, ``synchronous=FULL`` so a
+committed turn survives a power cut). Turns run inside :meth:`Store.transaction`; the engine
+returns its replies only after that transaction committed.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from bot.store.outbox import OutboxQueries
+from bot.store.schema import LATEST, SchemaError, current_version, migrate
+
+__all__ = ["Conversation", "SchemaError", "Store", "utcnow", "LATEST"]
+
+
+def utcnow() -> str:
+    """Timestamps are stored as ISO 8601 UTC strings (sortable, readable)."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(slots=True)
+class Conversation:
+    id: int | None
+    platform: str
+    chat_id: str
+    member_id: int | None
+    state: str
+    context: dict[str, Any] = field(default_factory=dict)
+    prompt_seq: int = 0
+
+
+def _rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+class Store(OutboxQueries):
+    """Data access for one SQLite database file."""
+
+    def __init__(self, path: str | Path, *, synchronous: str = "FULL") -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={synchronous}")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=10000")
+        self.conn = conn
+        self.db = sqlite_utils.Database(conn)
+        self._lock = threading.RLock()
+        self._depth = 0
+        self.migrated_from = current_version(self.db)
+        migrate(self.db)
+
+    # -- transactions ---------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One atomic unit of work; nested calls join the outer transaction."""
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            self.conn.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield
+            except BaseException:
+                self._depth = 0
+                self.conn.execute("ROLLBACK")
+                raise
+            self._depth = 0
+            self.conn.execute("COMMIT")
+
+    @contextmanager
+    def savepoint(self, name: str = "turn") -> Iterator[None]:
+        """A nested unit that can fail alone inside a larger transaction (group commit)."""
+        with self._lock:
+            self.conn.execute(f"SAVEPOINT {name}")
+            try:
+                yield
+            except BaseException:
+                self.conn.execute(f"ROLLBACK TO {name}")
+                self.conn.execute(f"RELEASE {name}")
+                raise
+            self.conn.execute(f"RELEASE {name}")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @property
+    def schema_version(self) -> int:
+        return current_version(self.db)
+
+    def _one(self, sql: str, params: tuple | dict = ()) -> dict[str, Any] | None:
+        rows = _rows(self.conn.execute(sql, params))
+        return rows[0] if rows else None
+
+    def _all(self, sql: str, params: tuple | dict = ()) -> list[dict[str, Any]]:
+        return _rows(self.conn.execute(sql, params))
+
+    # -- teams and invites ----------------------------------------------------------------
+
+    def create_team(self, name: str, *, is_demo: bool = False) -> int:
+        name = name.strip()
+        if not name:
+            raise ValueError("team name is empty")
+        with self.transaction():
+            if self.team_by_name(name):
+                raise ValueError(f"team {name!r} already exists")
+            cur = self.conn.execute(
+                "INSERT INTO teams (name, is_demo, created_at) VALUES (?, ?, ?)",
+                (name, int(is_demo), utcnow()),
+            )
+            return int(cur.lastrowid or 0)
+
+    def get_team(self, team_id: int) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM teams WHERE id = ?", (team_id,))
+
+    def team_by_name(self, name: str) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM teams WHERE name = ? COLLATE NOCASE", (name.strip(),))
+
+    def find_team(self, ref: str) -> dict[str, Any] | None:
+        """A team by id (digits) or by name."""
+        if ref.isdigit():
+            return self.get_team(int(ref))
+        return self.team_by_name(ref)
+
+    def list_teams(self) -> list[dict[str, Any]]:
+        return self._all(
+            """SELECT t.*, (SELECT COUNT(*) FROM memberships m WHERE m.team_id = t.id) AS members
+               FROM teams t ORDER BY t.name"""
+        )
+
+    def demo_team(self) -> int:
+        """The local demo team, so a first run needs no set-up."""
+        with self.transaction():
+            row = self._one("SELECT id FROM teams WHERE is_demo = 1 ORDER BY id LIMIT 1")
+            if row:
+                return int(row["id"])
+            return self.create_team("Demoteam", is_demo=True)
+
+    def create_invite(self, team_id: int, *, expires_at: str | None = None) -> str:
+        """An opaque, unguessable token (22 URL-safe characters, fits Telegram's 64)."""
+        token = secrets.token_urlsafe(16)
+        with self.transaction():
+            self.conn.execute(
+                "INSERT INTO invites (token, team_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+                (token, team_id, utcnow(), expires_at),
+            )
+        return token
+
+    def resolve_invite(self, token: str) -> tuple[int | None, str]:
+        """(team id, "ok") or (None, reason) with reason in unknown / revoked / expired."""
+        row = self._one("SELECT * FROM invites WHERE token = ?", (token.strip(),))
+        if row is None:
+            return None, "unknown"
+        if row["revoked_at"]:
+            return None, "revoked"
+        if row["expires_at"] and row["expires_at"] <= utcnow():
+            return None, "expired"
+        return int(row["team_id"]), "ok"
+
+    def use_invite(self, token: str) -> None:
+        self.conn.execute("UPDATE invites SET uses = uses + 1 WHERE token = ?", (token,))
+
+    def revoke_invite(self, token: str) -> bool:
+        with self.transaction():
+            cur = self.conn.execute(
+                "UPDATE invites SET revoked_at = ? WHERE token = ? AND revoked_at IS NULL",
+                (utcnow(), token),
+            )
+        return cur.rowcount > 0
+
+    def invites(self, team_id: int) -> list[dict[str, Any]]:
+        return self._all("SELECT * FROM invites WHERE team_id = ? ORDER BY created_at", (team_id,))
+
+    # -- members --------------------------------------------------------------------------
+
+    def member_id(self, platform: str, user_id: str) -> int | None:
+        row = self.conn.execute(
+            "SELECT id FROM members WHERE platform = ? AND platform_user_id = ?", (platform, user_id)
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    def get_or_create_member(
+        self, platform: str, user_id: str, display_name: str | None = None
+    ) -> int:
+        found = self.member_id(platform, user_id)
+        if found is not None:
+            return found
+        cur = self.conn.execute(
+            """INSERT INTO members (platform, platform_user_id, display_name, created_at)
+               VALUES (?, ?, ?, ?)""",
+            (platform, user_id, display_name, utcnow()),
+        )
+        return int(cur.lastrowid or 0)
+
+    def get_member(self, member_id: int) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM members WHERE id = ?", (member_id,))
+
+    def set_consent(self, member_id: int, given: bool = True) -> None:
+        self.conn.execute(
+            "UPDATE members SET consent_at = ? WHERE id = ?", (utcnow() if given else None, member_id)
+        )
+
+    def update_member(self, member_id: int, **fields: Any) -> None:
+        allowed = {"display_name", "reminders_off", "paused_until", "unreachable_at", "consent_at"}
+        bad = set(fields) - allowed
+        if bad:
+            raise ValueError(f"cannot update {sorted(bad)}")
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        self.conn.execute(f"UPDATE members SET {sets} WHERE id = ?", (*fields.values(), member_id))
+
+    def join_team(self, member_id: int, team_id: int, role: str) -> None:
+        self.conn.execute(
+            """INSERT INTO memberships (member_id, team_id, role, joined_at) VALUES (?, ?, ?, ?)
+               ON CONFLICT (member_id, team_id) DO UPDATE SET role = excluded.role""",
+            (member_id, team_id, role, utcnow()),
+        )
+
+    def memberships(self, member_id: int) -> list[dict[str, Any]]:
+        return self._all(
+            """SELECT m.team_id, m.role, t.name AS team_name, t.is_demo
+               FROM memberships m JOIN teams t ON t.id = m.team_id
+               WHERE m.member_id = ? ORDER BY m.joined_at""",
+            (member_id,),
+        )
+
+    def team_members(self, team_id: int) -> list[dict[str, Any]]:
+        return self._all(
+            """SELECT mb.*, m.role FROM memberships m JOIN members mb ON mb.id = m.member_id
+               WHERE m.team_id = ? ORDER BY mb.id""",
+            (team_id,),
+        )
+
+    def role_in_team(self, member_id: int, team_id: int) -> str | None:
+        row = self.conn.execute(
+            "SELECT role FROM memberships WHERE member_id = ? AND team_id = ?", (member_id, team_id)
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    # -- conversations --------------------------------------------------------------------
+
+    def load_conversation(self, platform: str, chat_id: str) -> Conversation | None:
+        row = self.conn.execute(
+            """SELECT id, member_id, state, context, prompt_seq FROM conversations
+               WHERE platform = ? AND chat_id = ?""",
+            (platform, chat_id),
+        ).fetchone()
+        if row is None:
+            return None
+        return Conversation(row[0], platform, chat_id, row[1], row[2], json.loads(row[3]), row[4])
+
+    def save_conversation(self, conv: Conversation) -> None:
+        context = json.dumps(conv.context, ensure_ascii=False, separators=(",", ":"))
+        if conv.id is None:
+            cur = self.conn.execute(
+                """INSERT INTO conversations
+                   (platform, chat_id, member_id, state, context, prompt_seq, updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (platform, chat_id) DO UPDATE SET member_id = excluded.member_id,
+                   state = excluded.state, context = excluded.context,
+                   prompt_seq = excluded.prompt_seq, updated_at = excluded.updated_at""",
+                (conv.platform, conv.chat_id, conv.member_id, conv.state, context,
+                 conv.prompt_seq, utcnow()),
+            )
+            conv.id = int(cur.lastrowid or 0) or None
+        else:
+            self.conn.execute(
+                """UPDATE conversations SET member_id = ?, state = ?, context = ?, prompt_seq = ?,
+                   updated_at = ? WHERE id = ?""",
+                (conv.member_id, conv.state, context, conv.prompt_seq, utcnow(), conv.id),
+            )
+
+    def conversations_in_state(self, prefix: str) -> list[Conversation]:
+        rows = self.conn.execute(
+            """SELECT id, platform, chat_id, member_id, state, context, prompt_seq
+               FROM conversations WHERE state LIKE ? || '%'""",
+            (prefix,),
+        ).fetchall()
+        return [Conversation(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6]) for r in rows]
+
+    def member_conversation(self, member_id: int, platform: str) -> Conversation | None:
+        row = self.conn.execute(
+            "SELECT chat_id FROM conversations WHERE member_id = ? AND platform = ? LIMIT 1",
+            (member_id, platform),
+        ).fetchone()
+        return self.load_conversation(platform, row[0]) if row else None
+
+    # -- replayed platform events ---------------------------------------------------------
+
+    def event_seen(self, platform: str, event_id: str) -> bool:
+        return (
+            self.conn.execute(
+                "SELECT 1 FROM handled_events WHERE platform = ? AND event_id = ?",
+                (platform, event_id),
+            ).fetchone()
+            is not None
+        )
+
+    def mark_event(self, platform: str, event_id: str) -> None:
+        self.conn.execute(
+            "INSERT OR IGNORE INTO handled_events (platform, event_id, handled_at) VALUES (?, ?, ?)",
+            (platform, event_id, utcnow()),
+        )
+
+    def prune_events(self, before: str) -> int:
+        with self.transaction():
+            cur = self.conn.execute("DELETE FROM handled_events WHERE handled_at < ?", (before,))
+        return cur.rowcount
+
+    # -- reflection runs and answers ------------------------------------------------------
+
+    def start_run(self, member_id: int, team_id: int, scope: str, period: str) -> int:
+        now = utcnow()
+        cur = self.conn.execute(
+            """INSERT INTO runs (member_id, team_id, scope, period, started_at, last_activity_at)
+               VALUES (?, ?, ?, ?, ?, ?)""",
+            (member_id, team_id, scope, period, now, now),
+        )
+        return int(cur.lastrowid or 0)
+
+    def get_run(self, run_id: int) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM runs WHERE id = ?", (run_id,))
+
+    def finish_run(self, run_id: int) -> None:
+        now = utcnow()
+        self.conn.execute(
+            "UPDATE runs SET finished_at = ?, last_activity_at = ? WHERE id = ?", (now, now, run_id)
+        )
+
+    def save_answer(
+        self,
+        *,
+        run_id: int,
+        member_id: int,
+        team_id: int,
+        role: str,
+        theme_id: str,
+        question_id: str,
+        period: str,
+        content_version: str,
+        scale: int | None = None,
+        text: str | None = None,
+        source_ref: str | None = None,
+    ) -> None:
+        """Insert or update one question's answer in a run; a None keeps the stored value."""
+        now = utcnow()
+        self.conn.execute(
+            """INSERT INTO answers (run_id, member_id, team_id, role, theme_id, question_id,
+                   period, scale, text, share_text, answered_at, updated_at, content_version,
+                   source_ref)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)
+               ON CONFLICT (run_id, question_id) DO UPDATE SET
+                   scale = COALESCE(excluded.scale, answers.scale),
+                   text = COALESCE(excluded.text, answers.text),
+                   updated_at = excluded.updated_at,
+                   source_ref = COALESCE(excluded.source_ref, answers.source_ref)""",
+            (run_id, member_id, team_id, role, theme_id, question_id, period, scale, text, now,
+             now, content_version, source_ref),
+        )
+        self.conn.execute("UPDATE runs SET last_activity_at = ? WHERE id = ?", (now, run_id))
+
+    def set_answer_text(
+        self, run_id: int, question_id: str, text: str | None, source_ref: str | None = None
+    ) -> bool:
+        cur = self.conn.execute(
+            """UPDATE answers SET text = ?, updated_at = ?,
+                   source_ref = COALESCE(?, source_ref),
+                   share_text = CASE WHEN ? IS NULL THEN 0 ELSE share_text END
+               WHERE run_id = ? AND question_id = ?""",
+            (text, utcnow(), source_ref, text, run_id, question_id),
+        )
+        return cur.rowcount > 0
+
+    def set_answer_share(self, run_id: int, question_id: str, share: bool) -> None:
+        self.conn.execute(
+            "UPDATE answers SET share_text = ? WHERE run_id = ? AND question_id = ?",
+            (int(share), run_id, question_id),
+        )
+
+    def run_answers(self, run_id: int) -> dict[str, dict[str, Any]]:
+        rows = self._all("SELECT * FROM answers WHERE run_id = ? ORDER BY id", (run_id,))
+        return {r["question_id"]: r for r in rows}
+
+    def answer_by_source_ref(self, member_id: int, source_ref: str) -> dict[str, Any] | None:
+        return self._one(
+            "SELECT * FROM answers WHERE member_id = ? AND source_ref = ?", (member_id, source_ref)
+        )
+
+    def member_answers(self, member_id: int) -> list[dict[str, Any]]:
+        return self._all(
+            """SELECT a.*, t.name AS team_name FROM answers a JOIN teams t ON t.id = a.team_id
+               WHERE a.member_id = ? ORDER BY a.answered_at, a.id""",
+            (member_id,),
+        )
+
+    def latest_run(self, member_id: int, *, unfinished: bool = False) -> dict[str, Any] | None:
+        where = "AND finished_at IS NULL" if unfinished else ""
+        return self._one(
+            f"SELECT * FROM runs WHERE member_id = ? {where} ORDER BY id DESC LIMIT 1", (member_id,)
+        )
+
+    def iter_all_answers(self) -> Iterator[dict[str, Any]]:
+        """Every stored answer with its team name (admin export)."""
+        cur = self.conn.execute(
+            """SELECT a.id, t.name AS team, a.role, a.theme_id AS theme, a.question_id,
+                   a.period, a.scale, a.text, a.share_text, a.answered_at, a.updated_at,
+                   a.content_version, a.member_id
+               FROM answers a JOIN teams t ON t.id = a.team_id ORDER BY a.id"""
+        )
+        names = [d[0] for d in cur.description]
+        for row in cur:
+            yield dict(zip(names, row, strict=True))
+
+    # -- audit, export and erasure ----------------------------------------------------------
+
+    def audit(
+        self, action: str, *, actor: int | None = None, team_id: int | None = None,
+        detail: str | None = None,
+    ) -> None:
+        self.conn.execute(
+            "INSERT INTO audit_log (actor_member_id, team_id, action, detail, at) VALUES (?, ?, ?, ?, ?)",
+            (actor, team_id, action, detail, utcnow()),
+        )
+
+    def audit_entries(self, team_id: int | None = None) -> list[dict[str, Any]]:
+        if team_id is None:
+            return self._all("SELECT * FROM audit_log ORDER BY id")
+        return self._all("SELECT * FROM audit_log WHERE team_id = ? ORDER BY id", (team_id,))
+
+    _PERSONAL_TABLES = (
+        ("memberships", "member_id"),
+        ("runs", "member_id"),
+        ("answers", "member_id"),
+        ("conversations", "member_id"),
+        ("tip_reactions", "member_id"),
+        ("outbox", "member_id"),
+    )
+
+    def export_member(self, member_id: int) -> dict[str, Any]:
+        """Everything stored about one person (AVG right of access)."""
+        data: dict[str, Any] = {"member": self.get_member(member_id)}
+        for table, column in self._PERSONAL_TABLES:
+            data[table] = self._all(f"SELECT * FROM {table} WHERE {column} = ?", (member_id,))
+        for conv in data["conversations"]:
+            conv["context"] = json.loads(conv["context"])
+        data["audit_log"] = self._all(
+            "SELECT action, team_id, at FROM audit_log WHERE actor_member_id = ?", (member_id,)
+        )
+        return data
+
+    def delete_member(self, member_id: int) -> dict[str, int]:
+        """Erase a person and everything linked to them (AVG right to erasure)."""
+        counts: dict[str, int] = {}
+        with self.transaction():
+            for table, column in self._PERSONAL_TABLES:
+                n = self.conn.execute(
+                    f"SELECT COUNT(*) FROM {table} WHERE {column} = ?", (member_id,)
+                ).fetchone()[0]
+                counts[table] = int(n)
+            self.conn.execute("UPDATE audit_log SET actor_member_id = NULL WHERE actor_member_id = ?",
+                              (member_id,))
+            self.conn.execute("DELETE FROM members WHERE id = ?", (member_id,))
+        return counts
+
+    # -- monthly tip reactions ------------------------------------------------------------
+
+    def save_tip_reaction(
+        self, member_id: int, team_id: int | None, period: str, tip_month: int, scale: int
+    ) -> None:
+        self.conn.execute(
+            """INSERT INTO tip_reactions (member_id, team_id, period, tip_month, scale, answered_at)
+               VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (member_id, period) DO UPDATE SET
+               scale = excluded.scale, answered_at = excluded.answered_at""",
+            (member_id, team_id, period, tip_month, scale, utcnow()),
+        )
+
+    def set_tip_reaction_text(self, member_id: int, period: str, text: str, share: bool) -> bool:
+        cur = self.conn.execute(
+            "UPDATE tip_reactions SET text = ?, share_text = ? WHERE member_id = ? AND period = ?",
+            (text, int(share), member_id, period),
+        )
+        return cur.rowcount > 0
+
+    def tip_reactions(self, team_id: int) -> list[dict[str, Any]]:
+        return self._all(
+            "SELECT * FROM tip_reactions WHERE team_id = ? ORDER BY period", (team_id,)
+        )
+
+    # -- linked group chats ---------------------------------------------------------------
+
+    def link_chat(self, platform: str, chat_id: str, team_id: int, member_id: int | None) -> None:
+        self.conn.execute(
+            """INSERT INTO team_chats (platform, chat_id, team_id, linked_by, linked_at)
+               VALUES (?, ?, ?, ?, ?) ON CONFLICT (platform, chat_id) DO UPDATE SET
+               team_id = excluded.team_id, linked_by = excluded.linked_by,
+               linked_at = excluded.linked_at""",
+            (platform, chat_id, team_id, member_id, utcnow()),
+        )
+
+    def chat_team(self, platform: str, chat_id: str) -> int | None:
+        row = self.conn.execute(
+            "SELECT team_id FROM team_chats WHERE platform = ? AND chat_id = ?", (platform, chat_id)
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    def team_chats(self, team_id: int | None = None) -> list[dict[str, Any]]:
+        if team_id is None:
+            return self._all("SELECT * FROM team_chats ORDER BY team_id")
+        return self._all("SELECT * FROM team_chats WHERE team_id = ?", (team_id,))

@@ -1,0 +1,236 @@
+"""Versioned schema migrations.
+
+The schema version lives in SQLite's ``user_version``. Each migration moves the database from
+version ``n`` to ``n + 1`` inside one transaction. A database made by an older Teamspiegel is
+migrated at start-up; one made by a newer version is refused (we cannot know its meaning).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlite_utils
+
+
+class SchemaError(Exception):
+    """The database cannot be used by this version of Teamspiegel."""
+
+
+def _v1_core(db: sqlite_utils.Database) -> None:
+    """Teams, members, conversations and reflection answers (release 0.1)."""
+    db.execute(
+        """CREATE TABLE teams (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            is_demo INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE members (
+            id INTEGER PRIMARY KEY,
+            platform TEXT NOT NULL,
+            platform_user_id TEXT NOT NULL,
+            display_name TEXT,
+            consent_at TEXT,
+            created_at TEXT NOT NULL,
+            UNIQUE (platform, platform_user_id)
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE memberships (
+            member_id INTEGER NOT NULL REFERENCES members(id) ON DELETE CASCADE,
+            team_id INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+            role TEXT NOT NULL,
+            joined_at TEXT NOT NULL,
+            PRIMARY KEY (member_id, team_id)
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE invites (
+            token TEXT PRIMARY KEY,
+            team_id INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+            created_at TEXT NOT NULL,
+            expires_at TEXT,
+            revoked_at TEXT,
+            uses INTEGER NOT NULL DEFAULT 0
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE conversations (
+            id INTEGER PRIMARY KEY,
+            platform TEXT NOT NULL,
+            chat_id TEXT NOT NULL,
+            member_id INTEGER REFERENCES members(id) ON DELETE CASCADE,
+            state TEXT NOT NULL,
+            context TEXT NOT NULL DEFAULT '{}',
+            prompt_seq INTEGER NOT NULL DEFAULT 0,
+            updated_at TEXT NOT NULL,
+            UNIQUE (platform, chat_id)
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            member_id INTEGER NOT NULL REFERENCES members(id) ON DELETE CASCADE,
+            team_id INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+            scope TEXT NOT NULL,
+            period TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            last_activity_at TEXT NOT NULL,
+            finished_at TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX runs_member ON runs(member_id, started_at)")
+    db.execute(
+        """CREATE TABLE answers (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            member_id INTEGER NOT NULL REFERENCES members(id) ON DELETE CASCADE,
+            team_id INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+            role TEXT NOT NULL,
+            theme_id TEXT NOT NULL,
+            question_id TEXT NOT NULL,
+            period TEXT NOT NULL,
+            scale INTEGER CHECK (scale BETWEEN 1 AND 5),
+            text TEXT,
+            share_text INTEGER NOT NULL DEFAULT 0,
+            answered_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            content_version TEXT NOT NULL,
+            source_ref TEXT,
+            UNIQUE (run_id, question_id)
+        )"""
+    )
+    db.execute("CREATE INDEX answers_team_period ON answers(team_id, period)")
+    db.execute("CREATE INDEX answers_member ON answers(member_id)")
+    db.execute(
+        """CREATE TABLE handled_events (
+            platform TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            handled_at TEXT NOT NULL,
+            PRIMARY KEY (platform, event_id)
+        ) WITHOUT ROWID"""
+    )
+    db.execute(
+        """CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY,
+            actor_member_id INTEGER,
+            team_id INTEGER,
+            action TEXT NOT NULL,
+            detail TEXT,
+            at TEXT NOT NULL
+        )"""
+    )
+
+
+def _v2_delivery(db: sqlite_utils.Database) -> None:
+    """Group chats, the outbox, monthly tips, reminders and pauses (release 0.2)."""
+    # tip_schedule: JSON {"off": bool, "day": int | null, "time": "HH:MM"}; null = default slot
+    db.execute("ALTER TABLE teams ADD COLUMN tip_schedule TEXT")
+    db.execute("ALTER TABLE teams ADD COLUMN reflection_cadence TEXT NOT NULL DEFAULT 'quarter'")
+    db.execute("ALTER TABLE members ADD COLUMN reminders_off INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE members ADD COLUMN paused_until TEXT")
+    db.execute("ALTER TABLE members ADD COLUMN unreachable_at TEXT")
+    db.execute(
+        """CREATE TABLE team_chats (
+            platform TEXT NOT NULL,
+            chat_id TEXT NOT NULL,
+            team_id INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+            linked_by INTEGER REFERENCES members(id) ON DELETE SET NULL,
+            linked_at TEXT NOT NULL,
+            PRIMARY KEY (platform, chat_id)
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            dedup_key TEXT NOT NULL UNIQUE,
+            platform TEXT NOT NULL,
+            chat_id TEXT NOT NULL,
+            is_group INTEGER NOT NULL DEFAULT 0,
+            member_id INTEGER REFERENCES members(id) ON DELETE CASCADE,
+            team_id INTEGER REFERENCES teams(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL,
+            period TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            not_before TEXT NOT NULL,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            sending_at TEXT,
+            sent_at TEXT,
+            platform_message_id TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX outbox_due ON outbox(status, not_before)")
+    db.execute(
+        """CREATE TABLE tip_reactions (
+            member_id INTEGER NOT NULL REFERENCES members(id) ON DELETE CASCADE,
+            team_id INTEGER REFERENCES teams(id) ON DELETE CASCADE,
+            period TEXT NOT NULL,
+            tip_month INTEGER NOT NULL,
+            scale INTEGER CHECK (scale BETWEEN 1 AND 5),
+            text TEXT,
+            share_text INTEGER NOT NULL DEFAULT 0,
+            answered_at TEXT NOT NULL,
+            PRIMARY KEY (member_id, period)
+        )"""
+    )
+
+
+def _v3_insights(db: sqlite_utils.Database) -> None:
+    """Dashboard login links and manager follow-ups (release 0.3)."""
+    db.execute(
+        """CREATE TABLE web_logins (
+            token_hash TEXT PRIMARY KEY,
+            member_id INTEGER NOT NULL REFERENCES members(id) ON DELETE CASCADE,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            used_at TEXT
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE followups (
+            id INTEGER PRIMARY KEY,
+            team_id INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+            theme_id TEXT NOT NULL,
+            text TEXT NOT NULL,
+            author_member_id INTEGER REFERENCES members(id) ON DELETE SET NULL,
+            created_at TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX followups_team ON followups(team_id, created_at)")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1_core, _v2_delivery, _v3_insights]
+LATEST = len(MIGRATIONS)
+
+
+def current_version(db: sqlite_utils.Database) -> int:
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(db: sqlite_utils.Database, target: int = LATEST) -> list[int]:
+    """Bring ``db`` to ``target``; returns the versions applied. Refuses newer databases."""
+    version = current_version(db)
+    if version > LATEST:
+        raise SchemaError(
+            f"Deze database heeft schemaversie {version}, deze Teamspiegel kent er maar {LATEST}. "
+            "Werk Teamspiegel bij, of gebruik een andere database (TEAMSPIEGEL_DB)."
+        )
+    applied = []
+    conn = db.conn
+    while version < target:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            MIGRATIONS[version](db)
+            version += 1
+            conn.execute(f"PRAGMA user_version = {version}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        applied.append(version)
+    return applied
