@@ -1,0 +1,468 @@
+"""What Teamspiegel says: the Praatplaat (reflection questions) and the Verjaardagskalender (tips).
+
+Content lives in ``content/*.yaml`` and is validated here with pydantic. Every problem in a file
+is reported as ``<file>:<line>: <field.path>: <what is wrong>`` (see :mod:`bot.yamlio`), also for
+cross-field problems such as a duplicate id, which points at the duplicate's own line.
+
+The content directory is ``content/`` next to the ``bot`` package, unless the environment
+variable ``TEAMSPIEGEL_CONTENT`` names another directory.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
+
+from bot.yamlio import ConfigError, FieldIssues, Loc, format_loc, load_model
+
+__all__ = [
+    "ALL",
+    "AUDIENCES",
+    "DEFAULT_CONTENT_DIR",
+    "ENV_CONTENT_DIR",
+    "KALENDER_FILE",
+    "MONTHS_NL",
+    "PRAATPLAAT_FILE",
+    "ROLES",
+    "Content",
+    "Group",
+    "Kalender",
+    "MoreInfo",
+    "Praatplaat",
+    "Question",
+    "Scale",
+    "Source",
+    "Theme",
+    "Tip",
+    "content_dir",
+    "get_content",
+    "load_content",
+    "summary",
+]
+
+#: Role ids of members. ``manager`` = teamleider/manager, ``beleid`` = beleidsmedewerker,
+#: ``bestuurder`` = wethouder/raadslid/bestuurder.
+ROLES: tuple[str, ...] = ("professional", "manager", "beleid", "bestuurder")
+#: Audience value meaning "every role".
+ALL = "all"
+AUDIENCES: tuple[str, ...] = (ALL, *ROLES)
+
+ENV_CONTENT_DIR = "TEAMSPIEGEL_CONTENT"
+#: The repository's ``content/`` directory (``bot/../content``).
+DEFAULT_CONTENT_DIR: Path = (Path(__file__).resolve().parent.parent / "content").resolve()
+PRAATPLAAT_FILE = "praatplaat.yaml"
+KALENDER_FILE = "kalender.yaml"
+
+MONTHS_NL: tuple[str, ...] = (
+    "januari",
+    "februari",
+    "maart",
+    "april",
+    "mei",
+    "juni",
+    "juli",
+    "augustus",
+    "september",
+    "oktober",
+    "november",
+    "december",
+)
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+def _http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(f"must be an http(s) URL, got {value!r}")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_not_blank)]
+Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
+Url = Annotated[str, AfterValidator(_http_url)]
+
+
+def _check_audience(values: list[str]) -> list[str]:
+    """Audience: non-empty, known values, no duplicates, ``all`` only on its own."""
+    if not values:
+        raise ValueError(f"must name at least one of: {', '.join(AUDIENCES)}")
+    issues: list[tuple[Loc, str]] = []
+    for i, value in enumerate(values):
+        if value not in AUDIENCES:
+            issues.append(((i,), f"unknown audience {value!r}; use one of: {', '.join(AUDIENCES)}"))
+        elif value in values[:i]:
+            issues.append(((i,), f"{value!r} is listed twice"))
+    if ALL in values and len(values) > 1:
+        issues.append(((values.index(ALL),), f"{ALL!r} cannot be combined with roles"))
+    if issues:
+        raise FieldIssues(issues)
+    return values
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Source(_Frozen):
+    """Where a content pack comes from; shown wherever its content is shown."""
+
+    title: Text
+    publication: Text
+    publisher: Text
+    #: None when the source does not print its year (we do not guess one)
+    year: int | None = Field(default=None, ge=1990, le=2100)
+    url: Url | None = None
+
+    def attribution(self) -> str:
+        """Short Dutch attribution line, e.g. ``Bron: Verjaardagskalender — ..., 2022``."""
+        year = f", {self.year}" if self.year else ""
+        return f"Bron: {self.title} — {self.publisher}{year}"
+
+
+class Scale(_Frozen):
+    """Meaning of the ends of the 1-5 answer scale."""
+
+    low: Text
+    high: Text
+
+
+class Question(_Frozen):
+    id: Slug
+    text: Text
+    kind: Literal["scale", "text"]
+    audience: list[str]
+
+    @field_validator("audience")
+    @classmethod
+    def _audience(cls, value: list[str]) -> list[str]:
+        return _check_audience(value)
+
+    def for_role(self, role: str) -> bool:
+        """Whether a member with ``role`` is asked this question. Unknown roles raise ValueError."""
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+        return ALL in self.audience or role in self.audience
+
+
+class MoreInfo(_Frozen):
+    """A "Meer weten?" reference of a theme."""
+
+    title: Text
+    url: Url
+
+
+class Theme(_Frozen):
+    id: Slug
+    number: int = Field(ge=1, le=10)
+    title: Text
+    intro: Text
+    questions: list[Question] = Field(min_length=1)
+    more_info: list[MoreInfo] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _question_ids(self) -> Theme:
+        issues: list[tuple[Loc, str]] = []
+        for i, question in enumerate(self.questions):
+            if not question.id.startswith(f"{self.id}-"):
+                issues.append(
+                    (("questions", i, "id"), f"must start with the theme id: '{self.id}-...'")
+                )
+        if issues:
+            raise FieldIssues(issues)
+        return self
+
+    def questions_for(self, role: str) -> list[Question]:
+        return [q for q in self.questions if q.for_role(role)]
+
+
+class Group(_Frozen):
+    id: Slug
+    title: Text
+    themes: list[Theme] = Field(min_length=1)
+
+
+def _duplicates(items: list[tuple[Loc, Any]], what: str, issues: list[tuple[Loc, str]]) -> None:
+    """Append an issue for every item whose key was seen before (pointing at the duplicate)."""
+    first: dict[Any, Loc] = {}
+    for loc, key in items:
+        if key in first:
+            issues.append(
+                (loc, f"duplicate {what} {key!r} (first used at {format_loc(first[key])})")
+            )
+        else:
+            first[key] = loc
+
+
+class Praatplaat(_Frozen):
+    """The 10 themes in 4 groups with their sub-questions."""
+
+    source: Source
+    version: Text
+    scale: Scale
+    groups: list[Group] = Field(min_length=1)
+
+    _themes: list[Theme] = PrivateAttr(default_factory=list)
+    _theme_index: dict[str, Theme] = PrivateAttr(default_factory=dict)
+    _question_index: dict[str, Question] = PrivateAttr(default_factory=dict)
+    _theme_of: dict[str, Theme] = PrivateAttr(default_factory=dict)
+    _group_of: dict[str, Group] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check_and_index(self) -> Praatplaat:
+        issues: list[tuple[Loc, str]] = []
+        groups: list[tuple[Loc, Any]] = []
+        themes: list[tuple[Loc, Any]] = []
+        numbers: list[tuple[Loc, Any]] = []
+        questions: list[tuple[Loc, Any]] = []
+        for g, group in enumerate(self.groups):
+            groups.append((("groups", g, "id"), group.id))
+            for t, theme in enumerate(group.themes):
+                tloc: Loc = ("groups", g, "themes", t)
+                themes.append(((*tloc, "id"), theme.id))
+                numbers.append(((*tloc, "number"), theme.number))
+                for q, question in enumerate(theme.questions):
+                    questions.append(((*tloc, "questions", q, "id"), question.id))
+        _duplicates(groups, "group id", issues)
+        _duplicates(themes, "theme id", issues)
+        _duplicates(numbers, "theme number", issues)
+        _duplicates(questions, "question id", issues)
+        missing = sorted(set(range(1, 11)) - {n for _, n in numbers})
+        if missing:
+            issues.append(
+                (
+                    ("groups",),
+                    f"theme numbers must be 1..10; missing: {', '.join(map(str, missing))}",
+                )
+            )
+        if issues:
+            raise FieldIssues(issues)
+
+        self._themes = sorted((t for g in self.groups for t in g.themes), key=lambda t: t.number)
+        for group in self.groups:
+            for theme in group.themes:
+                self._theme_index[theme.id] = theme
+                self._group_of[theme.id] = group
+                for question in theme.questions:
+                    self._question_index[question.id] = question
+                    self._theme_of[question.id] = theme
+        return self
+
+    @property
+    def themes(self) -> list[Theme]:
+        """All themes in Praatplaat order (by number)."""
+        return list(self._themes)
+
+    @property
+    def questions(self) -> list[Question]:
+        """All questions in Praatplaat order."""
+        return [q for t in self._themes for q in t.questions]
+
+    def theme(self, theme_id: str) -> Theme:
+        """The theme with this id; KeyError if unknown."""
+        try:
+            return self._theme_index[theme_id]
+        except KeyError:
+            raise KeyError(f"unknown theme id {theme_id!r}") from None
+
+    def question(self, question_id: str) -> Question:
+        """The question with this id; KeyError if unknown."""
+        try:
+            return self._question_index[question_id]
+        except KeyError:
+            raise KeyError(f"unknown question id {question_id!r}") from None
+
+    def theme_of(self, question_id: str) -> Theme:
+        """The theme a question belongs to; KeyError if unknown."""
+        try:
+            return self._theme_of[question_id]
+        except KeyError:
+            raise KeyError(f"unknown question id {question_id!r}") from None
+
+    def group_of(self, theme_id: str) -> Group:
+        """The group a theme belongs to; KeyError if unknown."""
+        try:
+            return self._group_of[theme_id]
+        except KeyError:
+            raise KeyError(f"unknown theme id {theme_id!r}") from None
+
+    def questions_for(self, theme_id: str, role: str) -> list[Question]:
+        """The questions of a theme that a member with ``role`` is asked, in order."""
+        return self.theme(theme_id).questions_for(role)
+
+
+class Tip(_Frozen):
+    """One month of the Verjaardagskalender."""
+
+    month: int = Field(ge=1, le=12)
+    title: Text
+    text: Text
+    quote: Text
+    quote_role: Text
+    audience: list[str]
+    question: Text
+
+    @field_validator("audience")
+    @classmethod
+    def _audience(cls, value: list[str]) -> list[str]:
+        return _check_audience(value)
+
+    @property
+    def month_name(self) -> str:
+        """Dutch month name, e.g. ``januari``."""
+        return MONTHS_NL[self.month - 1]
+
+    def for_role(self, role: str) -> bool:
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+        return ALL in self.audience or role in self.audience
+
+
+class Kalender(_Frozen):
+    """Twelve monthly tips, January to December."""
+
+    source: Source
+    version: Text
+    tips: list[Tip]
+
+    @model_validator(mode="after")
+    def _twelve_months(self) -> Kalender:
+        issues: list[tuple[Loc, str]] = []
+        _duplicates(
+            [(("tips", i, "month"), t.month) for i, t in enumerate(self.tips)], "month", issues
+        )
+        missing = sorted(set(range(1, 13)) - {t.month for t in self.tips})
+        if missing:
+            issues.append((("tips",), f"need one tip per month 1..12; missing: {missing}"))
+        if len(self.tips) != 12:
+            issues.append((("tips",), f"need exactly 12 tips, found {len(self.tips)}"))
+        if issues:
+            raise FieldIssues(issues)
+        return self
+
+    def tip_for_month(self, month: int) -> Tip:
+        """The tip of ``month`` (1..12); ValueError outside that range."""
+        for tip in self.tips:
+            if tip.month == month:
+                return tip
+        raise ValueError(f"no tip for month {month!r}; months are 1..12")
+
+
+class Content(_Frozen):
+    """All content packs, as loaded together."""
+
+    praatplaat: Praatplaat
+    kalender: Kalender
+
+    @property
+    def version(self) -> str:
+        """Combined content version, stored with answers: ``praatplaat=<v>;kalender=<v>``."""
+        return f"praatplaat={self.praatplaat.version};kalender={self.kalender.version}"
+
+
+def content_dir() -> Path:
+    """The content directory: ``$TEAMSPIEGEL_CONTENT`` if set, else :data:`DEFAULT_CONTENT_DIR`."""
+    override = os.environ.get(ENV_CONTENT_DIR, "").strip()
+    return Path(override).expanduser() if override else DEFAULT_CONTENT_DIR
+
+
+def load_content(dir: Path | None = None) -> Content:
+    """Load and validate every content file in ``dir`` (default: :func:`content_dir`).
+
+    Problems of all files are collected into one :class:`~bot.yamlio.ConfigError`.
+    """
+    base = Path(dir) if dir is not None else content_dir()
+    problems: list[str] = []
+    praatplaat: Praatplaat | None = None
+    kalender: Kalender | None = None
+    try:
+        praatplaat = load_model(base / PRAATPLAAT_FILE, Praatplaat)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    try:
+        kalender = load_model(base / KALENDER_FILE, Kalender)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    if problems or praatplaat is None or kalender is None:
+        raise ConfigError(problems)
+    return Content(praatplaat=praatplaat, kalender=kalender)
+
+
+@functools.lru_cache(maxsize=1)
+def get_content() -> Content:
+    """The default content, loaded once per process. ``get_content.cache_clear()`` reloads."""
+    return load_content()
+
+
+def _audience_label(audience: list[str]) -> str:
+    return "+".join(a for a in AUDIENCES if a in audience)
+
+
+def summary(content: Content) -> str:
+    """Human-readable overview for ``teamspiegel content check``."""
+    p, k = content.praatplaat, content.kalender
+    questions = p.questions
+    kinds = Counter(q.kind for q in questions)
+    lines = [
+        f"Content version: {content.version}",
+        "",
+        f"Praatplaat (version {p.version})",
+        f"  {p.source.attribution()}",
+        f"  {len(p.groups)} groups, {len(p.themes)} themes, {len(questions)} questions "
+        f"({kinds['scale']} scale, {kinds['text']} text); "
+        f"scale 1 = {p.scale.low!r}, 5 = {p.scale.high!r}",
+    ]
+    for group in p.groups:
+        lines.append(f"  [{group.id}] {group.title}")
+        for theme in group.themes:
+            special = [q for q in theme.questions if ALL not in q.audience]
+            extra = (
+                " (" + ", ".join(f"{q.id}: {_audience_label(q.audience)}" for q in special) + ")"
+                if special
+                else ""
+            )
+            lines.append(
+                f"    {theme.number:>2}. {theme.title} [{theme.id}] - "
+                f"{len(theme.questions)} questions{extra}"
+            )
+    per_audience = Counter(_audience_label(q.audience) for q in questions)
+    lines.append(
+        "  Questions per audience: "
+        + ", ".join(
+            f"{label} {n}" for label, n in sorted(per_audience.items(), key=lambda x: -x[1])
+        )
+    )
+    lines.append(
+        "  Questions per role: "
+        + ", ".join(f"{role} {sum(q.for_role(role) for q in questions)}" for role in ROLES)
+    )
+    lines += [
+        "",
+        f"Verjaardagskalender (version {k.version})",
+        f"  {k.source.attribution()}",
+        f"  {len(k.tips)} tips",
+    ]
+    for tip in sorted(k.tips, key=lambda t: t.month):
+        lines.append(
+            f"    {tip.month:>2}. {tip.month_name:<9} {tip.title} "
+            f"[{_audience_label(tip.audience)}] - quote: {tip.quote_role}"
+        )
+    per_role = ", ".join(f"{role} {sum(t.for_role(role) for t in k.tips)}" for role in ROLES)
+    lines.append(f"  Tips per role: {per_role}")
+    return "\n".join(lines)
