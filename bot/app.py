@@ -1,0 +1,98 @@
+"""Serving the bot: transports, the schedule tick and the outbox dispatcher in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Any
+
+from bot.config import Settings
+from bot.engine.core import Engine
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class RedactSecrets(logging.Filter):
+    """Replaces secret values (tokens, passwords) in every log record."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if s]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.secrets:
+            return True
+        message = record.getMessage()
+        redacted = message
+        for secret in self.secrets:
+            redacted = redacted.replace(secret, "***")
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+def setup_logging(settings: Settings, level: int = logging.INFO) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    redact = RedactSecrets(settings.secrets())
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(redact)
+    # httpx logs every request URL, and Telegram's URLs contain the bot token
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+
+def build_engine(settings: Settings) -> Engine:
+    store = Store(settings.db_path)
+    if store.migrated_from and store.migrated_from < store.schema_version:
+        log.info("database migrated from schema %s to %s", store.migrated_from,
+                 store.schema_version)
+    engine = Engine(store, settings={"min_group": settings.min_group})
+    install_hooks(engine, settings)
+    return engine
+
+
+def install_hooks(engine: Engine, settings: Settings) -> None:
+    """Optional features the engine reaches through named hooks (reports, dashboard)."""
+    try:
+        from bot.reports.chat import install
+    except ImportError:  # reports not installed in this build
+        return
+    install(engine, settings)
+
+
+async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    """Run every configured transport plus the schedule until SIGTERM/SIGINT (or ``stop``)."""
+    engine = build_engine(settings)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # not in the main thread
+            pass
+    transports: list[Any] = []
+    if settings.telegram_enabled:
+        from bot.transports.telegram import TelegramTransport
+
+        transports.append(TelegramTransport(engine, settings))
+    if settings.matrix_enabled:
+        from bot.transports.matrix import MatrixTransport
+
+        transports.append(MatrixTransport(engine, settings))
+    for transport in transports:
+        await transport.start()
+    log.info("Teamspiegel draait (%s)", ", ".join(type(t).__name__ for t in transports))
+    from bot.schedule.runner import run_schedule
+
+    senders = {t.sender.platform: t.sender for t in transports}
+    schedule = asyncio.create_task(run_schedule(engine, settings, senders, stop))
+    try:
+        await stop.wait()
+    finally:
+        schedule.cancel()
+        await asyncio.gather(schedule, return_exceptions=True)
+        for transport in reversed(transports):
+            await transport.stop()
+        engine.store.close()

@@ -1,0 +1,325 @@
+"""``teamspiegel``: chat, serve, manage teams, check content, export.
+
+Every command takes ``--db PATH`` (default: ``$TEAMSPIEGEL_DB``, else
+``~/.local/share/teamspiegel/teamspiegel.db``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import getpass
+import json
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bot.config import Settings
+from bot.store import SchemaError, Store
+from bot.yamlio import ConfigError
+
+EXPORT_FIELDS = ["id", "team", "role", "theme", "question_id", "period", "scale", "text",
+                 "share_text", "answered_at", "updated_at", "content_version"]
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = Settings.from_env()
+    if getattr(args, "db", None):
+        settings.db_path = Path(args.db).expanduser()
+    return settings
+
+
+def _store(args: argparse.Namespace) -> Store:
+    return Store(_settings(args).db_path)
+
+
+def _team(store: Store, ref: str) -> dict:
+    team = store.find_team(ref)
+    if team is None:
+        raise SystemExit(f"Team '{ref}' bestaat niet. Zie: teamspiegel team list")
+    return team
+
+
+# -- chat and run -----------------------------------------------------------------------
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from bot.app import build_engine
+    from bot.transports.console import run_console
+
+    settings = _settings(args)
+    engine = build_engine(settings)
+    if not args.jsonl:
+        print(f"Teamspiegel in de terminal (database: {settings.db_path}). Stoppen: Ctrl-D.\n")
+    try:
+        run_console(engine, args.user or getpass.getuser(), jsonl=args.jsonl)
+    except KeyboardInterrupt:
+        print()
+    finally:
+        engine.store.close()
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if args.webhook:
+        settings.telegram_webhook_url = args.webhook
+    if not (settings.telegram_enabled or settings.matrix_enabled):
+        print("Geen TELEGRAM_BOT_TOKEN of MATRIX_* ingesteld: ik open de chat in de terminal.\n")
+        args.jsonl = False
+        args.user = None
+        return cmd_chat(args)
+    from bot.app import serve, setup_logging
+
+    setup_logging(settings)
+    asyncio.run(serve(settings))
+    return 0
+
+
+# -- teams ------------------------------------------------------------------------------
+
+
+def cmd_team_create(args: argparse.Namespace) -> int:
+    store = _store(args)
+    try:
+        team_id = store.create_team(args.name)
+    except ValueError as exc:
+        raise SystemExit(f"Kan team niet maken: {exc}") from None
+    token = store.create_invite(team_id)
+    print(f"Team '{args.name}' gemaakt (id {team_id}).")
+    print(f"Uitnodigingscode: {token}")
+    return 0
+
+
+def cmd_team_list(args: argparse.Namespace) -> int:
+    store = _store(args)
+    teams = store.list_teams()
+    if not teams:
+        print("Nog geen teams. Maak er een met: teamspiegel team create NAAM")
+    for team in teams:
+        demo = " (demo)" if team["is_demo"] else ""
+        print(f"{team['id']:>4}  {team['name']}{demo}  – {team['members']} leden")
+    return 0
+
+
+def cmd_team_invite(args: argparse.Namespace) -> int:
+    store = _store(args)
+    settings = _settings(args)
+    team = _team(store, args.team)
+    expires = None
+    if args.expires_days:
+        expires = (datetime.now(UTC) + timedelta(days=args.expires_days)).isoformat(
+            timespec="seconds")
+    token = store.create_invite(team["id"], expires_at=expires)
+    print(f"Uitnodigingscode voor {team['name']}: {token}")
+    if expires:
+        print(f"Geldig tot {expires}")
+    if args.matrix:
+        bot_id = settings.matrix_user_id or "@teamspiegel:jouw-server"
+        print(f"Matrix: start een privégesprek met {bot_id} en stuur: /start {token}")
+    username = args.bot or settings.telegram_bot_username
+    if username:
+        from bot.transports.telegram import deep_link
+
+        link = deep_link(username, token)
+        print(f"Telegram: {link}")
+        if args.qr:
+            import segno
+
+            segno.make(link, error="m").save(args.qr, scale=8, border=2)
+            print(f"QR-code opgeslagen in {args.qr}")
+    elif args.qr:
+        raise SystemExit("Voor een QR-code heb ik de botnaam nodig: --bot NAAM of "
+                         "TELEGRAM_BOT_USERNAME.")
+    return 0
+
+
+def cmd_team_revoke(args: argparse.Namespace) -> int:
+    store = _store(args)
+    if store.revoke_invite(args.token):
+        print("Uitnodiging ingetrokken.")
+        return 0
+    print("Die uitnodiging bestaat niet of was al ingetrokken.", file=sys.stderr)
+    return 1
+
+
+def cmd_team_schedule(args: argparse.Namespace) -> int:
+    from bot.schedule.planner import set_team_schedule
+
+    store = _store(args)
+    team = _team(store, args.team)
+    try:
+        set_team_schedule(store, team["id"], off=args.off, day=args.day, time=args.time,
+                          default=args.default)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+    print(f"Schema voor {team['name']} bijgewerkt.")
+    return 0
+
+
+# -- content, export, schedule ------------------------------------------------------------
+
+
+def cmd_content_check(args: argparse.Namespace) -> int:
+    from bot.content import load_content, summary
+    from bot.engine.flows import load_dialogues
+
+    try:
+        content = load_content(Path(args.dir) if args.dir else None)
+        dialogues = load_dialogues(Path(args.dialogues) if args.dialogues else None)
+        from bot.engine.core import Engine
+
+        Engine(Store(":memory:"), content, dialogues)  # cross-checks every name used
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    print(summary(content))
+    print(f"Dialogues: {len(dialogues.flows)} flows, {len(dialogues.states)} states, "
+          f"{len(dialogues.commands.commands)} commands, {len(dialogues.texts)} texts")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    store = _store(args)
+    out = open(args.output, "w", newline="", encoding="utf-8") if args.output else sys.stdout
+    try:
+        rows = store.iter_all_answers()
+        if args.format == "jsonl":
+            for row in rows:
+                row.pop("member_id", None)
+                row["share_text"] = bool(row["share_text"])
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        else:
+            writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS, extrasaction="ignore")
+            writer.writeheader()
+            for row in rows:
+                writer.writerow(row)
+    finally:
+        if args.output:
+            out.close()
+    return 0
+
+
+def cmd_schedule(args: argparse.Namespace) -> int:
+    from bot.schedule.planner import schedule_overview
+
+    print(schedule_overview(_store(args), datetime.now(UTC), months=args.months))
+    return 0
+
+
+def cmd_tips_preview(args: argparse.Namespace) -> int:
+    from bot.content import get_content
+    from bot.schedule.tips import preview_tip
+
+    month = args.month or datetime.now(UTC).month
+    print(preview_tip(month, get_content()))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from bot.schedule.dispatcher import status_text
+
+    store = _store(args)
+    print(f"Database: {store.path} (schema {store.schema_version})")
+    print(status_text(store))
+    return 0
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    from bot.schedule import dispatcher
+
+    store = _store(args)
+    n = (dispatcher.requeue_uncertain(store) if args.action == "requeue-uncertain"
+         else dispatcher.drop_uncertain(store))
+    print(f"{n} berichten bijgewerkt.")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="teamspiegel", description=__doc__.splitlines()[0])
+    parser.add_argument("--db", help="SQLite-bestand (standaard: $TEAMSPIEGEL_DB)")
+    sub = parser.add_subparsers(dest="command")
+
+    def add(name: str, func: object, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help)
+        p.add_argument("--db", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("chat", cmd_chat, "chat in de terminal")
+    p.add_argument("--user", help="gebruikers-id (standaard: je loginnaam)")
+    p.add_argument("--jsonl", action="store_true", help="JSON-regels in en uit (voor scripts)")
+    p = add("run", cmd_run, "de bot draaien (Telegram/Matrix; zonder tokens: terminalchat)")
+    p.add_argument("--webhook", help="Telegram-webhook-URL in plaats van long polling")
+
+    team = sub.add_parser("team", help="teams beheren").add_subparsers(dest="team_command")
+
+    def add_team(name: str, func: object, help: str) -> argparse.ArgumentParser:
+        p = team.add_parser(name, help=help)
+        p.add_argument("--db", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        p.set_defaults(func=func)
+        return p
+
+    add_team("create", cmd_team_create, "nieuw team").add_argument("name")
+    add_team("list", cmd_team_list, "alle teams")
+    p = add_team("invite", cmd_team_invite, "uitnodiging (code, link, QR)")
+    p.add_argument("team")
+    p.add_argument("--qr", help="QR-code opslaan als PNG")
+    p.add_argument("--bot", help="Telegram-botnaam (anders TELEGRAM_BOT_USERNAME)")
+    p.add_argument("--expires-days", type=int, help="na zoveel dagen ongeldig")
+    p.add_argument("--matrix", action="store_true", help="ook uitleg voor Matrix")
+    add_team("revoke", cmd_team_revoke, "uitnodiging intrekken").add_argument("token")
+    p = add_team("schedule", cmd_team_schedule, "tijdstip van de maandtip")
+    p.add_argument("team")
+    p.add_argument("--off", action="store_true", default=None, help="geen maandtip")
+    p.add_argument("--day", type=int, help="de zoveelste werkdag van de maand")
+    p.add_argument("--time", help="tijd, bijv. 09:00")
+    p.add_argument("--default", action="store_true", help="terug naar standaard")
+
+    content = sub.add_parser("content", help="inhoud").add_subparsers(dest="content_command")
+    p = content.add_parser("check", help="inhoud en dialogen controleren")
+    p.add_argument("--dir", help="map met content/*.yaml")
+    p.add_argument("--dialogues", help="map met dialogues/*.yaml")
+    p.set_defaults(func=cmd_content_check)
+
+    p = add("export", cmd_export, "alle antwoorden exporteren (beheer)")
+    p.add_argument("--format", choices=["csv", "jsonl"], default="csv")
+    p.add_argument("--output", "-o", help="bestand (standaard: stdout)")
+
+    p = add("schedule", cmd_schedule, "wat wanneer verstuurd wordt")
+    p.add_argument("--months", type=int, default=3)
+    tips = sub.add_parser("tips", help="maandtips").add_subparsers(dest="tips_command")
+    p = tips.add_parser("preview", help="een tip bekijken zoals gebruikers hem zien")
+    p.add_argument("--month", type=int, choices=range(1, 13))
+    p.set_defaults(func=cmd_tips_preview)
+    add("status", cmd_status, "stand van de verzending")
+    p = add("outbox", cmd_outbox, "onzekere berichten afhandelen")
+    p.add_argument("action", choices=["requeue-uncertain", "drop-uncertain"])
+    try:
+        from bot.reports.cli import register
+    except ImportError:
+        pass
+    else:
+        register(sub, add)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except SchemaError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    except ConfigError as exc:
+        print(f"Fout in de inhoud of dialogen:\n{exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

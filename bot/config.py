@@ -1,0 +1,124 @@
+"""Settings from environment variables and an optional ``.env`` file.
+
+Secrets (bot tokens, passwords, the Matrix recovery key) are read here and never logged:
+``Settings.__repr__`` masks them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+SECRET_FIELDS = {
+    "telegram_token",
+    "telegram_webhook_secret",
+    "matrix_password",
+    "matrix_access_token",
+    "matrix_recovery_key",
+    "secret_key",
+}
+
+
+def default_db_path() -> Path:
+    """``$TEAMSPIEGEL_DB``, else ``$XDG_DATA_HOME/teamspiegel/teamspiegel.db``
+    (``~/.local/share/teamspiegel/teamspiegel.db``)."""
+    env = os.environ.get("TEAMSPIEGEL_DB")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "teamspiegel" / "teamspiegel.db"
+
+
+@dataclass
+class Settings:
+    db_path: Path = field(default_factory=default_db_path)
+    telegram_token: str | None = None
+    telegram_base_url: str | None = None
+    telegram_bot_username: str | None = None
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: str | None = None
+    telegram_listen: str = "127.0.0.1"
+    telegram_port: int = 8443
+    matrix_homeserver: str | None = None
+    matrix_user_id: str | None = None
+    matrix_password: str | None = None
+    matrix_access_token: str | None = None
+    matrix_store: Path = field(default_factory=lambda: default_db_path().parent / "matrix")
+    matrix_recovery_key: str | None = None
+    web_host: str = "127.0.0.1"
+    web_port: int = 8080
+    #: the dashboard's public address, used in login links
+    web_url: str | None = None
+    secret_key: str | None = None
+    #: anonymity threshold for aggregates (never below 3)
+    min_group: int = 3
+    tick_seconds: float = 30.0
+    rate_global_per_second: float = 30.0
+    rate_chat_per_second: float = 1.0
+    rate_group_per_minute: float = 20.0
+
+    @property
+    def telegram_enabled(self) -> bool:
+        return bool(self.telegram_token)
+
+    @property
+    def matrix_enabled(self) -> bool:
+        return bool(
+            self.matrix_homeserver
+            and self.matrix_user_id
+            and (self.matrix_password or self.matrix_access_token)
+        )
+
+    def __repr__(self) -> str:
+        shown = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in SECRET_FIELDS and value:
+                value = "***"
+            shown.append(f"{f.name}={value!r}")
+        return f"Settings({', '.join(shown)})"
+
+    def secrets(self) -> list[str]:
+        """The secret values, for log redaction."""
+        return [v for name in SECRET_FIELDS if (v := getattr(self, name)) and len(str(v)) >= 6]
+
+    @classmethod
+    def from_env(cls, env_file: str | Path | None = ".env") -> Settings:
+        env: dict[str, str] = {}
+        if env_file and Path(env_file).is_file():
+            env.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+        env.update(os.environ)
+
+        def get(name: str) -> str | None:
+            value = env.get(name)
+            return value.strip() if value and value.strip() else None
+
+        s = cls()
+        if get("TEAMSPIEGEL_DB"):
+            s.db_path = Path(str(get("TEAMSPIEGEL_DB"))).expanduser()
+        s.telegram_token = get("TELEGRAM_BOT_TOKEN")
+        s.telegram_base_url = get("TELEGRAM_BASE_URL")
+        s.telegram_bot_username = get("TELEGRAM_BOT_USERNAME")
+        s.telegram_webhook_url = get("TELEGRAM_WEBHOOK_URL")
+        s.telegram_webhook_secret = get("TELEGRAM_WEBHOOK_SECRET")
+        s.telegram_listen = get("TELEGRAM_WEBHOOK_LISTEN") or s.telegram_listen
+        s.telegram_port = int(get("TELEGRAM_WEBHOOK_PORT") or s.telegram_port)
+        s.matrix_homeserver = get("MATRIX_HOMESERVER")
+        s.matrix_user_id = get("MATRIX_USER_ID")
+        s.matrix_password = get("MATRIX_PASSWORD")
+        s.matrix_access_token = get("MATRIX_ACCESS_TOKEN")
+        s.matrix_store = Path(get("MATRIX_STORE") or s.db_path.parent / "matrix").expanduser()
+        s.matrix_recovery_key = get("MATRIX_RECOVERY_KEY")
+        s.web_host = get("TEAMSPIEGEL_WEB_HOST") or s.web_host
+        s.web_port = int(get("TEAMSPIEGEL_WEB_PORT") or s.web_port)
+        s.web_url = get("TEAMSPIEGEL_WEB_URL")
+        s.secret_key = get("TEAMSPIEGEL_SECRET")
+        s.min_group = max(3, int(get("TEAMSPIEGEL_MIN_GROUP") or 3))
+        s.tick_seconds = float(get("TEAMSPIEGEL_TICK_SECONDS") or s.tick_seconds)
+        s.rate_global_per_second = float(get("TEAMSPIEGEL_RATE_GLOBAL") or 30)
+        s.rate_chat_per_second = float(get("TEAMSPIEGEL_RATE_CHAT") or 1)
+        s.rate_group_per_minute = float(get("TEAMSPIEGEL_RATE_GROUP_MINUTE") or 20)
+        return s

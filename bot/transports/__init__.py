@@ -1,0 +1,1 @@
+"""Transports: each turns platform updates into engine events and renders replies."""
