@@ -1,0 +1,821 @@
+"""Privacy-safe aggregation of reflection answers for managers.
+
+Pure Python, no database access: the store hands over :class:`AnswerRecord` objects and this
+module turns them into a :class:`TeamReport` that holds aggregates only.
+
+Report structure
+================
+
+Per team and period (a quarter label such as ``"2026-Q3"``) the report is a small tree of cells::
+
+    total (team, period)                 all scale answers of the team in the period
+    |-- role sub-groups (optional)       the same answers, split by the member's role
+    `-- theme (team, theme, period)      the answers to the theme's questions
+        `-- question (team, question, period)
+
+Every cell is an aggregate over *answers* (the latest answer per member, question and period;
+earlier versions are ignored). It carries ``n`` (distinct members who gave a scale answer),
+``n_answers`` (how many scale answers), the pooled ``mean`` and the sample standard deviation
+``sd`` of those answers. A question cell holds exactly one answer per member, so there
+``n == n_answers``.
+
+Why pooled means
+----------------
+Pooling makes every edge of the tree *additive*: the answers of a total are split without overlap
+over its themes, those of a theme over its questions, and those of a total over its role groups
+(each member has exactly one role). So ``n_answers``, the sum and the sum of squares of a parent
+are exactly the sums over its children. That is deliberate: it is precisely what a manager can
+exploit by subtraction, so it is what the suppression below is built and tested against, with no
+blind spots. A member-weighted theme mean (each person's mean first) would not be additive, but
+it leaks in a way no subtraction rule sees: when people answered different questions of a theme,
+the theme mean minus the question means reveals contrasts within one person's answers.
+
+Distinct-member counts ``n`` add up over the role split (roles partition the members). Over themes
+and questions they do not in general (members answer several questions), so there only the
+answer-level quantities are subtractive; where ``n`` happens to add up as well (each person
+answered one theme, or one question of a theme) it follows the same equations, and the same
+suppression pattern protects it.
+
+Why role sub-groups only under the team total
+---------------------------------------------
+Role x theme cells would turn the report into a two-way table with margins (roles x themes, plus
+totals both ways). There "every row and column has zero or at least two hidden cells" is not
+enough: a hidden cell that bridges two otherwise separate cycles of hidden cells can be computed.
+Keeping roles under the total keeps the equations a tree, where the simple local rules below are
+provably sufficient. For the same reason there are no monthly sub-cells of a quarter.
+
+Rules
+=====
+1. Threshold: a cell is shown only when at least ``k`` (default 3, never below 3) different members
+   contributed a scale answer. Otherwise ``reason == "too_few"``.
+2. Complementary suppression, per additive equation ``parent = sum(children)``:
+
+   * If the parent is shown and some children are hidden, the hidden children together (what a
+     manager gets from ``parent - shown children``) must rest on at least ``k`` distinct
+     members. If not, the smallest shown child is hidden too (``reason == "complementary"``),
+     until it holds. This also covers a hidden child with *zero* members (for example a role
+     whose only member did not answer): ``parent - shown children = 0`` would reveal that nobody
+     in that group answered. Since a shown parent has at least ``k`` members, the rule never has
+     to hide the parent itself: with all children hidden the remainder is the parent.
+   * If the parent is hidden, all its children are hidden too (``reason == "parent_hidden"``).
+     Otherwise a theme hidden by rule 2a could be recomputed from its questions (pooled theme =
+     sum of its question cells).
+
+   The rules are applied to a fixed point. Why this is enough: the equations form a tree
+   (``total`` is in the role equation and the theme equation, a theme in the theme equation and
+   in its own question equation, every other cell in exactly one equation), and every equation
+   ends with zero or at least two unknowns (a single hidden child of a shown parent is always
+   below ``k``, so rule 2a adds a second one). In a tree of equations that each keep two
+   unknowns, any one unknown can be changed and the change absorbed by another unknown of each
+   equation it touches, without ever coming back to it: no hidden cell's count, sum or sum of
+   squares is determined by the shown cells. The only combinations that *can* be derived are
+   remainders ``parent - shown children``, and rule 2a makes each rest on at least ``k`` people
+   (rule 2b makes the subtree under a suppressed theme part of that remainder).
+   ``tests/test_aggregate.py`` checks this with exact linear algebra over random teams, and
+   checks that weaker variants of these rules fail it.
+3. Spread: the sample standard deviation. Minimum/maximum and quartiles are single people's
+   answers (with three people, mean + min + max give all three answers), so they are not shown.
+4. Distribution: only on question cells (the leaves: no shown parent carries a distribution, so
+   nothing can be subtracted), merged into low (1-2), mid (3), high (4-5), and only when every
+   non-empty bucket holds at least ``k`` members and at least two buckets are non-empty. So the
+   distribution never says "one person answered low" nor "everybody answered high".
+5. Participation: distinct members who answered anything (a scale or a text) in the period, hidden
+   below ``k``. Who did or did not answer is never listed.
+6. Free text: only answers with ``share_text=True``, only when the question cell is shown (for an
+   open question without a scale: when at least ``k`` members answered it and its theme was not
+   hidden by suppression), without member id or time; the month label is given only when at least
+   ``k`` members answered that question in that month, else ``None``. Shuffled with the given
+   ``random.Random``.
+7. Periods are separate samples (never cumulative), so comparing periods gives no difference
+   attack; ``compare_teams`` puts shown cells of several teams side by side but never computes a
+   total across teams (which would let a hidden team be computed).
+
+Empty themes: when the team total of a period is shown, a theme that nobody answered in that
+period is marked ``reason == "no_answers"`` (its questions too) and left out of the total's
+equation. That nobody in the team answered a theme is a fact about the whole team, not about one
+person, and protecting that zero would, in the common "one theme per meeting" use, hide the only
+theme that was discussed (and all its questions). Questions and role groups are different: a
+question can be addressed to one role (the Praatplaat has five, for managers and policy makers,
+always inside a mixed theme) and a role group can be one person, so there a zero is protected
+like any small count, and the suppression pattern does not tell 0 from 1 either.
+
+Known limits (documented, not solved here): if everybody in a shown cell gave the same answer, the
+mean shows it (that is true of any average); a pooled theme mean weighs a member by the number of
+questions they answered; the caller must pass a ``roles`` map that covers the team's membership
+(not only those who answered), otherwise the set of role groups itself could tell who answered.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import random
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+__all__ = [
+    "COMPLEMENTARY",
+    "DEFAULT_K",
+    "EXPORT_COLUMNS",
+    "LEVEL_QUESTION",
+    "LEVEL_ROLE",
+    "LEVEL_THEME",
+    "LEVEL_TOTAL",
+    "MIN_K",
+    "NO_ANSWERS",
+    "OTHER_ROLE",
+    "PARENT_HIDDEN",
+    "REASONS_NL",
+    "TOO_FEW",
+    "AnswerRecord",
+    "Cell",
+    "Change",
+    "Comparison",
+    "Distribution",
+    "Insights",
+    "TeamReport",
+    "TextItem",
+    "build_team_report",
+    "compare_teams",
+    "format_number_nl",
+    "month_of",
+    "period_label_nl",
+    "quarter_of",
+    "report_to_rows",
+    "summary_nl",
+]
+
+MIN_K = 3
+DEFAULT_K = 3
+OTHER_ROLE = "overig"
+
+LEVEL_TOTAL = "total"
+LEVEL_ROLE = "role"
+LEVEL_THEME = "theme"
+LEVEL_QUESTION = "question"
+
+TOO_FEW = "too_few"
+COMPLEMENTARY = "complementary"
+PARENT_HIDDEN = "parent_hidden"
+NO_ANSWERS = "no_answers"
+
+REASONS_NL = {
+    TOO_FEW: "te weinig mensen",
+    COMPLEMENTARY: "verborgen zodat een verborgen groep niet uit te rekenen is",
+    PARENT_HIDDEN: "verborgen omdat het hele thema verborgen is",
+    NO_ANSWERS: "niemand heeft dit thema beantwoord",
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Input
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerRecord:
+    """One stored answer (possibly an earlier version of it)."""
+
+    member_id: int
+    team_id: int
+    theme_id: str
+    question_id: str
+    period: str
+    answered_at: datetime
+    scale: int | None
+    text: str | None
+    share_text: bool
+
+    def __post_init__(self) -> None:
+        if self.scale is not None and (
+            isinstance(self.scale, bool) or not isinstance(self.scale, int) or not 1 <= self.scale <= 5
+        ):
+            raise ValueError(f"scale must be 1-5 or None, got {self.scale!r}")
+
+
+def quarter_of(dt: datetime) -> str:
+    """Quarter label of a date: ``2026-07-14`` -> ``"2026-Q3"``."""
+    return f"{dt.year:04d}-Q{(dt.month - 1) // 3 + 1}"
+
+
+def month_of(dt: datetime) -> str:
+    """Month label of a date: ``2026-07-14`` -> ``"2026-07"``."""
+    return f"{dt.year:04d}-{dt.month:02d}"
+
+
+def period_label_nl(period: str) -> str:
+    """``"2026-Q3"`` -> ``"Q3 2026"``; other labels are returned unchanged."""
+    year, sep, quarter = period.partition("-")
+    if sep and quarter.startswith("Q") and year.isdigit():
+        return f"{quarter} {year}"
+    return period
+
+
+def format_number_nl(value: float, decimals: int = 1, sign: bool = False) -> str:
+    """Dutch number: decimal comma, a real minus sign, optional ``+``."""
+    text = f"{abs(value):.{decimals}f}".replace(".", ",")
+    if round(value, decimals) < 0:
+        return "\u2212" + text
+    if sign:
+        return "+" + text
+    return text
+
+
+# --------------------------------------------------------------------------------------------
+# Output
+
+
+@dataclass(frozen=True, slots=True)
+class Distribution:
+    """Merged answer distribution: low = 1-2, mid = 3, high = 4-5 (counts of members)."""
+
+    low: int
+    mid: int
+    high: int
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    """One aggregate. Hidden cells carry no numbers at all (``n``, ``mean`` ... are ``None``)."""
+
+    level: str  # LEVEL_TOTAL, LEVEL_ROLE, LEVEL_THEME or LEVEL_QUESTION
+    team_id: int
+    period: str
+    theme_id: str | None
+    question_id: str | None
+    role: str | None
+    shown: bool
+    reason: str | None  # None when shown; TOO_FEW, COMPLEMENTARY, PARENT_HIDDEN or NO_ANSWERS
+    n: int | None = None  # distinct members with a scale answer
+    n_answers: int | None = None  # scale answers (== n for a question cell)
+    mean: float | None = None  # pooled mean of the answers (1-5)
+    sd: float | None = None  # sample standard deviation of the answers
+    distribution: Distribution | None = None  # question cells only, see rule 4
+
+    @property
+    def key(self) -> tuple[str, str, str | None, str | None, str | None]:
+        return (self.level, self.period, self.theme_id, self.question_id, self.role)
+
+
+@dataclass(frozen=True, slots=True)
+class TextItem:
+    """A shared free-text answer: no member id, no exact time."""
+
+    theme_id: str
+    question_id: str
+    period: str
+    month: str | None  # "2026-07" when at least k members answered that month, else None
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """Change of a theme's mean between the last two periods in which it was shown."""
+
+    theme_id: str
+    from_period: str
+    to_period: str
+    from_mean: float
+    to_mean: float
+    delta: float
+
+
+@dataclass(frozen=True, slots=True)
+class Insights:
+    """What the short summary talks about, for the latest period of the report."""
+
+    period: str | None
+    participation: int | None
+    total: Cell | None
+    rose: Change | None  # biggest rise ending in ``period``
+    fell: Change | None  # biggest fall ending in ``period``
+    widest: Cell | None  # shown theme with the largest spread in ``period``
+
+
+@dataclass(slots=True)
+class TeamReport:
+    """Everything a manager may see about one team: aggregates only (see the module docstring).
+
+    Cells are listed per level in period order; ``cell()`` looks one up by its key.
+    """
+
+    team_id: int
+    k: int
+    periods: list[str]
+    participation: dict[str, int | None]
+    totals: list[Cell]
+    roles: list[Cell]
+    themes: list[Cell]
+    questions: list[Cell]
+    texts: list[TextItem]
+    changes: list[Change]
+    insights: Insights
+    _index: dict[tuple, Cell] = field(default_factory=dict, repr=False, compare=False)
+
+    def cells(self) -> list[Cell]:
+        return [*self.totals, *self.roles, *self.themes, *self.questions]
+
+    def shown_cells(self) -> list[Cell]:
+        return [c for c in self.cells() if c.shown]
+
+    def cell(
+        self,
+        level: str,
+        period: str,
+        theme_id: str | None = None,
+        question_id: str | None = None,
+        role: str | None = None,
+    ) -> Cell | None:
+        if not self._index:
+            self._index = {c.key: c for c in self.cells()}
+        return self._index.get((level, period, theme_id, question_id, role))
+
+    def theme_ids(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for c in self.themes:
+            seen.setdefault(c.theme_id or "", None)
+        return list(seen)
+
+
+# --------------------------------------------------------------------------------------------
+# Building
+
+
+class _Acc:
+    """Accumulator of answers for one cell (filled inline in the hot loop)."""
+
+    __slots__ = ("count", "total", "sumsq", "members", "buckets")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total = 0
+        self.sumsq = 0
+        self.members: set[int] = set()
+        self.buckets = [0, 0, 0]
+
+    def merge(self, other: _Acc) -> None:
+        self.count += other.count
+        self.total += other.total
+        self.sumsq += other.sumsq
+        self.members |= other.members
+        b = self.buckets
+        o = other.buckets
+        b[0] += o[0]
+        b[1] += o[1]
+        b[2] += o[2]
+
+
+_BUCKET = (0, 0, 0, 1, 2, 2)  # scale -> low (1-2), mid (3), high (4-5)
+
+
+_EMPTY = _Acc()
+
+
+@functools.lru_cache(maxsize=4096)
+def _natural_key(text: str) -> tuple:
+    """Sort key that puts "t2" before "t10"."""
+    parts: list[tuple[int, int | str]] = []
+    num = ""
+    word = ""
+    for ch in text:
+        if ch.isdigit():
+            if word:
+                parts.append((1, word))
+                word = ""
+            num += ch
+        else:
+            if num:
+                parts.append((0, int(num)))
+                num = ""
+            word += ch
+    if num:
+        parts.append((0, int(num)))
+    if word:
+        parts.append((1, word))
+    return tuple(parts)
+
+
+def _stats(acc: _Acc) -> tuple[float, float | None]:
+    mean = acc.total / acc.count
+    if acc.count < 2:
+        return mean, None
+    var = (acc.sumsq - acc.total * acc.total / acc.count) / (acc.count - 1)
+    return mean, math.sqrt(max(var, 0.0))
+
+
+def _suppress(
+    equations: list[tuple[tuple, list[tuple]]],
+    members: dict[tuple, set[int]],
+    shown: dict[tuple, bool],
+    reasons: dict[tuple, str | None],
+    k: int,
+) -> None:
+    """Complementary suppression over additive equations ``parent = sum(children)``.
+
+    Mutates ``shown`` and ``reasons`` until a fixed point (see the module docstring, rule 2).
+    """
+    changed = True
+    while changed:
+        changed = False
+        for parent, children in equations:
+            if not shown[parent]:
+                for child in children:
+                    if shown[child]:
+                        shown[child] = False
+                        reasons[child] = PARENT_HIDDEN
+                        changed = True
+                continue
+            while True:
+                hidden = [c for c in children if not shown[c]]
+                if not hidden:
+                    break
+                rest: set[int] = set()
+                for c in hidden:
+                    rest |= members[c]
+                if len(rest) >= k:
+                    break
+                visible = [c for c in children if shown[c]]
+                if not visible:  # cannot happen for a parent with >= k members; stay safe
+                    shown[parent] = False
+                    reasons[parent] = COMPLEMENTARY
+                    changed = True
+                    break
+                victim = min(visible, key=lambda c: (len(members[c]), c))
+                shown[victim] = False
+                reasons[victim] = COMPLEMENTARY
+                changed = True
+
+
+def build_team_report(
+    records: Iterable[AnswerRecord],
+    team_id: int,
+    periods: list[str] | None = None,
+    k: int = DEFAULT_K,
+    rng: random.Random | None = None,
+    roles: dict[int, str] | None = None,
+) -> TeamReport:
+    """Aggregate one team's answers into a privacy-safe report (see the module docstring).
+
+    ``records`` may hold several teams and earlier versions of answers; only the latest answer per
+    (member, question, period) of ``team_id`` counts (ties on ``answered_at``: the later record).
+    ``periods`` selects and orders the periods (default: all periods found, sorted). ``roles``
+    maps member id -> role for the team's whole membership; it enables role sub-groups of the
+    team total.
+    """
+    if isinstance(k, bool) or not isinstance(k, int):
+        raise TypeError("k must be an int")
+    if k < MIN_K:
+        raise ValueError(f"k must be at least {MIN_K}, got {k}")
+    if rng is None:
+        rng = random.Random()
+
+    # 1. latest answer per (member, question, period); ties on time: the later record wins
+    latest: dict[tuple[int, str, str], AnswerRecord] = {}
+    for rec in records:
+        if rec.team_id != team_id:
+            continue
+        key = (rec.member_id, rec.question_id, rec.period)
+        cur = latest.get(key)
+        if cur is None or rec.answered_at >= cur.answered_at:
+            latest[key] = rec
+
+    if periods is None:
+        period_list = sorted({key[2] for key in latest})
+    else:
+        period_list = list(dict.fromkeys(periods))
+
+    # 2. one pass: accumulate per question cell and per (period, member); themes, totals and
+    #    role groups are merged from these afterwards (pooled statistics are additive)
+    by_question: dict[tuple[str, str, str], _Acc] = {}
+    by_member: dict[tuple[str, int], list[int]] = {}  # (period, member) -> [count, sum, sumsq]
+    participants: dict[str, set[int]] = {p: set() for p in period_list}
+    answered: dict[tuple[str, str, str], list[datetime]] = defaultdict(list)
+    shared: dict[tuple[str, str, str], list[tuple[str, datetime]]] = defaultdict(list)
+    scale_questions: dict[tuple[str, str], None] = {}
+    track_members = roles is not None
+
+    for rec in latest.values():
+        p = rec.period
+        who = participants.get(p)
+        if who is None:
+            continue  # period not selected
+        scale = rec.scale
+        raw = rec.text
+        text = raw.strip() if raw else ""
+        if scale is None and not text:
+            continue  # skipped: not an answer
+        m = rec.member_id
+        qkey = (p, rec.theme_id, rec.question_id)
+        who.add(m)
+        answered[qkey].append(rec.answered_at)  # one latest answer per member and question
+        if scale is not None:
+            acc = by_question.get(qkey)
+            if acc is None:
+                acc = by_question[qkey] = _Acc()
+                scale_questions[(qkey[1], qkey[2])] = None
+            acc.count += 1
+            acc.total += scale
+            acc.sumsq += scale * scale
+            acc.members.add(m)
+            acc.buckets[_BUCKET[scale]] += 1
+            if track_members:
+                macc = by_member.get((p, m))
+                if macc is None:
+                    by_member[(p, m)] = [1, scale, scale * scale]
+                else:
+                    macc[0] += 1
+                    macc[1] += scale
+                    macc[2] += scale * scale
+        if text and rec.share_text:
+            shared[qkey].append((text, rec.answered_at))
+
+    by_theme: dict[tuple[str, str], _Acc] = defaultdict(_Acc)
+    tot: dict[str, _Acc] = defaultdict(_Acc)
+    for (p, t, _q), acc in by_question.items():
+        by_theme[(p, t)].merge(acc)
+    for (p, _t), acc in by_theme.items():
+        tot[p].merge(acc)
+    by_role: dict[tuple[str, str], _Acc] = defaultdict(_Acc)
+    unmapped = False
+    if roles is not None:
+        for (p, m), (count, total, sumsq) in by_member.items():
+            role = roles.get(m)
+            if role is None:
+                role = OTHER_ROLE
+                unmapped = True
+            racc = by_role[(p, role)]
+            racc.count += count
+            racc.total += total
+            racc.sumsq += sumsq
+            racc.members.add(m)
+
+    question_list = sorted(scale_questions, key=lambda tq: (_natural_key(tq[0]), _natural_key(tq[1])))
+    theme_list = list(dict.fromkeys(t for t, _q in question_list))
+    role_groups: list[str] = []
+    if roles is not None:
+        role_groups = sorted(set(roles.values()), key=_natural_key)
+        if unmapped and OTHER_ROLE not in role_groups:
+            role_groups.append(OTHER_ROLE)
+
+    # 3. cells: natural threshold, then complementary suppression per period
+    totals: list[Cell] = []
+    role_cells: list[Cell] = []
+    theme_cells: list[Cell] = []
+    question_cells: list[Cell] = []
+    status: dict[tuple, bool] = {}
+    sink = {LEVEL_TOTAL: totals, LEVEL_ROLE: role_cells, LEVEL_THEME: theme_cells,
+            LEVEL_QUESTION: question_cells}
+    theme_reasons: dict[tuple[str, str], str | None] = {}
+
+    for p in period_list:
+        accs: dict[tuple, _Acc] = {}
+        total_key = (LEVEL_TOTAL, p, None, None, None)
+        accs[total_key] = tot.get(p, _EMPTY)
+        role_keys = [(LEVEL_ROLE, p, None, None, g) for g in role_groups]
+        for rk in role_keys:
+            accs[rk] = by_role.get((p, rk[4]), _EMPTY)
+        theme_keys = [(LEVEL_THEME, p, t, None, None) for t in theme_list]
+        for tk in theme_keys:
+            accs[tk] = by_theme.get((p, tk[2]), _EMPTY)
+        q_by_theme: dict[str, list[tuple]] = defaultdict(list)
+        for t, q in question_list:
+            qk = (LEVEL_QUESTION, p, t, q, None)
+            accs[qk] = by_question.get((p, t, q), _EMPTY)
+            q_by_theme[t].append(qk)
+
+        members = {key: acc.members for key, acc in accs.items()}
+        shown = {key: len(acc.members) >= k for key, acc in accs.items()}
+        reasons: dict[tuple, str | None] = {key: None if ok else TOO_FEW for key, ok in shown.items()}
+
+        if shown[total_key]:
+            # a theme nobody answered is a fact about the whole team: say so, and leave it out
+            # of the subtraction (see the module docstring, "Empty themes")
+            empty = [tk for tk in theme_keys if not accs[tk].count]
+            for tk in empty:
+                reasons[tk] = NO_ANSWERS
+                for qk in q_by_theme[tk[2]]:
+                    reasons[qk] = NO_ANSWERS
+            if empty:
+                theme_keys = [tk for tk in theme_keys if accs[tk].count]
+
+        equations: list[tuple[tuple, list[tuple]]] = []
+        if role_keys:
+            equations.append((total_key, role_keys))
+        if theme_keys:
+            equations.append((total_key, theme_keys))
+        for tk in theme_keys:
+            equations.append((tk, q_by_theme[tk[2]]))
+        _suppress(equations, members, shown, reasons, k)
+
+        for key, acc in accs.items():
+            level, _p, t, q, role = key
+            if shown[key]:
+                mean, sd = _stats(acc)
+                dist = None
+                if level == LEVEL_QUESTION:
+                    nonzero = [b for b in acc.buckets if b]
+                    if len(nonzero) >= 2 and all(b >= k for b in nonzero):
+                        dist = Distribution(*acc.buckets)
+                cell = Cell(level, team_id, p, t, q, role, True, None, len(acc.members),
+                            acc.count, mean, sd, dist)
+            else:
+                cell = Cell(level, team_id, p, t, q, role, False, reasons[key])
+            status[key] = shown[key]
+            if level == LEVEL_THEME:
+                theme_reasons[(p, t)] = reasons[key]
+            sink[level].append(cell)
+
+    # 4. participation
+    participation: dict[str, int | None] = {}
+    for p in period_list:
+        count = len(participants.get(p, ()))
+        participation[p] = count if count >= k else None
+
+    # 5. shared texts
+    texts: list[TextItem] = []
+    order = {p: i for i, p in enumerate(period_list)}
+    text_keys = sorted(shared, key=lambda pk: (order[pk[0]], _natural_key(pk[1]), _natural_key(pk[2])))
+    for qkey in text_keys:
+        p, t, q = qkey
+        if len(answered[qkey]) < k:
+            continue
+        if (t, q) in scale_questions:
+            if not status.get((LEVEL_QUESTION, p, t, q, None), False):
+                continue
+        elif theme_reasons.get((p, t)) in (COMPLEMENTARY, PARENT_HIDDEN):
+            continue
+        # a month label is only as identifying as the number of people who answered in it
+        codes = [at.year * 100 + at.month for at in answered[qkey]]
+        items = [(txt, month_of(at) if codes.count(at.year * 100 + at.month) >= k else None)
+                 for txt, at in shared[qkey]]
+        rng.shuffle(items)
+        texts.extend(TextItem(t, q, p, mon, txt) for txt, mon in items)
+
+    # 6. changes and insights
+    changes = _changes(theme_cells, period_list)
+    insights = _insights(period_list, participation, totals, theme_cells, changes)
+
+    report = TeamReport(team_id, k, period_list, participation, totals, role_cells, theme_cells,
+                        question_cells, texts, changes, insights)
+    return report
+
+
+def _changes(theme_cells: list[Cell], period_list: list[str]) -> list[Change]:
+    order = {p: i for i, p in enumerate(period_list)}
+    by_theme: dict[str, list[Cell]] = defaultdict(list)
+    for c in theme_cells:
+        if c.shown and c.mean is not None and c.theme_id is not None:
+            by_theme[c.theme_id].append(c)
+    changes: list[Change] = []
+    for theme_id, cells in by_theme.items():
+        if len(cells) < 2:
+            continue
+        cells.sort(key=lambda c: order[c.period])
+        a, b = cells[-2], cells[-1]
+        assert a.mean is not None and b.mean is not None
+        changes.append(Change(theme_id, a.period, b.period, a.mean, b.mean, b.mean - a.mean))
+    changes.sort(key=lambda ch: (-ch.delta, ch.theme_id))
+    return changes
+
+
+def _insights(
+    period_list: list[str],
+    participation: dict[str, int | None],
+    totals: list[Cell],
+    theme_cells: list[Cell],
+    changes: list[Change],
+) -> Insights:
+    if not period_list:
+        return Insights(None, None, None, None, None, None)
+    last = period_list[-1]
+    total = next((c for c in totals if c.period == last), None)
+    recent = [ch for ch in changes if ch.to_period == last]
+    rose = max((ch for ch in recent if round(ch.delta, 1) > 0), key=lambda ch: ch.delta, default=None)
+    fell = min((ch for ch in recent if round(ch.delta, 1) < 0), key=lambda ch: ch.delta, default=None)
+    widest = max(
+        (c for c in theme_cells if c.period == last and c.shown and c.sd is not None),
+        key=lambda c: c.sd or 0.0,
+        default=None,
+    )
+    return Insights(last, participation.get(last), total, rose, fell, widest)
+
+
+# --------------------------------------------------------------------------------------------
+# Several teams, export, summary
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """Shown cells of several teams for the same (level, period, theme, question)."""
+
+    level: str
+    period: str
+    theme_id: str | None
+    question_id: str | None
+    by_team: dict[int, Cell]
+
+
+def compare_teams(reports: Iterable[TeamReport], level: str = LEVEL_THEME) -> list[Comparison]:
+    """Put the *shown* cells of several teams side by side (for a manager of several teams).
+
+    Hidden cells are left out and no total across teams is computed: a cross-team total minus the
+    shown teams would reveal a hidden team. Rows without any shown cell are dropped.
+    """
+    if level not in (LEVEL_TOTAL, LEVEL_THEME, LEVEL_QUESTION):
+        raise ValueError(f"level must be total, theme or question, got {level!r}")
+    rows: dict[tuple[str, str | None, str | None], dict[int, Cell]] = {}
+    seen: set[int] = set()
+    for report in reports:
+        if report.team_id in seen:
+            raise ValueError(f"team {report.team_id} given twice")
+        seen.add(report.team_id)
+        for c in report.cells():
+            if c.level == level and c.shown:
+                rows.setdefault((c.period, c.theme_id, c.question_id), {})[report.team_id] = c
+
+    def sort_key(item: tuple[tuple[str, str | None, str | None], dict[int, Cell]]) -> tuple:
+        (p, t, q), _ = item
+        return (p, _natural_key(t or ""), _natural_key(q or ""))
+
+    return [
+        Comparison(level, p, t, q, dict(sorted(by_team.items())))
+        for (p, t, q), by_team in sorted(rows.items(), key=sort_key)
+    ]
+
+
+EXPORT_COLUMNS = (
+    "team_id", "period", "level", "role", "theme_id", "question_id", "shown", "reason",
+    "n", "n_answers", "mean", "sd", "low", "mid", "high",
+)
+
+
+def report_to_rows(report: TeamReport, decimals: int = 2) -> list[dict]:
+    """Aggregates for CSV/XLSX export: one dict per cell plus participation rows.
+
+    Only aggregates: never a member id, an individual answer or a text. Hidden cells are listed
+    with empty numbers and their reason, so a spreadsheet shows why a value is missing.
+    """
+    rows: list[dict] = []
+    for p in report.periods:
+        count = report.participation.get(p)
+        rows.append({
+            "team_id": report.team_id, "period": p, "level": "participation", "role": None,
+            "theme_id": None, "question_id": None, "shown": count is not None,
+            "reason": None if count is not None else TOO_FEW, "n": count, "n_answers": None,
+            "mean": None, "sd": None, "low": None, "mid": None, "high": None,
+        })
+    for c in report.cells():
+        dist = c.distribution
+        rows.append({
+            "team_id": c.team_id, "period": c.period, "level": c.level, "role": c.role,
+            "theme_id": c.theme_id, "question_id": c.question_id, "shown": c.shown,
+            "reason": c.reason, "n": c.n, "n_answers": c.n_answers,
+            "mean": None if c.mean is None else round(c.mean, decimals),
+            "sd": None if c.sd is None else round(c.sd, decimals),
+            "low": dist.low if dist else None,
+            "mid": dist.mid if dist else None,
+            "high": dist.high if dist else None,
+        })
+    return rows
+
+
+def summary_nl(report: TeamReport, theme_titles: dict[str, str]) -> str:
+    """A short Dutch summary of the latest period, for a phone screen."""
+    ins = report.insights
+    too_few = (
+        "Nog te weinig antwoorden om iets te laten zien: "
+        f"we tonen pas iets vanaf {report.k} mensen."
+    )
+    if ins.period is None:
+        return too_few
+    label = period_label_nl(ins.period)
+
+    def title(theme_id: str) -> str:
+        return theme_titles.get(theme_id, theme_id)
+
+    lines: list[str] = []
+    if ins.participation is not None:
+        lines.append(f"Deelname {label}: {ins.participation} collega's.")
+    if ins.total is None or not ins.total.shown or ins.total.mean is None:
+        if lines:
+            lines.append(
+                f"Nog te weinig scores om iets te laten zien: we tonen pas iets vanaf {report.k} mensen."
+            )
+            return "\n".join(lines)
+        return too_few
+    lines.append(f"Gemiddeld over alle thema's: {format_number_nl(ins.total.mean)} (van 5).")
+    if ins.rose is not None:
+        lines.append(f"Meest gestegen: {title(ins.rose.theme_id)} "
+                     f"({format_number_nl(ins.rose.delta, sign=True)}).")
+    if ins.fell is not None:
+        lines.append(f"Meest gedaald: {title(ins.fell.theme_id)} "
+                     f"({format_number_nl(ins.fell.delta, sign=True)}).")
+    if ins.widest is not None and ins.widest.sd is not None and ins.widest.sd >= 1.0:
+        lines.append(f"Meeste verschil in antwoorden: {title(ins.widest.theme_id or '')}.")
+    hidden = sum(1 for c in report.themes
+                 if c.period == ins.period and not c.shown and c.reason != NO_ANSWERS)
+    if hidden:
+        word = "thema" if hidden == 1 else "thema's"
+        lines.append(f"{hidden} {word} nog verborgen: te weinig antwoorden.")
+    return "\n".join(lines)
