@@ -30,7 +30,7 @@ ROLE_LABELS = {
     "beleid": "beleidsmedewerker",
     "bestuurder": "bestuurder",
 }
-REPORT_ROLES = {"manager", "beleid", "bestuurder"}
+REPORT_ROLES = {"manager", "beleid"}  # see bot.store.insights.REPORT_ROLES
 
 
 def _register(kind: str) -> Callable[[str], Callable[[Callable[..., Any]], Callable[..., Any]]]:

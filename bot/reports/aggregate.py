@@ -115,6 +115,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from bot.periods import month_of, quarter_of
+
 __all__ = [
     "COMPLEMENTARY",
     "DEFAULT_K",
@@ -192,16 +194,6 @@ class AnswerRecord:
             isinstance(self.scale, bool) or not isinstance(self.scale, int) or not 1 <= self.scale <= 5
         ):
             raise ValueError(f"scale must be 1-5 or None, got {self.scale!r}")
-
-
-def quarter_of(dt: datetime) -> str:
-    """Quarter label of a date: ``2026-07-14`` -> ``"2026-Q3"``."""
-    return f"{dt.year:04d}-Q{(dt.month - 1) // 3 + 1}"
-
-
-def month_of(dt: datetime) -> str:
-    """Month label of a date: ``2026-07-14`` -> ``"2026-07"``."""
-    return f"{dt.year:04d}-{dt.month:02d}"
 
 
 def period_label_nl(period: str) -> str:

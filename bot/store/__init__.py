@@ -20,6 +20,7 @@ from typing import Any
 
 import sqlite_utils
 
+from bot.store.insights import InsightQueries
 from bot.store.outbox import OutboxQueries
 from bot.store.schema import LATEST, SchemaError, current_version, migrate
 
@@ -47,7 +48,7 @@ def _rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-class Store(OutboxQueries):
+class Store(OutboxQueries, InsightQueries):
     """Data access for one SQLite database file."""
 
     def __init__(self, path: str | Path, *, synchronous: str = "FULL") -> None:

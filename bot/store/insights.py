@@ -1,0 +1,117 @@
+"""Queries behind reports, the dashboard and follow-ups (mixed into :class:`bot.store.Store`)."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+from typing import Any
+
+#: roles that may read a team's aggregates (not bestuurders: they steer, they don't manage)
+REPORT_ROLES = ("manager", "beleid")
+
+
+class InsightQueries:
+    conn: sqlite3.Connection
+
+    def _rows(self, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
+        cur = self.conn.execute(sql, params)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    # -- what the aggregation reads ---------------------------------------------------------
+
+    def team_answer_rows(
+        self, team_id: int, periods: list[str] | None = None
+    ) -> list[tuple[Any, ...]]:
+        """(member_id, team_id, theme_id, question_id, period, answered_at, scale, text,
+        share_text) for one team, latest first is not guaranteed: aggregation keeps the latest
+        per member, question and period. Uses the (team_id, period) index, so the cost grows
+        with the team's data, not the database."""
+        sql = """SELECT member_id, team_id, theme_id, question_id, period, updated_at, scale,
+                        text, share_text
+                 FROM answers WHERE team_id = ?"""
+        params: list[Any] = [team_id]
+        if periods:
+            sql += f" AND period IN ({','.join('?' * len(periods))})"
+            params += periods
+        return self.conn.execute(sql, params).fetchall()
+
+    def team_roles(self, team_id: int) -> dict[int, str]:
+        """Role of every member of the team (all of them, not only those who answered)."""
+        rows = self.conn.execute(
+            "SELECT member_id, role FROM memberships WHERE team_id = ?", (team_id,)
+        ).fetchall()
+        return {int(m): str(r) for m, r in rows}
+
+    def team_periods(self, team_id: int) -> list[str]:
+        rows = self.conn.execute(
+            "SELECT DISTINCT period FROM answers WHERE team_id = ? ORDER BY period", (team_id,)
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    # -- who may see what ------------------------------------------------------------------
+
+    def report_teams(self, member_id: int) -> list[dict[str, Any]]:
+        """Teams whose aggregates this member may read (manager or policy role in that team)."""
+        return self._rows(
+            f"""SELECT t.id, t.name, m.role FROM memberships m JOIN teams t ON t.id = m.team_id
+                WHERE m.member_id = ? AND m.role IN ({','.join('?' * len(REPORT_ROLES))})
+                ORDER BY t.name""",
+            (member_id, *REPORT_ROLES),
+        )
+
+    def may_read_team(self, member_id: int, team_id: int) -> bool:
+        row = self.conn.execute(
+            f"""SELECT 1 FROM memberships WHERE member_id = ? AND team_id = ?
+                AND role IN ({','.join('?' * len(REPORT_ROLES))})""",
+            (member_id, team_id, *REPORT_ROLES),
+        ).fetchone()
+        return row is not None
+
+    # -- dashboard login links (single use, short-lived) -------------------------------------
+
+    def create_web_login(self, member_id: int, token_hash: str, expires_at: datetime) -> None:
+        self.conn.execute(
+            """INSERT INTO web_logins (token_hash, member_id, created_at, expires_at)
+               VALUES (?, ?, ?, ?)""",
+            (token_hash, member_id, datetime.now(expires_at.tzinfo).isoformat(timespec="seconds"),
+             expires_at.isoformat(timespec="seconds")),
+        )
+
+    def consume_web_login(self, token_hash: str, now: datetime) -> int | None:
+        """The member id if the link is valid, unused and not expired; marks it used (atomic)."""
+        stamp = now.isoformat(timespec="seconds")
+        cur = self.conn.execute(
+            """UPDATE web_logins SET used_at = ? WHERE token_hash = ? AND used_at IS NULL
+               AND expires_at > ? RETURNING member_id""",
+            (stamp, token_hash, stamp),
+        )
+        row = cur.fetchone()
+        cur.close()
+        return int(row[0]) if row else None
+
+    # -- "you said, we did" -------------------------------------------------------------------
+
+    def add_followup(self, team_id: int, theme_id: str, text: str, author: int | None) -> int:
+        cur = self.conn.execute(
+            """INSERT INTO followups (team_id, theme_id, text, author_member_id, created_at)
+               VALUES (?, ?, ?, ?, datetime('now'))""",
+            (team_id, theme_id, text, author),
+        )
+        return int(cur.lastrowid or 0)
+
+    def followups(self, team_id: int, limit: int = 20) -> list[dict[str, Any]]:
+        """Latest first; never the author (members see what was done, not who wrote it)."""
+        return self._rows(
+            """SELECT id, team_id, theme_id, text, created_at FROM followups WHERE team_id = ?
+               ORDER BY created_at DESC, id DESC LIMIT ?""",
+            (team_id, limit),
+        )
+
+    def tip_reaction_rows(self, team_id: int) -> list[tuple[Any, ...]]:
+        """(member_id, period, tip_month, scale, text, share_text) of one team."""
+        return self.conn.execute(
+            """SELECT member_id, period, tip_month, scale, text, share_text FROM tip_reactions
+               WHERE team_id = ? ORDER BY period""",
+            (team_id,),
+        ).fetchall()
