@@ -11,6 +11,7 @@ import json
 import secrets
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,9 +28,21 @@ from bot.store.schema import LATEST, SchemaError, current_version, migrate
 __all__ = ["Conversation", "SchemaError", "Store", "utcnow", "LATEST"]
 
 
+_NOW: tuple[int, str] = (-1, "")
+
+
 def utcnow() -> str:
     """Timestamps are stored as ISO 8601 UTC strings (sortable, readable)."""
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    global _NOW
+    second = int(time.time())
+    cached = _NOW
+    if cached[0] != second:  # formatting costs more than a turn's SQL; once per second
+        cached = _NOW = (second, datetime.fromtimestamp(second, UTC).isoformat(timespec="seconds"))
+    return cached[1]
+
+
+#: what ``json.dumps(..., ensure_ascii=False, separators=(",", ":"))`` builds on every call
+_CONTEXT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(slots=True)
@@ -231,6 +244,13 @@ class Store(OutboxQueries, InsightQueries):
         sets = ", ".join(f"{k} = ?" for k in fields)
         self.conn.execute(f"UPDATE members SET {sets} WHERE id = ?", (*fields.values(), member_id))
 
+    def mark_reachable(self, member_id: int) -> None:
+        """Someone who blocked the bot (403) and writes again can be reached again."""
+        self.conn.execute(
+            "UPDATE members SET unreachable_at = NULL WHERE id = ? AND unreachable_at IS NOT NULL",
+            (member_id,),
+        )
+
     def join_team(self, member_id: int, team_id: int, role: str) -> None:
         self.conn.execute(
             """INSERT INTO memberships (member_id, team_id, role, joined_at) VALUES (?, ?, ?, ?)
@@ -272,7 +292,7 @@ class Store(OutboxQueries, InsightQueries):
         return Conversation(row[0], platform, chat_id, row[1], row[2], json.loads(row[3]), row[4])
 
     def save_conversation(self, conv: Conversation) -> None:
-        context = json.dumps(conv.context, ensure_ascii=False, separators=(",", ":"))
+        context = _CONTEXT_JSON.encode(conv.context)
         if conv.id is None:
             cur = self.conn.execute(
                 """INSERT INTO conversations
@@ -323,6 +343,14 @@ class Store(OutboxQueries, InsightQueries):
             "INSERT OR IGNORE INTO handled_events (platform, event_id, handled_at) VALUES (?, ?, ?)",
             (platform, event_id, utcnow()),
         )
+
+    def claim_event(self, platform: str, event_id: str) -> bool:
+        """Mark an event handled; False when it was already (``event_seen`` + ``mark_event``)."""
+        cur = self.conn.execute(
+            "INSERT OR IGNORE INTO handled_events (platform, event_id, handled_at) VALUES (?, ?, ?)",
+            (platform, event_id, utcnow()),
+        )
+        return cur.rowcount > 0
 
     def prune_events(self, before: str) -> int:
         with self.transaction():

@@ -1,0 +1,771 @@
+"""Drains the outbox under the platforms' rate limits, exactly once where a database can see it.
+
+For each due row: commit ``sending`` (short transaction), send at once, commit ``sent`` after the
+answer. A crash between the two commits leaves the row in ``sending``; :func:`recover_in_flight`
+turns such rows into ``uncertain`` at start-up instead of resending them (the Bot API has no
+idempotency key, and a request that left almost always arrived). An operator then decides with
+:func:`requeue_uncertain` or :func:`drop_uncertain`.
+
+Pacing. One scheduler loop makes every decision; the replies of a row are sent one request at a
+time, each paced on three limiters (GCRA / virtual scheduling): per platform (30/s), per chat
+(1/s) and per group chat (20/min). Each limiter spaces requests ``window * (1 + margin) / limit``
+apart with a small tolerance for a late wake-up, which guarantees that any sliding window holds at
+most ``limit`` requests while keeping the sustained rate at ``1 / (1 + margin)`` of the limit
+(98 % with the default 2 % margin). Many requests are in flight at once (``concurrency``), so a
+slow platform answer does not lower the rate. A 429 pauses the whole platform for its
+``retry_after``; 5xx/timeouts back off exponentially per row; a 403 marks the member unreachable.
+
+Run one dispatcher per bot account: limits are kept in this process's memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import random as _random
+import time as _time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from bot.engine.messages import Reply, reply_from_payload, reply_to_payload
+from bot.schedule.planner import schedule_overview, set_team_schedule
+
+if TYPE_CHECKING:
+    from bot.store import Store
+
+__all__ = [
+    "DispatchStats",
+    "Dispatcher",
+    "Limits",
+    "RetryAfter",
+    "Sender",
+    "TransientError",
+    "Unreachable",
+    "drop_uncertain",
+    "recover_in_flight",
+    "requeue_uncertain",
+    "schedule_overview",
+    "set_team_schedule",
+    "status_counts",
+    "status_text",
+]
+
+log = logging.getLogger(__name__)
+
+
+# -- what transports raise ------------------------------------------------------------------------
+
+
+class RetryAfter(Exception):
+    """The platform said "too many requests, retry after ``seconds``" (HTTP 429).
+
+    ``sent``: how many of the replies passed to this ``send`` call were delivered before it.
+    """
+
+    def __init__(self, seconds: float, *, sent: int = 0) -> None:
+        super().__init__(f"retry after {seconds:g} s")
+        self.seconds = max(0.0, float(seconds))
+        self.sent = sent
+
+
+class TransientError(Exception):
+    """A failure worth retrying later: 5xx, timeout, network error.
+
+    ``maybe_delivered``: the request may have been processed (e.g. a read timeout after it was
+    sent); the row then becomes ``uncertain`` instead of being resent.
+    """
+
+    def __init__(self, msg: str = "", *, sent: int = 0, maybe_delivered: bool = False) -> None:
+        super().__init__(msg)
+        self.sent = sent
+        self.maybe_delivered = maybe_delivered
+
+
+class Unreachable(Exception):
+    """The chat cannot be reached any more: blocked by the user, left or removed (HTTP 403)."""
+
+    def __init__(self, msg: str = "", *, sent: int = 0) -> None:
+        super().__init__(msg)
+        self.sent = sent
+
+
+class Sender(Protocol):
+    """A transport's outgoing side, as the dispatcher uses it."""
+
+    platform: str
+
+    async def send(self, chat_id: str, replies: list[Reply], *, is_group: bool) -> str | None:
+        """Send the replies in order; return the platform message id (of the last one)."""
+        ...
+
+
+# -- configuration and results --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Rate limits per platform. ``margin`` widens every window a little (safety for jitter)."""
+
+    global_per_second: float = 30.0
+    per_chat_per_second: float = 1.0
+    per_group_per_minute: float = 20.0
+    margin: float = 0.02
+
+
+@dataclass(slots=True)
+class DispatchStats:
+    rows_sent: int = 0
+    messages: int = 0
+    rate_limited: int = 0
+    transient: int = 0
+    failed: int = 0
+    unreachable: int = 0
+    uncertain: int = 0
+    cancelled: int = 0
+    lost_claims: int = 0
+    elapsed: float = 0.0
+
+    def add(self, other: DispatchStats) -> None:
+        for name in self.__slots__:  # type: ignore[attr-defined]
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    @property
+    def rate(self) -> float:
+        """Messages per second over the run."""
+        return self.messages / self.elapsed if self.elapsed > 0 else 0.0
+
+
+class _Pacer:
+    """GCRA: requests at least ``interval`` apart on average, ``tolerance`` early allowed."""
+
+    __slots__ = ("interval", "tolerance", "tat")
+
+    def __init__(self, interval: float, tolerance: float) -> None:
+        self.interval = interval
+        self.tolerance = tolerance
+        self.tat = -math.inf
+
+    def ready_at(self) -> float:
+        return self.tat - self.tolerance
+
+    def take(self, now: float) -> None:
+        self.tat = max(self.tat, now) + self.interval
+
+
+def _pacer_factory(limit: float, window: float, margin: float) -> Callable[[], _Pacer]:
+    """Spacing ``window*(1+margin)/limit`` and tolerance ``window*margin/2``: any sliding window
+    of ``window`` seconds then holds at most ``limit`` requests."""
+    if limit <= 0:
+        raise ValueError("limits must be positive")
+    interval = window * (1.0 + margin) / limit
+    tolerance = window * margin / 2.0
+    return lambda: _Pacer(interval, tolerance)
+
+
+@dataclass(slots=True, eq=False)
+class _Row:
+    id: int
+    platform: str
+    chat_id: str
+    is_group: bool
+    member_id: int | None
+    kind: str
+    period: str
+    attempts: int
+    replies: list[Reply]
+    index: int = 0
+    message_id: str | None = None
+
+
+@dataclass(slots=True)
+class _Done:
+    row: _Row
+    outcome: str  # ok | retry | transient | unreachable | error
+    message_id: str | None = None
+    exc: BaseException | None = None
+
+
+@dataclass(slots=True)
+class _Pass:
+    """State of one :meth:`Dispatcher.run_once`."""
+
+    queue: list[_Row] = field(default_factory=list)
+    queued: set[int] = field(default_factory=set)
+    open_rows: list[_Row] = field(default_factory=list)
+    in_flight: dict[asyncio.Task[None], _Row] = field(default_factory=dict)
+    cursor: int = 0
+    exhausted: bool = False
+    claimed: int = 0
+    stats: DispatchStats = field(default_factory=DispatchStats)
+
+
+def _iso(ts: float, *, up: bool = False) -> str:
+    """Epoch seconds -> store timestamp; ``up`` rounds up (never early), else down."""
+    whole = math.ceil(ts) if up else math.floor(ts)
+    return datetime.fromtimestamp(whole, UTC).isoformat(timespec="seconds")
+
+
+def _parse_iso(text: str) -> float:
+    return datetime.fromisoformat(text).timestamp()
+
+
+# -- the dispatcher ---------------------------------------------------------------------------------
+
+
+class Dispatcher:
+    """Sends due outbox rows through the platform senders.
+
+    ``clock``: wall clock in epoch seconds (timestamps in the store). ``monotonic``: clock for
+    pacing (default: ``time.monotonic``, or ``clock`` when a clock is injected). ``sleep``:
+    ``asyncio.sleep`` or a test double. ``concurrency``: requests in flight at most.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        senders: dict[str, Sender],
+        limits: Limits = Limits(),  # noqa: B008 (frozen dataclass)
+        *,
+        max_attempts: int = 8,
+        backoff_base: float = 1.0,
+        backoff_max: float = 3600.0,
+        concurrency: int = 24,
+        batch_size: int = 500,
+        clock: Callable[[], float] | None = None,
+        monotonic: Callable[[], float] | None = None,
+        sleep: Callable[[float], Awaitable[Any]] | None = None,
+        random: Callable[[], float] | None = None,
+    ) -> None:
+        if max_attempts < 1 or concurrency < 1 or batch_size < 1:
+            raise ValueError("max_attempts, concurrency and batch_size must be >= 1")
+        self.store = store
+        self.senders = dict(senders)
+        self.limits = limits
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.concurrency = concurrency
+        self.batch_size = batch_size
+        #: claimed rows (open + in flight) at most: bounds what a crash can leave uncertain
+        self.max_open = concurrency * 4
+        self._clock = clock or _time.time
+        self._mono = monotonic or (clock if clock is not None else _time.monotonic)
+        self._sleep = sleep or asyncio.sleep
+        self._random = random or _random.random
+        m = limits.margin
+        self._new_global = _pacer_factory(limits.global_per_second, 1.0, m)
+        self._new_chat = _pacer_factory(limits.per_chat_per_second, 1.0, m)
+        self._new_group = _pacer_factory(limits.per_group_per_minute, 60.0, m)
+        self._global: dict[str, _Pacer] = {}
+        self._chats: dict[tuple[str, str], _Pacer] = {}
+        self._groups: dict[tuple[str, str], _Pacer] = {}
+        self._paused: dict[str, float] = {}
+        self._next_prune = -math.inf
+        self._streak: dict[str, int] = {}
+        self._done: list[_Done] = []
+        self._wake: asyncio.Event | None = None
+        self._stop: asyncio.Event | None = None
+        self.totals = DispatchStats()
+
+    @property
+    def platforms(self) -> list[str]:
+        return sorted(self.senders)
+
+    # -- pacing -----------------------------------------------------------------------------
+
+    def _pacers(self, row: _Row) -> list[_Pacer]:
+        g = self._global.get(row.platform)
+        if g is None:
+            g = self._global[row.platform] = self._new_global()
+        key = (row.platform, row.chat_id)
+        c = self._chats.get(key)
+        if c is None:
+            c = self._chats[key] = self._new_chat()
+        if not row.is_group:
+            return [g, c]
+        gr = self._groups.get(key)
+        if gr is None:
+            gr = self._groups[key] = self._new_group()
+        return [g, c, gr]
+
+    def _platform_ready(self, platform: str) -> float:
+        g = self._global.get(platform)
+        return max(self._paused.get(platform, -math.inf), g.ready_at() if g else -math.inf)
+
+    def _ready_at(self, row: _Row) -> float:
+        ready = self._paused.get(row.platform, -math.inf)
+        for p in self._pacers(row):
+            ready = max(ready, p.ready_at())
+        return ready
+
+    def _take(self, row: _Row, now: float) -> None:
+        for p in self._pacers(row):
+            p.take(now)
+
+    def _prune(self, now: float) -> None:
+        """Forget idle chats now and then (an idle chat's pacer is the same as a new one)."""
+        if now < self._next_prune:
+            return
+        self._next_prune = now + 30.0
+        for pacers in (self._chats, self._groups):
+            if len(pacers) > 5_000:
+                for key in [k for k, p in pacers.items() if p.tat < now]:
+                    del pacers[key]
+
+    def pause(self, platform: str, seconds: float) -> None:
+        """No request to ``platform`` for ``seconds`` (also used on a 429)."""
+        until = self._mono() + seconds
+        if until > self._paused.get(platform, -math.inf):
+            self._paused[platform] = until
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    async def run_once(self, max_items: int | None = None) -> DispatchStats:
+        """Send every row that is due now (and rows that fall due while this runs).
+
+        Returns when nothing due is left, after ``max_items`` rows were claimed, or soon after
+        the stop event of :meth:`run_forever` is set (claimed rows that still had replies to
+        send go back to ``pending`` with just those replies).
+        """
+        st = _Pass()
+        started = self._mono()
+        self._wake = asyncio.Event()
+        try:
+            while True:
+                self._apply_done(st)
+                stopping = self._stop is not None and self._stop.is_set()
+                limit_hit = max_items is not None and st.claimed >= max_items
+                if stopping:
+                    self._release_open(st)
+                if not stopping and not limit_hit:
+                    self._refill(st)
+                if not st.queue and not st.open_rows and not st.in_flight:
+                    if stopping or limit_hit:
+                        break
+                    if st.cursor and self._rescan(st):
+                        continue
+                    break
+                now = self._mono()
+                wait_until = self._start_ready(st, now, claim=not (stopping or limit_hit))
+                if (stopping or limit_hit) and not st.in_flight and not st.open_rows:
+                    break
+                await self._wait(st, wait_until)
+        except asyncio.CancelledError:
+            # an abrupt stop, like a crash: requests in flight stay 'sending' (-> uncertain at the
+            # next start); use the stop event of run_forever for a clean stop
+            for task in list(st.in_flight):
+                task.cancel()
+            raise
+        finally:
+            self._apply_done(st)
+            self._release_open(st)
+            self._wake = None
+        st.stats.elapsed = self._mono() - started
+        self.totals.add(st.stats)
+        return st.stats
+
+    def _refill(self, st: _Pass) -> None:
+        if st.exhausted or len(st.queue) >= self.batch_size // 2:
+            return
+        rows = self.store.due_outbox(
+            _iso(self._clock()), self.platforms, after_id=st.cursor, limit=self.batch_size
+        )
+        if len(rows) < self.batch_size:
+            st.exhausted = True
+        for data in rows:
+            st.cursor = max(st.cursor, int(data["id"]))
+            row = self._row(data)
+            if row is not None and row.id not in st.queued:
+                st.queue.append(row)
+                st.queued.add(row.id)
+
+    def _rescan(self, st: _Pass) -> bool:
+        """Everything seen was handled: look once more from the start (rows rescheduled by a
+        429 or an earlier backoff may be due by now)."""
+        st.cursor = 0
+        st.exhausted = False
+        st.queued.clear()
+        self._refill(st)
+        return bool(st.queue)
+
+    def _row(self, data: dict[str, Any]) -> _Row | None:
+        try:
+            replies = [reply_from_payload(p) for p in json.loads(data["payload"])]
+        except (ValueError, KeyError, TypeError) as exc:
+            log.error("outbox row %s has an unreadable payload: %s", data["id"], exc)
+            with self.store.transaction():
+                self.store.outbox_reschedule(
+                    int(data["id"]), status="failed", error=f"payload: {exc}"[:500]
+                )
+            return None
+        return _Row(
+            id=int(data["id"]), platform=str(data["platform"]), chat_id=str(data["chat_id"]),
+            is_group=bool(data["is_group"]), member_id=data["member_id"], kind=str(data["kind"]),
+            period=str(data["period"]), attempts=int(data["attempts"]), replies=replies,
+        )
+
+    def _start_ready(self, st: _Pass, now: float, *, claim: bool) -> float:
+        """Start every request allowed at ``now``; return when the next one may be allowed."""
+        budget = self.concurrency - len(st.in_flight)
+        wait_until = math.inf
+        # 1. the next reply of rows already claimed goes first (when no slot is free, the
+        #    next finished request wakes the loop)
+        if st.open_rows and budget > 0:
+            waiting = []
+            for row in st.open_rows:
+                ready = self._ready_at(row)
+                if budget > 0 and ready <= now:
+                    self._take(row, now)
+                    self._launch(st, row)
+                    budget -= 1
+                else:
+                    waiting.append(row)
+                    if ready > now:
+                        wait_until = min(wait_until, ready)
+            st.open_rows = waiting
+        # 2. new rows, in id order, skipping rows whose chat is busy
+        room = self.max_open - len(st.open_rows) - len(st.in_flight)
+        if claim and st.queue and budget > 0 and room > 0:
+            chosen: list[_Row] = []
+            blocked: dict[str, float] = {}
+            keep: list[_Row] = []
+            for i, row in enumerate(st.queue):
+                if budget <= 0 or room <= 0 or len(blocked) == len(self.senders):
+                    keep.extend(st.queue[i:])
+                    break
+                if row.platform in blocked:
+                    keep.append(row)
+                    continue
+                platform_ready = self._platform_ready(row.platform)
+                if platform_ready > now:
+                    blocked[row.platform] = platform_ready
+                    keep.append(row)
+                    continue
+                ready = self._ready_at(row)
+                if ready <= now:
+                    self._take(row, now)
+                    chosen.append(row)
+                    budget -= 1
+                    room -= 1
+                else:
+                    keep.append(row)
+                    wait_until = min(wait_until, ready)
+            for ready in blocked.values():
+                wait_until = min(wait_until, ready)
+            st.queue = keep
+            if chosen:
+                self._claim_and_launch(st, chosen)
+        self._prune(now)
+        return wait_until
+
+    def _claim_and_launch(self, st: _Pass, rows: list[_Row]) -> None:
+        with self.store.transaction():
+            got = self.store.claim_outbox([r.id for r in rows], _iso(self._clock()))
+        for row in rows:
+            st.queued.discard(row.id)
+            if row.id in got:
+                st.claimed += 1
+                self._launch(st, row)
+            else:  # cancelled meanwhile, or another process took it
+                st.stats.lost_claims += 1
+
+    def _launch(self, st: _Pass, row: _Row) -> None:
+        task = asyncio.create_task(self._send_one(row))
+        st.in_flight[task] = row
+        task.add_done_callback(lambda t: st.in_flight.pop(t, None))
+
+    async def _send_one(self, row: _Row) -> None:
+        sender = self.senders[row.platform]
+        reply = row.replies[row.index]
+        try:
+            message_id = await sender.send(row.chat_id, [reply], is_group=row.is_group)
+        except RetryAfter as exc:
+            self.pause(row.platform, exc.seconds)  # at once: no new request to this platform
+            done = _Done(row, "retry", exc=exc)
+        except Unreachable as exc:
+            done = _Done(row, "unreachable", exc=exc)
+        except TransientError as exc:
+            done = _Done(row, "transient", exc=exc)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a transport bug: retry with backoff, give up after max
+            log.exception("sender %s failed on outbox row %s", row.platform, row.id)
+            done = _Done(row, "error", exc=exc)
+        else:
+            done = _Done(row, "ok", message_id=message_id)
+        self._done.append(done)
+        if self._wake is not None:
+            self._wake.set()
+
+    async def _wait(self, st: _Pass, until: float) -> None:
+        """Sleep until ``until``, a finished request or the stop event, whichever is first."""
+        if self._done:
+            return
+        now = self._mono()
+        if until <= now:
+            await asyncio.sleep(0)
+            return
+        assert self._wake is not None
+        self._wake.clear()
+        waiters: list[asyncio.Future[Any]] = []
+        if st.in_flight:
+            waiters.append(asyncio.ensure_future(self._wake.wait()))
+        if self._stop is not None and not self._stop.is_set():
+            waiters.append(asyncio.ensure_future(self._stop.wait()))
+        if until < math.inf:
+            waiters.append(asyncio.ensure_future(self._sleep(until - now)))
+        if not waiters:
+            return
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                if not w.done():
+                    w.cancel()
+            for w in waiters:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await w
+
+    # -- outcomes ---------------------------------------------------------------------------
+
+    def _apply_done(self, st: _Pass) -> None:
+        if not self._done:
+            return
+        done, self._done = self._done, []
+        wall = self._clock()
+        now_s = _iso(wall)
+        sent: list[tuple[str, str | None, int]] = []
+        stats = st.stats
+        with self.store.transaction():
+            for d in done:
+                row = d.row
+                if d.outcome == "ok":
+                    stats.messages += 1
+                    self._streak[row.platform] = 0
+                    row.index += 1
+                    row.message_id = d.message_id or row.message_id
+                    if row.index >= len(row.replies):
+                        sent.append((now_s, row.message_id, row.id))
+                        stats.rows_sent += 1
+                    else:
+                        st.open_rows.append(row)
+                    continue
+                exc = d.exc
+                delivered = int(getattr(exc, "sent", 0) or 0)
+                if delivered:
+                    stats.messages += delivered
+                    row.index = min(len(row.replies), row.index + delivered)
+                if row.index >= len(row.replies):
+                    sent.append((now_s, row.message_id, row.id))
+                    stats.rows_sent += 1
+                    continue
+                remaining = self._remaining(row)
+                error = f"{type(exc).__name__}: {exc}"[:500]
+                if d.outcome == "retry":
+                    assert isinstance(exc, RetryAfter)
+                    stats.rate_limited += 1
+                    self.store.outbox_reschedule(
+                        row.id, status="pending", not_before=_iso(wall + exc.seconds, up=True),
+                        error=error, payload=remaining, message_id=row.message_id,
+                    )
+                elif d.outcome == "unreachable":
+                    stats.unreachable += 1
+                    self.store.outbox_reschedule(row.id, status="unreachable", error=error,
+                                                 payload=remaining, message_id=row.message_id)
+                    stats.cancelled += self._forget_chat(st, row, now_s)
+                elif isinstance(exc, TransientError) and exc.maybe_delivered:
+                    stats.uncertain += 1
+                    self.store.outbox_reschedule(row.id, status="uncertain", error=error,
+                                                 payload=remaining, message_id=row.message_id)
+                else:
+                    stats.transient += 1
+                    attempts = row.attempts + 1
+                    streak = self._streak.get(row.platform, 0) + 1
+                    self._streak[row.platform] = streak
+                    if streak >= 5:  # the platform itself seems down: ease off a little
+                        self.pause(row.platform, min(60.0, self.backoff_base * 2 ** (streak - 5)))
+                    if attempts >= self.max_attempts:
+                        stats.failed += 1
+                        self.store.outbox_reschedule(
+                            row.id, status="failed", attempts=attempts, error=error,
+                            payload=remaining, message_id=row.message_id,
+                        )
+                    else:
+                        delay = self.backoff(attempts)
+                        self.store.outbox_reschedule(
+                            row.id, status="pending", attempts=attempts,
+                            not_before=_iso(wall + delay, up=True), error=error,
+                            payload=remaining, message_id=row.message_id,
+                        )
+            if sent:
+                self.store.outbox_sent(sent)
+
+    def backoff(self, attempts: int) -> float:
+        """Delay before attempt ``attempts + 1``: base * 2^(attempts-1), capped, + 0-25 % jitter."""
+        delay = min(self.backoff_max, self.backoff_base * 2 ** max(0, attempts - 1))
+        return delay * (1.0 + 0.25 * self._random())
+
+    @staticmethod
+    def _remaining(row: _Row) -> str | None:
+        """The payload still to send, when part of the row was delivered (else unchanged)."""
+        if row.index == 0:
+            return None
+        return json.dumps([reply_to_payload(r) for r in row.replies[row.index:]],
+                          ensure_ascii=False, separators=(",", ":"))
+
+    def _forget_chat(self, st: _Pass, row: _Row, now_s: str) -> int:
+        """After an Unreachable: mark the member, cancel what else waits for them or the chat."""
+        if row.member_id is not None and not row.is_group:
+            self.store.mark_member_unreachable(int(row.member_id), now_s)
+            ids = set(self.store.cancel_pending(member_id=int(row.member_id)))
+
+            def gone(r: _Row) -> bool:
+                return r.member_id == row.member_id or (
+                    r.platform == row.platform and r.chat_id == row.chat_id)
+        else:
+            ids = set()
+
+            def gone(r: _Row) -> bool:
+                return r.platform == row.platform and r.chat_id == row.chat_id
+        ids.update(self.store.cancel_pending(platform=row.platform, chat_id=row.chat_id))
+        st.queue = [r for r in st.queue if not gone(r)]
+        keep = []
+        for r in st.open_rows:
+            if gone(r):
+                self.store.outbox_reschedule(r.id, status="cancelled", error="onbereikbaar",
+                                             payload=self._remaining(r), message_id=r.message_id)
+                ids.add(r.id)
+            else:
+                keep.append(r)
+        st.open_rows = keep
+        return len(ids)
+
+    def _release_open(self, st: _Pass) -> None:
+        """Claimed rows with replies still to send go back to pending (nothing uncertain)."""
+        if not st.open_rows:
+            return
+        with self.store.transaction():
+            for row in st.open_rows:
+                self.store.outbox_reschedule(
+                    row.id, status="pending", not_before=_iso(self._clock()),
+                    error=None, payload=self._remaining(row), message_id=row.message_id,
+                )
+        st.open_rows = []
+
+    # -- running ----------------------------------------------------------------------------
+
+    async def run_forever(
+        self,
+        stop_event: asyncio.Event,
+        tick_seconds: float = 1.0,
+        *,
+        plan: Callable[[datetime], object] | None = None,
+        plan_every: float = 60.0,
+        recover: bool = True,
+    ) -> DispatchStats:
+        """Drain the outbox until ``stop_event`` is set.
+
+        ``plan``: called with the current time every ``plan_every`` seconds (e.g. ``lambda now:
+        plan_due(store, now)``). ``recover``: first turn rows left in ``sending`` into
+        ``uncertain`` (see :func:`recover_in_flight`).
+        """
+        self._stop = stop_event
+        if recover:
+            n = recover_in_flight(self.store)
+            if n:
+                log.warning("%d outbox rows were in flight at a crash: marked uncertain", n)
+        last_plan = -math.inf
+        try:
+            while not stop_event.is_set():
+                if plan is not None and self._mono() - last_plan >= plan_every:
+                    last_plan = self._mono()
+                    try:
+                        plan(datetime.fromtimestamp(self._clock(), UTC))
+                    except Exception:
+                        log.exception("planning failed")
+                await self.run_once()
+                if stop_event.is_set():
+                    break
+                delay = tick_seconds
+                nxt = self.store.outbox_next_due(self.platforms)
+                if nxt is not None:
+                    delay = min(delay, max(0.0, _parse_iso(nxt) - self._clock()))
+                await self._idle(stop_event, max(delay, 0.01))
+        finally:
+            self._stop = None
+        return self.totals
+
+    async def _idle(self, stop_event: asyncio.Event, seconds: float) -> None:
+        stop = asyncio.ensure_future(stop_event.wait())
+        nap = asyncio.ensure_future(self._sleep(seconds))
+        try:
+            await asyncio.wait([stop, nap], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in (stop, nap):
+                if not w.done():
+                    w.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await w
+
+
+# -- start-up, operator actions and reporting ------------------------------------------------------
+
+
+def recover_in_flight(store: Store) -> int:
+    """At start-up: rows left in ``sending`` (crash between commit and answer) become
+    ``uncertain``. They are not resent: that is how duplicates happen."""
+    return store.outbox_mark_uncertain()
+
+
+def requeue_uncertain(store: Store, ids: Sequence[int] | None = None) -> int:
+    """Operator: send these uncertain rows (all when ``ids`` is None) again, at the next
+    dispatcher pass (they were due already). Risks a duplicate: that is the operator's call."""
+    return store.outbox_move("uncertain", "pending", ids=ids, error="opnieuw in de wachtrij gezet")
+
+
+def drop_uncertain(store: Store, ids: Sequence[int] | None = None) -> int:
+    """Operator: do not resend these uncertain rows (all when ``ids`` is None)."""
+    return store.outbox_move("uncertain", "dropped", ids=ids, error="niet opnieuw verstuurd")
+
+
+def status_counts(store: Store) -> dict[str, dict[str, int]]:
+    """``{"tip 2026-07": {"sent": 120, "pending": 3}, ...}``; reminders per planned month."""
+    out: dict[str, dict[str, int]] = {}
+    for row in store.outbox_status_counts():
+        out.setdefault(f"{row['kind']} {row['period']}", {})[row["status"]] = int(row["n"])
+    return out
+
+
+_STATUS_ORDER = ("pending", "sending", "sent", "failed", "uncertain", "unreachable", "cancelled",
+                 "dropped")
+
+
+def status_text(store: Store) -> str:
+    """The outbox table for ``teamspiegel status``."""
+    counts = status_counts(store)
+    if not counts:
+        return "Outbox: leeg."
+    width = max(len(k) for k in counts)
+    head = f"{'soort/periode':<{width}}  " + "  ".join(f"{s:>11}" for s in _STATUS_ORDER)
+    lines = ["Outbox:", head]
+    totals = dict.fromkeys(_STATUS_ORDER, 0)
+    for key, by_status in counts.items():
+        cells = []
+        for s in _STATUS_ORDER:
+            totals[s] += by_status.get(s, 0)
+            cells.append(f"{by_status.get(s, 0):>11}")
+        lines.append(f"{key:<{width}}  " + "  ".join(cells))
+    lines.append(f"{'totaal':<{width}}  " + "  ".join(f"{totals[s]:>11}" for s in _STATUS_ORDER))
+    if totals["uncertain"]:
+        lines.append(
+            f"Let op: {totals['uncertain']} bericht(en) onzeker (misschien aangekomen, "
+            "onderbroken door een crash). Kies: opnieuw versturen of laten vallen."
+        )
+    if totals["sending"]:
+        lines.append(f"{totals['sending']} bericht(en) worden nu verstuurd.")
+    return "\n".join(lines)

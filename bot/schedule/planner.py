@@ -1,0 +1,420 @@
+"""What is due now: computes due work from the store and puts it in the outbox, exactly once.
+
+:func:`plan_due` keeps no state in memory. Each run looks at the store and the clock, and inserts
+outbox rows with a unique dedup key ``{platform}:{chat_id}:{kind}:{period}`` (``INSERT OR
+IGNORE``), so a restart, a second process or a clock jump can never plan a message twice.
+
+Kinds and periods:
+
+``tip``       monthly tip, period ``2026-07``; private chats and linked team group chats
+``invite``    quarterly reflection invite, period ``2026-Q3``; private chats
+``reminder``  reminder for an unfinished reflection run, period ``run{id}:1`` / ``run{id}:2``
+
+Catch-up: a tip or invite is planned from its slot until :data:`CATCH_UP` (5 days) after it, so
+a bot that was down over a long weekend still sends this month's tip, but a bot started in the
+middle of the month does not send a tip that is weeks old (it waits for next month). A row
+planned on a later day than its slot waits for working time (09:00-17:00 on a working day).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from bot.engine.messages import Choice, Reply, reply_to_payload
+from bot.schedule.calendar import (
+    AMSTERDAM,
+    TeamSchedule,
+    is_working_time,
+    next_working_time,
+    quarter_period,
+    quarter_slot,
+    quarter_start,
+    tip_slot,
+)
+from bot.schedule.tips import tip_replies
+
+if TYPE_CHECKING:
+    from bot.content import Content
+    from bot.store import Store
+
+__all__ = [
+    "CATCH_UP",
+    "INVITE_TEXT",
+    "KIND_INVITE",
+    "KIND_REMINDER",
+    "KIND_TIP",
+    "LinkProvider",
+    "MIN_SOCIAL_PROOF",
+    "PlanResult",
+    "REMINDER_FIRST",
+    "REMINDER_GAP",
+    "REMINDER_MAX_AGE",
+    "REMINDER_SECOND",
+    "invite_replies",
+    "iso",
+    "plan_due",
+    "reminder_replies",
+    "telegram_link",
+]
+
+log = logging.getLogger(__name__)
+
+KIND_TIP = "tip"
+KIND_INVITE = "invite"
+KIND_REMINDER = "reminder"
+
+#: How long after its slot a missed tip or invite is still sent.
+CATCH_UP = timedelta(days=5)
+#: First reminder when a run has been idle this long, second when idle this long.
+REMINDER_FIRST = timedelta(days=3)
+REMINDER_SECOND = timedelta(days=7)
+#: The second reminder also waits this long after the first was planned (so a bot that was down
+#: for a week does not send both at once).
+REMINDER_GAP = timedelta(days=2)
+#: Runs idle for longer than this get no (first) reminder any more: too late to nudge.
+REMINDER_MAX_AGE = timedelta(days=28)
+#: Social proof in reminders only from this many colleagues (privacy: never below 3).
+MIN_SOCIAL_PROOF = 3
+
+INVITE_TEXT = (
+    "Een nieuw kwartaal: tijd om weer even stil te staan bij jullie samenwerking. "
+    "Zin om de 10 vragen opnieuw te doen?"
+)
+REMINDER_TEXTS = {
+    1: "Je reflectie staat nog open. Zin om verder te gaan waar je gebleven was?",
+    2: "Nog één keer een seintje: je reflectie staat nog open. Daarna laat ik je met rust.",
+}
+REMINDER_STOP_HINT = "Liever geen herinneringen? Stuur /herinneringen uit."
+
+#: (platform, period) -> URL of the bot's private chat, for the button in group tips.
+LinkProvider = Callable[[str, str], "str | None"]
+
+
+@dataclass(slots=True)
+class PlanResult:
+    """What one :func:`plan_due` call inserted (per kind; ``groups`` = group rows among tips)."""
+
+    counts: dict[str, int] = field(
+        default_factory=lambda: {KIND_TIP: 0, KIND_INVITE: 0, KIND_REMINDER: 0}
+    )
+    groups: int = 0
+    cancelled: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def iso(moment: datetime) -> str:
+    """The store's timestamp format: UTC, seconds, ``+00:00``."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: pass an aware datetime")
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def telegram_link(bot_username: str) -> LinkProvider:
+    """Links to the private chat with a Telegram bot (``https://t.me/<name>``)."""
+    name = bot_username.lstrip("@")
+
+    def link(platform: str, period: str) -> str | None:
+        return f"https://t.me/{name}" if platform == "telegram" else None
+
+    return link
+
+
+def _payload(replies: list[Reply]) -> str:
+    return json.dumps([reply_to_payload(r) for r in replies], ensure_ascii=False,
+                      separators=(",", ":"))
+
+
+def invite_replies() -> list[Reply]:
+    return [Reply(text=INVITE_TEXT, choices=[Choice("Ja, start de vragen", "go:tour")],
+                  expects="choice")]
+
+
+def reminder_replies(n: int, colleagues: int) -> list[Reply]:
+    """Reminder ``n`` (1 or 2); ``colleagues`` = other team members who reflected this quarter."""
+    parts = [REMINDER_TEXTS[n]]
+    if colleagues >= MIN_SOCIAL_PROOF:
+        parts.append(f"{colleagues} collega's uit je team hebben dit kwartaal al gereflecteerd.")
+    parts.append(REMINDER_STOP_HINT)
+    return [Reply(text="\n\n".join(parts), choices=[Choice("Verder gaan", "go:resume")],
+                  expects="choice")]
+
+
+def _months_back(local: datetime) -> list[tuple[int, int]]:
+    """(year, month) of the previous and the current month (catch-up may cross a month end)."""
+    prev = (local.year, local.month - 1) if local.month > 1 else (local.year - 1, 12)
+    return [prev, (local.year, local.month)]
+
+
+def _not_before(slot: datetime, now: datetime) -> datetime:
+    """On the slot's own day: the slot (the team chose that time). On a later catch-up day:
+    the next working time."""
+    if now.astimezone(AMSTERDAM).date() == slot.date():
+        return slot
+    return next_working_time(now)
+
+
+def _due(slot: datetime | None, now: datetime) -> bool:
+    return slot is not None and slot <= now < slot + CATCH_UP
+
+
+def plan_due(
+    store: Store,
+    now: datetime,
+    *,
+    content: Content | None = None,
+    links: LinkProvider | None = None,
+    bot_username: str | None = None,
+    platforms: Iterable[str] | None = None,
+) -> PlanResult:
+    """Insert every outbox row that is due at ``now`` and not planned yet.
+
+    ``platforms``: only plan for chats on these platforms (None = all). ``links`` (or, for
+    Telegram, ``bot_username``) gives the private-chat link shown under group tips.
+    """
+    if now.tzinfo is None:
+        raise ValueError("plan_due needs an aware datetime")
+    if links is None and bot_username:
+        links = telegram_link(bot_username)
+    plats = None if platforms is None else sorted(set(platforms))
+    result = PlanResult()
+    now_s = iso(now)
+    with store.transaction():
+        result.cancelled = store.cancel_unwanted(now_s)
+        teams = store.schedule_teams()
+        _plan_tips(store, now, teams, content, links, plats, result)
+        _plan_invites(store, now, teams, plats, result)
+        if is_working_time(now):
+            _plan_reminders(store, now, plats, result)
+    if result.total or result.cancelled:
+        log.info("planned %s (%d group rows), cancelled %d", result.counts, result.groups,
+                 result.cancelled)
+    return result
+
+
+def _schedule_of(team: dict[str, Any]) -> TeamSchedule:
+    return TeamSchedule.from_json(team.get("tip_schedule"))
+
+
+def _plan_tips(
+    store: Store,
+    now: datetime,
+    teams: list[dict[str, Any]],
+    content: Content | None,
+    links: LinkProvider | None,
+    plats: list[str] | None,
+    result: PlanResult,
+) -> None:
+    local = now.astimezone(AMSTERDAM)
+    # (period, not_before) -> team ids: teams sharing a slot are planned in one statement
+    due: dict[tuple[str, int, str], list[int]] = {}
+    for team in teams:
+        schedule = _schedule_of(team)
+        for year, month in _months_back(local):
+            slot = tip_slot(year, month, schedule)
+            if slot is not None and _due(slot, now):
+                key = (f"{year}-{month:02d}", month, iso(_not_before(slot, now)))
+                due.setdefault(key, []).append(int(team["id"]))
+    if not due:
+        return
+    if content is None:
+        from bot.content import get_content
+
+        content = get_content()
+    kalender = content.kalender
+    source = kalender.source.attribution()
+    for (period, month, not_before), team_ids in sorted(due.items()):
+        tip = kalender.tip_for_month(month)
+        private = _payload(tip_replies(tip, period, group=False, source_line=source))
+        result.counts[KIND_TIP] += store.enqueue_member_rows(
+            team_ids=team_ids, kind=KIND_TIP, period=period, payload=private,
+            not_before=not_before, now=iso(now), platforms=plats,
+        )
+        group_payloads: dict[str, str] = {}
+        for team_id in team_ids:
+            for platform in store.team_chat_platforms(team_id, plats):
+                if platform not in group_payloads:
+                    link = links(platform, period) if links else None
+                    group_payloads[platform] = _payload(tip_replies(
+                        tip, period, group=True, private_link=link, source_line=source))
+                n = store.enqueue_group_rows(
+                    team_id=team_id, platform=platform, kind=KIND_TIP, period=period,
+                    payload=group_payloads[platform], not_before=not_before, now=iso(now),
+                )
+                result.counts[KIND_TIP] += n
+                result.groups += n
+
+
+def _plan_invites(
+    store: Store,
+    now: datetime,
+    teams: list[dict[str, Any]],
+    plats: list[str] | None,
+    result: PlanResult,
+) -> None:
+    local = now.astimezone(AMSTERDAM)
+    quarter = (local.month - 1) // 3 + 1
+    prev = (local.year, quarter - 1) if quarter > 1 else (local.year - 1, 4)
+    payload = _payload(invite_replies())
+    due: dict[tuple[str, str, str], list[int]] = {}
+    for team in teams:
+        if (team.get("reflection_cadence") or "quarter") != "quarter":
+            continue
+        schedule = _schedule_of(team)
+        for year, q in (prev, (local.year, quarter)):
+            slot = quarter_slot(year, q, schedule)
+            if _due(slot, now):
+                # members who already started a run this quarter need no invite
+                since = iso(quarter_start(slot))
+                key = (quarter_period(year, q), iso(_not_before(slot, now)), since)
+                due.setdefault(key, []).append(int(team["id"]))
+    for (period, not_before, since), team_ids in sorted(due.items()):
+        result.counts[KIND_INVITE] += store.enqueue_member_rows(
+            team_ids=team_ids, kind=KIND_INVITE, period=period, payload=payload,
+            not_before=not_before, now=iso(now), platforms=plats, skip_run_since=since,
+        )
+
+
+def _plan_reminders(
+    store: Store, now: datetime, plats: list[str] | None, result: PlanResult
+) -> None:
+    now_s = iso(now)
+    candidates = store.reminder_candidates(
+        now=now_s, stale_before=iso(now - REMINDER_FIRST), oldest=iso(now - REMINDER_MAX_AGE),
+        platforms=plats,
+    )
+    if not candidates:
+        return
+
+    def key(c: dict[str, Any], n: int) -> str:
+        return f"{c['platform']}:{c['chat_id']}:{KIND_REMINDER}:run{c['run_id']}:{n}"
+
+    existing = store.outbox_by_keys([key(c, n) for c in candidates for n in (1, 2)])
+    quarter_since = iso(quarter_start(now))
+    second_idle = iso(now - REMINDER_SECOND)
+    gap = iso(now - REMINDER_GAP)
+    for c in candidates:
+        first = existing.get(key(c, 1))
+        if first is None:
+            n = 1
+        elif key(c, 2) in existing:
+            continue  # never a third
+        elif c["last_activity_at"] <= second_idle and first["created_at"] <= gap:
+            n = 2
+        else:
+            continue
+        colleagues = store.team_reflectors_since(
+            int(c["team_id"]), quarter_since, exclude_member=int(c["member_id"])
+        )
+        inserted = store.enqueue_row(
+            platform=c["platform"], chat_id=c["chat_id"], kind=KIND_REMINDER,
+            period=f"run{c['run_id']}:{n}", payload=_payload(reminder_replies(n, colleagues)),
+            not_before=now_s, now=now_s, member_id=int(c["member_id"]),
+            team_id=int(c["team_id"]),
+        )
+        result.counts[KIND_REMINDER] += int(inserted)
+
+
+# -- team schedule administration (``teamspiegel schedule`` / ``teamspiegel team schedule``) --------
+
+_WEEKDAYS_NL = ("ma", "di", "wo", "do", "vr", "za", "zo")
+_MONTHS_SHORT_NL = ("jan", "feb", "mrt", "apr", "mei", "jun", "jul", "aug", "sep", "okt", "nov",
+                    "dec")
+
+
+def _when(moment: datetime) -> str:
+    local = moment.astimezone(AMSTERDAM)
+    return (f"{_WEEKDAYS_NL[local.weekday()]} {local.day} {_MONTHS_SHORT_NL[local.month - 1]} "
+            f"{local.year} {local:%H:%M}")
+
+
+def set_team_schedule(
+    store: Store,
+    team_id: int,
+    *,
+    off: bool | None = None,
+    day: int | None = None,
+    time: str | None = None,
+    default: bool = False,
+    reset: bool = False,
+) -> TeamSchedule:
+    """Change a team's monthly tip slot; fields left None keep their value.
+
+    ``day``: the Nth working day (1..20), ``time``: ``HH:MM`` local (07:00-21:00), ``off``:
+    no monthly tips (giving a day or time without ``off`` switches tips back on), ``default``
+    (alias ``reset``): back to the default (first working day, 09:00) before applying the other
+    arguments. Raises ValueError (Dutch message) for bad values or an unknown team.
+    """
+    team = store.get_team(team_id)
+    if team is None:
+        raise ValueError(f"team {team_id} bestaat niet")
+    if default or reset:
+        current = TeamSchedule()
+    else:
+        current = TeamSchedule.from_json(team.get("tip_schedule"))
+    if off is None and (day is not None or time is not None):
+        off = False
+    new = TeamSchedule(
+        off=current.off if off is None else bool(off),
+        day=current.day if day is None else day,
+        time=current.time if time is None else time.strip(),
+    ).validate()
+    if new.day == 1:
+        new = TeamSchedule(off=new.off, day=None, time=new.time)
+    with store.transaction():
+        store.set_tip_schedule(team_id, new.to_json())
+    return new
+
+
+def schedule_overview(
+    store: Store, now: datetime, months: int = 3, *, content: Content | None = None
+) -> str:
+    """Per team: the next ``months`` monthly tip slots with their tip, and the next quarterly
+    invite (text for ``teamspiegel schedule``)."""
+    if now.tzinfo is None:
+        raise ValueError("schedule_overview needs an aware datetime")
+    teams = store.schedule_teams()
+    if not teams:
+        return "Nog geen teams."
+    titles: dict[int, str] = {}
+    try:
+        if content is None:
+            from bot.content import get_content
+
+            content = get_content()
+        titles = {t.month: t.title for t in content.kalender.tips}
+    except Exception as exc:  # the overview stays useful without content
+        log.warning("no tip titles for the schedule overview: %s", exc)
+    local = now.astimezone(AMSTERDAM)
+    lines: list[str] = []
+    for team in teams:
+        schedule = _schedule_of(team)
+        lines.append(f"{team['name']} (tips: {schedule.describe()})")
+        if schedule.off:
+            lines.append("  maandelijkse tip: uit")
+        else:
+            year, month, shown = local.year, local.month, 0
+            for _ in range(months + 2):
+                slot = tip_slot(year, month, schedule)
+                if slot is not None and slot > now and shown < months:
+                    lines.append(f"  tip        {_when(slot)}  {titles.get(month, '?')}")
+                    shown += 1
+                year, month = (year, month + 1) if month < 12 else (year + 1, 1)
+        if (team.get("reflection_cadence") or "quarter") == "quarter":
+            year, quarter = local.year, (local.month - 1) // 3 + 1
+            for _ in range(3):
+                slot = quarter_slot(year, quarter, schedule)
+                if slot > now:
+                    lines.append(f"  10 vragen  {_when(slot)}  {quarter_period(year, quarter)}")
+                    break
+                year, quarter = (year, quarter + 1) if quarter < 4 else (year + 1, 1)
+        else:
+            lines.append(f"  10 vragen: {team.get('reflection_cadence')}")
+    return "\n".join(lines)

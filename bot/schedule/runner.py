@@ -1,0 +1,52 @@
+"""Wires the planner and the dispatcher into the running bot (see :func:`bot.app.serve`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from typing import Any
+
+from bot.config import Settings
+from bot.engine.core import Engine
+from bot.schedule.dispatcher import Dispatcher, Limits
+from bot.schedule.planner import plan_due
+
+log = logging.getLogger(__name__)
+
+
+def _links(senders: dict[str, Any]) -> Any:
+    """Private-chat links under group tips, from senders that know how to make them."""
+
+    def link(platform: str, period: str) -> str | None:
+        make = getattr(senders.get(platform), "private_link", None)
+        return make(f"tip-{period}") if make else None
+
+    return link
+
+
+async def run_schedule(
+    engine: Engine, settings: Settings, senders: dict[str, Any], stop: asyncio.Event
+) -> None:
+    """Plan due work from the store every tick and drain the outbox until ``stop``."""
+    if not senders:
+        await stop.wait()
+        return
+    store = engine.store
+    dispatcher = Dispatcher(
+        store,
+        senders,
+        Limits(
+            global_per_second=settings.rate_global_per_second,
+            per_chat_per_second=settings.rate_chat_per_second,
+            per_group_per_minute=settings.rate_group_per_minute,
+        ),
+    )
+    links = _links(senders)
+
+    def plan(now: datetime) -> object:
+        return plan_due(store, now, content=engine.content, links=links,
+                        platforms=list(senders))
+
+    await dispatcher.run_forever(stop, tick_seconds=1.0, plan=plan,
+                                 plan_every=settings.tick_seconds)

@@ -1,0 +1,138 @@
+"""The monthly tip as chat messages (private chat and team group chat).
+
+A tip goes out as two short messages: first title and text, then the quote with the quoted
+person's role, the source line and, in a private chat, the 1-5 "how recognisable" question with
+the tip's own conversation question. Group chats get no personal buttons (answers are private),
+only a link button to the private chat.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+from bot.engine.messages import Choice, Link, Reply
+
+if TYPE_CHECKING:
+    from bot.content import Content
+
+__all__ = [
+    "SCALE_LABELS",
+    "SCALE_QUESTION",
+    "TipLike",
+    "preview_tip",
+    "tip_prompt_token",
+    "tip_replies",
+    "tip_value",
+]
+
+SCALE_QUESTION = "Hoe herkenbaar is dit voor jullie?"
+SCALE_LABELS = ("Niet herkenbaar", "Heel herkenbaar")
+MONTHS_NL = (
+    "januari", "februari", "maart", "april", "mei", "juni",
+    "juli", "augustus", "september", "oktober", "november", "december",
+)
+_AUDIENCE_NL = {
+    "professional": "professionals",
+    "manager": "teamleiders",
+    "beleid": "beleid",
+    "bestuurder": "bestuur",
+}
+
+
+class TipLike(Protocol):
+    """What this module needs of :class:`bot.content.Tip`."""
+
+    month: int
+    title: str
+    text: str
+    quote: str
+    quote_role: str
+    audience: list[str]
+    question: str
+
+
+def tip_prompt_token(period: str) -> str:
+    return f"tip:{period}"
+
+
+def tip_value(period: str, n: int) -> str:
+    """Button value of scale answer ``n`` (1..5): ``tip:2026-07:4``."""
+    return f"tip:{period}:{n}"
+
+
+def _audience_line(audience: list[str]) -> str | None:
+    names = [_AUDIENCE_NL[a] for a in ("professional", "manager", "beleid", "bestuurder")
+             if a in audience]
+    if not names or "all" in audience or len(names) == len(_AUDIENCE_NL):
+        return None
+    joined = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " en " + names[-1]
+    return f"Vooral voor {joined}."
+
+
+def tip_replies(
+    tip: TipLike,
+    period: str,
+    *,
+    group: bool,
+    private_link: str | None = None,
+    source_line: str,
+) -> list[Reply]:
+    """The messages of one monthly tip for a private chat (``group=False``) or a group chat."""
+    month = MONTHS_NL[tip.month - 1]
+    head = [f"💡 Tip van {month}: {tip.title}", "", tip.text.strip()]
+    audience = _audience_line(list(tip.audience))
+    if audience:
+        head += ["", audience]
+    first = Reply(text="\n".join(head))
+
+    quote = f"“{tip.quote.strip()}” — {tip.quote_role.strip().lower()}"
+    if group:
+        text = "\n\n".join([quote, source_line, f"Om samen over te praten: {tip.question.strip()}"])
+        links = [Link("Reageer in je privéchat", private_link)] if private_link else []
+        return [first, Reply(text=text, links=links)]
+    text = "\n\n".join([
+        quote,
+        source_line,
+        f"Om over na te denken: {tip.question.strip()}",
+        SCALE_QUESTION,
+    ])
+    second = Reply(
+        text=text,
+        choices=[Choice(str(n), tip_value(period, n)) for n in range(1, 6)],
+        expects="scale",
+        scale_labels=SCALE_LABELS,
+        prompt_token=tip_prompt_token(period),
+    )
+    return [first, second]
+
+
+def _render(replies: list[Reply]) -> str:
+    out = []
+    for reply in replies:
+        lines = [reply.text]
+        if reply.expects == "scale" and reply.scale_labels:
+            low, high = reply.scale_labels
+            lines.append(f"[1 {low}]  [2]  [3]  [4]  [5 {high}]")
+        elif reply.choices:
+            lines.append("  ".join(f"[{c.label}]" for c in reply.choices))
+        lines += [f"[{link.label} → {link.url}]" for link in reply.links]
+        out.append("\n".join(lines))
+    return "\n\n---\n\n".join(out)
+
+
+def preview_tip(month: int, content: Content, *, private_link: str | None = None) -> str:
+    """Text for ``teamspiegel tips preview``: the private and the group version of a month's tip."""
+    kalender = content.kalender
+    tip = kalender.tip_for_month(month)
+    period = f"YYYY-{month:02d}"
+    source = kalender.source.attribution()
+    link = private_link or "https://t.me/<bot>"
+    private = tip_replies(tip, period, group=False, source_line=source)
+    group = tip_replies(tip, period, group=True, private_link=link, source_line=source)
+    return "\n".join([
+        f"== Privéchat ({MONTHS_NL[month - 1]}) ==",
+        _render(private),
+        "",
+        "== Teamgroep ==",
+        _render(group),
+    ])
