@@ -1,0 +1,720 @@
+"""The dashboard's routes.
+
+Every page is rendered on the server; charts are inline SVG; there is no JavaScript and no
+resource from another origin. Every team page and export goes through
+:func:`bot.reports.service.team_report_for`, which checks access, writes the audit log and applies
+the anonymity rules, once per request. A team the manager may not read and a team that does not
+exist get the same 403 page, which says nothing about the team.
+
+Handlers are ``async`` on purpose: they run one at a time on the event loop, so the single SQLite
+connection of the :class:`~bot.store.Store` is never used by two threads at once. Each request
+costs a few indexed queries and one report build (milliseconds).
+
+Login links: ``GET /login/{token}`` consumes the link and answers with a small page that moves on
+to ``/`` (meta refresh) instead of an HTTP redirect. A SameSite=Strict cookie is not sent on a
+navigation that another site started (a link clicked in a web chat), and an HTTP redirect keeps
+that initiator; a page of our own that moves on starts a same-site navigation. ``HEAD`` requests
+and link-preview fetchers (Telegram, Synapse, ...) get a neutral page and leave the link unused.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import random
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bot.config import Settings
+from bot.content import MONTHS_NL, Content, get_content
+from bot.reports.aggregate import (
+    COMPLEMENTARY,
+    EXPORT_COLUMNS,
+    LEVEL_QUESTION,
+    LEVEL_THEME,
+    LEVEL_TOTAL,
+    NO_ANSWERS,
+    PARENT_HIDDEN,
+    TOO_FEW,
+    Cell,
+    Distribution,
+    TeamReport,
+    compare_teams,
+    format_number_nl,
+    period_label_nl,
+    report_to_rows,
+    summary_nl,
+)
+from bot.reports.charts import theme_chart_svg
+from bot.reports.service import AccessDenied, team_report_for, theme_titles
+from bot.store import Store
+from bot.web.auth import (
+    COOKIE_NAME,
+    SESSION_TTL,
+    Session,
+    SessionSigner,
+    hash_token,
+    request_is_https,
+)
+
+__all__ = ["create_app", "run_web"]
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).parent
+TEMPLATES = HERE / "templates"
+STATIC = HERE / "static"
+
+CSP = (
+    "default-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'self'"
+)
+SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+]
+
+#: a period label that matches no answer: access check + audit without loading any data
+NO_PERIODS = ["-"]
+#: quarters in the team page's table (the chart and the exports hold all of them)
+TABLE_PERIODS = 4
+FOLLOWUP_MAX = 1000
+MAX_ID = 2**63 - 1
+#: link-preview fetchers open links in chat messages; they must not use up a login link
+PREVIEW_AGENTS = ("bot", "synapse", "whatsapp", "facebookexternalhit", "preview", "slack")
+
+ROLES_NL = {
+    "manager": "leidinggevende",
+    "beleid": "beleidsmedewerker",
+    "professional": "professional",
+    "bestuurder": "bestuurder",
+}
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+# --------------------------------------------------------------------------------------------
+# Small helpers for the templates
+
+
+def month_label_nl(month: str | None) -> str:
+    """``"2026-07"`` -> ``"juli 2026"``."""
+    if not month:
+        return ""
+    year, _, mm = month.partition("-")
+    if mm.isdigit() and 1 <= int(mm) <= 12:
+        return f"{MONTHS_NL[int(mm) - 1]} {year}"
+    return month
+
+
+def date_nl(stamp: str | None) -> str:
+    """``"2026-07-03 10:00:00"`` -> ``"3-7-2026"``."""
+    try:
+        day = datetime.fromisoformat(str(stamp)[:10])
+    except ValueError:
+        return ""
+    return f"{day.day}-{day.month}-{day.year}"
+
+
+def distribution_svg(dist: Distribution) -> Markup:
+    """A small stacked bar (low / mid / high) as inline SVG: no inline styles needed."""
+    total = dist.low + dist.mid + dist.high
+    if not total:
+        return Markup("")
+    width, height = 120, 12
+    parts = [
+        (dist.low, "#c0504d"),
+        (dist.mid, "#b8a04a"),
+        (dist.high, "#4a8c5c"),
+    ]
+    x = 0.0
+    rects = []
+    for count, color in parts:
+        w = width * count / total
+        if w:
+            rects.append(f'<rect x="{x:.1f}" y="0" width="{w:.1f}" height="{height}" '
+                         f'fill="{color}"/>')
+        x += w
+    label = f"laag {dist.low}, midden {dist.mid}, hoog {dist.high}"
+    return Markup(
+        f'<svg class="dist" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'role="img" aria-label="{label}">{"".join(rects)}</svg>'
+    )
+
+
+class _Pages:
+    """Shared state of one dashboard app (store, settings, content, clock, signer)."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        content: Content,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.content = content
+        self.clock = clock
+        self.k = max(3, int(settings.min_group))
+        self.signer = SessionSigner(settings.secret_key)
+        self.titles = theme_titles(content)
+        self.theme_order = [t.id for t in content.praatplaat.themes]
+        env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(TEMPLATES),
+            autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        env.filters["nl"] = format_number_nl
+        env.filters["period"] = period_label_nl
+        env.filters["month"] = month_label_nl
+        env.filters["date_nl"] = date_nl
+        env.globals["reason_nl"] = self.reason_nl
+        env.globals["distribution_svg"] = distribution_svg
+        env.globals["roles_nl"] = ROLES_NL
+        env.globals["k"] = self.k
+        self.templates = Jinja2Templates(env=env)
+
+    # -- rendering ---------------------------------------------------------------------------
+
+    def reason_nl(self, cell: Cell | None) -> str:
+        """Why a cell shows no number, in a few words."""
+        if cell is None:
+            return "geen cijfers"
+        reason = cell.reason
+        if reason == TOO_FEW:
+            return f"minder dan {self.k} mensen"
+        if reason in (COMPLEMENTARY, PARENT_HIDDEN):
+            return "verborgen (privacy)"
+        if reason == NO_ANSWERS:
+            return "geen antwoorden"
+        return ""
+
+    def render(
+        self,
+        request: Request,
+        name: str,
+        context: dict[str, Any],
+        *,
+        session: Session | None = None,
+        status: int = 200,
+    ) -> Response:
+        ctx = {
+            "csrf": self.signer.csrf_token(session) if session else None,
+            "logged_in": session is not None,
+            "title": "Teamspiegel",
+            **context,
+        }
+        return self.templates.TemplateResponse(request, name, ctx, status_code=status)
+
+    def message(
+        self,
+        request: Request,
+        title: str,
+        lines: list[str],
+        *,
+        status: int,
+        session: Session | None = None,
+        home_link: bool = True,
+        refresh_to: str | None = None,
+    ) -> Response:
+        return self.render(
+            request, "message.html",
+            {"title": title, "lines": lines, "home_link": home_link, "refresh_to": refresh_to},
+            session=session, status=status,
+        )
+
+    def not_logged_in(self, request: Request) -> Response:
+        return self.message(
+            request, "Log eerst in",
+            ["Je bent niet (meer) ingelogd.",
+             "Stuur in de chat /dashboard. Je krijgt dan een link om in te loggen."],
+            status=401, home_link=False,
+        )
+
+    def forbidden(self, request: Request, session: Session) -> Response:
+        # the same page for another team and for a team that does not exist
+        return self.message(
+            request, "Geen toegang",
+            ["Deze pagina kun je niet bekijken.",
+             "Je ziet alleen de teams waarin je leidinggevende of beleidsmedewerker bent."],
+            status=403, session=session,
+        )
+
+    # -- session -----------------------------------------------------------------------------
+
+    def session(self, request: Request) -> Session | None:
+        session = self.signer.load(request.cookies.get(COOKIE_NAME), self.clock())
+        if session is None or self.store.get_member(session.member_id) is None:
+            return None
+        return session
+
+    def report(
+        self, session: Session, team_id: int, action: str, periods: list[str] | None = None
+    ) -> TeamReport:
+        if team_id > MAX_ID:  # SQLite integers are 64-bit: such an id cannot exist
+            raise AccessDenied()
+        return team_report_for(
+            self.store, session.member_id, team_id, action=action, k=self.k, periods=periods
+        )
+
+    def team_name(self, team_id: int) -> str:
+        team = self.store.get_team(team_id)
+        return str(team["name"]) if team else ""
+
+    def ordered_themes(self, theme_ids: list[str]) -> list[str]:
+        """Theme ids in Praatplaat order; unknown ids (older content) at the end."""
+        present = set(theme_ids)
+        known = [t for t in self.theme_order if t in present]
+        return known + [t for t in theme_ids if t not in self.theme_order]
+
+    # -- pages -------------------------------------------------------------------------------
+
+    async def login(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        agent = request.headers.get("user-agent", "").lower()
+        if request.method == "HEAD" or any(word in agent for word in PREVIEW_AGENTS):
+            return self.message(
+                request, "Inloggen",
+                ["Open deze link in je browser om in te loggen op het Teamspiegel-dashboard."],
+                status=200, home_link=False,
+            )
+        member_id: int | None = None
+        if 10 <= len(token) <= 100:
+            with self.store.transaction():
+                member_id = self.store.consume_web_login(hash_token(token), self.clock())
+                if member_id is not None:
+                    self.store.audit("dashboard_login", actor=member_id)
+        if member_id is None:
+            return self.message(
+                request, "Link werkt niet",
+                ["Deze link is verlopen of al gebruikt. "
+                 "Vraag in de chat een nieuwe met /dashboard."],
+                status=403, home_link=False,
+            )
+        value, session = self.signer.issue(member_id, self.clock())
+        response = self.message(
+            request, "Je bent ingelogd", ["Je bent ingelogd. We gaan naar je dashboard."],
+            status=200, session=session, refresh_to="/",
+        )
+        response.set_cookie(
+            COOKIE_NAME, value, max_age=int(SESSION_TTL.total_seconds()), path="/",
+            secure=request_is_https(request.url.scheme, request.headers), httponly=True,
+            samesite="Strict",
+        )
+        return response
+
+    async def logout(self, request: Request) -> Response:
+        session = self.session(request)
+        if session is not None:
+            form = await request.form()
+            if not self.signer.check_csrf(session, str(form.get("csrf") or "")):
+                return self.csrf_failed(request, session)
+        response = self.message(
+            request, "Uitgelogd",
+            ["Je bent uitgelogd. Tot de volgende keer!",
+             "Wil je weer kijken? Stuur in de chat /dashboard."],
+            status=200, home_link=False,
+        )
+        response.delete_cookie(
+            COOKIE_NAME, path="/", httponly=True, samesite="Strict",
+            secure=request_is_https(request.url.scheme, request.headers),
+        )
+        return response
+
+    def csrf_failed(self, request: Request, session: Session) -> Response:
+        return self.message(
+            request, "Formulier verlopen",
+            ["Dit formulier is verlopen. Laad de pagina opnieuw en probeer het nog eens."],
+            status=403, session=session,
+        )
+
+    async def index(self, request: Request) -> Response:
+        session = self.session(request)
+        if session is None:
+            return self.not_logged_in(request)
+        member = self.store.get_member(session.member_id) or {}
+        teams = self.store.report_teams(session.member_id)
+        latest = max(
+            (ps[-1] for t in teams if (ps := self.store.team_periods(int(t["id"])))), default=None
+        )
+        cards: list[dict[str, Any]] = []
+        reports: list[TeamReport] = []
+        for team in teams:
+            team_id = int(team["id"])
+            report = self.report(session, team_id, "dashboard_overview",
+                                 [latest] if latest else NO_PERIODS)
+            reports.append(report)
+            total = report.cell(LEVEL_TOTAL, latest) if latest else None
+            cards.append({
+                "id": team_id, "name": team["name"], "role": team["role"],
+                "participation": report.participation.get(latest) if latest else None,
+                "total": total,
+            })
+        comparison: list[dict[str, Any]] = []
+        if len(reports) >= 2 and latest:
+            rows = {(c.theme_id or ""): c.by_team for c in compare_teams(reports, LEVEL_THEME)}
+            totals = compare_teams(reports, LEVEL_TOTAL)
+            if totals:
+                comparison.append({"title": "Alle thema's samen", "theme_id": None,
+                                   "by_team": totals[0].by_team})
+            for theme_id in self.ordered_themes(list(rows)):
+                comparison.append({"title": self.titles.get(theme_id, theme_id),
+                                   "theme_id": theme_id, "by_team": rows[theme_id]})
+        return self.render(request, "index.html", {
+            "title": "Je teams",
+            "name": member.get("display_name") or "",
+            "cards": cards,
+            "latest": latest,
+            "comparison": comparison,
+        }, session=session)
+
+    async def team(self, request: Request) -> Response:
+        session = self.session(request)
+        if session is None:
+            return self.not_logged_in(request)
+        team_id = int(request.path_params["team_id"])
+        try:
+            report = self.report(session, team_id, "dashboard_team")
+        except AccessDenied:
+            return self.forbidden(request, session)
+        return self.team_page(request, session, team_id, report)
+
+    def team_page(
+        self,
+        request: Request,
+        session: Session,
+        team_id: int,
+        report: TeamReport,
+        *,
+        error: str | None = None,
+        draft: str = "",
+        draft_theme: str | None = None,
+        status: int = 200,
+    ) -> Response:
+        recent = report.periods[-TABLE_PERIODS:]
+        with_cells = self.ordered_themes(report.theme_ids())
+        theme_rows = [
+            {
+                "id": theme_id,
+                "title": self.titles.get(theme_id, theme_id),
+                "cells": [report.cell(LEVEL_THEME, p, theme_id) for p in recent],
+                "known": theme_id in self.titles,
+            }
+            for theme_id in with_cells
+        ]
+        other_themes = [(t, self.titles[t]) for t in self.theme_order if t not in with_cells]
+        followups = [
+            {**f, "theme_title": self.titles.get(f["theme_id"], f["theme_id"])}
+            for f in self.store.followups(team_id)
+        ]
+        return self.render(request, "team.html", {
+            "title": self.team_name(team_id),
+            "team_id": team_id,
+            "report": report,
+            "participation": [(p, report.participation.get(p)) for p in reversed(report.periods)],
+            "chart": Markup(theme_chart_svg(report, self.titles, id_prefix="grafiek"))
+            if any(c.shown for c in (*report.totals, *report.themes)) else None,
+            "summary": summary_nl(report, self.titles).split("\n"),
+            "recent": recent,
+            "more_periods": len(report.periods) > len(recent),
+            "theme_rows": theme_rows,
+            "other_themes": other_themes,
+            "followups": followups,
+            "themes": [(t.id, t.title) for t in self.content.praatplaat.themes],
+            "error": error,
+            "draft": draft,
+            "draft_theme": draft_theme,
+            "source": self.content.praatplaat.source.attribution(),
+        }, session=session, status=status)
+
+    async def theme(self, request: Request) -> Response:
+        session = self.session(request)
+        if session is None:
+            return self.not_logged_in(request)
+        team_id = int(request.path_params["team_id"])
+        theme_id = str(request.path_params["theme_id"])
+        try:
+            report = self.report(session, team_id, "dashboard_theme")
+        except AccessDenied:
+            return self.forbidden(request, session)
+        try:
+            theme = self.content.praatplaat.theme(theme_id)
+        except KeyError:
+            return self.message(request, "Niet gevonden", ["Dit thema bestaat niet."],
+                                status=404, session=session)
+        periods = [p for p in reversed(report.periods)
+                   if (c := report.cell(LEVEL_THEME, p, theme_id)) is not None
+                   and c.reason != NO_ANSWERS]
+        texts: dict[str, list[Any]] = defaultdict(list)
+        for item in report.texts:
+            if item.theme_id == theme_id:
+                texts[item.question_id].append(item)
+        for items in texts.values():
+            items.sort(key=lambda t: t.period, reverse=True)  # stable: keeps the random order
+        questions = []
+        for q in theme.questions:
+            rows = []
+            if q.kind == "scale":
+                rows = [(p, report.cell(LEVEL_QUESTION, p, theme_id, q.id)) for p in periods]
+                if all(c is None for _p, c in rows):
+                    rows = []  # nobody answered this question yet
+            questions.append({"q": q, "rows": rows, "texts": texts.get(q.id, [])})
+        followups = [f for f in self.store.followups(team_id, limit=100)
+                     if f["theme_id"] == theme_id]
+        return self.render(request, "theme.html", {
+            "title": theme.title,
+            "team_id": team_id,
+            "team_name": self.team_name(team_id),
+            "theme": theme,
+            "theme_cells": [(p, report.cell(LEVEL_THEME, p, theme_id)) for p in periods],
+            "questions": questions,
+            "followups": followups,
+            "source": self.content.praatplaat.source.attribution(),
+        }, session=session)
+
+    async def tips(self, request: Request) -> Response:
+        session = self.session(request)
+        if session is None:
+            return self.not_logged_in(request)
+        team_id = int(request.path_params["team_id"])
+        try:
+            self.report(session, team_id, "dashboard_tips", NO_PERIODS)
+        except AccessDenied:
+            return self.forbidden(request, session)
+        by_month: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+        for row in self.store.tip_reaction_rows(team_id):
+            by_month[str(row[1])].append(row)
+        rng = random.Random()
+        months = []
+        for month in sorted(by_month, reverse=True):
+            rows = by_month[month]
+            count = len({r[0] for r in rows})  # one reaction per member and month
+            scales = [int(r[3]) for r in rows if r[3] is not None]
+            shown = count >= self.k and len(scales) >= self.k
+            texts: list[str] = []
+            if count >= self.k:
+                texts = [str(r[4]).strip() for r in rows if r[5] and r[4] and str(r[4]).strip()]
+                rng.shuffle(texts)
+            tip_month = int(rows[0][2])
+            try:
+                tip_title = self.content.kalender.tip_for_month(tip_month).title
+            except ValueError:
+                tip_title = ""
+            months.append({
+                "month": month,
+                "tip_title": tip_title,
+                "shown": shown,
+                "count": count if shown else None,
+                "mean": sum(scales) / len(scales) if shown else None,
+                "texts": texts,
+            })
+        return self.render(request, "tips.html", {
+            "title": "Reacties op de maandtips",
+            "team_id": team_id,
+            "team_name": self.team_name(team_id),
+            "months": months,
+            "source": self.content.kalender.source.attribution(),
+        }, session=session)
+
+    async def export(self, request: Request) -> Response:
+        session = self.session(request)
+        if session is None:
+            return self.not_logged_in(request)
+        team_id = int(request.path_params["team_id"])
+        kind = str(request.path_params["kind"])
+        if kind not in ("csv", "xlsx"):
+            raise HTTPException(404)
+        try:
+            report = self.report(session, team_id, f"dashboard_export_{kind}")
+        except AccessDenied:
+            return self.forbidden(request, session)
+        rows = report_to_rows(report)
+        filename = f"teamspiegel-team-{team_id}.{kind}"
+        headers = {"content-disposition": f'attachment; filename="{filename}"'}
+        if kind == "csv":
+            buf = io.StringIO()
+            writer = csv.DictWriter(buf, fieldnames=list(EXPORT_COLUMNS), extrasaction="ignore",
+                                    lineterminator="\r\n")
+            writer.writeheader()
+            writer.writerows(rows)
+            return Response(buf.getvalue().encode("utf-8"), media_type="text/csv; charset=utf-8",
+                            headers=headers)
+        return Response(_xlsx(rows, self.k), media_type=XLSX_TYPE, headers=headers)
+
+    async def followup(self, request: Request) -> Response:
+        session = self.session(request)
+        if session is None:
+            return self.not_logged_in(request)
+        team_id = int(request.path_params["team_id"])
+        form = await request.form()
+        if not self.signer.check_csrf(session, str(form.get("csrf") or "")):
+            return self.csrf_failed(request, session)
+        try:
+            self.report(session, team_id, "dashboard_followup", NO_PERIODS)
+        except AccessDenied:
+            return self.forbidden(request, session)
+        theme_id = str(form.get("theme_id") or "")
+        text = " ".join(str(form.get("text") or "").split())
+        back = str(form.get("back") or "team")
+        error = None
+        if theme_id not in self.titles:
+            error = "Kies een thema."
+        elif not text:
+            error = "Schrijf kort op wat jullie ermee doen."
+        elif len(text) > FOLLOWUP_MAX:
+            error = f"Dat is te lang: maximaal {FOLLOWUP_MAX} tekens."
+        if error:
+            report = self.report(session, team_id, "dashboard_team")
+            return self.team_page(request, session, team_id, report, error=error, draft=text,
+                                  draft_theme=theme_id, status=400)
+        with self.store.transaction():
+            self.store.add_followup(team_id, theme_id, text, session.member_id)
+        if back == "thema":
+            target = f"/team/{team_id}/thema/{theme_id}#wat-we-doen"
+        else:
+            target = f"/team/{team_id}#wat-we-doen"
+        return RedirectResponse(target, status_code=303)
+
+    async def not_found(self, request: Request, exc: Exception) -> Response:
+        return self.message(request, "Niet gevonden", ["Deze pagina bestaat niet."],
+                            status=404, session=self.session(request))
+
+    async def server_error(self, request: Request, exc: Exception) -> Response:
+        log.exception("dashboard error", exc_info=exc)
+        return HTMLResponse(
+            "<!doctype html><html lang=\"nl\"><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            "<title>Teamspiegel</title>"
+            "<p>Er ging iets mis aan onze kant. Probeer het later nog eens.</p></html>",
+            status_code=500,
+            # this response leaves through the outermost middleware, past SecurityHeaders
+            headers={k.decode(): v.decode() for k, v in SECURITY_HEADERS}
+            | {"cache-control": "no-store"},
+        )
+
+
+def _xlsx(rows: list[dict[str, Any]], k: int) -> bytes:
+    from openpyxl import Workbook
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("Teamspiegel")
+    ws.append(list(EXPORT_COLUMNS))
+    for row in rows:
+        ws.append([row.get(c) for c in EXPORT_COLUMNS])
+    about = wb.create_sheet("Uitleg")
+    for line in (
+        "Teamspiegel: alleen samengevatte cijfers, nooit antwoorden van één persoon.",
+        f"Een cijfer staat er alleen als minstens {k} mensen antwoordden (shown = TRUE).",
+        "reason: waarom een cijfer ontbreekt (too_few = te weinig mensen, complementary = "
+        "verborgen zodat een ander cijfer niet terug te rekenen is, parent_hidden = thema "
+        "verborgen, no_answers = niemand beantwoordde dit thema).",
+        "mean = gemiddelde (1-5), sd = spreiding, n = aantal mensen, "
+        "low/mid/high = aantal mensen met 1-2 / 3 / 4-5.",
+    ):
+        about.append([line])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+class SecurityHeaders:
+    """Adds the security headers to every response, and ``no-store`` to every page."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        static = str(scope.get("path", "")).startswith("/static/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [h for h in message.get("headers", [])
+                           if h[0].lower() not in {name for name, _ in SECURITY_HEADERS}]
+                headers.extend(SECURITY_HEADERS)
+                if not static:
+                    headers = [h for h in headers if h[0].lower() != b"cache-control"]
+                    headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def create_app(
+    store: Store,
+    settings: Settings,
+    content: Content | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> Starlette:
+    """The dashboard as an ASGI app over ``store``. ``clock`` (aware UTC) is for tests."""
+    pages = _Pages(store, settings, content or get_content(), clock or (lambda: datetime.now(UTC)))
+    routes = [
+        Route("/", pages.index, methods=["GET"]),
+        Route("/login/{token}", pages.login, methods=["GET"]),
+        Route("/logout", pages.logout, methods=["POST"]),
+        Route("/team/{team_id:int}", pages.team, methods=["GET"]),
+        Route("/team/{team_id:int}/thema/{theme_id}", pages.theme, methods=["GET"]),
+        Route("/team/{team_id:int}/tips", pages.tips, methods=["GET"]),
+        Route("/team/{team_id:int}/export.{kind}", pages.export, methods=["GET"]),
+        Route("/team/{team_id:int}/followup", pages.followup, methods=["POST"]),
+        Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={404: pages.not_found, 500: pages.server_error},
+    )
+    app.add_middleware(SecurityHeaders)
+    app.state.pages = pages
+    return app
+
+
+class _RedactLoginTokens(logging.Filter):
+    """Keep login tokens out of the access log (an unused one is a key for 15 minutes)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            if args[2].startswith("/login/"):
+                record.args = (*args[:2], "/login/…", *args[3:])
+        return True
+
+
+def run_web(settings: Settings) -> None:
+    """Serve the dashboard with uvicorn on ``settings.web_host:web_port`` until stopped."""
+    import uvicorn
+
+    if not settings.secret_key:
+        log.warning("TEAMSPIEGEL_SECRET is not set: dashboard sessions end when this process stops")
+    store = Store(settings.db_path)
+    try:
+        app = create_app(store, settings)
+        config = uvicorn.Config(app, host=settings.web_host, port=settings.web_port,
+                                proxy_headers=True, server_header=False)
+        # after Config: it sets up uvicorn's logging
+        logging.getLogger("uvicorn.access").addFilter(_RedactLoginTokens())
+        uvicorn.Server(config).run()
+    finally:
+        store.close()
