@@ -41,6 +41,8 @@ def setup_logging(settings: Settings, level: int = logging.INFO) -> None:
     # httpx logs every request URL, and Telegram's URLs contain the bot token
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    # transitions logs every state callback at INFO
+    logging.getLogger("transitions").setLevel(logging.WARNING)
 
 
 def build_engine(settings: Settings) -> Engine:

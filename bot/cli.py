@@ -117,7 +117,8 @@ def cmd_team_invite(args: argparse.Namespace) -> int:
         print(f"Geldig tot {expires}")
     if args.matrix:
         bot_id = settings.matrix_user_id or "@teamspiegel:jouw-server"
-        print(f"Matrix: start een privégesprek met {bot_id} en stuur: /start {token}")
+        print(f"Matrix: start een privégesprek met {bot_id} en stuur: !start {token}")
+        print("  (Element onderschept /start; de bot snapt zowel !start als /start.)")
     username = args.bot or settings.telegram_bot_username
     if username:
         from bot.transports.telegram import deep_link

@@ -1,0 +1,927 @@
+"""Matrix transport: Matrix room events in, engine replies out as Matrix messages.
+
+The transport only translates. A message in a room the bot joined becomes an
+:class:`~bot.engine.messages.Incoming` (``event_id`` = the Matrix event id, so a replayed event is
+dropped by the engine); the engine's :class:`~bot.engine.messages.Reply` objects become
+``m.room.message`` events: the text with numbered options (an HTML ``<ol>`` in
+``formatted_body``, ``1. …`` lines in the plain ``body``), the meaning of a scale, links as
+anchors, documents and images uploaded to the media repository.
+
+Rooms. The bot joins every room it is invited to. A room with the bot and one person is a
+private chat (``is_group=False``) unless it was created as a named room (a team room that has
+only its manager so far); every other room is a group chat, where the engine only listens to a
+few commands (``/koppel CODE`` links it to a team; the monthly tip then arrives there through
+the outbox). Commands start with ``/``; ``!`` works too, because Element intercepts unknown
+slash commands.
+
+Encryption. :func:`~bot.transports.matrix_crypto.login_persistent` restores ONE device with its
+Olm/Megolm store on every start, and :func:`~bot.transports.matrix_crypto.ensure_cross_signing`
+makes that device cross-signed when a recovery key is configured. An event the bot cannot
+decrypt is retried for a few seconds (its key may still be on the way) and then answered with
+a short explanation, never with silence.
+
+Durability. The sync loop is our own, not ``sync_forever``: nio would save the sync token
+*before* the events of a sync are handled, so a crash in between would lose them. Here the
+token is saved (in nio's store) only after every event of the sync was handled and answered;
+a crash before that replays the sync after a restart, and the engine drops the events it
+already committed. The first sync after a restart asks for the full room state (nio keeps no
+room state on disk) but its timeline still starts at the saved token. When more events
+arrived while the bot was down than a sync returns, the gap is fetched with ``/messages``.
+On the very first start the timeline of the initial sync is skipped (old history), and in
+every room only events after the bot's own join are handled.
+
+Limits: Matrix events are at most 64 KiB; long texts are split at about 16,000 characters
+(paragraphs, then lines, then hard) and every event's content is kept well below the limit,
+also after encryption.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import html
+import io
+import json
+import logging
+import mimetypes
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import nio
+
+from bot.engine.messages import Choice, Incoming, Reply
+from bot.schedule.dispatcher import RetryAfter, TransientError, Unreachable
+from bot.transports.matrix_crypto import ensure_cross_signing, login_persistent
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "matrix"
+#: split long texts at about this many characters (readability; the hard limit is 64 KiB)
+TEXT_LIMIT = 16_000
+#: an event content's JSON (UTF-8) stays below this, so that it fits 64 KiB after encryption
+CONTENT_BYTES = 40_000
+#: events per room timeline in one sync (more: the gap is fetched with /messages)
+TIMELINE_LIMIT = 50
+#: at most this many events are fetched to fill one room's gap after a long downtime
+GAP_LIMIT = 1000
+#: attempts to join a room we were invited to (one per sync)
+JOIN_ATTEMPTS = 5
+#: interactive replies: attempts per event, and the longest retry_after waited for
+SEND_ATTEMPTS = 3
+MAX_RETRY_WAIT = 30.0
+#: an undecryptable group message is explained at most this often per room (seconds)
+GROUP_EXPLAIN_EVERY = 3600.0
+
+UNDECRYPTABLE_TEXT = (
+    "Ik kon je bericht niet ontsleutelen: de sleutel ervan kwam niet bij mij aan. "
+    "Stuur het nog eens. Lukt het dan nog niet? Verifieer mij in je app, "
+    "of begin een nieuw privégesprek met me."
+)
+
+#: msgtype -> the engine's media names (bot.engine.core.MEDIA_NAMES)
+MEDIA_BY_MSGTYPE = {
+    "m.image": "photo",
+    "m.audio": "audio",
+    "m.video": "video",
+    "m.file": "document",
+    "m.location": "location",
+}
+POLL_TYPES = ("m.poll.start", "org.matrix.msc3381.poll.start")
+#: choice values of scheduled messages (tips, invites, reminders) that the engine handles in
+#: any state; typed answers to them are resolved here against the last scheduled message
+SCHEDULED_PREFIXES = ("tip:", "go:", "menu:")
+
+
+# -- pure translation helpers (no network) ------------------------------------------------
+
+
+def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
+    """Cut ``text`` into parts of at most ``limit`` characters: at paragraphs, else lines,
+    else hard."""
+    parts: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        window = rest[:limit]
+        for sep in ("\n\n", "\n"):
+            cut = window.rfind(sep)
+            if cut > 0:
+                part, rest = rest[:cut], rest[cut + len(sep):]
+                break
+        else:
+            part, rest = window, rest[limit:]
+        if part.strip():
+            parts.append(part)
+    if rest.strip() or not parts:
+        parts.append(rest)
+    return parts
+
+
+def private_chat_url(bot_user_id: str) -> str:
+    """A link that opens a chat with the bot in any Matrix client."""
+    return f"https://matrix.to/#/{bot_user_id}"
+
+
+def link_url(url: str, bot_user_id: str) -> str:
+    """``private:`` (the engine's link to the private chat) becomes a matrix.to link."""
+    if url.startswith("private:"):
+        return private_chat_url(bot_user_id)
+    return url
+
+
+def scale_line(reply: Reply) -> str | None:
+    """What 1 and 5 mean, unless the text says so already."""
+    if reply.expects != "scale" or not reply.scale_labels or "1 =" in reply.text:
+        return None
+    low, high = reply.scale_labels
+    return f"1 = {low}, 5 = {high}"
+
+
+def option_label(number: int, label: str) -> str:
+    """A choice's label without a number it already carries (``"1. Samenhang"``)."""
+    prefix = f"{number}. "
+    return label[len(prefix):] if label.startswith(prefix) else label
+
+
+def _html(text: str) -> str:
+    return html.escape(text, quote=False).replace("\n", "<br>")
+
+
+def _content_size(content: dict[str, Any]) -> int:
+    return len(json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+
+def text_content(body: str, formatted: str | None = None) -> dict[str, Any]:
+    content: dict[str, Any] = {"msgtype": "m.text", "body": body}
+    if formatted is not None:
+        content["format"] = "org.matrix.custom.html"
+        content["formatted_body"] = formatted
+    return content
+
+
+def render_reply(reply: Reply, bot_user_id: str, limit: int = TEXT_LIMIT) -> list[dict[str, Any]]:
+    """The text events of one Reply (without its attachment): options, scale line and links
+    go under the last part of a long text."""
+    tail_plain: list[str] = []
+    tail_html: list[str] = []
+    line = scale_line(reply)
+    if line:
+        tail_plain.append(line)
+        tail_html.append(f"<p>{_html(line)}</p>")
+    elif reply.choices and reply.expects != "scale":
+        labels = [option_label(n, c.label) for n, c in enumerate(reply.choices, 1)]
+        tail_plain.append("\n".join(f"{n}. {label}" for n, label in enumerate(labels, 1)))
+        items = "".join(f"<li>{_html(label)}</li>" for label in labels)
+        tail_html.append(f"<ol>{items}</ol>")
+    if reply.links:
+        plain_links, html_links = [], []
+        for link in reply.links:
+            url = link_url(link.url, bot_user_id)
+            plain_links.append(f"{link.label}: {url}")
+            html_links.append(f'<a href="{html.escape(url)}">{_html(link.label)}</a>')
+        tail_plain.append("\n".join(plain_links))
+        tail_html.append("<p>" + "<br>".join(html_links) + "</p>")
+    text = reply.text or ""
+    if not text.strip() and not tail_plain:
+        return []
+    parts = split_text(text, limit) if text.strip() else [""]
+    contents: list[dict[str, Any]] = []
+    for i, part in enumerate(parts):
+        plain = [part] if part.strip() else []
+        formatted = [f"<p>{_html(part)}</p>"] if part.strip() else []
+        if i == len(parts) - 1:
+            plain += tail_plain
+            formatted += tail_html
+        content = text_content("\n\n".join(plain), "".join(formatted))
+        if _content_size(content) > CONTENT_BYTES:
+            if limit > 500 and part.strip():
+                # much markup or many multi-byte characters: cut this part finer
+                sub = Reply(part, choices=reply.choices if i == len(parts) - 1 else [],
+                            expects=reply.expects if i == len(parts) - 1 else "none",
+                            scale_labels=reply.scale_labels,
+                            links=reply.links if i == len(parts) - 1 else [])
+                contents += render_reply(sub, bot_user_id, limit // 2)
+                continue
+            content = text_content(content["body"])  # plain text only
+        contents.append(content)
+    return contents
+
+
+def strip_reply_fallback(body: str) -> str:
+    """A reply's body starts with the quoted message (``> <@user> text``): drop it."""
+    if not body.startswith("> "):
+        return body
+    lines = body.split("\n")
+    i = 0
+    while i < len(lines) and lines[i].startswith(">"):
+        i += 1
+    return "\n".join(lines[i:]).lstrip("\n")
+
+
+def parse_command(text: str) -> tuple[str, str] | None:
+    """(name, args) of ``/name args`` or ``!name args``; None for ordinary text."""
+    stripped = text.strip()
+    if len(stripped) < 2 or stripped[0] not in "/!" or not stripped[1].isalpha():
+        return None
+    head, _, args = stripped[1:].partition(" ")
+    if "\n" in head:
+        head, _, more = head.partition("\n")
+        args = f"{more} {args}"
+    return head.lower(), args.strip()
+
+
+def _content_of(event: nio.Event) -> dict[str, Any]:
+    source = getattr(event, "source", None) or {}
+    content = source.get("content") if isinstance(source, dict) else None
+    return content if isinstance(content, dict) else {}
+
+
+def media_of(event: nio.Event) -> str | None:
+    """The engine's media name when ``event`` is a message we cannot read (photo, ...)."""
+    if isinstance(event, nio.StickerEvent):
+        return "sticker"
+    if isinstance(event, (nio.RoomMessageMedia, nio.RoomEncryptedMedia)):
+        content = _content_of(event)
+        msgtype = content.get("msgtype", "")
+        if msgtype == "m.audio" and ("org.matrix.msc3245.voice" in content
+                                     or "m.voice" in content):
+            return "voice"
+        return MEDIA_BY_MSGTYPE.get(msgtype, "document")
+    if isinstance(event, nio.RoomMessageUnknown):
+        return MEDIA_BY_MSGTYPE.get(event.msgtype, "other")
+    if isinstance(event, nio.UnknownEvent) and event.type in POLL_TYPES:
+        return "poll"
+    return None
+
+
+def incoming_from_event(
+    event: nio.Event, room_id: str, *, is_group: bool, display_name: str | None = None
+) -> Incoming | None:
+    """The Incoming of a room event, or None when the bot has nothing to do with it."""
+
+    def make(kind: str, **kw: Any) -> Incoming:
+        return Incoming(PLATFORM, event.sender, room_id, kind,  # type: ignore[arg-type]
+                        event_id=event.event_id, is_group=is_group,
+                        display_name=display_name, **kw)
+
+    if isinstance(event, (nio.RoomMessageText, nio.RoomMessageEmote)):
+        content = _content_of(event)
+        relates = content.get("m.relates_to")
+        if isinstance(relates, dict) and relates.get("rel_type") == "m.replace":
+            new = content.get("m.new_content")
+            body = new.get("body") if isinstance(new, dict) else None
+            original = relates.get("event_id")
+            if not isinstance(body, str) or not isinstance(original, str):
+                return None
+            return make("edit", text=strip_reply_fallback(body), message_ref=original)
+        text = event.body if isinstance(event.body, str) else ""
+        if isinstance(relates, dict) and "m.in_reply_to" in relates:
+            text = strip_reply_fallback(text)
+        command = parse_command(text)
+        if command is not None:
+            name, args = command
+            return make("command", text=text.strip(), command=name, args=args,
+                        message_ref=event.event_id)
+        return make("text", text=text, message_ref=event.event_id)
+    if isinstance(event, nio.RoomMessageNotice):
+        return None  # notices come from bots: never answer them (no bot loops)
+    media = media_of(event)
+    if media is not None and media != "other":
+        return make("unsupported", media=media, message_ref=event.event_id)
+    return None
+
+
+def error_for(resp: nio.ErrorResponse, what: str = "request") -> Exception:
+    """The dispatcher's exception for a Matrix error response."""
+    status = getattr(getattr(resp, "transport_response", None), "status", None)
+    code = resp.status_code
+    detail = f"{what}: {code or status} {resp.message}"[:300]
+    if code == "M_LIMIT_EXCEEDED" or status == 429:
+        return RetryAfter((resp.retry_after_ms or 5000) / 1000)
+    if code in ("M_FORBIDDEN", "M_NOT_FOUND") or status in (403, 404):
+        return Unreachable(detail)
+    return TransientError(detail)
+
+
+def _tx_id(room_id: str, content: dict[str, Any], index: int) -> str:
+    """A deterministic transaction id: the homeserver drops a resend of the same scheduled
+    message within its transaction window (Synapse: about 30 minutes)."""
+    data = json.dumps([room_id, index, content], sort_keys=True, ensure_ascii=False)
+    return "ts" + hashlib.sha256(data.encode("utf-8")).hexdigest()[:40]
+
+
+@dataclass
+class _Out:
+    """One event to send: a text part or an attachment."""
+
+    content: dict[str, Any] | None
+    attachment: tuple[str, bytes, str, str] | None = None  # name, data, mime, msgtype
+    tx_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+
+@dataclass
+class _Pending:
+    """An event we could not decrypt yet: its key may arrive with a later sync."""
+
+    room_id: str
+    event: nio.MegolmEvent
+    deadline: float
+
+
+# -- sending -------------------------------------------------------------------------------
+
+
+class MatrixSender:
+    """Sends scheduled messages (the outbox dispatcher's ``Sender`` for Matrix).
+
+    Errors map to the dispatcher's vocabulary: ``M_LIMIT_EXCEEDED`` -> ``RetryAfter``,
+    ``M_FORBIDDEN``/not in the room -> ``Unreachable``, 5xx, network errors and timeouts ->
+    ``TransientError`` (a timeout after the request left: ``maybe_delivered``). Nothing is
+    retried here before the first event of a reply went out (the dispatcher owns retries and
+    learns from ``sent`` how many replies were delivered); once part of a reply that needs
+    several events (a long text, an attachment) was delivered, the rest is retried here.
+    Transaction ids are derived from the room and the content, so the homeserver itself
+    drops a resend of the same message within its transaction window.
+    """
+
+    platform = PLATFORM
+
+    def __init__(self, transport: MatrixTransport) -> None:
+        self._transport = transport
+
+    async def send(self, chat_id: str, replies: list[Reply], *, is_group: bool) -> str | None:
+        return await self._transport.send_replies(chat_id, replies, scheduled=True)
+
+    def private_link(self, payload: str = "") -> str:
+        """The link to a private chat with the bot (Matrix links carry no start payload)."""
+        return private_chat_url(self._transport.user_id)
+
+
+# -- the transport --------------------------------------------------------------------------
+
+
+def _setting(settings: Any, name: str, default: Any = None) -> Any:
+    value = getattr(settings, name, None)
+    return default if value in (None, "") else value
+
+
+class MatrixTransport:
+    """Runs the bot on Matrix: one persistent E2E device, our own sync loop, rendering."""
+
+    platform = PLATFORM
+
+    def __init__(
+        self,
+        engine: Any,
+        settings: Any,
+        *,
+        sync_timeout_ms: int = 30_000,
+        megolm_grace: float = 4.0,
+        timeline_limit: int = TIMELINE_LIMIT,
+        config: nio.AsyncClientConfig | None = None,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.homeserver: str = _setting(settings, "matrix_homeserver")
+        self.user_id: str = _setting(settings, "matrix_user_id")
+        if not self.homeserver or not self.user_id:
+            raise ValueError("matrix_homeserver and matrix_user_id must be set")
+        self.sync_timeout_ms = sync_timeout_ms
+        self.megolm_grace = megolm_grace
+        self.timeline_limit = timeline_limit
+        self.config = config or nio.AsyncClientConfig(
+            max_limit_exceeded=0,  # a 429 comes back to us (RetryAfter), nio does not sleep
+            max_timeouts=2,
+            request_timeout=30,
+        )
+        self.client: nio.AsyncClient | None = None
+        self._sender = MatrixSender(self)
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._pending: list[_Pending] = []
+        self._direct: set[str] = set()
+        self._joining: set[str] = set()
+        #: invites whose join failed (room -> attempts), retried after later syncs
+        self._join_retry: dict[str, int] = {}
+        #: room -> (inviter, is_direct) of a pending invite
+        self._invites: dict[str, tuple[str, bool]] = {}
+        self._explained_group: dict[str, float] = {}
+        #: room -> choices of the last scheduled message (a tip's 1..5), for typed answers
+        self._scheduled: dict[str, list[Choice]] = {}
+        self.first_start = False
+        #: the latest events handed to the engine (for tests and status): (room id, event id)
+        self.handled: deque[tuple[str, str]] = deque(maxlen=1000)
+
+    @property
+    def sender(self) -> MatrixSender:
+        return self._sender
+
+    @property
+    def store(self) -> Any:
+        return self.engine.store
+
+    @property
+    def device_id(self) -> str | None:
+        return self.client.device_id if self.client else None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Log in (restoring the device), cross-sign it, sync once, then sync in the
+        background."""
+        nio_log = logging.getLogger("nio")
+        if nio_log.level == logging.NOTSET:  # nio logs every event at INFO: too chatty
+            nio_log.setLevel(logging.WARNING)
+        store_dir = _setting(self.settings, "matrix_store")
+        if store_dir is None:
+            raise ValueError("matrix_store must be set")
+        password = _setting(self.settings, "matrix_password")
+        client = await login_persistent(
+            self.homeserver, self.user_id, store_dir, password=password,
+            access_token=_setting(self.settings, "matrix_access_token"), config=self.config,
+        )
+        # We save the sync token ourselves, after the events of a sync were handled (the
+        # token of the last run was loaded by login_persistent already).
+        client.config = dataclasses.replace(client.config, store_sync_tokens=False)
+        self.client = client
+        self._stopping = False
+        self.first_start = not client.loaded_sync_token
+        recovery_key = _setting(self.settings, "matrix_recovery_key")
+        if recovery_key:
+            try:
+                await ensure_cross_signing(client, recovery_key, password)
+            except Exception as exc:  # the bot works unverified too: say so loudly, go on
+                log.error("cross-signing the Matrix device failed: %s", type(exc).__name__)
+                log.debug("cross-signing error detail", exc_info=True)
+        await self._load_direct_rooms()
+        await self._sync_once(full_state=True, timeout_ms=0)
+        self._task = asyncio.create_task(self._sync_loop(), name="matrix-sync")
+        log.info("Matrix-bot %s gestart (apparaat %s%s)", client.user_id, client.device_id,
+                 ", eerste start" if self.first_start else "")
+
+    async def stop(self) -> None:
+        """Stop syncing and close the connection (an unfinished sync is replayed next time)."""
+        self._stopping = True
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+        if self.client is not None:
+            await self.client.close()
+
+    # -- syncing -----------------------------------------------------------------------------
+
+    def _sync_filter(self) -> dict[str, Any]:
+        return {
+            "room": {"timeline": {"limit": self.timeline_limit}},
+            "presence": {"not_types": ["*"]},
+        }
+
+    async def _sync_loop(self) -> None:
+        backoff = 1.0
+        while not self._stopping:
+            try:
+                timeout = self.sync_timeout_ms
+                if self._pending:
+                    timeout = min(timeout, 500)
+                await self._sync_once(timeout_ms=timeout)
+                backoff = 1.0
+            except asyncio.CancelledError:
+                raise
+            except RetryAfter as exc:
+                await asyncio.sleep(min(exc.seconds, 60.0))
+            except Exception as exc:
+                log.warning("Matrix sync failed (%s); retrying in %.0f s", type(exc).__name__,
+                            backoff)
+                log.debug("sync error detail", exc_info=True)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 60.0)
+
+    async def _sync_once(self, *, timeout_ms: int, full_state: bool | None = None) -> None:
+        client = self.client
+        assert client is not None
+        since = client.next_batch or client.loaded_sync_token or None
+        before = client.next_batch
+        try:
+            resp = await client.sync(timeout=timeout_ms, sync_filter=self._sync_filter(),
+                                     full_state=full_state)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise TransientError(f"sync: {type(exc).__name__}") from None
+        if isinstance(resp, nio.SyncError):
+            raise error_for(resp, "sync")
+        await self._housekeeping()
+        if resp.next_batch != before:
+            try:
+                await self._handle_sync(resp, since,
+                                        skip_timeline=self.first_start and not before)
+            except BaseException:
+                # not all of it was handled: sync from the old token again (the engine drops
+                # what it already committed)
+                client.next_batch = before
+                raise
+        await self._retry_joins()
+        await self._retry_pending()
+        if not self._pending and client.store is not None and client.next_batch:
+            client.store.save_sync_token(client.next_batch)
+
+    async def _housekeeping(self) -> None:
+        """What ``sync_forever`` does between syncs: to-device messages and key management."""
+        client = self.client
+        assert client is not None
+        try:
+            if client.outgoing_to_device_messages:
+                await client.send_to_device_messages()
+            if client.should_upload_keys:
+                await client.keys_upload()
+            if client.should_query_keys:
+                await client.keys_query()
+            if client.should_claim_keys:
+                await client.keys_claim(client.get_users_for_key_claiming())
+        except Exception as exc:  # retried after the next sync
+            log.warning("Matrix key housekeeping failed: %s", type(exc).__name__)
+
+    async def _handle_sync(
+        self, resp: nio.SyncResponse, since: str | None, *, skip_timeline: bool
+    ) -> None:
+        for event in resp.account_data_events:
+            if isinstance(event, nio.UnknownAccountDataEvent) and event.type == "m.direct":
+                self._set_direct(event.content)
+        for room_id, info in resp.rooms.invite.items():
+            await self._on_invite(room_id, info)
+        for room_id in resp.rooms.leave:
+            # left or kicked: nio keeps the room; forget it so nothing is sent there
+            if self.client is not None and self.client.rooms.pop(room_id, None) is not None:
+                log.info("no longer in room %s", room_id)
+            self._joining.discard(room_id)
+            self._scheduled.pop(room_id, None)
+        if skip_timeline:
+            return
+        for room_id, info in resp.rooms.join.items():
+            events = list(info.timeline.events)
+            joined_at = self._own_join(events)
+            if joined_at is None and info.timeline.limited and since and info.timeline.prev_batch:
+                events = await self._fill_gap(room_id, info.timeline.prev_batch, since) + events
+                joined_at = self._own_join(events)
+            for event in events[0 if joined_at is None else joined_at + 1:]:
+                await self._on_event(room_id, event)
+
+    def _own_join(self, events: list[Any]) -> int | None:
+        """Index of the bot's own (latest) join: the events before it predate the bot."""
+        found = None
+        for i, event in enumerate(events):
+            if (isinstance(event, nio.RoomMemberEvent) and event.state_key == self.user_id
+                    and event.membership == "join" and event.prev_membership != "join"):
+                found = i
+        return found
+
+    async def _fill_gap(self, room_id: str, prev_batch: str, since: str) -> list[Any]:
+        """Events between the last handled sync and this sync's (limited) timeline."""
+        client = self.client
+        assert client is not None
+        chunks: list[Any] = []
+        start: str | None = prev_batch
+        while start and len(chunks) < GAP_LIMIT:
+            resp = await client.room_messages(room_id, start=start, end=since, limit=100,
+                                              direction=nio.MessageDirection.back)
+            if not isinstance(resp, nio.RoomMessagesResponse):
+                raise error_for(resp, "messages")
+            if not resp.chunk:
+                break
+            chunks.extend(resp.chunk)
+            if resp.end == start:
+                break
+            start = resp.end
+        if len(chunks) >= GAP_LIMIT:
+            log.warning("room %s: more than %d events missed; older ones are skipped", room_id,
+                        GAP_LIMIT)
+        chunks.reverse()
+        if chunks:
+            log.info("room %s: fetched %d events that one sync did not hold", room_id,
+                     len(chunks))
+        return chunks
+
+    # -- rooms ---------------------------------------------------------------------------------
+
+    async def _load_direct_rooms(self) -> None:
+        client = self.client
+        assert client is not None
+        try:
+            resp = await client.list_direct_rooms()
+        except Exception as exc:
+            log.info("could not read m.direct: %s", type(exc).__name__)
+            return
+        if isinstance(resp, nio.DirectRoomsResponse):
+            self._set_direct(resp.rooms)
+
+    def _set_direct(self, content: dict[str, Any]) -> None:
+        self._direct = {room for rooms in content.values() if isinstance(rooms, list)
+                        for room in rooms if isinstance(room, str)}
+
+    async def _on_invite(self, room_id: str, info: Any) -> None:
+        """Join a room we were invited to (private chats and team rooms alike)."""
+        client = self.client
+        assert client is not None
+        if room_id in self._joining:
+            return
+        for event in getattr(info, "invite_state", None) or []:
+            if (isinstance(event, nio.InviteMemberEvent) and event.state_key == self.user_id
+                    and event.membership == "invite"):
+                self._invites[room_id] = (event.sender, bool(event.content.get("is_direct")))
+        self._joining.add(room_id)
+        try:
+            resp = await client.join(room_id)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            resp = nio.JoinError(type(exc).__name__)
+        if not isinstance(resp, nio.JoinResponse):
+            attempts = self._join_retry.get(room_id, 0) + 1
+            log.warning("could not join room %s (attempt %d): %s", room_id, attempts,
+                        resp.status_code)
+            self._joining.discard(room_id)
+            if attempts < JOIN_ATTEMPTS and resp.status_code not in ("M_FORBIDDEN",
+                                                                     "M_NOT_FOUND"):
+                self._join_retry[room_id] = attempts
+            else:
+                self._join_retry.pop(room_id, None)
+            return
+        self._join_retry.pop(room_id, None)
+        inviter, direct = self._invites.pop(room_id, (None, False))
+        log.info("joined room %s%s", room_id, " (direct chat)" if direct else "")
+        if direct and inviter:
+            await self._mark_direct(room_id, inviter)
+
+    async def _mark_direct(self, room_id: str, user_id: str) -> None:
+        """Record a direct chat in the bot's ``m.direct`` account data (as clients do)."""
+        client = self.client
+        assert client is not None
+        self._direct.add(room_id)
+        path = f"/_matrix/client/v3/user/{client.user_id}/account_data/m.direct"
+        try:
+            current: dict[str, Any] = {}
+            resp = await client.list_direct_rooms()
+            if isinstance(resp, nio.DirectRoomsResponse):
+                current = {k: list(v) for k, v in resp.rooms.items()}
+            rooms = current.setdefault(user_id, [])
+            if room_id not in rooms:
+                rooms.append(room_id)
+            http = await client.send(
+                "PUT", path, json.dumps(current),
+                {"Content-Type": "application/json",
+                 "Authorization": f"Bearer {client.access_token}"},
+            )
+            http.release()
+        except Exception as exc:  # only a hint for classification: not worth failing for
+            log.info("could not update m.direct: %s", type(exc).__name__)
+
+    async def _retry_joins(self) -> None:
+        client = self.client
+        assert client is not None
+        for room_id in list(self._join_retry):
+            if room_id in client.rooms:
+                self._join_retry.pop(room_id, None)
+            elif room_id in client.invited_rooms:
+                await self._on_invite(room_id, None)
+
+    def is_group(self, room: nio.MatrixRoom) -> bool:
+        """A group chat, unless the room holds the bot and one person and is not a named
+        room created as a group."""
+        if room.member_count > 2:
+            return True
+        if room.room_id in self._direct:
+            return False
+        return bool(room.name)
+
+    # -- handling ------------------------------------------------------------------------------
+
+    async def _on_event(self, room_id: str, event: Any) -> None:
+        """Handle one timeline event; an error is logged and never stops the sync loop."""
+        client = self.client
+        assert client is not None
+        if getattr(event, "sender", None) == self.user_id:
+            return
+        room = client.rooms.get(room_id)
+        if room is None:
+            return
+        try:
+            if isinstance(event, nio.MegolmEvent):
+                event.room_id = room_id
+                self._pending.append(_Pending(room_id, event,
+                                              time.monotonic() + self.megolm_grace))
+                return
+            if isinstance(event, nio.RoomMemberEvent):
+                await self._on_member(room, event)
+                return
+            group = self.is_group(room)
+            inc = incoming_from_event(event, room_id, is_group=group,
+                                      display_name=room.user_name(event.sender))
+            if inc is None:
+                return
+            self._resolve_scheduled(inc)
+            replies = self.engine.handle(inc)
+            self.handled.append((room_id, event.event_id))
+            if replies:
+                await self._deliver(room_id, replies)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("handling Matrix event %s in %s failed", getattr(event, "event_id", "?"),
+                          room_id)
+
+    def _resolve_scheduled(self, inc: Incoming) -> None:
+        """A typed answer to the last scheduled message (a tip's 1..5) becomes its choice."""
+        choices = self._scheduled.get(inc.chat_id)
+        if not choices or inc.kind != "text":
+            return
+        typed = inc.text.strip().lower().rstrip(".")
+        for n, choice in enumerate(choices, 1):
+            if typed in (str(n), choice.label.lower()):
+                inc.kind, inc.value = "choice", choice.value
+                del self._scheduled[inc.chat_id]
+                return
+
+    async def _on_member(self, room: nio.MatrixRoom, event: nio.RoomMemberEvent) -> None:
+        """Leave a room in which nobody is left to talk to."""
+        if event.membership not in ("leave", "ban") or event.state_key == self.user_id:
+            return
+        if room.joined_count <= 1 and room.invited_count == 0:
+            assert self.client is not None
+            log.info("everybody left room %s: leaving it too", room.room_id)
+            await self.client.room_leave(room.room_id)
+
+    async def _retry_pending(self) -> None:
+        """Decrypt what became decryptable; explain what stayed undecryptable too long."""
+        if not self._pending:
+            return
+        client = self.client
+        assert client is not None
+        now = time.monotonic()
+        still: list[_Pending] = []
+        for item in self._pending:
+            try:
+                event = client.decrypt_event(item.event)
+            except Exception:
+                if now < item.deadline:
+                    still.append(item)
+                else:
+                    await self._explain_undecryptable(item)
+                continue
+            if isinstance(event, nio.MegolmEvent):  # pragma: no cover - defensive
+                still.append(item)
+                continue
+            await self._on_event(item.room_id, event)
+        self._pending = still
+
+    async def _explain_undecryptable(self, item: _Pending) -> None:
+        event, room_id = item.event, item.room_id
+        log.warning("could not decrypt event %s from %s in %s (session %s)", event.event_id,
+                    event.sender, room_id, event.session_id)
+        client = self.client
+        assert client is not None
+        room = client.rooms.get(room_id)
+        if room is None:
+            return
+        try:
+            with self.store.transaction():
+                if self.store.event_seen(PLATFORM, event.event_id):
+                    return
+                self.store.mark_event(PLATFORM, event.event_id)
+            if self.is_group(room):
+                last = self._explained_group.get(room_id, -GROUP_EXPLAIN_EVERY)
+                if time.monotonic() - last < GROUP_EXPLAIN_EVERY:
+                    return
+                self._explained_group[room_id] = time.monotonic()
+            await self._deliver(room_id, [Reply(UNDECRYPTABLE_TEXT)])
+        except Exception:
+            log.exception("explaining an undecryptable event in %s failed", room_id)
+
+    async def _deliver(self, room_id: str, replies: list[Reply]) -> None:
+        """Send the engine's replies to a person (retrying a little); never raises."""
+        by_room: dict[str, list[Reply]] = {}
+        for reply in replies:
+            by_room.setdefault(reply.chat_id or room_id, []).append(reply)
+        for target, group in by_room.items():
+            try:
+                await self.send_replies(target, group, scheduled=False)
+            except Unreachable as exc:
+                log.info("reply to %s not possible: %s", target, exc)
+            except (RetryAfter, TransientError) as exc:
+                # the turn is committed; the person sees the prompt again with /verder
+                log.warning("giving up on a reply to %s: %s", target, exc)
+
+    # -- sending -----------------------------------------------------------------------------
+
+    def _outgoing(self, room_id: str, reply: Reply, *, scheduled: bool) -> list[_Out]:
+        out = [_Out(c) for c in render_reply(reply, self.user_id)]
+        if reply.document:
+            name, data, mime = reply.document
+            out.append(_Out(None, (name, data, mime or "application/octet-stream", "m.file")))
+        if reply.image:
+            name, data = reply.image
+            mime = mimetypes.guess_type(name)[0] or "image/png"
+            out.append(_Out(None, (name, data, mime, "m.image")))
+        if scheduled:
+            for i, item in enumerate(out):
+                key = item.content or {"file": item.attachment[0] if item.attachment else "",
+                                       "digest": hashlib.sha256(item.attachment[1]).hexdigest()
+                                       if item.attachment else ""}
+                item.tx_id = _tx_id(room_id, key, i)
+        return out
+
+    async def send_replies(
+        self, room_id: str, replies: Iterable[Reply], *, scheduled: bool
+    ) -> str | None:
+        """Send replies in order; return the event id of the last event.
+
+        ``scheduled``: from the outbox (the first failure is raised at once, the dispatcher
+        retries); otherwise an interactive reply, retried here a few times.
+        """
+        last: str | None = None
+        sent_replies = 0
+        for reply in replies:
+            for part, item in enumerate(self._outgoing(room_id, reply, scheduled=scheduled)):
+                # a reply split into several events: once a part is out, finish it here
+                # (the dispatcher counts whole replies in ``sent``)
+                retry_here = not scheduled or part > 0
+                try:
+                    last = await self._send_out(room_id, item, retry=retry_here)
+                except (RetryAfter, TransientError, Unreachable) as exc:
+                    exc.sent = sent_replies  # type: ignore[attr-defined]
+                    raise
+            sent_replies += 1
+            if scheduled and reply.choices:
+                self._scheduled[room_id] = list(reply.choices)
+            elif reply.is_prompt:
+                self._scheduled.pop(room_id, None)
+        return last
+
+    async def _send_out(self, room_id: str, item: _Out, *, retry: bool) -> str:
+        attempts = SEND_ATTEMPTS if retry else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                return await self._send_once(room_id, item)
+            except RetryAfter as exc:
+                if attempt == attempts or exc.seconds > MAX_RETRY_WAIT:
+                    raise
+                log.info("rate limited in %s: retry in %.1f s", room_id, exc.seconds)
+                await asyncio.sleep(exc.seconds)
+            except TransientError:
+                # the same transaction id: a resend cannot duplicate the event
+                if attempt == attempts:
+                    raise
+                await asyncio.sleep(0.5 * 2 ** (attempt - 1))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _send_once(self, room_id: str, item: _Out) -> str:
+        client = self.client
+        if client is None:
+            raise TransientError("Matrix client not started")
+        room = client.rooms.get(room_id)
+        if room is None:
+            raise Unreachable(f"the bot is not in room {room_id}")
+        content = item.content
+        try:
+            if content is None:
+                assert item.attachment is not None
+                content = await self._upload(room, *item.attachment)
+                item.content = content  # a retry reuses the upload
+            resp = await client.room_send(room_id, "m.room.message", content, tx_id=item.tx_id,
+                                          ignore_unverified_devices=True)
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise TransientError(f"send: {type(exc).__name__}", maybe_delivered=True) from None
+        except aiohttp.ClientConnectorError as exc:
+            raise TransientError(f"send: {type(exc).__name__}") from None
+        except aiohttp.ClientError as exc:
+            raise TransientError(f"send: {type(exc).__name__}", maybe_delivered=True) from None
+        except (nio.SendRetryError, nio.LocalProtocolError, nio.EncryptionError) as exc:
+            raise TransientError(f"send: {type(exc).__name__}: {exc}"[:300]) from None
+        if isinstance(resp, nio.RoomSendResponse):
+            return resp.event_id
+        raise error_for(resp, "send")
+
+    async def _upload(self, room: nio.MatrixRoom, name: str, data: bytes, mime: str,
+                      msgtype: str) -> dict[str, Any]:
+        client = self.client
+        assert client is not None
+        encrypted = room.encrypted
+        resp, keys = await client.upload(io.BytesIO(data), content_type=mime, filename=name,
+                                         encrypt=encrypted, filesize=len(data))
+        if not isinstance(resp, nio.UploadResponse):
+            raise error_for(resp, "upload")
+        content: dict[str, Any] = {
+            "msgtype": msgtype,
+            "body": name,
+            "filename": name,
+            "info": {"mimetype": mime, "size": len(data)},
+        }
+        if encrypted and keys:
+            content["file"] = {**keys, "url": resp.content_uri}
+        else:
+            content["url"] = resp.content_uri
+        return content
