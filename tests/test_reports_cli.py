@@ -1,0 +1,194 @@
+"""``teamspiegel report TEAM --format csv|xlsx|png`` as a real subprocess on a tmp database."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+
+from bot.content import get_content
+from bot.reports.aggregate import EXPORT_COLUMNS
+from bot.reports.cli import REFUSED
+from bot.store import Store
+
+TEAMSPIEGEL = Path(sys.executable).parent / "teamspiegel"
+PP = get_content().praatplaat
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+SECRET_TEXT = "Persoonlijk: mijn leidinggevende luistert niet"
+SHARED_TEXT = "We zouden vaker samen huisbezoeken moeten doen"
+
+
+def _answer(store: Store, member: int, team: int, period: str, qid: str,
+            scale: int | None = None, text: str | None = None, share: bool = False) -> None:
+    run = store.start_run(member, team, "tour", period)
+    store.save_answer(run_id=run, member_id=member, team_id=team, role="professional",
+                      theme_id=PP.theme_of(qid).id, question_id=qid, period=period,
+                      content_version="test", scale=scale, text=text)
+    if share:
+        store.set_answer_share(run, qid, True)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> dict[str, Any]:
+    """Team Noord: 4 answering professionals (one answers a question alone) and a manager;
+    team Zuid: its own manager."""
+    path = tmp_path / "teamspiegel.db"
+    store = Store(path)
+    noord = store.create_team("Wijkteam Noord")
+    zuid = store.create_team("Wijkteam Zuid")
+    with store.transaction():
+        pros = [store.get_or_create_member("telegram", f"geheim-{i}", f"Naam{i}")
+                for i in range(4)]
+        mgr_noord = store.get_or_create_member("telegram", "baas-noord", "BaasNoord")
+        mgr_zuid = store.get_or_create_member("telegram", "baas-zuid", "BaasZuid")
+        for m in pros:
+            store.join_team(m, noord, "professional")
+        store.join_team(mgr_noord, noord, "manager")
+        store.join_team(mgr_zuid, zuid, "manager")
+        for period in ("2026-Q2", "2026-Q3"):
+            for i, m in enumerate(pros[:3]):
+                _answer(store, m, noord, period, "regie-1", scale=2 + i)
+                _answer(store, m, noord, period, "samenhang-1", scale=4)
+                _answer(store, m, noord, period, "verandering-4",
+                        text=SHARED_TEXT if i else SECRET_TEXT, share=bool(i))
+        _answer(store, pros[3], noord, "2026-Q3", "bekend-1", scale=1)  # alone: hidden
+    store.close()
+    return {"path": path, "noord": noord, "zuid": zuid, "pros": pros, "mgr_noord": mgr_noord,
+            "mgr_zuid": mgr_zuid, "tmp": tmp_path}
+
+
+def teamspiegel(db: dict[str, Any], *argv: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TEAMSPIEGEL_")}
+    return subprocess.run([str(TEAMSPIEGEL), "--db", str(db["path"]), *argv], env=env,
+                          capture_output=True, text=True, timeout=120, cwd=db["tmp"])
+
+
+def audit(db: dict[str, Any]) -> list[dict[str, Any]]:
+    store = Store(db["path"])
+    try:
+        return store.audit_entries()
+    finally:
+        store.close()
+
+
+def assert_no_personal_data(text: str) -> None:
+    for word in ("geheim-", "baas-", "Naam", "BaasNoord", "member", SECRET_TEXT, SHARED_TEXT,
+                 "huisbezoeken"):
+        assert word not in text, word
+
+
+def test_csv_export_holds_aggregates_only(db: dict[str, Any]) -> None:
+    out = db["tmp"] / "noord.csv"
+    proc = teamspiegel(db, "report", "Wijkteam Noord", "--format", "csv", "--output", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "opgeslagen" in proc.stdout and "minstens 3 mensen" in proc.stdout
+    raw = out.read_text(encoding="utf-8")
+    assert_no_personal_data(raw)
+    with open(out, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert set(EXPORT_COLUMNS) <= set(rows[0])
+    assert not any("member" in c for c in rows[0])
+    for row in rows:
+        if row["n"]:
+            assert int(row["n"]) >= 3, row
+    regie = [r for r in rows if r["level"] == "question" and r["question_id"] == "regie-1"]
+    assert {r["period"] for r in regie} == {"2026-Q2", "2026-Q3"}
+    by_period = {r["period"]: r for r in regie}
+    assert by_period["2026-Q2"]["mean"] == "3.0" and by_period["2026-Q2"]["n"] == "3"
+    # in Q3 one person answered 'bekend' alone: that theme is hidden, and so is the smallest
+    # other theme (regie), or the total minus the shown themes would give that person's answer
+    assert by_period["2026-Q3"]["shown"] == "False" and by_period["2026-Q3"]["mean"] == ""
+    assert regie[0]["theme_title"] == "Regie voeren"
+    bekend = [r for r in rows if r["question_id"] == "bekend-1"]
+    assert bekend and all(r["shown"] == "False" and r["mean"] == "" for r in bekend)
+    assert bekend[-1]["reason_nl"] == "te weinig mensen"
+    # one row per cell or participation figure, not per answer
+    assert len(rows) < 40
+    [entry] = [e for e in audit(db) if e["action"] == "export_csv"]
+    assert entry["actor_member_id"] is None and entry["team_id"] == db["noord"]
+
+
+def test_xlsx_export_has_header_and_note(db: dict[str, Any]) -> None:
+    out = db["tmp"] / "noord.xlsx"
+    proc = teamspiegel(db, "report", str(db["noord"]), "--format", "xlsx", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    wb = openpyxl.load_workbook(out)
+    ws = wb["Teamrapport"]
+    header = [c.value for c in ws[1]]
+    assert header[:3] == ["team_id", "period", "level"] and "mean" in header
+    values = [str(v) for row in ws.iter_rows(values_only=True) for v in row if v is not None]
+    notes = [str(v) for row in wb["Over dit bestand"].iter_rows(values_only=True) for v in row
+             if v is not None]
+    assert any("minstens 3 mensen" in n for n in notes)
+    assert any(n.startswith("Bron: Praatplaat") for n in notes)
+    assert_no_personal_data("\n".join(values + notes))
+    n_col = header.index("n")
+    assert all(row[n_col] is None or row[n_col] >= 3
+               for row in ws.iter_rows(min_row=2, values_only=True))
+    assert any(e["action"] == "export_xlsx" and e["actor_member_id"] is None
+               for e in audit(db))
+
+
+def test_png_export(db: dict[str, Any]) -> None:
+    out = db["tmp"] / "noord.png"
+    proc = teamspiegel(db, "report", "wijkteam noord", "--format", "png", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_bytes().startswith(PNG_MAGIC)
+    assert any(e["action"] == "export_png" for e in audit(db))
+
+
+def test_default_output_name(db: dict[str, Any]) -> None:
+    proc = teamspiegel(db, "report", "Wijkteam Noord")
+    assert proc.returncode == 0, proc.stderr
+    [made] = list(db["tmp"].glob("teamrapport-wijkteam-noord-*.csv"))
+    assert made.name in proc.stdout
+
+
+def test_as_member_of_own_team(db: dict[str, Any]) -> None:
+    out = db["tmp"] / "own.csv"
+    proc = teamspiegel(db, "report", "Wijkteam Noord", "--as-member", str(db["mgr_noord"]),
+                       "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert out.exists()
+    assert any(e["action"] == "export_csv" and e["actor_member_id"] == db["mgr_noord"]
+               for e in audit(db))
+
+
+@pytest.mark.parametrize("who", ["mgr_zuid", "professional"])
+def test_as_member_of_another_team_is_refused(db: dict[str, Any], who: str) -> None:
+    member = db["pros"][0] if who == "professional" else db[who]
+    out = db["tmp"] / "leak.xlsx"
+    proc = teamspiegel(db, "report", "Wijkteam Noord", "--format", "xlsx", "--as-member",
+                       str(member), "-o", str(out))
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == REFUSED
+    assert proc.stdout == ""
+    assert not out.exists()
+    # the same words for a team that does not exist: a refusal tells nothing about the team
+    other = teamspiegel(db, "report", "Bestaat Niet", "--format", "xlsx", "--as-member",
+                        str(member), "-o", str(out))
+    assert other.returncode == 1 and other.stderr == proc.stderr and other.stdout == ""
+    assert "Noord" not in proc.stderr + other.stderr
+    denied = [e for e in audit(db) if e["action"] == "export_xlsx:denied"]
+    assert [e["actor_member_id"] for e in denied] == [member, member]
+    assert [e["team_id"] for e in denied] == [db["noord"], None]
+    assert not any(e["action"] == "export_xlsx" for e in audit(db))
+
+
+def test_operator_unknown_team(db: dict[str, Any]) -> None:
+    proc = teamspiegel(db, "report", "Bestaat Niet")
+    assert proc.returncode == 1
+    assert "bestaat niet" in proc.stderr
+
+
+def test_web_command_is_registered(db: dict[str, Any]) -> None:
+    proc = teamspiegel(db, "--help")
+    assert proc.returncode == 0
+    assert "het dashboard starten" in proc.stdout
+    assert "teamrapport exporteren" in proc.stdout
