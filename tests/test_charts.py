@@ -134,3 +134,21 @@ def test_svg_escapes_the_id_prefix_and_handles_an_empty_report():
     texts = " ".join(t.text or "" for t in root.iter(f"{SVG}text"))
     assert "Nog te weinig antwoorden" in texts
     assert not [g for g in root.iter(f"{SVG}g") if g.get("class") == "point"]
+
+
+def test_chart_series_follow_the_praatplaat_order():
+    """Themes are drawn in the order of the titles given (theme 1..10), not by id."""
+    from bot.content import get_content
+    from bot.reports.charts import chart_series
+    from bot.reports.service import theme_titles
+
+    titles = theme_titles(get_content())
+    first, second = list(titles)[:2]
+    assert first > second  # ids out of alphabetical order, so sorting by id would swap them
+    at = datetime(2026, 5, 1)
+    records = [
+        AnswerRecord(m, 1, theme, f"{theme}-1", "2026-Q2", at, 3, None, False)
+        for m in range(1, 4) for theme in (second, first)
+    ]
+    series = chart_series(build_team_report(records, 1), titles)
+    assert [s.theme_id for s in series if s.theme_id] == [first, second]

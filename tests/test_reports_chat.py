@@ -351,3 +351,15 @@ def test_followups_appear_in_my_reflections(noord: dict[str, Any], zuid: dict[st
     other: Person = zuid["pros"][0]
     other.type("/mijnreflecties")
     assert "Zuid-actie" in other.text() and "casusoverleg" not in other.text()
+
+
+def test_followups_reach_members_who_have_not_answered_yet(noord: dict[str, Any],
+                                                            store: Store) -> None:
+    with store.transaction():
+        store.add_followup(noord["id"], "regie", "We plannen elk kwartaal een casusoverleg.",
+                           noord["mgr"].id)
+    newcomer: Person = noord["pros"][3]  # onboarded, never answered
+    newcomer.type("/mijnreflecties")
+    text = newcomer.text()
+    assert "Je hebt nog niets ingevuld" in text
+    assert "casusoverleg" in text

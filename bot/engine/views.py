@@ -13,8 +13,10 @@ def my_reflections(turn: Turn) -> list[Reply]:
     if turn.member_id is None:
         return [Reply(turn.text("no_reflections"))]
     rows = turn.store.member_answers(turn.member_id)
+    followups = turn.engine.hooks.get("followups")
+    extra: list[str] = followups(turn) if followups is not None else []
     if not rows:
-        return [Reply(turn.text("no_reflections"))]
+        return [Reply("\n\n".join([turn.text("no_reflections"), *extra]))]
     latest: dict[tuple[str, str], dict] = {}
     for row in rows:  # ordered by time: later answers win
         latest[(row["period"], row["question_id"])] = row
@@ -33,7 +35,5 @@ def my_reflections(turn: Turn) -> list[Reply]:
             for p, v in sorted(periods.items())
         ]
         lines.append(f"• {theme.title} — " + "; ".join(cells))
-    followups = turn.engine.hooks.get("followups")
-    if followups is not None:
-        lines.extend(followups(turn))
+    lines.extend(extra)
     return [Reply("\n".join(lines))]

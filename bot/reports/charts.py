@@ -52,7 +52,8 @@ class ChartSeries:
 
 
 def chart_series(report: TeamReport, theme_titles: dict[str, str]) -> list[ChartSeries]:
-    """What both charts draw: the team total and every theme, shown cells only."""
+    """What both charts draw: the team total and every theme, shown cells only, with the
+    themes in the order of ``theme_titles``."""
     index = {p: i for i, p in enumerate(report.periods)}
 
     def point(cell: Cell) -> ChartPoint:
@@ -68,7 +69,9 @@ def chart_series(report: TeamReport, theme_titles: dict[str, str]) -> list[Chart
             points = by_theme.setdefault(c.theme_id, [])
             if c.shown and c.mean is not None:
                 points.append(point(c))
-    for theme_id, points in by_theme.items():
+    # the caller's title order is the Praatplaat order (theme 1..10); unknown ids go last
+    order = {theme_id: i for i, theme_id in enumerate(theme_titles)}
+    for theme_id, points in sorted(by_theme.items(), key=lambda kv: order.get(kv[0], len(order))):
         if points:
             series.append(ChartSeries(theme_id, theme_titles.get(theme_id, theme_id), points))
     return series

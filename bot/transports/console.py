@@ -36,6 +36,8 @@ def render_text(reply: Reply) -> str:
         lines += [f"  {n}. {c.label}" for n, c in enumerate(reply.choices, 1)]
     for link in reply.links:
         lines.append(f"  ({link.label}: {link.url})")
+    if reply.image:
+        lines.append(f"  [afbeelding: {reply.image[0]}, {len(reply.image[1])} bytes]")
     if reply.document:
         lines.append(f"  [bijlage: {reply.document[0]}, {len(reply.document[1])} bytes]")
     return "\n".join(lines)
