@@ -704,3 +704,16 @@ def test_large_team_report_is_complete():
     report = build_team_report(records, TEAM, roles=roles, rng=random.Random(0))
     assert len(report.periods) == 12
     assert all(report.participation[p] == 12 for p in report.periods)
+
+
+def test_stored_rows_give_the_same_report_as_validated_records():
+    """The store's cheap NamedTuple rows and AnswerRecord are interchangeable."""
+    from bot.reports.aggregate import StoredAnswer
+
+    records = _big_team()
+    rows = [StoredAnswer(*dataclasses.astuple(r)) for r in records]
+    roles = {m: "sw" if m < 9 else "consulent" for m in range(1, 13)}
+    a = build_team_report(records, TEAM, roles=roles, rng=random.Random(0))
+    b = build_team_report(rows, TEAM, roles=roles, rng=random.Random(0))
+    assert a == b
+    assert any(c.shown for c in b.themes)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from datetime import datetime
 
-from bot.reports.aggregate import AnswerRecord, TeamReport, build_team_report
+from bot.reports.aggregate import StoredAnswer, TeamReport, build_team_report
 from bot.store import Store
 
 
@@ -20,20 +20,11 @@ class AccessDenied(Exception):
         super().__init__("Je hebt geen toegang tot dit team.")
 
 
-def load_records(store: Store, team_id: int, periods: list[str] | None = None) -> list[AnswerRecord]:
+def load_records(store: Store, team_id: int, periods: list[str] | None = None) -> list[StoredAnswer]:
+    parse, new = datetime.fromisoformat, tuple.__new__
     return [
-        AnswerRecord(
-            member_id=row[0],
-            team_id=row[1],
-            theme_id=row[2],
-            question_id=row[3],
-            period=row[4],
-            answered_at=datetime.fromisoformat(row[5]),
-            scale=row[6],
-            text=row[7],
-            share_text=bool(row[8]),
-        )
-        for row in store.team_answer_rows(team_id, periods)
+        new(StoredAnswer, (r[0], r[1], r[2], r[3], r[4], parse(r[5]), r[6], r[7], bool(r[8])))
+        for r in store.team_answer_rows(team_id, periods)
     ]
 
 
