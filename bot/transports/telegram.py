@@ -1,0 +1,904 @@
+"""Telegram transport: python-telegram-bot updates in, engine replies out as Telegram messages.
+
+The transport only translates. A Telegram update becomes an :class:`~bot.engine.messages.Incoming`
+(``event_id = "u<update_id>"``, so a re-delivered update is dropped by the engine); the engine's
+:class:`~bot.engine.messages.Reply` objects become messages with inline keyboards (a scale is one
+row of 1..5, other choices one per row, links as URL buttons), documents and photos.
+
+Durability. Updates are fetched by our own ``getUpdates`` loop, not PTB's ``Updater``: PTB
+confirms a batch to Telegram (``offset``) as soon as it is queued, so a crash would lose updates
+that were fetched but not yet handled. Here a batch is confirmed only after every update in it was
+handled: the turns are committed in one transaction (``Engine.handle_many``, group commit: one
+fsync per batch) and the replies sent. A crash anywhere before that re-delivers the batch, and the
+engine drops the updates it already committed (so nothing is stored twice; the replies of a turn
+committed in the last milliseconds before a crash are not re-sent, /verder shows the question).
+Webhook mode answers Telegram's POST only after the update was handled, for the same reason.
+
+Limits Telegram imposes and that are handled here: 4,096 characters per message (split on
+paragraphs, then lines, then hard), 64 bytes of callback data (falls back to the choice's
+number), 1,024 characters of caption.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import re
+import secrets
+import warnings
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from telegram import (
+    Bot,
+    BotCommand,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputFile,
+    Message,
+    Update,
+)
+from telegram import error as tg_error
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.engine.messages import Choice, Incoming, Reply
+from bot.schedule.dispatcher import RetryAfter, TransientError, Unreachable
+from bot.store import utcnow
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+PLATFORM = "telegram"
+TEXT_LIMIT = 4096
+CAPTION_LIMIT = 1024
+CALLBACK_LIMIT = 64
+#: button values with these prefixes are global (scheduled messages): no prompt token
+GLOBAL_PREFIXES = ("tip:", "go:")
+SCALE_LABEL_MAX = 3
+#: BadRequest texts that mean the chat is gone for good
+GONE_MARKERS = ("chat not found", "user is deactivated", "bot was kicked", "not enough rights")
+CHOSEN_SUFFIX = "\n\n✅ Jouw keuze: {label}"
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
+#: interactive replies: attempts per API call, and the longest retry_after we wait for
+SEND_ATTEMPTS = 3
+MAX_TRACKED_KEYBOARDS = 100_000
+MAX_RETRY_WAIT = 30.0
+MEDIA_KINDS = (
+    # order matters: an animation message also carries a document
+    "animation", "photo", "sticker", "voice", "audio", "video", "video_note", "document",
+    "venue", "location", "contact", "poll", "dice",
+)
+MEDIA_ALIASES = {"animation": "video", "video_note": "video", "venue": "location", "dice": "sticker"}
+MEDIA_FILTER = (
+    filters.ANIMATION | filters.PHOTO | filters.Sticker.ALL | filters.VOICE | filters.AUDIO
+    | filters.VIDEO | filters.VIDEO_NOTE | filters.Document.ALL | filters.LOCATION
+    | filters.VENUE | filters.CONTACT | filters.POLL | filters.Dice.ALL
+)
+
+
+# -- pure translation helpers (no network) ------------------------------------------------
+
+
+def deep_link(bot_username: str, token: str) -> str:
+    """The t.me link that opens the private chat and sends ``/start <token>``."""
+    name = bot_username.strip().lstrip("@")
+    return f"https://t.me/{name}?start={token}" if token else f"https://t.me/{name}"
+
+
+def _u16(text: str) -> int:
+    """Telegram counts message length in UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _fit(text: str, limit: int) -> int:
+    """The largest index ``i`` such that ``text[:i]`` fits ``limit`` UTF-16 units."""
+    if len(text) * 2 <= limit or _u16(text) <= limit:
+        return len(text)
+    units = 0
+    for i, char in enumerate(text):
+        units += 2 if ord(char) > 0xFFFF else 1
+        if units > limit:
+            return i
+    return len(text)
+
+
+def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
+    """Cut ``text`` into messages of at most ``limit``: at paragraphs, else lines, else hard."""
+    parts: list[str] = []
+    rest = text
+    while _u16(rest) > limit:
+        end = _fit(rest, limit)
+        window = rest[:end]
+        for sep in ("\n\n", "\n"):
+            cut = window.rfind(sep)
+            if cut > 0:
+                part, rest = rest[:cut], rest[cut + len(sep):]
+                break
+        else:
+            part, rest = window, rest[end:]
+        if part.strip():
+            parts.append(part)
+    if rest.strip() or not parts:
+        parts.append(rest)
+    return parts
+
+
+def callback_data(prompt_token: str | None, value: str, index: int) -> str:
+    """``"<prompt token>|<value>"``; when that exceeds 64 bytes: ``"<token>|#<n>"``, the
+    choice's number (1-based), which the engine resolves against the same prompt."""
+    if value.startswith(GLOBAL_PREFIXES):
+        prompt_token = None
+    data = f"{prompt_token or ''}|{value}"
+    if len(data.encode()) <= CALLBACK_LIMIT and not value.startswith("#"):
+        return data
+    return f"{prompt_token or ''}|#{index + 1}"
+
+
+def parse_callback_data(data: str) -> tuple[str | None, str | None, str]:
+    """(prompt token, value, text) of a button press; see :func:`callback_data`."""
+    token, sep, value = data.partition("|")
+    if not sep:  # not ours (an old keyboard): the whole data is the value
+        token, value = "", data
+    if value.startswith(GLOBAL_PREFIXES):
+        return None, value, value
+    if value.startswith("#") and value[1:].isdigit():
+        return token or None, None, value[1:]
+    return token or None, value, value
+
+
+def _scale_choices(reply: Reply) -> list[Choice]:
+    if reply.choices:
+        return reply.choices
+    return [Choice(str(n), str(n)) for n in range(1, 6)]
+
+
+def _link_url(url: str, bot_username: str | None) -> str | None:
+    if url.startswith("private:"):
+        if not bot_username:
+            return None
+        return deep_link(bot_username, url.removeprefix("private:"))
+    return url
+
+
+def build_keyboard(reply: Reply, bot_username: str | None = None) -> InlineKeyboardMarkup | None:
+    """Inline keyboard of a reply: a scale as one row, other choices one per row, then links."""
+    rows: list[list[InlineKeyboardButton]] = []
+    if reply.expects == "scale":
+        choices = _scale_choices(reply)
+        rows.append([
+            InlineKeyboardButton(c.label if len(c.label) <= SCALE_LABEL_MAX else c.value,
+                                 callback_data=callback_data(reply.prompt_token, c.value, i))
+            for i, c in enumerate(choices)
+        ])
+    else:
+        for i, c in enumerate(reply.choices):
+            data = callback_data(reply.prompt_token, c.value, i)
+            rows.append([InlineKeyboardButton(c.label, callback_data=data)])
+    for link in reply.links:
+        url = _link_url(link.url, bot_username)
+        if url:
+            rows.append([InlineKeyboardButton(link.label, url=url)])
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+def reply_text(reply: Reply) -> str:
+    """The message text; a scale's meaning is added when the text does not say it yet."""
+    text = reply.text
+    if reply.expects == "scale" and reply.scale_labels and "1 =" not in text:
+        low, high = reply.scale_labels
+        text = f"{text}\n\n1 = {low}, 5 = {high}"
+    return text
+
+
+def _command(message: Message, bot_username: str | None) -> tuple[str, str] | None:
+    """(name, args) of ``/name@bot args``; None when it is addressed to another bot."""
+    text = message.text or ""
+    head, _, args = text.partition(" ")
+    if "\n" in head:
+        head, _, more = head.partition("\n")
+        args = f"{more} {args}".strip()
+    name, _, target = head[1:].partition("@")
+    if target and bot_username and target.lower() != bot_username.lower():
+        return None
+    return name.lower(), args.strip()
+
+
+def media_kind(message: Message) -> str:
+    for kind in MEDIA_KINDS:
+        if getattr(message, kind, None):
+            return MEDIA_ALIASES.get(kind, kind)
+    return "other"
+
+
+def incoming_from_update(update: Update, bot_username: str | None = None) -> Incoming | None:
+    """The engine input for a Telegram update, or None when it is not for the engine."""
+    event_id = f"u{update.update_id}"
+    query = update.callback_query
+    if query is not None:
+        message = query.message
+        chat = message.chat if message is not None else None
+        is_group = chat is not None and chat.type in ("group", "supergroup")
+        token, value, text = parse_callback_data(query.data or "")
+        return Incoming(
+            PLATFORM, str(query.from_user.id), str(chat.id if chat else query.from_user.id),
+            "choice", text=text, value=value, event_id=event_id, prompt_token=token,
+            is_group=is_group,
+        )
+    edited = update.edited_message
+    message = update.message
+    target = message or edited
+    if target is None or target.from_user is None or target.from_user.is_bot:
+        return None
+    chat = target.chat
+    if chat.type not in ("private", "group", "supergroup"):
+        return None
+    base: dict[str, Any] = {
+        "platform": PLATFORM, "user_id": str(target.from_user.id), "chat_id": str(chat.id),
+        "event_id": event_id, "message_ref": str(target.message_id),
+        "is_group": chat.type != "private",
+    }
+    if edited is not None:
+        if edited.text is None:
+            return None
+        return Incoming(kind="edit", text=edited.text, **base)
+    assert message is not None
+    if message.text is not None:
+        entities = message.entities or ()
+        if entities and entities[0].type == "bot_command" and entities[0].offset == 0:
+            parsed = _command(message, bot_username)
+            if parsed is None:
+                return None
+            name, args = parsed
+            return Incoming(kind="command", text=message.text, command=name, args=args, **base)
+        return Incoming(kind="text", text=message.text, **base)
+    kind = media_kind(message)
+    if kind == "other":
+        return None  # service messages (members joined, pinned, ...)
+    return Incoming(kind="unsupported", media=kind, **base)
+
+
+def _retry_seconds(exc: tg_error.RetryAfter) -> float:
+    raw = getattr(exc, "_retry_after", None)
+    if isinstance(raw, timedelta):
+        return raw.total_seconds()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+# -- log redaction --------------------------------------------------------------------------
+
+
+class RedactToken(logging.Filter):
+    """Replaces the bot token (and other secrets) in log records, tracebacks included."""
+
+    def __init__(self, secrets_: Iterable[str]) -> None:
+        super().__init__("")
+        self.secrets: list[str] = []
+        self._pattern: re.Pattern[str] | None = None
+        self.add(*secrets_)
+
+    def add(self, *values: str | None) -> None:
+        for value in values:
+            if not value or value in self.secrets:
+                continue
+            self.secrets.append(value)
+            head, sep, tail = value.partition(":")
+            if sep and len(tail) >= 16:  # a Telegram token's secret half, e.g. URL-encoded
+                self.secrets.append(tail)
+        if self.secrets:
+            # PTB capitalizes API error texts (lower-casing the rest): match any case
+            alternatives = sorted(self.secrets, key=len, reverse=True)
+            self._pattern = re.compile("|".join(map(re.escape, alternatives)), re.IGNORECASE)
+
+    def redact(self, text: str) -> str:
+        return self._pattern.sub("***", text) if self._pattern else text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken record: leave it to the handler
+            return True
+        redacted = self.redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        if record.exc_info and record.exc_info[0] is not None:
+            if not record.exc_text:
+                record.exc_text = logging.Formatter().formatException(record.exc_info)
+            record.exc_text = self.redact(record.exc_text)
+        return True
+
+
+_REDACTOR = RedactToken(())
+#: loggers whose records may carry request URLs or error texts with the token
+_TOKEN_LOGGERS = ("httpx", "httpcore", "telegram", "telegram.ext", "telegram.Bot",
+                  "telegram.ext.ExtBot", "telegram.ext.Application", "telegram.ext.Updater",
+                  "telegram.request", "aiohttp", "aiohttp.access", "aiohttp.server", __name__)
+
+
+def install_redaction(*values: str | None) -> RedactToken:
+    """Redact ``values`` everywhere we log: the loggers that see tokens and every handler of
+    the root logger. Idempotent; call again after adding handlers."""
+    _REDACTOR.add(*values)
+    names = set(_TOKEN_LOGGERS)
+    names.update(n for n in logging.Logger.manager.loggerDict
+                 if n.startswith(("telegram", "httpx", "httpcore", "aiohttp", "bot.")))
+    for name in names:
+        logger = logging.getLogger(name)
+        if _REDACTOR not in logger.filters:
+            logger.addFilter(_REDACTOR)
+        for handler in logger.handlers:
+            if _REDACTOR not in handler.filters:
+                handler.addFilter(_REDACTOR)
+    for handler in logging.getLogger().handlers:
+        if _REDACTOR not in handler.filters:
+            handler.addFilter(_REDACTOR)
+    # httpx logs every request URL at INFO, and Telegram's URLs contain the token
+    for name in ("httpx", "httpcore"):
+        logger = logging.getLogger(name)
+        if logger.level < logging.WARNING:
+            logger.setLevel(logging.WARNING)
+    return _REDACTOR
+
+
+# -- sending --------------------------------------------------------------------------------
+
+async def _direct(make: Callable[[], Awaitable[T]]) -> T:
+    return await make()
+
+
+async def bot_username_of(bot: Bot, configured: str | None = None) -> str | None:
+    """The bot's @name (getMe once, cached by PTB), for ``private:`` deep links."""
+    if configured:
+        return configured.lstrip("@")
+    try:
+        return bot.username
+    except RuntimeError:
+        try:
+            await bot.get_me()
+            return bot.username
+        except tg_error.TelegramError as exc:
+            log.warning("getMe failed, no deep links: %s", type(exc).__name__)
+            return None
+
+
+async def send_reply(
+    bot: Bot, chat_id: str | int, reply: Reply, *, username: str | None,
+    call: Any = _direct,
+) -> list[Message]:
+    """Send one Reply as one or more messages (keyboard on the last); ``call`` wraps every API
+    call (retry policy)."""
+    markup = build_keyboard(reply, username)
+    text = reply_text(reply)
+    sent: list[Message] = []
+    attachment = reply.document or reply.image
+    caption: str | None = None
+    if attachment and _u16(text) <= CAPTION_LIMIT:
+        caption, text = text or None, ""
+    parts = split_text(text) if text.strip() else []
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1 and not attachment
+        sent.append(await call(lambda part=part, last=last: bot.send_message(
+            chat_id, part, reply_markup=markup if last else None)))
+    if reply.document:
+        name, data, _mime = reply.document
+        sent.append(await call(lambda: bot.send_document(
+            chat_id, InputFile(data, filename=name), caption=caption, reply_markup=markup)))
+    elif reply.image:
+        name, data = reply.image
+        sent.append(await call(lambda: bot.send_photo(
+            chat_id, InputFile(data, filename=name), caption=caption, reply_markup=markup)))
+    return sent
+
+
+class TelegramSender:
+    """Sends scheduled messages (the outbox dispatcher's ``Sender`` for Telegram).
+
+    Errors map to the dispatcher's vocabulary: 429 -> ``RetryAfter(seconds)``, 403 (and "chat
+    not found") -> ``Unreachable``, network errors and 5xx -> ``TransientError``, a timeout ->
+    ``TransientError(maybe_delivered=True)`` (the message may have arrived). ``sent`` counts the
+    replies delivered before the failure. Nothing is retried here (PTB does not retry either:
+    no rate limiter is configured), except the remaining parts of one reply that was split
+    into several messages once its first part went out, since resending it would duplicate.
+    """
+
+    platform = PLATFORM
+
+    def __init__(self, bot: Bot, store: Any = None, *, bot_username: str | None = None) -> None:
+        self.bot = bot
+        self.store = store
+        self._username = bot_username
+
+    def private_link(self, payload: str = "") -> str:
+        """A link that opens the private chat with the bot and sends ``/start <payload>``
+        (``private:<payload>`` until the bot's name is known; resolved when sent)."""
+        if self._username:
+            return deep_link(self._username, payload)
+        return f"private:{payload}"
+
+    async def send(self, chat_id: str, replies: list[Reply], *, is_group: bool) -> str | None:
+        username = self._username = await bot_username_of(self.bot, self._username)
+        last: Message | None = None
+        done = 0
+        for reply in replies:
+            parts: list[Message] = []
+
+            async def call(make: Callable[[], Awaitable[Message]],
+                           parts: list[Message] = parts) -> Message:
+                if parts:  # part of this reply is out: finish it rather than duplicate it
+                    message = await _with_retries(make, str(chat_id))
+                else:
+                    message = await make()
+                parts.append(message)
+                return message
+
+            try:
+                await send_reply(self.bot, reply.chat_id or chat_id, reply, username=username,
+                                 call=call)
+            except tg_error.TelegramError as exc:
+                raise _dispatch_error(exc, done) from None
+            done += 1
+            last = parts[-1] if parts else last
+        return str(last.message_id) if last else None
+
+
+def _dispatch_error(exc: tg_error.TelegramError, sent: int) -> Exception:
+    """A PTB error as the dispatcher's exception (without the traceback's request URL)."""
+    if isinstance(exc, tg_error.RetryAfter):
+        return RetryAfter(_retry_seconds(exc), sent=sent)
+    if isinstance(exc, tg_error.Forbidden):
+        return Unreachable(str(exc), sent=sent)
+    if isinstance(exc, tg_error.ChatMigrated):
+        return Unreachable(f"chat migrated to {exc.new_chat_id}", sent=sent)
+    if isinstance(exc, tg_error.BadRequest):
+        if any(gone in str(exc).lower() for gone in GONE_MARKERS):
+            return Unreachable(str(exc), sent=sent)
+        return TransientError(f"BadRequest: {_REDACTOR.redact(str(exc))}", sent=sent)
+    if isinstance(exc, tg_error.TimedOut):
+        return TransientError(f"TimedOut: {exc}", sent=sent, maybe_delivered=True)
+    return TransientError(f"{type(exc).__name__}: {_REDACTOR.redact(str(exc))}", sent=sent)
+
+
+async def _with_retries(make: Callable[[], Awaitable[T]], what: str) -> T:
+    """An interactive API call: retry 429 (honouring retry_after) and 5xx/network errors a few
+    times. Timeouts are not retried: the message may have arrived, and a duplicate question
+    confuses more than a missing one (the person can type /verder)."""
+    for attempt in range(1, SEND_ATTEMPTS + 1):
+        try:
+            return await make()
+        except tg_error.RetryAfter as exc:
+            wait = _retry_seconds(exc)
+            if attempt == SEND_ATTEMPTS or wait > MAX_RETRY_WAIT:
+                raise
+            log.info("flood control for chat %s: retry in %.0f s", what, wait)
+            await asyncio.sleep(wait)
+        except tg_error.TimedOut:
+            raise
+        except tg_error.NetworkError as exc:  # 5xx and connection errors
+            if isinstance(exc, tg_error.BadRequest) or attempt == SEND_ATTEMPTS:
+                raise
+            await asyncio.sleep(0.5 * 2 ** (attempt - 1))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+# -- the transport ------------------------------------------------------------------------
+
+
+@dataclass
+class _Job:
+    """One update on its way through the engine and back out."""
+
+    incoming: Incoming
+    query: CallbackQuery | None = None
+    replies: list[Reply] = field(default_factory=list)
+
+
+def _setting(settings: Any, name: str, default: Any = None) -> Any:
+    value = getattr(settings, name, None)
+    return default if value in (None, "") else value
+
+
+class TelegramTransport:
+    """Runs the bot on Telegram: long polling (or a webhook), translation, rendering."""
+
+    platform = PLATFORM
+
+    def __init__(
+        self,
+        engine: Any,
+        settings: Any,
+        *,
+        poll_timeout: float = 30.0,
+        application: Application | None = None,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.poll_timeout = poll_timeout
+        token = _setting(settings, "telegram_token")
+        if not token:
+            raise ValueError("telegram_token is not set (TELEGRAM_BOT_TOKEN)")
+        self.webhook_secret: str | None = _setting(settings, "telegram_webhook_secret")
+        install_redaction(token, self.webhook_secret)
+        if application is None:
+            builder = Application.builder().token(token).updater(None).concurrent_updates(False)
+            base_url = _setting(settings, "telegram_base_url")
+            if base_url:
+                builder = builder.base_url(base_url)
+                if base_url.rstrip("/").endswith("/bot"):
+                    builder = builder.base_file_url(base_url.rstrip("/")[:-4] + "/file/bot")
+            application = builder.build()
+        self.application = application
+        self._username: str | None = _setting(settings, "telegram_bot_username")
+        self._batch: list[_Job] | None = None
+        self._lock = asyncio.Lock()
+        self._offset: int | None = None
+        self._poll_task: asyncio.Task[None] | None = None
+        self._fetch: asyncio.Future[Any] | None = None
+        self._stopping = False
+        self._webhook_runner: Any = None
+        #: chat -> message id of the last prompt with a keyboard we sent (in memory only)
+        self._open_keyboard: dict[str, int] = {}
+        self._sender: TelegramSender | None = None
+        self._add_handlers()
+
+    # -- wiring ----------------------------------------------------------------------------
+
+    @property
+    def bot(self) -> Bot:
+        return self.application.bot
+
+    @property
+    def store(self) -> Any:
+        return self.engine.store
+
+    @property
+    def sender(self) -> TelegramSender:
+        if self._sender is None:
+            self._sender = TelegramSender(self.bot, self.store, bot_username=self._username)
+        return self._sender
+
+    @property
+    def bot_username(self) -> str | None:
+        return self._username
+
+    def _add_handlers(self) -> None:
+        app = self.application
+        app.add_handler(CallbackQueryHandler(self._on_update))
+        app.add_handler(MessageHandler(filters.UpdateType.EDITED_MESSAGE & filters.TEXT,
+                                       self._on_update))
+        app.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.COMMAND,
+                                       self._on_update))
+        app.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.TEXT,
+                                       self._on_update))
+        app.add_handler(MessageHandler(filters.UpdateType.MESSAGE & MEDIA_FILTER,
+                                       self._on_update))
+        app.add_handler(ChatMemberHandler(self._on_my_chat_member,
+                                          ChatMemberHandler.MY_CHAT_MEMBER))
+        app.add_error_handler(self._on_error)
+
+    async def start(self) -> None:
+        """Connect (getMe), publish the command menus, then poll or serve the webhook."""
+        install_redaction(_setting(self.settings, "telegram_token"), self.webhook_secret)
+        await self.application.initialize()
+        self._username = await bot_username_of(self.bot, self._username)
+        self.sender._username = self._username
+        await self.set_commands()
+        webhook_url = _setting(self.settings, "telegram_webhook_url")
+        self._stopping = False
+        if webhook_url:
+            await self._start_webhook(webhook_url)
+        else:
+            await self.bot.delete_webhook()
+            self._poll_task = asyncio.create_task(self._poll_loop(), name="telegram-polling")
+        log.info("Telegram bot @%s started (%s)", self._username,
+                 "webhook" if webhook_url else "long polling")
+
+    async def stop(self) -> None:
+        """Stop fetching, finish the batch in hand, confirm it, close the connection."""
+        self._stopping = True
+        if self._fetch is not None:
+            self._fetch.cancel()
+        if self._poll_task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._poll_task), 30)
+            except (TimeoutError, asyncio.CancelledError):
+                self._poll_task.cancel()
+            except Exception:  # logged by the loop itself
+                pass
+            self._poll_task = None
+            await self._confirm()
+        if self._webhook_runner is not None:
+            await self._webhook_runner.cleanup()
+            self._webhook_runner = None
+        async with self._lock:
+            if self.application.running:
+                await self.application.stop()
+            await self.application.shutdown()
+
+    async def set_commands(self) -> None:
+        """The command menus, in Dutch: everything in private chats, the group ones in groups."""
+        specs = self.engine.dialogues.commands.commands
+        private = [BotCommand(name, spec.help) for name, spec in specs.items()]
+        group = [BotCommand(name, spec.help) for name, spec in specs.items() if spec.group]
+        try:
+            await self.bot.set_my_commands(private, scope=BotCommandScopeAllPrivateChats())
+            await self.bot.set_my_commands(group, scope=BotCommandScopeAllGroupChats())
+        except tg_error.TelegramError as exc:  # a menu is nice to have, not worth a crash
+            log.warning("setMyCommands failed: %s", type(exc).__name__)
+
+    # -- fetching updates ------------------------------------------------------------------
+
+    async def _poll_loop(self) -> None:
+        backoff = 1.0
+        while not self._stopping:
+            try:
+                self._fetch = asyncio.ensure_future(self.bot.get_updates(
+                    offset=self._offset, timeout=int(self.poll_timeout),
+                    allowed_updates=ALLOWED_UPDATES))
+                try:
+                    updates = await self._fetch
+                finally:
+                    self._fetch = None
+            except asyncio.CancelledError:
+                if self._stopping:
+                    return
+                raise
+            except tg_error.RetryAfter as exc:
+                await self._pause(_retry_seconds(exc))
+                continue
+            except tg_error.InvalidToken:
+                log.error("Telegram refused the bot token; polling stopped")
+                return
+            except tg_error.Conflict:
+                log.warning("another process polls this bot (409); retrying in 5 s")
+                await self._pause(5)
+                continue
+            except tg_error.TelegramError as exc:
+                log.warning("getUpdates failed (%s); retrying in %.0f s", type(exc).__name__,
+                            backoff)
+                await self._pause(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            backoff = 1.0
+            if not updates:
+                continue
+            try:
+                await self.process_updates(updates)
+            except Exception:
+                # nothing was committed: do not confirm, fetch the same batch again
+                log.exception("handling %d Telegram updates failed; retrying", len(updates))
+                await self._pause(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            self._offset = updates[-1].update_id + 1
+
+    async def _pause(self, seconds: float) -> None:
+        deadline = asyncio.get_running_loop().time() + seconds
+        while not self._stopping and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(min(0.2, seconds))
+
+    async def _confirm(self) -> None:
+        """Tell Telegram the handled updates are done, so a restart does not fetch them."""
+        if self._offset is None:
+            return
+        try:
+            await self.bot.get_updates(offset=self._offset, timeout=0, limit=1,
+                                       allowed_updates=ALLOWED_UPDATES)
+        except tg_error.TelegramError as exc:
+            log.info("final getUpdates failed (%s); the engine drops re-delivered updates",
+                     type(exc).__name__)
+
+    async def _start_webhook(self, webhook_url: str) -> None:
+        from aiohttp import web
+
+        if not self.webhook_secret:
+            self.webhook_secret = secrets.token_urlsafe(32)
+            install_redaction(self.webhook_secret)
+            log.info("no TELEGRAM_WEBHOOK_SECRET set: using a random one for this run")
+        path = urlsplit(webhook_url).path or "/"
+        app = web.Application(client_max_size=4 * 1024 * 1024)
+        app.router.add_post(path, self._webhook_request)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        host = _setting(self.settings, "telegram_listen", "127.0.0.1")
+        port = int(_setting(self.settings, "telegram_port", 8443))
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        self._webhook_runner = runner
+        addresses = runner.addresses
+        self.webhook_port = addresses[0][1] if addresses else port
+        await self.bot.set_webhook(webhook_url, secret_token=self.webhook_secret,
+                                   allowed_updates=ALLOWED_UPDATES)
+
+    async def _webhook_request(self, request: Any) -> Any:
+        from aiohttp import web
+
+        given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+        if not self.webhook_secret or not hmac.compare_digest(
+                given.encode(), self.webhook_secret.encode()):
+            return web.Response(status=403, text="forbidden")
+        try:
+            data = await request.json()
+            update = Update.de_json(data, self.bot)
+        except Exception:
+            return web.Response(status=400, text="bad update")
+        if update is None:
+            return web.Response(status=400, text="bad update")
+        try:
+            await self.process_updates([update])
+        except Exception:
+            log.exception("handling a webhook update failed")
+            return web.Response(status=500, text="error")  # Telegram delivers it again
+        return web.Response(status=200)
+
+    # -- handling ------------------------------------------------------------------------------
+
+    async def process_updates(self, updates: Sequence[Update]) -> None:
+        """Handle a batch: translate every update (through PTB's handlers), commit all turns
+        in one transaction, then send the replies (chats in parallel, each chat in order)."""
+        async with self._lock:
+            self._batch = batch = []
+            try:
+                for update in updates:
+                    await self.application.process_update(update)
+            finally:
+                self._batch = None
+            if not batch:
+                return
+            if len(batch) == 1:
+                results = [self.engine.handle(batch[0].incoming)]
+            else:
+                results = self.engine.handle_many([job.incoming for job in batch])
+            for job, replies in zip(batch, results, strict=True):
+                job.replies = replies
+            by_chat: dict[str, list[_Job]] = defaultdict(list)
+            for job in batch:
+                by_chat[job.incoming.chat_id].append(job)
+            if len(by_chat) == 1:
+                await self._deliver_chat(batch)
+            else:
+                await asyncio.gather(*(self._deliver_chat(jobs) for jobs in by_chat.values()))
+
+    async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        incoming = incoming_from_update(update, self._username)
+        if incoming is None:
+            if update.callback_query is not None:
+                await self._answer(update.callback_query, None)
+            return
+        job = _Job(incoming, update.callback_query)
+        if self._batch is not None:
+            self._batch.append(job)
+            return
+        # called through application.process_update directly (not in a batch)
+        job.replies = self.engine.handle(incoming)
+        await self._deliver_chat([job])
+
+    async def _on_my_chat_member(self, update: Update,
+                                 context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A person blocked (or unblocked) the bot in their private chat."""
+        change = update.my_chat_member
+        if change is None or change.chat.type != "private":
+            return
+        status = change.new_chat_member.status
+        if status in ("kicked", "left"):
+            self._mark_unreachable(str(change.from_user.id))
+        elif status == "member":
+            self._mark_unreachable(str(change.from_user.id), reachable=True)
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        err = context.error
+        log.error("error while handling a Telegram update: %s", type(err).__name__,
+                  exc_info=(type(err), err, err.__traceback__) if err else None)
+
+    def _mark_unreachable(self, user_id: str, *, reachable: bool = False) -> None:
+        member_id = self.store.member_id(PLATFORM, user_id)
+        if member_id is None:
+            return
+        with self.store.transaction():
+            self.store.update_member(member_id, unreachable_at=None if reachable else utcnow())
+
+    # -- delivering ----------------------------------------------------------------------------
+
+    async def _deliver_chat(self, jobs: list[_Job]) -> None:
+        for job in jobs:
+            try:
+                await self._deliver(job)
+            except Exception:
+                log.exception("sending a reply failed")
+
+    async def _deliver(self, job: _Job) -> None:
+        query, replies, inc = job.query, job.replies, job.incoming
+        notices = [r for r in replies if r.notice]
+        if query is not None:
+            await self._answer(query, notices[0].notice if notices else None)
+            replies = [r for r in replies if not r.notice]
+            if job.replies and not notices and not inc.is_group:
+                if inc.prompt_token is not None:  # the pressed keyboard was the open one
+                    self._open_keyboard.pop(inc.chat_id, None)
+                await self._show_choice(query)
+        if replies:
+            await self._send(inc.chat_id, replies, user_id=inc.user_id)
+
+    async def _answer(self, query: CallbackQuery, notice: str | None) -> None:
+        try:
+            await _with_retries(lambda: query.answer(text=notice or None), "callback")
+        except tg_error.TelegramError as exc:  # too old (after a restart): nothing to do
+            log.info("answerCallbackQuery failed: %s", type(exc).__name__)
+
+    async def _show_choice(self, query: CallbackQuery) -> None:
+        """Edit the message whose button was pressed: show the choice, remove the keyboard."""
+        message = query.message
+        if not isinstance(message, Message):
+            return
+        chat_id = str(message.chat.id)
+        if self._open_keyboard.get(chat_id) == message.message_id:
+            del self._open_keyboard[chat_id]
+        label = None
+        for row in (message.reply_markup.inline_keyboard if message.reply_markup else ()):
+            for button in row:
+                if button.callback_data == query.data:
+                    label = button.text
+        try:
+            if message.text and label:
+                text = message.text + CHOSEN_SUFFIX.format(label=label)
+                if _u16(text) <= TEXT_LIMIT:
+                    await _with_retries(lambda: message.edit_text(text, reply_markup=None),
+                                        chat_id)
+                    return
+            if message.reply_markup:
+                await _with_retries(lambda: message.edit_reply_markup(reply_markup=None),
+                                    chat_id)
+        except tg_error.TelegramError as exc:
+            log.info("could not mark the chosen answer: %s", type(exc).__name__)
+
+    async def _send(self, chat_id: str, replies: list[Reply], *, user_id: str) -> None:
+        username = self._username
+        for reply in replies:
+            target = reply.chat_id or chat_id
+            if reply.is_prompt:  # a new prompt: the previous one's buttons are stale
+                await self._close_keyboard(target)
+            try:
+                sent = await send_reply(self.bot, target, reply, username=username,
+                                        call=lambda make, t=target: _with_retries(make, t))
+            except tg_error.Forbidden:
+                if str(target) == str(user_id):  # their private chat, not a group
+                    log.info("chat %s blocked the bot: member marked unreachable", target)
+                    self._mark_unreachable(user_id)
+                else:
+                    log.info("no access to chat %s (403)", target)
+                return
+            except tg_error.TelegramError as exc:
+                # the turn is committed; the person sees the prompt again with /verder
+                log.warning("giving up on a reply to chat %s: %s: %s", target,
+                            type(exc).__name__, _REDACTOR.redact(str(exc)))
+                return
+            if sent and reply.is_prompt and sent[-1].reply_markup is not None:
+                if len(self._open_keyboard) >= MAX_TRACKED_KEYBOARDS:
+                    self._open_keyboard.clear()  # cosmetic only: old keyboards stay visible
+                self._open_keyboard[str(target)] = sent[-1].message_id
+
+    async def _close_keyboard(self, chat_id: str) -> None:
+        """Remove the keyboard of the previous prompt (answered by typing, not a button)."""
+        message_id = self._open_keyboard.pop(str(chat_id), None)
+        if message_id is None:
+            return
+        try:
+            await self.bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
+        except tg_error.TelegramError:
+            pass  # already gone or not modified: fine
