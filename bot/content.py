@@ -13,6 +13,8 @@ from __future__ import annotations
 import functools
 import os
 from collections import Counter
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -21,7 +23,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PrivateAttr,
     field_validator,
     model_validator,
 )
@@ -210,6 +211,15 @@ def _duplicates(items: list[tuple[Loc, Any]], what: str, issues: list[tuple[Loc,
             first[key] = loc
 
 
+@dataclass
+class _Index:
+    themes: tuple[Theme, ...]
+    theme: dict[str, Theme] = field(default_factory=dict)
+    question: dict[str, Question] = field(default_factory=dict)
+    theme_of: dict[str, Theme] = field(default_factory=dict)
+    group_of: dict[str, Group] = field(default_factory=dict)
+
+
 class Praatplaat(_Frozen):
     """The 10 themes in 4 groups with their sub-questions."""
 
@@ -218,11 +228,6 @@ class Praatplaat(_Frozen):
     scale: Scale
     groups: list[Group] = Field(min_length=1)
 
-    _themes: list[Theme] = PrivateAttr(default_factory=list)
-    _theme_index: dict[str, Theme] = PrivateAttr(default_factory=dict)
-    _question_index: dict[str, Question] = PrivateAttr(default_factory=dict)
-    _theme_of: dict[str, Theme] = PrivateAttr(default_factory=dict)
-    _group_of: dict[str, Group] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _check_and_index(self) -> Praatplaat:
@@ -254,51 +259,59 @@ class Praatplaat(_Frozen):
         if issues:
             raise FieldIssues(issues)
 
-        self._themes = sorted((t for g in self.groups for t in g.themes), key=lambda t: t.number)
+        return self
+
+    @cached_property
+    def index(self) -> _Index:
+        """Lookups by id, built once. A plain cached attribute, because pydantic's private
+        attributes cost a few microseconds per access and the engine looks up on every turn."""
+        idx = _Index(
+            themes=tuple(sorted((t for g in self.groups for t in g.themes), key=lambda t: t.number))
+        )
         for group in self.groups:
             for theme in group.themes:
-                self._theme_index[theme.id] = theme
-                self._group_of[theme.id] = group
+                idx.theme[theme.id] = theme
+                idx.group_of[theme.id] = group
                 for question in theme.questions:
-                    self._question_index[question.id] = question
-                    self._theme_of[question.id] = theme
-        return self
+                    idx.question[question.id] = question
+                    idx.theme_of[question.id] = theme
+        return idx
 
     @property
     def themes(self) -> list[Theme]:
         """All themes in Praatplaat order (by number)."""
-        return list(self._themes)
+        return list(self.index.themes)
 
     @property
     def questions(self) -> list[Question]:
         """All questions in Praatplaat order."""
-        return [q for t in self._themes for q in t.questions]
+        return [q for t in self.index.themes for q in t.questions]
 
     def theme(self, theme_id: str) -> Theme:
         """The theme with this id; KeyError if unknown."""
         try:
-            return self._theme_index[theme_id]
+            return self.index.theme[theme_id]
         except KeyError:
             raise KeyError(f"unknown theme id {theme_id!r}") from None
 
     def question(self, question_id: str) -> Question:
         """The question with this id; KeyError if unknown."""
         try:
-            return self._question_index[question_id]
+            return self.index.question[question_id]
         except KeyError:
             raise KeyError(f"unknown question id {question_id!r}") from None
 
     def theme_of(self, question_id: str) -> Theme:
         """The theme a question belongs to; KeyError if unknown."""
         try:
-            return self._theme_of[question_id]
+            return self.index.theme_of[question_id]
         except KeyError:
             raise KeyError(f"unknown question id {question_id!r}") from None
 
     def group_of(self, theme_id: str) -> Group:
         """The group a theme belongs to; KeyError if unknown."""
         try:
-            return self._group_of[theme_id]
+            return self.index.group_of[theme_id]
         except KeyError:
             raise KeyError(f"unknown theme id {theme_id!r}") from None
 
