@@ -363,3 +363,21 @@ def test_followups_reach_members_who_have_not_answered_yet(noord: dict[str, Any]
     text = newcomer.text()
     assert "Je hebt nog niets ingevuld" in text
     assert "casusoverleg" in text
+
+
+def test_chart_is_drawn_after_the_turn_committed(noord: dict[str, Any], store: Store,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """matplotlib takes a second or more: it must not hold SQLite's write lock meanwhile."""
+    import bot.reports.chat as chat
+
+    seen: list[bool] = []
+    real = chat.theme_chart_png
+
+    def spy(*args: Any, **kwargs: Any) -> bytes:
+        seen.append(store.conn.in_transaction)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(chat, "theme_chart_png", spy)
+    replies = noord["mgr"].type("/rapport")
+    assert seen == [False]
+    assert len(images(replies)) == 1

@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import Any
 
 from bot.content import Question
-from bot.engine.core import Turn
+from bot.engine.core import MAX_TEXT, Engine, Turn, format_count
 from bot.engine.messages import Choice, Reply
 from bot.periods import quarter_of
 
@@ -53,8 +53,38 @@ provider = _register("provider")
 # -- helpers ------------------------------------------------------------------------------
 
 
+def questions_of(engine: Engine, ctx: dict[str, Any]) -> list[str]:
+    """The question ids of the run in a conversation context, from its scope and role.
+
+    Not stored in the conversation: the context keeps only the cursor (``i``). Conversations
+    saved by version 0.1 still carry their list as ``qs``; it is used while that run lasts.
+    """
+    stored = ctx.get("qs")
+    if stored is not None:
+        return list(stored)
+    scope, role = ctx.get("scope"), ctx.get("role", "professional")
+    if not scope:
+        return []
+    key = ("questions", scope, role)
+    if key not in engine.memo:
+        pp = engine.content.praatplaat
+        themes = pp.themes if scope == "tour" else [pp.theme(str(scope))]
+        engine.memo[key] = tuple(q.id for t in themes for q in t.questions if q.for_role(role))
+    return list(engine.memo[key])
+
+
+def current_question_id(engine: Engine, ctx: dict[str, Any]) -> str | None:
+    """The id of the question under the cursor, if any."""
+    qs, i = questions_of(engine, ctx), ctx.get("i", 0)
+    return qs[i] if 0 <= i < len(qs) else None
+
+
+def run_questions(turn: Turn) -> list[str]:
+    return questions_of(turn.engine, turn.ctx)
+
+
 def _question(turn: Turn) -> Question | None:
-    qs = turn.ctx.get("qs") or []
+    qs = run_questions(turn)
     i = turn.ctx.get("i", 0)
     if 0 <= i < len(qs):
         return turn.content.praatplaat.question(qs[i])
@@ -62,18 +92,25 @@ def _question(turn: Turn) -> Question | None:
 
 
 def _questions_for(turn: Turn, scope: str) -> list[str]:
-    role = turn.ctx.get("role", "professional")
-    pp = turn.content.praatplaat
-    themes = pp.themes if scope == "tour" else [pp.theme(scope)]
-    return [q.id for theme in themes for q in theme.questions if q.for_role(role)]
+    return questions_of(turn.engine, {"scope": scope, "role": turn.ctx.get("role", "professional")})
+
+
+def _leave_run(turn: Turn) -> None:
+    """Remember where an open run was before the conversation turns to another run or to a
+    review, so 'Verder waar je was' comes back to exactly that question."""
+    ctx = turn.ctx
+    if ctx.get("run") and not ctx.get("review") and not ctx.get("editing"):
+        ctx.setdefault("cursors", {})[str(ctx["run"])] = ctx.get("i", 0)
 
 
 def _start_run(turn: Turn, scope: str) -> None:
     ctx = turn.ctx
+    _leave_run(turn)
     run_id = turn.store.start_run(
         turn.member_id or 0, int(ctx["team_id"]), scope, quarter_of(turn.now())
     )
-    ctx.update(run=run_id, scope=scope, qs=_questions_for(turn, scope), i=0, editing=False)
+    ctx.pop("qs", None)
+    ctx.update(run=run_id, scope=scope, i=0, editing=False, review=False)
 
 
 def _join(turn: Turn, team_id: int) -> None:
@@ -110,6 +147,15 @@ def value_is(turn: Turn, arg: str | None) -> bool:
 @condition("has_args")
 def has_args(turn: Turn, arg: str | None) -> bool:
     return bool(turn.args)
+
+
+#: deep-link payloads that are not invite codes (e.g. the link under a group tip)
+NON_INVITE_PAYLOADS = ("tip-", "go-")
+
+
+@condition("has_invite_arg")
+def has_invite_arg(turn: Turn, arg: str | None) -> bool:
+    return bool(turn.args) and not turn.args.startswith(NON_INVITE_PAYLOADS)
 
 
 @condition("consented")
@@ -177,12 +223,13 @@ def question_is_text(turn: Turn, arg: str | None) -> bool:
 
 @condition("answered_question")
 def answered_question(turn: Turn, arg: str | None) -> bool:
-    return str(turn.value) in (turn.ctx.get("qs") or [])
+    return str(turn.value) in run_questions(turn)
 
 
 @condition("resume_in")
 def resume_in(turn: Turn, arg: str | None) -> bool:
-    return str(turn.ctx.get("resume", "")).startswith(f"{arg}.")
+    state = str(turn.ctx.get("resume", ""))
+    return state == arg or state.startswith(f"{arg}.")
 
 
 # -- actions: onboarding ------------------------------------------------------------------
@@ -194,6 +241,13 @@ def give_consent(turn: Turn, arg: str | None) -> None:
     member_id = turn.store.get_or_create_member(inc.platform, inc.user_id, inc.display_name)
     turn.store.set_consent(member_id)
     turn.conv.member_id = member_id
+
+
+@action("decline")
+def decline(turn: Turn, arg: str | None) -> None:
+    """Saying no at the start: keep nothing, not even the conversation."""
+    turn.say("declined")
+    turn.forgotten = True
 
 
 @action("set_role")
@@ -260,13 +314,20 @@ def resume_run(turn: Turn, arg: str | None) -> None:
     if run is None:
         return
     ctx = turn.ctx
-    if ctx.get("run") == run["id"] and ctx.get("qs"):
-        ctx["editing"] = False
+    cursors: dict[str, int] = ctx.setdefault("cursors", {})
+    same = ctx.get("run") == run["id"] and ctx.get("scope")
+    if same and not ctx.get("review") and not ctx.get("editing"):
+        cursors.pop(str(run["id"]), None)
         return
-    qs = _questions_for(turn, run["scope"])
-    answered = turn.store.run_answers(run["id"])
-    i = next((n for n, q in enumerate(qs) if q not in answered), len(qs))
-    ctx.update(run=run["id"], scope=run["scope"], qs=qs, i=i, editing=False,
+    if str(run["id"]) in cursors:
+        i = cursors.pop(str(run["id"]))
+    else:  # no remembered cursor (e.g. a conversation from version 0.1): first unanswered
+        qs = _questions_for(turn, run["scope"])
+        answered = turn.store.run_answers(run["id"])
+        i = next((n for n, q in enumerate(qs) if q not in answered), len(qs))
+    if not same:
+        ctx.pop("qs", None)
+    ctx.update(run=run["id"], scope=run["scope"], i=i, editing=False, review=False,
                team_id=run["team_id"])
 
 
@@ -274,7 +335,7 @@ def resume_run(turn: Turn, arg: str | None) -> None:
 def advance(turn: Turn, arg: str | None) -> None:
     ctx = turn.ctx
     if ctx.get("editing"):
-        ctx["i"] = len(ctx.get("qs") or [])
+        ctx["i"] = len(run_questions(turn))
         ctx["editing"] = False
     else:
         ctx["i"] = ctx.get("i", 0) + 1
@@ -332,8 +393,9 @@ def share(turn: Turn, arg: str | None) -> None:
 
 @action("finish_run")
 def finish_run(turn: Turn, arg: str | None) -> None:
+    """Reaching the end of the questions finishes a run; reviewing or editing does not."""
     run_id = turn.ctx.get("run")
-    if run_id:
+    if run_id and not turn.ctx.get("review"):
         run = turn.store.get_run(int(run_id))
         if run and not run["finished_at"]:
             turn.store.finish_run(int(run_id))
@@ -344,14 +406,16 @@ def review_last_run(turn: Turn, arg: str | None) -> None:
     run = turn.store.latest_run(turn.member_id or 0)
     if run is None:
         return
+    _leave_run(turn)
     qs = _questions_for(turn, run["scope"])
-    turn.ctx.update(run=run["id"], scope=run["scope"], qs=qs, i=len(qs), editing=False,
-                    team_id=run["team_id"])
+    turn.ctx.pop("qs", None)
+    turn.ctx.update(run=run["id"], scope=run["scope"], i=len(qs), editing=False,
+                    review=True, team_id=run["team_id"])
 
 
 @action("edit_question")
 def edit_question(turn: Turn, arg: str | None) -> None:
-    turn.ctx["i"] = turn.ctx["qs"].index(str(turn.value))
+    turn.ctx["i"] = run_questions(turn).index(str(turn.value))
     turn.ctx["editing"] = True
 
 
@@ -491,8 +555,8 @@ def apply_edit(turn: Turn) -> None:
     if row is None or not text:
         turn.say("edit_unknown")
         return
-    if len(text) > 4000:
-        turn.say("too_long", length=len(text), limit="4.000")
+    if len(text) > MAX_TEXT:
+        turn.say("too_long", length=format_count(len(text)), limit=format_count(MAX_TEXT))
         return
     turn.store.set_answer_text(row["run_id"], row["question_id"], text)
     turn.say("edit_saved")
@@ -525,7 +589,7 @@ def answered_choices(turn: Turn) -> list[Choice]:
     pp = turn.content.praatplaat
     return [
         Choice(f"{_short(pp.question(qid).text, 40)} ({_answer_label(answers[qid])})", qid)
-        for qid in turn.ctx.get("qs") or []
+        for qid in run_questions(turn)
         if qid in answers
     ]
 
@@ -540,7 +604,7 @@ def render_question(turn: Turn) -> list[Reply]:
     assert q is not None
     pp = turn.content.praatplaat
     theme = pp.theme_of(q.id)
-    qs, i = ctx["qs"], ctx["i"]
+    qs, i = run_questions(turn), ctx["i"]
     replies: list[Reply] = []
     first_of_theme = i == 0 or pp.theme_of(qs[i - 1]).id != theme.id
     if first_of_theme and not ctx.get("editing"):
@@ -571,7 +635,7 @@ def render_summary(turn: Turn) -> list[Reply]:
     pp = turn.content.praatplaat
     lines: list[str] = []
     by_theme: dict[str, list[dict[str, Any]]] = {}
-    for qid in ctx.get("qs") or []:
+    for qid in run_questions(turn):
         if qid in answers:
             by_theme.setdefault(pp.theme_of(qid).id, []).append(answers[qid])
     for theme in pp.themes:
@@ -586,9 +650,8 @@ def render_summary(turn: Turn) -> list[Reply]:
         if texts:
             parts.append(f"{texts} toelichting{'en' if texts != 1 else ''}")
         lines.append(f"• {theme.title}: {', '.join(parts) or 'beantwoord'}")
-    if lines:
-        text = "\n".join([turn.text("summary_title"), *lines, "", turn.text("summary_footer")])
-    else:
-        text = turn.text("summary_empty")
-    return [Reply(text, choices=[Choice("Antwoord aanpassen", "edit"),
-                                 Choice("Naar het menu", "menu")], expects="choice")]
+    menu = Choice("Naar het menu", "menu")
+    if not lines:
+        return [Reply(turn.text("summary_empty"), choices=[menu], expects="choice")]
+    text = "\n".join([turn.text("summary_title"), *lines, "", turn.text("summary_footer")])
+    return [Reply(text, choices=[Choice("Antwoord aanpassen", "edit"), menu], expects="choice")]

@@ -27,6 +27,11 @@ from bot.yamlio import ConfigError, load_yaml
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 4000
+
+
+def format_count(n: int) -> str:
+    """Dutch thousands separator: 4001 -> '4.001'."""
+    return f"{n:,}".replace(",", ".")
 START_STATE = "onboarding.welcome"
 #: button values with these prefixes are global triggers, valid from any state
 BUTTON_TRIGGERS = ("tip", "go")
@@ -54,6 +59,8 @@ class Turn:
     args: str = ""
     replies: list[Reply] = field(default_factory=list)
     forgotten: bool = False
+    #: jobs to run after the turn committed (they may fill in replies, e.g. an image)
+    later: list[Callable[[], None]] = field(default_factory=list)
 
     @property
     def store(self) -> Store:
@@ -131,6 +138,8 @@ class Engine:
         #: hooks the application can set (dashboard links, reports) without the engine
         #: importing them
         self.hooks: dict[str, Callable[..., Any]] = {}
+        #: derived values that depend only on content (e.g. a run's question list)
+        self.memo: dict[Any, Any] = {}
 
     # -- building the machine ------------------------------------------------------------
 
@@ -194,7 +203,7 @@ class Engine:
         for i, t in enumerate(d.commands.any):
             self._check_transition(check, cpath, ("any", i), t, "")
         if problems:
-            raise ConfigError("\n".join(problems))
+            raise ConfigError(problems)
 
     def _check_transition(
         self, check: Callable[..., None], path: Any, loc: tuple[Any, ...], t: Any, flow: str
@@ -223,6 +232,12 @@ class Engine:
             model.state = conv.state
         return model
 
+    def _forget_model(self, platform: str, chat_id: str) -> None:
+        """Drop a conversation's model from the cache and from the shared machine."""
+        model = self._models.pop((platform, chat_id), None)
+        if model is not None:
+            self.machine.remove_model(model)
+
     def _fire(self, model: _Model, trigger: str, turn: Turn) -> bool:
         event = self.machine.events.get(trigger)
         if event is None:
@@ -233,12 +248,24 @@ class Engine:
 
     def handle(self, incoming: Incoming) -> list[Reply]:
         """Handle one input durably; the replies are returned after the commit."""
+        later: list[Callable[[], None]] = []
         try:
             with self.store.transaction():
-                return self._handle_in_tx(incoming)
+                replies = self._handle_in_tx(incoming, later)
         except Exception:
             log.exception("turn failed for %s chat", incoming.platform)
             return [Reply(self.dialogues.text("error"))]
+        self._run_later(later)
+        return replies
+
+    def _run_later(self, later: list[Callable[[], None]]) -> None:
+        """Work a turn deferred until after its commit (e.g. drawing a chart): slow work
+        never holds the database's write lock, and its failure loses nothing."""
+        for job in later:
+            try:
+                job()
+            except Exception:
+                log.exception("deferred work of a turn failed")
 
     def handle_many(self, incomings: Sequence[Incoming]) -> list[list[Reply]]:
         """Group commit: several turns in one transaction, replies only after it commits.
@@ -246,23 +273,23 @@ class Engine:
         Each turn runs in its own savepoint, so one failing turn does not undo the others.
         """
         results: list[list[Reply]] = []
+        later: list[Callable[[], None]] = []
         with self.store.transaction():
             for incoming in incomings:
                 try:
                     with self.store.savepoint():
-                        results.append(self._handle_in_tx(incoming))
+                        results.append(self._handle_in_tx(incoming, later))
                 except Exception:
                     log.exception("turn failed for %s chat", incoming.platform)
-                    self._models.pop((incoming.platform, incoming.chat_id), None)
+                    self._forget_model(incoming.platform, incoming.chat_id)
                     results.append([Reply(self.dialogues.text("error"))])
+        self._run_later(later)
         return results
 
-    def _handle_in_tx(self, inc: Incoming) -> list[Reply]:
+    def _handle_in_tx(self, inc: Incoming, later: list[Callable[[], None]]) -> list[Reply]:
         store = self.store
-        if inc.event_id:
-            if store.event_seen(inc.platform, inc.event_id):
-                return []
-            store.mark_event(inc.platform, inc.event_id)
+        if inc.event_id and not store.claim_event(inc.platform, inc.event_id):
+            return []  # a replayed event
         if inc.is_group:
             from bot.engine.groups import handle_group
 
@@ -271,18 +298,20 @@ class Engine:
         if conv is None:
             member_id = store.member_id(inc.platform, inc.user_id)
             conv = Conversation(None, inc.platform, inc.chat_id, member_id, START_STATE, {}, 0)
-        turn = Turn(self, conv, inc)
+        elif conv.member_id is not None:
+            store.mark_reachable(conv.member_id)
+        turn = Turn(self, conv, inc, later=later)
         before = (conv.state, conv.prompt_seq)
         try:
             show_prompt = self._dispatch(turn)
         except Exception:
             # the machine may hold a state that was rolled back
-            self._models.pop((conv.platform, conv.chat_id), None)
+            self._forget_model(conv.platform, conv.chat_id)
             raise
         if turn.forgotten:
             store.conn.execute("DELETE FROM conversations WHERE platform = ? AND chat_id = ?",
                                (conv.platform, conv.chat_id))
-            self._models.pop((conv.platform, conv.chat_id), None)
+            self._forget_model(conv.platform, conv.chat_id)
             return turn.replies
         if show_prompt:
             turn.replies.extend(self._render_prompt(turn))
@@ -293,15 +322,16 @@ class Engine:
     def _dispatch(self, turn: Turn) -> bool:
         """Run the input through the machine; True when the prompt should be (re)shown."""
         inc, conv = turn.incoming, turn.conv
+        first_contact = conv.id is None  # show where they are, e.g. the welcome
         if inc.kind == "unsupported":
             what = MEDIA_NAMES.get(inc.media or "", "Dit soort berichten")
             turn.say("unsupported", what=what)
-            return False
+            return first_contact
         if inc.kind == "edit":
             from bot.engine.actions import apply_edit
 
             apply_edit(turn)
-            return False
+            return first_contact
         trigger = self._trigger_for(turn)
         if trigger is None:
             return not turn.replies or turn.replies[-1].notice is None
@@ -357,8 +387,7 @@ class Engine:
                 return "choice"
         if inc.kind == "text" and (expects == "text" or prompt.get("tx")):
             if len(raw) > MAX_TEXT:
-                turn.say("too_long", length=f"{len(raw):,}".replace(",", "."),
-                         limit=f"{MAX_TEXT:,}".replace(",", "."))
+                turn.say("too_long", length=format_count(len(raw)), limit=format_count(MAX_TEXT))
                 return None
             if stripped:
                 turn.value = stripped
@@ -387,9 +416,10 @@ class Engine:
             conv.context["_pk"] = key
         prompt.prompt_token = str(conv.prompt_seq)
         prompt.is_prompt = True
+        # what the next input is matched against (a scale's 1..5 need no list)
         conv.context["_p"] = {
             "ex": prompt.expects,
-            "ch": [[c.label, c.value] for c in prompt.choices],
+            "ch": [] if prompt.expects == "scale" else [[c.label, c.value] for c in prompt.choices],
             "tx": spec.accepts_text,
         }
         return replies
@@ -411,7 +441,7 @@ def _match_choice(raw: str, choices: list[list[str]]) -> str | None:
     for _label, value in choices:
         if raw == value:
             return value
-    if low.isdigit():
+    if low.isdecimal():  # not isdigit(): '²' is a digit that int() refuses
         n = int(low)
         if 1 <= n <= len(choices):
             return choices[n - 1][1]

@@ -215,9 +215,14 @@ class ReportHooks:
         period = report.insights.period
         head = f"Teamrapport {name}" + (f" ({period_label_nl(period)})" if period else "")
         text = f"{head}\n{summary_nl(report, titles)}"
-        png = self.charts.png(report, titles)
         slug = "".join(ch if ch.isalnum() else "-" for ch in name.lower()).strip("-") or "team"
-        return Reply(text, image=(f"teamrapport-{slug}.png", png))
+        reply = Reply(text)
+
+        def draw() -> None:  # after the commit: matplotlib must not hold the write lock
+            reply.image = (f"teamrapport-{slug}.png", self.charts.png(report, titles))
+
+        turn.later.append(draw)
+        return reply
 
     @staticmethod
     def _compare(reports: list[tuple[str, TeamReport]]) -> str | None:
