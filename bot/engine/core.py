@@ -298,7 +298,7 @@ class Engine:
         if conv is None:
             member_id = store.member_id(inc.platform, inc.user_id)
             conv = Conversation(None, inc.platform, inc.chat_id, member_id, START_STATE, {}, 0)
-        elif conv.member_id is not None:
+        elif conv.member_unreachable and conv.member_id is not None:
             store.mark_reachable(conv.member_id)
         turn = Turn(self, conv, inc, later=later)
         before = (conv.state, conv.prompt_seq)

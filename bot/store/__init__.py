@@ -54,6 +54,8 @@ class Conversation:
     state: str
     context: dict[str, Any] = field(default_factory=dict)
     prompt_seq: int = 0
+    #: the member was marked unreachable (blocked the bot); loaded, never saved from here
+    member_unreachable: bool = False
 
 
 def _rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
@@ -283,13 +285,16 @@ class Store(OutboxQueries, InsightQueries):
 
     def load_conversation(self, platform: str, chat_id: str) -> Conversation | None:
         row = self.conn.execute(
-            """SELECT id, member_id, state, context, prompt_seq FROM conversations
-               WHERE platform = ? AND chat_id = ?""",
+            """SELECT c.id, c.member_id, c.state, c.context, c.prompt_seq,
+                      m.unreachable_at IS NOT NULL
+               FROM conversations c LEFT JOIN members m ON m.id = c.member_id
+               WHERE c.platform = ? AND c.chat_id = ?""",
             (platform, chat_id),
         ).fetchone()
         if row is None:
             return None
-        return Conversation(row[0], platform, chat_id, row[1], row[2], json.loads(row[3]), row[4])
+        return Conversation(row[0], platform, chat_id, row[1], row[2], json.loads(row[3]), row[4],
+                            bool(row[5]))
 
     def save_conversation(self, conv: Conversation) -> None:
         context = _CONTEXT_JSON.encode(conv.context)
