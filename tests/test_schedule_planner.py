@@ -396,3 +396,24 @@ def test_social_proof_hidden_below_three(
     assert (sentence in text) is shown
     assert "collega" not in text or shown
     assert "naam" not in text  # nobody is named
+
+
+def test_followups_travel_with_the_tip(store: Store, team: dict[str, Any]) -> None:
+    """'Wat we ermee doen' of the past month goes out with the next tip, to members and group."""
+    other = store.create_team("Wijkteam Zuid")
+    add_member(store, other, "z")
+    a = team["members"]["a"]
+    store.save_conversation(Conversation(None, "telegram", "-100200", a, "group"))
+    store.link_chat("telegram", "-100200", team["id"], a)
+    store.conn.execute("UPDATE team_chats SET linked_at = ?", (iso(utc(2026, 6, 1)),))
+    store.add_followup(team["id"], "regie", "We plannen elk kwartaal een casusoverleg.", a)
+    store.conn.execute("UPDATE followups SET created_at = '2026-06-20 10:00:00'")
+    store.add_followup(team["id"], "bekend", "Te oud om nog mee te sturen.", a)
+    store.conn.execute(
+        "UPDATE followups SET created_at = '2026-04-01 10:00:00' WHERE theme_id = 'bekend'")
+    plan(store, JULY_SLOT)
+    by_chat = {r["chat_id"]: json.loads(r["payload"])[0]["text"] for r in rows(store, "tip")}
+    for chat in ("chat-a", "chat-b", "chat-c", "-100200"):
+        assert "Wat jullie team ermee doet:" in by_chat[chat]
+        assert "casusoverleg" in by_chat[chat] and "Te oud" not in by_chat[chat]
+    assert "Wat jullie team ermee doet" not in by_chat["chat-z"]  # not another team's

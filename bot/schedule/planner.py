@@ -232,24 +232,62 @@ def _plan_tips(
     source = kalender.source.attribution()
     for (period, month, not_before), team_ids in sorted(due.items()):
         tip = kalender.tip_for_month(month)
-        private = _payload(tip_replies(tip, period, group=False, source_line=source))
-        result.counts[KIND_TIP] += store.enqueue_member_rows(
-            team_ids=team_ids, kind=KIND_TIP, period=period, payload=private,
-            not_before=not_before, now=iso(now), platforms=plats,
-        )
-        group_payloads: dict[str, str] = {}
+        notes = {tid: _followup_note(store, tid, content, now) for tid in team_ids}
+
+        # teams without news share one payload and one statement
+        plain = [tid for tid in team_ids if not notes[tid]]
+        batches = ([(plain, None)] if plain else []) + [
+            ([tid], notes[tid]) for tid in team_ids if notes[tid]
+        ]
+        for ids, note in batches:
+            result.counts[KIND_TIP] += store.enqueue_member_rows(
+                team_ids=ids, kind=KIND_TIP, period=period, payload=_tip_payload(tip, period, source, False, note),
+                not_before=not_before, now=iso(now), platforms=plats,
+            )
         for team_id in team_ids:
             for platform in store.team_chat_platforms(team_id, plats):
-                if platform not in group_payloads:
-                    link = links(platform, period) if links else None
-                    group_payloads[platform] = _payload(tip_replies(
-                        tip, period, group=True, private_link=link, source_line=source))
+                link = links(platform, period) if links else None
                 n = store.enqueue_group_rows(
                     team_id=team_id, platform=platform, kind=KIND_TIP, period=period,
-                    payload=group_payloads[platform], not_before=not_before, now=iso(now),
+                    payload=_tip_payload(tip, period, source, True, notes[team_id], link),
+                    not_before=not_before,
+                    now=iso(now),
                 )
                 result.counts[KIND_TIP] += n
                 result.groups += n
+
+
+def _tip_payload(
+    tip: Any, period: str, source: str, group: bool, note: str | None, link: str | None = None
+) -> str:
+    out = tip_replies(tip, period, group=group, private_link=link, source_line=source)
+    if note:  # "you said, we did" travels with the tip
+        out[0].text += f"\n\n{note}"
+    return _payload(out)
+
+
+#: follow-ups written this long before a tip go out with it
+FOLLOWUP_WINDOW = timedelta(days=35)
+
+
+def _followup_note(store: Store, team_id: int, content: Any, now: datetime) -> str | None:
+    """The team's latest "Wat we ermee doen" per theme from the past month, or None."""
+    since = (now - FOLLOWUP_WINDOW).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    latest: dict[str, str] = {}
+    for row in store.followups(team_id, limit=10):  # newest first
+        if row["created_at"] >= since and row["theme_id"] not in latest:
+            latest[row["theme_id"]] = row["text"]
+    if not latest:
+        return None
+    lines = ["Wat jullie team ermee doet:"]
+    for theme_id, text in list(latest.items())[:2]:
+        try:
+            title = content.praatplaat.theme(theme_id).title
+        except (AttributeError, KeyError):
+            title = theme_id
+        short = text if len(text) <= 200 else text[:199].rstrip() + "…"
+        lines.append(f"• {title}: {short}")
+    return "\n".join(lines)
 
 
 def _plan_invites(
