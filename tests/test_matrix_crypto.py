@@ -8,7 +8,6 @@ signedjson/PyNaCl), and how an undecryptable event reaches the bot.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import nio
@@ -24,6 +23,7 @@ from bot.transports.matrix_crypto import (
     ensure_cross_signing,
     login_persistent,
 )
+from tests.matrix_helpers import client_config, sync_round, sync_until
 
 pytestmark = pytest.mark.slow
 
@@ -33,41 +33,6 @@ ENCRYPTION_STATE = {
     "content": {"algorithm": "m.megolm.v1.aes-sha2"},
 }
 RECOVERY_KEY = "test-recovery-key-0123456789abcdef"
-
-
-def client_config() -> nio.AsyncClientConfig:
-    # Finite retries so a broken server fails the test instead of hanging it.
-    return nio.AsyncClientConfig(
-        encryption_enabled=True,
-        store_sync_tokens=True,
-        max_timeouts=2,
-        max_limit_exceeded=2,
-        request_timeout=20,
-    )
-
-
-async def sync_round(
-    client: nio.AsyncClient, timeout_ms: int = 0, full_state: bool | None = None
-) -> nio.SyncResponse:
-    """One iteration of what nio's sync_forever does: sync + key housekeeping."""
-    resp = await client.sync(timeout=timeout_ms, full_state=full_state)
-    assert isinstance(resp, nio.SyncResponse), resp
-    await client.send_to_device_messages()
-    if client.should_upload_keys:
-        assert isinstance(await client.keys_upload(), nio.KeysUploadResponse)
-    if client.should_query_keys:
-        assert isinstance(await client.keys_query(), nio.KeysQueryResponse)
-    if client.should_claim_keys:
-        await client.keys_claim(client.get_users_for_key_claiming())
-    return resp
-
-
-async def sync_until(client: nio.AsyncClient, predicate, what: str, deadline_s: float = 20):
-    end = time.monotonic() + deadline_s
-    while not predicate():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        await sync_round(client, timeout_ms=500)
 
 
 class Inbox:

@@ -7,6 +7,7 @@ Nothing here knows about any chat library.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -120,3 +121,28 @@ def reply_from_payload(data: dict[str, object]) -> Reply:
         prompt_token=data.get("prompt_token"),  # type: ignore[arg-type]
         links=links,
     )
+
+
+def split_text(
+    text: str, limit: int, *, fit: Callable[[str, int], int] | None = None
+) -> list[str]:
+    """Cut ``text`` into messages within a platform's ``limit``: at paragraphs, else at lines,
+    else hard. ``fit(text, limit)`` gives the longest prefix length that fits, for platforms
+    that count in other units than characters (Telegram counts UTF-16 code units)."""
+    fit = fit or (lambda rest, n: min(len(rest), n))
+    parts: list[str] = []
+    rest = text
+    while (end := fit(rest, limit)) < len(rest):
+        window = rest[:end]
+        for sep in ("\n\n", "\n"):
+            cut = window.rfind(sep)
+            if cut > 0:
+                part, rest = rest[:cut], rest[cut + len(sep):]
+                break
+        else:
+            part, rest = window, rest[end:]
+        if part.strip():
+            parts.append(part)
+    if rest.strip() or not parts:
+        parts.append(rest)
+    return parts

@@ -56,6 +56,7 @@ import aiohttp
 import nio
 
 from bot.engine.messages import Choice, Incoming, Reply
+from bot.engine.messages import split_text as engine_split_text
 from bot.schedule.dispatcher import RetryAfter, TransientError, Unreachable
 from bot.transports.matrix_crypto import ensure_cross_signing, login_persistent
 
@@ -102,24 +103,8 @@ SCHEDULED_PREFIXES = ("tip:", "go:", "menu:")
 
 
 def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
-    """Cut ``text`` into parts of at most ``limit`` characters: at paragraphs, else lines,
-    else hard."""
-    parts: list[str] = []
-    rest = text
-    while len(rest) > limit:
-        window = rest[:limit]
-        for sep in ("\n\n", "\n"):
-            cut = window.rfind(sep)
-            if cut > 0:
-                part, rest = rest[:cut], rest[cut + len(sep):]
-                break
-        else:
-            part, rest = window, rest[limit:]
-        if part.strip():
-            parts.append(part)
-    if rest.strip() or not parts:
-        parts.append(rest)
-    return parts
+    """Cut ``text`` into parts of at most ``limit`` characters (paragraphs first)."""
+    return engine_split_text(text, limit)
 
 
 def private_chat_url(bot_user_id: str) -> str:

@@ -57,6 +57,7 @@ from telegram.ext import (
 )
 
 from bot.engine.messages import Choice, Incoming, Reply
+from bot.engine.messages import split_text as engine_split_text
 from bot.schedule.dispatcher import RetryAfter, TransientError, Unreachable
 from bot.store import utcnow
 
@@ -118,24 +119,8 @@ def _fit(text: str, limit: int) -> int:
 
 
 def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
-    """Cut ``text`` into messages of at most ``limit``: at paragraphs, else lines, else hard."""
-    parts: list[str] = []
-    rest = text
-    while _u16(rest) > limit:
-        end = _fit(rest, limit)
-        window = rest[:end]
-        for sep in ("\n\n", "\n"):
-            cut = window.rfind(sep)
-            if cut > 0:
-                part, rest = rest[:cut], rest[cut + len(sep):]
-                break
-        else:
-            part, rest = window, rest[end:]
-        if part.strip():
-            parts.append(part)
-    if rest.strip() or not parts:
-        parts.append(rest)
-    return parts
+    """Cut ``text`` into messages of at most ``limit`` UTF-16 units (paragraphs first)."""
+    return engine_split_text(text, limit, fit=_fit)
 
 
 def callback_data(prompt_token: str | None, value: str, index: int) -> str:
