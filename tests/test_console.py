@@ -522,3 +522,14 @@ def test_broken_content_makes_chat_fail_with_file_line(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert f"{pp}:{n + 1}:" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_scale_meaning_shown_once() -> None:
+    from bot.engine.messages import Choice, Reply
+    from bot.transports.console import render_text
+
+    told = Reply("Vraag?\nKies 1 t/m 5 (1 = niet, 5 = wel).", [Choice("1", "1")], "scale",
+                 ("Niet", "Wel"))
+    assert render_text(told).count("1 = ") == 1
+    untold = Reply("Hoe herkenbaar?", [Choice("1", "1")], "scale", ("Niet", "Heel"))
+    assert "[1 = Niet … 5 = Heel]" in render_text(untold)

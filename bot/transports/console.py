@@ -30,8 +30,9 @@ def render_text(reply: Reply) -> str:
     """Numbered options under the text, the way Matrix shows them too."""
     lines = [reply.text] if reply.text else []
     if reply.expects == "scale" and reply.scale_labels:
-        low, high = reply.scale_labels
-        lines.append(f"  [1 = {low} … 5 = {high}]")
+        if "1 = " not in reply.text:  # the engine's questions already say what 1 and 5 mean
+            low, high = reply.scale_labels
+            lines.append(f"  [1 = {low} … 5 = {high}]")
     elif reply.choices:
         lines += [f"  {n}. {c.label}" for n, c in enumerate(reply.choices, 1)]
     for link in reply.links:
