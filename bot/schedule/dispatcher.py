@@ -1,7 +1,10 @@
 """Drains the outbox under the platforms' rate limits, exactly once where a database can see it.
 
 For each due row: commit ``sending`` (short transaction), send at once, commit ``sent`` after the
-answer. A crash between the two commits leaves the row in ``sending``; :func:`recover_in_flight`
+answer. A row of several messages (a tip is two) goes back to ``pending`` with the messages still
+to send after each answer, and is claimed again right before its next request: between two
+messages nothing is in flight, so only rows with a request out can be caught in ``sending``.
+A crash between the two commits leaves the row in ``sending``; :func:`recover_in_flight`
 turns such rows into ``uncertain`` at start-up instead of resending them (the Bot API has no
 idempotency key, and a request that left almost always arrived). An operator then decides with
 :func:`requeue_uncertain` or :func:`drop_uncertain`.
@@ -377,8 +380,11 @@ class Dispatcher:
         )
         if len(rows) < self.batch_size:
             st.exhausted = True
+        under_way = {r.id for r in st.open_rows}  # pending again between two messages
         for data in rows:
             st.cursor = max(st.cursor, int(data["id"]))
+            if int(data["id"]) in under_way:
+                continue
             row = self._row(data)
             if row is not None and row.id not in st.queued:
                 st.queue.append(row)
@@ -413,15 +419,16 @@ class Dispatcher:
         """Start every request allowed at ``now``; return when the next one may be allowed."""
         budget = self.concurrency - len(st.in_flight)
         wait_until = math.inf
-        # 1. the next reply of rows already claimed goes first (when no slot is free, the
-        #    next finished request wakes the loop)
+        # 1. the next reply of rows already under way goes first (when no slot is free, the
+        #    next finished request wakes the loop); they are claimed again with the new rows
+        follow: list[_Row] = []
         if st.open_rows and budget > 0:
             waiting = []
             for row in st.open_rows:
                 ready = self._ready_at(row)
                 if budget > 0 and ready <= now:
                     self._take(row, now)
-                    self._launch(st, row)
+                    follow.append(row)
                     budget -= 1
                 else:
                     waiting.append(row)
@@ -429,9 +436,9 @@ class Dispatcher:
                         wait_until = min(wait_until, ready)
             st.open_rows = waiting
         # 2. new rows, in id order, skipping rows whose chat is busy
-        room = self.max_open - len(st.open_rows) - len(st.in_flight)
+        room = self.max_open - len(st.open_rows) - len(st.in_flight) - len(follow)
+        chosen: list[_Row] = []
         if claim and st.queue and budget > 0 and room > 0:
-            chosen: list[_Row] = []
             blocked: dict[str, float] = {}
             keep: list[_Row] = []
             for i, row in enumerate(st.queue):
@@ -458,14 +465,20 @@ class Dispatcher:
             for ready in blocked.values():
                 wait_until = min(wait_until, ready)
             st.queue = keep
-            if chosen:
-                self._claim_and_launch(st, chosen)
+        if chosen or follow:
+            self._claim_and_launch(st, chosen, follow)
         self._prune(now)
         return wait_until
 
-    def _claim_and_launch(self, st: _Pass, rows: list[_Row]) -> None:
+    def _claim_and_launch(self, st: _Pass, rows: list[_Row], follow: Sequence[_Row] = ()) -> None:
+        """Claim new rows and rows with a next reply to send (one commit), then send at once."""
         with self.store.transaction():
-            got = self.store.claim_outbox([r.id for r in rows], _iso(self._clock()))
+            got = self.store.claim_outbox([r.id for r in (*follow, *rows)], _iso(self._clock()))
+        for row in follow:
+            if row.id in got:
+                self._launch(st, row)
+            else:  # cancelled between two of its messages (paused, opted out, answered)
+                st.stats.lost_claims += 1
         for row in rows:
             st.queued.discard(row.id)
             if row.id in got:
@@ -553,6 +566,13 @@ class Dispatcher:
                         sent.append((now_s, row.message_id, row.id))
                         stats.rows_sent += 1
                     else:
+                        # nothing of this row is in flight until its next reply: keep only the
+                        # rest, as pending, so a crash now resumes it instead of leaving it
+                        # 'sending' (-> uncertain, and a requeue would repeat what arrived)
+                        self.store.outbox_reschedule(
+                            row.id, status="pending", not_before=now_s, error=None,
+                            payload=self._remaining(row), message_id=row.message_id,
+                        )
                         st.open_rows.append(row)
                     continue
                 exc = d.exc
