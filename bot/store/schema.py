@@ -204,7 +204,31 @@ def _v3_insights(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX followups_team ON followups(team_id, created_at)")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1_core, _v2_delivery, _v3_insights]
+def _v4_access(db: sqlite_utils.Database) -> None:
+    """Team owners, granted read rights, typed invites (release 0.4)."""
+
+
+def _v5_snapshots(db: sqlite_utils.Database) -> None:
+    """Frozen, versioned report snapshots per team and period (release 0.4)."""
+
+
+def _v6_identity(db: sqlite_utils.Database) -> None:
+    """Conversations keyed by sender, erasure and retention (release 0.4)."""
+
+
+def _v7_delivery(db: sqlite_utils.Database) -> None:
+    """Outbox transaction ids, resend policy and the single-process lock (release 0.4)."""
+
+
+def _v8_content(db: sqlite_utils.Database) -> None:
+    """Answer forms and content packs (release 0.4)."""
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _v1_core, _v2_delivery, _v3_insights,
+    # release 0.4 is built in parallel lanes; each lane owns exactly one of these slots
+    _v4_access, _v5_snapshots, _v6_identity, _v7_delivery, _v8_content,
+]
 LATEST = len(MIGRATIONS)
 
 
