@@ -46,10 +46,13 @@ def setup_logging(settings: Settings, level: int = logging.INFO) -> None:
 
 
 def build_engine(settings: Settings) -> Engine:
+    from bot.access_cli import print_notices
+
     store = Store(settings.db_path)
     if store.migrated_from and store.migrated_from < store.schema_version:
         log.info("database migrated from schema %s to %s", store.migrated_from,
                  store.schema_version)
+        print_notices(store)  # e.g. who lost read rights, and the command that grants them
     engine = Engine(store, settings={"min_group": settings.min_group})
     install_hooks(engine, settings)
     return engine
@@ -62,6 +65,25 @@ def install_hooks(engine: Engine, settings: Settings) -> None:
     except ImportError:  # reports not installed in this build
         return
     install(engine, settings)
+
+
+def install_invite_links(engine: Engine, transports: list[Any]) -> None:
+    """The ``invite_link`` hook: the link behind an invite or a group-link code, for platforms
+    whose links carry a payload (Telegram: ``?start=`` and ``?startgroup=``). Matrix links
+    carry none: there the engine says what to type."""
+    from bot.transports.telegram import PLATFORM as TELEGRAM
+    from bot.transports.telegram import deep_link, group_deep_link
+
+    by_platform = {t.sender.platform: t for t in transports}
+
+    def invite_link(platform: str, token: str, group: bool = False) -> str | None:
+        transport = by_platform.get(platform)
+        username = getattr(transport, "bot_username", None) if platform == TELEGRAM else None
+        if not username:
+            return None
+        return group_deep_link(username, token) if group else deep_link(username, token)
+
+    engine.hooks["invite_link"] = invite_link
 
 
 async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
@@ -85,6 +107,7 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
         transports.append(MatrixTransport(engine, settings))
     for transport in transports:
         await transport.start()
+    install_invite_links(engine, transports)
     log.info("Teamspiegel draait (%s)", ", ".join(type(t).__name__ for t in transports))
     from bot.schedule.runner import run_schedule
 

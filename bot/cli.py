@@ -31,7 +31,11 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _store(args: argparse.Namespace) -> Store:
-    return Store(_settings(args).db_path)
+    from bot.access_cli import print_notices
+
+    store = Store(_settings(args).db_path)
+    print_notices(store)
+    return store
 
 
 def _team(store: Store, ref: str) -> dict:
@@ -80,18 +84,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 # -- teams ------------------------------------------------------------------------------
 
 
-def cmd_team_create(args: argparse.Namespace) -> int:
-    store = _store(args)
-    try:
-        team_id = store.create_team(args.name)
-    except ValueError as exc:
-        raise SystemExit(f"Kan team niet maken: {exc}") from None
-    token = store.create_invite(team_id)
-    print(f"Team '{args.name}' gemaakt (id {team_id}).")
-    print(f"Uitnodigingscode: {token}")
-    return 0
-
-
 def cmd_team_list(args: argparse.Namespace) -> int:
     store = _store(args)
     teams = store.list_teams()
@@ -113,36 +105,13 @@ def cmd_team_invite(args: argparse.Namespace) -> int:
             timespec="seconds")
     token = store.create_invite(team["id"], expires_at=expires)
     print(f"Uitnodigingscode voor {team['name']}: {token}")
+    print("  (voor leden: meedoen, nooit leesrecht)")
     if expires:
         print(f"Geldig tot {expires}")
-    if args.matrix:
-        bot_id = settings.matrix_user_id or "@teamspiegel:jouw-server"
-        print(f"Matrix: start een privégesprek met {bot_id} en stuur: !start {token}")
-        print("  (Element onderschept /start; de bot snapt zowel !start als /start.)")
-    username = args.bot or settings.telegram_bot_username
-    if username:
-        from bot.transports.telegram import deep_link
+    from bot.access_cli import print_invite
 
-        link = deep_link(username, token)
-        print(f"Telegram: {link}")
-        if args.qr:
-            import segno
-
-            segno.make(link, error="m").save(args.qr, scale=8, border=2)
-            print(f"QR-code opgeslagen in {args.qr}")
-    elif args.qr:
-        raise SystemExit("Voor een QR-code heb ik de botnaam nodig: --bot NAAM of "
-                         "TELEGRAM_BOT_USERNAME.")
+    print_invite(settings, token, bot=args.bot, qr=args.qr, matrix=args.matrix)
     return 0
-
-
-def cmd_team_revoke(args: argparse.Namespace) -> int:
-    store = _store(args)
-    if store.revoke_invite(args.token):
-        print("Uitnodiging ingetrokken.")
-        return 0
-    print("Die uitnodiging bestaat niet of was al ingetrokken.", file=sys.stderr)
-    return 1
 
 
 def cmd_team_schedule(args: argparse.Namespace) -> int:
@@ -262,7 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    add_team("create", cmd_team_create, "nieuw team").add_argument("name")
+    from bot.access_cli import register as register_access
+
+    register_access(add_team)  # create, owner-invite, grant, revoke, readers, members, rotate
     add_team("list", cmd_team_list, "alle teams")
     p = add_team("invite", cmd_team_invite, "uitnodiging (code, link, QR)")
     p.add_argument("team")
@@ -270,7 +241,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bot", help="Telegram-botnaam (anders TELEGRAM_BOT_USERNAME)")
     p.add_argument("--expires-days", type=int, help="na zoveel dagen ongeldig")
     p.add_argument("--matrix", action="store_true", help="ook uitleg voor Matrix")
-    add_team("revoke", cmd_team_revoke, "uitnodiging intrekken").add_argument("token")
     p = add_team("schedule", cmd_team_schedule, "tijdstip van de maandtip")
     p.add_argument("team")
     p.add_argument("--off", action="store_true", default=None, help="geen maandtip")

@@ -1006,32 +1006,67 @@ def test_group_start_points_to_private_chat(engine: Engine) -> None:
     assert engine.store.load_conversation("console", "group-1") is None
 
 
-def test_group_koppel_by_professional_refused(engine: Engine) -> None:
-    team, token = _invite(engine.store, "valid")
-    pro = Chat(engine, "pro")
-    pro.onboard("professional", code=token)
-    replies = _group(engine, "pro", "command", f"/koppel {token}")
-    assert replies[0].text == t(engine, "group_link_denied")
-    assert engine.store.chat_team("console", "group-1") is None
-    # someone who is not a member at all is refused too
-    replies = _group(engine, "stranger", "command", f"/koppel {token}")
-    assert replies[0].text == t(engine, "group_link_denied")
-    assert engine.store.chat_team("console", "group-1") is None
+def _group_code(engine: Engine, owner: Chat) -> str:
+    """An owner asks for a group-link code in the private chat (no link on the console)."""
+    owner.type("/koppel")
+    [made] = [r for r in owner.last if "Koppelcode" in r.text]
+    return made.text.rsplit("/koppel ", 1)[1].strip()
 
 
-def test_group_koppel_by_manager_links(engine: Engine) -> None:
+def test_group_koppel_by_non_owner_refused(engine: Engine) -> None:
     team, token = _invite(engine.store, "valid")
     boss = Chat(engine, "boss")
     boss.onboard("manager", code=token)
-    replies = _group(engine, "boss", "command", f"/koppel {token}")
+    with engine.store.transaction():
+        engine.store.grant_access(team, boss.member_id or 0, "owner", by=None, via="cli")
+    code = _group_code(engine, boss)
+    pro = Chat(engine, "pro")
+    pro.onboard("manager", code=token)  # a self-declared manager is no owner
+    replies = _group(engine, "pro", "command", f"/koppel {code}")
+    assert replies[0].text == t(engine, "group_link_denied")
+    assert engine.store.chat_team("console", "group-1") is None
+    # someone who is not a member at all is refused too
+    replies = _group(engine, "stranger", "command", f"/koppel {code}")
+    assert replies[0].text == t(engine, "group_link_denied")
+    assert engine.store.chat_team("console", "group-1") is None
+    denied = [e for e in engine.store.audit_entries(team) if e["action"] == "link_group:denied"]
+    assert len(denied) == 2
+    # the refusals did not use the code up: the owner still links with it
+    replies = _group(engine, "boss", "command", f"/koppel {code}")
+    assert replies[0].text == t(engine, "group_linked", team="Wijkteam Noord")
+
+
+def test_group_koppel_by_owner_links_once(engine: Engine) -> None:
+    team, token = _invite(engine.store, "valid")
+    boss = Chat(engine, "boss")
+    boss.onboard("manager", code=token)
+    with engine.store.transaction():
+        engine.store.grant_access(team, boss.member_id or 0, "owner", by=None, via="cli")
+    code = _group_code(engine, boss)
+    replies = _group(engine, "boss", "command", f"/koppel {code}")
     assert replies[0].text == t(engine, "group_linked", team="Wijkteam Noord")
     assert engine.store.chat_team("console", "group-1") == team
-    assert [e["action"] for e in engine.store.audit_entries(team)] == ["link_group"]
+    assert "link_group" in [e["action"] for e in engine.store.audit_entries(team)]
+    again = engine.handle(Incoming("console", "boss", "group-2", "command", text="/koppel",
+                                   command="koppel", args=code, is_group=True))
+    assert again[0].text == t(engine, "group_code_invalid")
+    assert engine.store.chat_team("console", "group-2") is None
 
 
 def test_group_koppel_without_or_with_bad_code(engine: Engine) -> None:
     assert _group(engine, "u", "command", "/koppel")[0].text == t(engine, "group_link_usage")
-    assert _group(engine, "u", "command", "/koppel nope")[0].text == t(engine, "invite_unknown")
+    assert _group(engine, "u", "command", "/koppel nope")[0].text == t(engine, "group_code_invalid")
+
+
+def test_group_koppel_with_the_member_invite_code_explains_the_new_way(engine: Engine) -> None:
+    team, token = _invite(engine.store, "valid")
+    boss = Chat(engine, "boss")
+    boss.onboard("manager", code=token)
+    with engine.store.transaction():
+        engine.store.grant_access(team, boss.member_id or 0, "owner", by=None, via="cli")
+    replies = _group(engine, "boss", "command", f"/koppel {token}")
+    assert replies[0].text == t(engine, "group_link_new_way")
+    assert engine.store.chat_team("console", "group-1") is None
 
 
 # -- known bugs (each marked so the lead can fix them; strict: they fail today) -------------

@@ -94,11 +94,18 @@ def team(store: Store, name: str) -> tuple[int, str]:
     return team_id, store.create_invite(team_id)
 
 
+def grant(store: Store, team_id: int, person: Person) -> Person:
+    """Read rights are granted by an owner (here: the operator), never chosen."""
+    with store.transaction():
+        store.grant_access(team_id, person.id, "reader", by=None, via="cli")
+    return person
+
+
 @pytest.fixture
 def noord(hooked: Engine, store: Store) -> dict[str, Any]:
     """Team Noord: a manager and four professionals, three of whom answer in two quarters."""
     team_id, code = team(store, "Wijkteam Noord")
-    mgr = Person(hooked, "mgr").onboard("manager", code)
+    mgr = grant(store, team_id, Person(hooked, "mgr").onboard("manager", code))
     pros = [Person(hooked, f"p{i}").onboard("professional", code) for i in range(4)]
     for i, p in enumerate(pros[:3]):
         answer(store, p, team_id, Q1, {"regie-1": 2, "regie-2": 3, "samenhang-1": 3 + (i == 0)})
@@ -110,7 +117,7 @@ def noord(hooked: Engine, store: Store) -> dict[str, Any]:
 def zuid(hooked: Engine, store: Store) -> dict[str, Any]:
     """Team Zuid, with answers that are easy to spot (all 1s)."""
     team_id, code = team(store, "Wijkteam Zuid")
-    mgr = Person(hooked, "mgr-zuid").onboard("manager", code)
+    mgr = grant(store, team_id, Person(hooked, "mgr-zuid").onboard("manager", code))
     pros = [Person(hooked, f"z{i}").onboard("professional", code) for i in range(3)]
     for p in pros:
         answer(store, p, team_id, Q2, {"bekend-1": 1, "bekend-2": 1},
@@ -155,7 +162,7 @@ def test_menu_button_gives_the_same_report(noord: dict[str, Any]) -> None:
 
 def test_two_answering_members_show_no_numbers(hooked: Engine, store: Store) -> None:
     team_id, code = team(store, "Klein team")
-    mgr = Person(hooked, "mgr").onboard("manager", code)
+    mgr = grant(store, team_id, Person(hooked, "mgr").onboard("manager", code))
     pros = [Person(hooked, f"p{i}").onboard("professional", code) for i in range(2)]
     for p in pros:
         answer(store, p, team_id, Q2, {"regie-1": 5, "regie-2": 4, "samenhang-1": 2})
@@ -202,12 +209,13 @@ def test_professional_gets_not_manager(noord: dict[str, Any], hooked: Engine) ->
     assert hooked.dialogues.text("not_manager") in pro.text()
 
 
-def test_role_checked_per_team_not_only_in_the_conversation(noord: dict[str, Any],
-                                                            hooked: Engine, store: Store) -> None:
-    """The conversation still says 'manager', the membership no longer does."""
+def test_right_checked_on_every_request(noord: dict[str, Any], hooked: Engine,
+                                       store: Store) -> None:
+    """The right was revoked after the person started: the next /rapport gets nothing."""
     mgr: Person = noord["mgr"]
+    assert images(mgr.type("/rapport"))
     with store.transaction():
-        store.join_team(mgr.id, noord["id"], "professional")
+        assert store.revoke_access(noord["id"], mgr.id, by=None) == "revoked"
     replies = mgr.type("/rapport")
     assert hooked.dialogues.text("not_manager") in mgr.text()
     assert not images(replies)
@@ -220,6 +228,7 @@ def test_manager_of_two_teams_gets_a_block_per_team_and_a_comparison(
     mgr: Person = noord["mgr"]
     with store.transaction():
         store.join_team(mgr.id, zuid["id"], "beleid")
+        store.grant_access(zuid["id"], mgr.id, "reader", by=None, via="cli")
     replies = mgr.type("/rapport")
     assert len(images(replies)) == 2
     text = mgr.text()

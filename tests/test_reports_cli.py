@@ -51,6 +51,9 @@ def db(tmp_path: Path) -> dict[str, Any]:
             store.join_team(m, noord, "professional")
         store.join_team(mgr_noord, noord, "manager")
         store.join_team(mgr_zuid, zuid, "manager")
+        # read rights are granted, never chosen with the role
+        store.grant_access(noord, mgr_noord, "reader", by=None, via="cli")
+        store.grant_access(zuid, mgr_zuid, "reader", by=None, via="cli")
         for period in ("2026-Q2", "2026-Q3"):
             for i, m in enumerate(pros[:3]):
                 _answer(store, m, noord, period, "regie-1", scale=2 + i)

@@ -406,6 +406,7 @@ def test_followups_travel_with_the_tip(store: Store, team: dict[str, Any]) -> No
     store.save_conversation(Conversation(None, "telegram", "-100200", a, "group"))
     store.link_chat("telegram", "-100200", team["id"], a)
     store.conn.execute("UPDATE team_chats SET linked_at = ?", (iso(utc(2026, 6, 1)),))
+    store.grant_access(team["id"], a, "reader", by=None, via="cli")  # only readers write these
     store.add_followup(team["id"], "regie", "We plannen elk kwartaal een casusoverleg.", a)
     store.conn.execute("UPDATE followups SET created_at = '2026-06-20 10:00:00'")
     store.add_followup(team["id"], "bekend", "Te oud om nog mee te sturen.", a)

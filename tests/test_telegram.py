@@ -354,23 +354,42 @@ async def test_replayed_update_is_not_handled_twice(fake, person, store, team, t
     assert store._all("SELECT COUNT(*) AS n FROM runs")[0]["n"] == runs == 1
 
 
-async def test_group_koppel_only_by_manager_and_other_messages_ignored(fake, transport, store,
-                                                                      team):
+async def test_group_linking_only_by_owner_and_other_messages_ignored(fake, transport, store,
+                                                                    engine, team):
+    from bot.app import install_invite_links
+
+    install_invite_links(engine, [transport])
     team_id, token = team
     group = -100777
     worker = store.get_or_create_member("telegram", "51")
-    store.join_team(worker, team_id, "professional")
-    boss = store.get_or_create_member("telegram", "52")
-    store.join_team(boss, team_id, "manager")
+    store.join_team(worker, team_id, "manager")  # answers as a manager: no right at all
+    boss = Person(fake, 52)
+    await onboard(boss, token, "Teamleider of manager")
+    boss_id = store.member_id("telegram", "52")
+    store.grant_access(team_id, boss_id, "owner", by=None, via="cli")
     helper = Person(fake, 51)
     await helper._apushed(fake.push_group_message(51, group, "hallo allemaal"))
     await helper._apushed(fake.push_photo(51, chat_id=group, chat_type="group"))
     assert fake.sent_to(group) == []  # people talk to each other here
-    await helper._apushed(fake.push_group_message(51, group, f"/koppel {token}"))
-    assert fake.last_message(group).text.startswith("Alleen een teamleider")
+    # the team's invite code links nothing any more (everyone in the group would see it)
+    await helper._apushed(fake.push_group_message(52, group, f"/koppel {token}"))
+    assert fake.last_message(group).text.startswith("Koppelen gaat nu anders")
     assert store.chat_team("telegram", str(group)) is None
-    await helper._apushed(fake.push_group_message(52, group,
-                                                  f"/koppel@teamspiegel_test_bot {token}"))
+
+    # the owner asks for a code in the private chat: a startgroup link (and its QR code)
+    await boss.say("/koppel")
+    [made] = [m for m in boss.messages() if m.kind == "photo"]
+    assert "Koppelcode" in made.caption and boss.last().text.startswith("Beheer van")
+    [[button]] = made.reply_markup["inline_keyboard"]
+    prefix = "https://t.me/teamspiegel_test_bot?startgroup="
+    assert button["url"].startswith(prefix)
+    code = button["url"][len(prefix):]
+    # someone else in the group tries it first: refused, and the code still works for the owner
+    await helper._apushed(fake.push_group_message(51, group, f"/start@teamspiegel_test_bot {code}"))
+    assert fake.last_message(group).text.startswith("Alleen een eigenaar")
+    assert store.chat_team("telegram", str(group)) is None
+    # Telegram sends "/start CODE" in the group the owner picked, from the owner
+    await helper._apushed(fake.push_group_message(52, group, f"/start@teamspiegel_test_bot {code}"))
     assert fake.last_message(group).text == (
         "Deze groep is gekoppeld aan Wijkteam Noord. Hier komt voortaan de maandtip.")
     assert store.chat_team("telegram", str(group)) == team_id
@@ -385,7 +404,7 @@ async def test_group_koppel_only_by_manager_and_other_messages_ignored(fake, tra
     assert fake.sent_to(51) == []  # nothing was started in the private chat
     fake.block_chat(group)  # the bot was removed from the group: the person is not to blame
     await helper._apushed(fake.push_group_message(52, group, "/help"))
-    assert store.get_member(boss)["unreachable_at"] is None
+    assert store.get_member(boss_id)["unreachable_at"] is None
 
 
 async def test_token_never_in_logs_even_on_errors(fake, engine, team, caplog):

@@ -73,6 +73,9 @@ def seed_dashboard(store: Store) -> Seed:
         c = store.create_team("Klein Team West")
         manager = _member(store, "Mirjam Manager", a, "manager")
         store.join_team(manager, c, "manager")
+        # read rights are granted (here by the operator), never chosen with the role
+        store.grant_access(a, manager, "reader", by=None, via="cli")
+        store.grant_access(c, manager, "owner", by=None, via="cli")
         pros = [_member(store, f"Noord Collega {i}", a, "professional") for i in range(1, 7)]
         q4_samenhang = [2, 2, 2, 5, 5, 5]  # low 3, high 3: distribution can be shown
         q4_regie = [4, 4, 3, 3]
@@ -101,6 +104,7 @@ def seed_dashboard(store: Store) -> Seed:
         store.set_tip_reaction_text(pros[3], "2026-02", "Te weinig reacties om te tonen", True)
 
         other = _member(store, "Otto Zuidmanager", b, "manager")
+        store.grant_access(b, other, "reader", by=None, via="cli")
         for i, scale in enumerate([1, 1, 2]):
             mid = _member(store, f"Zuid Collega {i}", b, "professional")
             _answers(store, mid, b, "2026-Q1", {"tijd-1": scale},

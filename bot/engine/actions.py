@@ -30,7 +30,6 @@ ROLE_LABELS = {
     "beleid": "beleidsmedewerker",
     "bestuurder": "bestuurder",
 }
-REPORT_ROLES = {"manager", "beleid"}  # see bot.store.insights.REPORT_ROLES
 
 
 def _register(kind: str) -> Callable[[str], Callable[[Callable[..., Any]], Callable[..., Any]]]:
@@ -186,12 +185,6 @@ def has_pending_invite(turn: Turn, arg: str | None) -> bool:
     return bool(turn.ctx.get("invite"))
 
 
-@condition("valid_invite")
-def valid_invite(turn: Turn, arg: str | None) -> bool:
-    team_id, _ = turn.store.resolve_invite(str(turn.value))
-    return team_id is not None
-
-
 @condition("has_open_run")
 def has_open_run(turn: Turn, arg: str | None) -> bool:
     if turn.member_id is None:
@@ -263,35 +256,9 @@ def use_invite_arg(turn: Turn, arg: str | None) -> None:
     turn.ctx["invite"] = turn.args.split()[0]
 
 
-@action("join_pending_invite")
-def join_pending_invite(turn: Turn, arg: str | None) -> None:
-    token = str(turn.ctx.pop("invite"))
-    team_id, reason = turn.store.resolve_invite(token)
-    if team_id is None:
-        turn.say(f"invite_{reason}")
-        return
-    turn.store.use_invite(token)
-    _join(turn, team_id)
-
-
-@action("join_invite")
-def join_invite(turn: Turn, arg: str | None) -> None:
-    token = str(turn.value)
-    team_id, _ = turn.store.resolve_invite(token)
-    assert team_id is not None
-    turn.store.use_invite(token)
-    _join(turn, team_id)
-
-
 @action("join_demo")
 def join_demo(turn: Turn, arg: str | None) -> None:
     _join(turn, turn.store.demo_team())
-
-
-@action("explain_invite_problem")
-def explain_invite_problem(turn: Turn, arg: str | None) -> None:
-    _, reason = turn.store.resolve_invite(str(turn.value))
-    turn.say(f"invite_{reason}")
 
 
 # -- actions: reflection ------------------------------------------------------------------
@@ -441,9 +408,13 @@ def say(turn: Turn, arg: str | None) -> None:
 
 @action("say_help")
 def say_help(turn: Turn, arg: str | None) -> None:
+    from bot.engine.access import is_owner, may_read
+
     text = turn.text("help")
-    if turn.ctx.get("role") in REPORT_ROLES:
+    if may_read(turn):  # a granted right, not the role one answers as
         text += "\n\n" + turn.text("help_manager")
+    if is_owner(turn, None):
+        text += "\n\n" + turn.text("help_owner")
     turn.replies.append(Reply(text))
 
 
@@ -529,17 +500,31 @@ def show_my_reflections(turn: Turn, arg: str | None) -> None:
 
 @action("show_report")
 def show_report(turn: Turn, arg: str | None) -> None:
+    """Reports for people with a granted read right. The Demoteam's members get the demo
+    report (synthetic answers, hook ``demo_report``) and never anything of real people."""
+    from bot.engine.access import demo_report_available, may_read
+
     hook = turn.engine.hooks.get("report")
-    if hook is None or turn.ctx.get("role") not in REPORT_ROLES:
-        turn.say("not_manager")
+    if hook is not None and may_read(turn):
+        turn.replies.extend(hook(turn))
         return
-    turn.replies.extend(hook(turn))
+    if demo_report_available(turn):
+        replies = turn.engine.hooks["demo_report"](turn)
+        if replies:
+            turn.replies.extend(replies)
+            return
+    turn.store.audit("chat_report:denied", actor=turn.member_id)
+    turn.say("not_manager")
 
 
 @action("send_dashboard_link")
 def send_dashboard_link(turn: Turn, arg: str | None) -> None:
+    """A dashboard login link, for people with a granted read right only."""
+    from bot.engine.access import may_read
+
     hook = turn.engine.hooks.get("dashboard_link")
-    if hook is None or turn.ctx.get("role") not in REPORT_ROLES:
+    if hook is None or not may_read(turn):
+        turn.store.audit("dashboard_link:denied", actor=turn.member_id)
         turn.say("not_manager")
         return
     turn.replies.extend(hook(turn))
@@ -573,8 +558,12 @@ def menu_choices(turn: Turn) -> list[Choice]:
     if has_any_run(turn, None):
         choices.append(Choice("Antwoorden bekijken of aanpassen", "review"))
     choices.append(Choice("Mijn reflecties door de tijd", "mine"))
-    if turn.ctx.get("role") in REPORT_ROLES:
+    from bot.engine.access import demo_report_available, is_owner, may_read
+
+    if may_read(turn) or demo_report_available(turn):  # a granted right, not the role
         choices.append(Choice("Teamrapport", "report"))
+    if is_owner(turn, None):
+        choices.append(Choice("Team beheren", "access"))
     return choices
 
 
@@ -655,3 +644,7 @@ def render_summary(turn: Turn) -> list[Reply]:
         return [Reply(turn.text("summary_empty"), choices=[menu], expects="choice")]
     text = "\n".join([turn.text("summary_title"), *lines, "", turn.text("summary_footer")])
     return [Reply(text, choices=[Choice("Antwoord aanpassen", "edit"), menu], expects="choice")]
+
+
+# the names of typed invites and of the owners' flow live in their own module
+from bot.engine import access as _access  # noqa: E402, F401

@@ -1,36 +1,71 @@
-"""Group chats: only a few commands; reflection always moves to the private chat."""
+"""Group chats: only a few commands; reflection always moves to the private chat.
+
+Linking a group to a team needs no code that everyone in the group can reuse. An owner asks
+in the private chat for a group-link code (``/koppel`` there): single use, valid for minutes.
+On Telegram its ``startgroup`` link makes Telegram send ``/start CODE`` in the chosen group,
+from the person who picked it; on Matrix the owner types ``!koppel CODE`` in the room. The
+group is linked only when that sender is an owner of the code's team *now*; anyone else is
+refused (audited) and the code stays unused for the owner. The team's member invite code no
+longer links anything (``/koppel INVITECODE`` gets the new way explained), and a personal
+owner or leader invite pasted into a group is revoked on the spot: everyone there saw it.
+"""
 
 from __future__ import annotations
 
-from bot.engine.messages import Incoming, Link, Reply
+from datetime import UTC
 
-MANAGER_ROLES = {"manager", "beleid"}
+from bot.engine.messages import Incoming, Link, Reply
 
 
 def handle_group(engine: object, inc: Incoming) -> list[Reply]:
     from bot.engine.core import Engine
 
     assert isinstance(engine, Engine)
-    d, store = engine.dialogues, engine.store
+    d = engine.dialogues
     if inc.kind != "command":
         return []  # privacy mode: people talk to each other here, not to us
     name = d.command_names.get((inc.command or "").lower())
+    code = inc.args.strip().split()[0] if inc.args.strip() else ""
     if name == "koppel":
-        token = inc.args.strip().split()[0] if inc.args.strip() else ""
-        if not token:
+        if not code:
             return [Reply(d.text("group_link_usage"))]
-        team_id, reason = store.resolve_invite(token)
-        if team_id is None:
-            return [Reply(d.text(f"invite_{reason}"))]
-        member_id = store.member_id(inc.platform, inc.user_id)
-        role = store.role_in_team(member_id, team_id) if member_id else None
-        if role not in MANAGER_ROLES:
-            return [Reply(d.text("group_link_denied"))]
-        store.link_chat(inc.platform, inc.chat_id, team_id, member_id)
-        store.audit("link_group", actor=member_id, team_id=team_id)
-        team = store.get_team(team_id)
-        return [Reply(d.text("group_linked", team=team["name"] if team else ""))]
-    if name == "help":
-        return [Reply(d.text("group_private"), links=[Link("Naar de privéchat", "private:")])]
-    # everything else, /start included, happens in the private chat
+        return link_group(engine, inc, code)
+    if name == "start" and code:
+        replies = link_group(engine, inc, code, quiet_unknown=True)
+        if replies:
+            return replies
+    # everything else, /start and /help included, happens in the private chat
     return [Reply(d.text("group_private"), links=[Link("Naar de privéchat", "private:")])]
+
+
+def link_group(engine: object, inc: Incoming, code: str, *,
+               quiet_unknown: bool = False) -> list[Reply]:
+    """Link the group ``inc`` came from with a group-link code (see the module's text)."""
+    from bot.engine.core import Engine
+
+    assert isinstance(engine, Engine)
+    d, store = engine.dialogues, engine.store
+    now = engine.clock().astimezone(UTC).isoformat(timespec="seconds")
+    member_id = store.member_id(inc.platform, inc.user_id)
+    row, reason = store.check_invite(code, now)
+    if row is None:
+        if reason == "unknown" and quiet_unknown:
+            return []  # /start with something that is no code of ours
+        store.audit(f"link_group:{reason}", actor=member_id)
+        return [Reply(d.text("group_code_invalid"))]
+    team_id = int(row["team_id"])
+    if row["kind"] == "member":  # the old way: /koppel INVITECODE
+        store.audit("link_group:member_code", actor=member_id, team_id=team_id)
+        return [Reply(d.text("group_link_new_way"))]
+    if row["kind"] in ("owner", "leader"):  # a personal invite, now seen by the whole group
+        store.revoke_invite(row["token"])
+        store.audit(f"invite_exposed:{row['kind']}", actor=member_id, team_id=team_id)
+        return [Reply(d.text("group_invite_exposed"))]
+    if not store.is_owner(member_id, team_id):
+        store.audit("link_group:denied", actor=member_id, team_id=team_id)
+        return [Reply(d.text("group_link_denied"))]
+    store.use_typed_invite(row["token"], member_id, now)
+    store.link_chat(inc.platform, inc.chat_id, team_id, member_id)
+    store.audit("link_group", actor=member_id, team_id=team_id)
+    team = store.get_team(team_id)
+    return [Reply(d.text("group_linked", team=team["name"] if team else ""))]

@@ -21,6 +21,7 @@ from typing import Any
 
 import sqlite_utils
 
+from bot.store.access import AccessQueries, new_member_id
 from bot.store.insights import InsightQueries
 from bot.store.outbox import OutboxQueries
 from bot.store.schema import LATEST, SchemaError, current_version, migrate
@@ -63,7 +64,7 @@ def _rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-class Store(OutboxQueries, InsightQueries):
+class Store(OutboxQueries, InsightQueries, AccessQueries):
     """Data access for one SQLite database file."""
 
     def __init__(self, path: str | Path, *, synchronous: str = "FULL") -> None:
@@ -185,15 +186,10 @@ class Store(OutboxQueries, InsightQueries):
         return token
 
     def resolve_invite(self, token: str) -> tuple[int | None, str]:
-        """(team id, "ok") or (None, reason) with reason in unknown / revoked / expired."""
-        row = self._one("SELECT * FROM invites WHERE token = ?", (token.strip(),))
-        if row is None:
-            return None, "unknown"
-        if row["revoked_at"]:
-            return None, "revoked"
-        if row["expires_at"] and row["expires_at"] <= utcnow():
-            return None, "expired"
-        return int(row["team_id"]), "ok"
+        """(team id, "ok") or (None, reason) with reason in unknown / revoked / expired / used
+        (any kind of invite: see :meth:`check_invite` for its kind)."""
+        row, reason = self.check_invite(token)
+        return (int(row["team_id"]), "ok") if row else (None, reason)
 
     def use_invite(self, token: str) -> None:
         self.conn.execute("UPDATE invites SET uses = uses + 1 WHERE token = ?", (token,))
@@ -223,12 +219,15 @@ class Store(OutboxQueries, InsightQueries):
         found = self.member_id(platform, user_id)
         if found is not None:
             return found
-        cur = self.conn.execute(
-            """INSERT INTO members (platform, platform_user_id, display_name, created_at)
-               VALUES (?, ?, ?, ?)""",
-            (platform, user_id, display_name, utcnow()),
-        )
-        return int(cur.lastrowid or 0)
+        while True:  # random ids, never reused: see bot.store.access.new_member_id
+            new_id = new_member_id()
+            cur = self.conn.execute(
+                """INSERT INTO members (id, platform, platform_user_id, display_name, created_at)
+                   VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING""",
+                (new_id, platform, user_id, display_name, utcnow()),
+            )
+            if cur.rowcount:
+                return new_id
 
     def get_member(self, member_id: int) -> dict[str, Any] | None:
         return self._one("SELECT * FROM members WHERE id = ?", (member_id,))
@@ -470,11 +469,13 @@ class Store(OutboxQueries, InsightQueries):
 
     def audit(
         self, action: str, *, actor: int | None = None, team_id: int | None = None,
-        detail: str | None = None,
+        detail: str | None = None, subject: int | None = None,
     ) -> None:
+        """One audit entry; ``subject`` is the member a grant or revoke was about."""
         self.conn.execute(
-            "INSERT INTO audit_log (actor_member_id, team_id, action, detail, at) VALUES (?, ?, ?, ?, ?)",
-            (actor, team_id, action, detail, utcnow()),
+            """INSERT INTO audit_log (actor_member_id, team_id, action, detail, at,
+                   subject_member_id) VALUES (?, ?, ?, ?, ?, ?)""",
+            (actor, team_id, action, detail, utcnow(), subject),
         )
 
     def audit_entries(self, team_id: int | None = None) -> list[dict[str, Any]]:

@@ -6,9 +6,6 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
-#: roles that may read a team's aggregates (not bestuurders: they steer, they don't manage)
-REPORT_ROLES = ("manager", "beleid")
-
 
 class InsightQueries:
     conn: sqlite3.Connection
@@ -50,21 +47,27 @@ class InsightQueries:
         return [r[0] for r in rows]
 
     # -- who may see what ------------------------------------------------------------------
+    # A granted right (owner or reader, bot.store.access), never the role a person answers as;
+    # the Demoteam is never readable.
 
     def report_teams(self, member_id: int) -> list[dict[str, Any]]:
-        """Teams whose aggregates this member may read (manager or policy role in that team)."""
+        """Teams whose aggregates this member may read: id, name, the role the member answers
+        as there, and the right (owner or reader)."""
         return self._rows(
-            f"""SELECT t.id, t.name, m.role FROM memberships m JOIN teams t ON t.id = m.team_id
-                WHERE m.member_id = ? AND m.role IN ({','.join('?' * len(REPORT_ROLES))})
-                ORDER BY t.name""",
-            (member_id, *REPORT_ROLES),
+            """SELECT t.id, t.name, m.role, a.access FROM team_access a
+               JOIN teams t ON t.id = a.team_id
+               JOIN memberships m ON m.member_id = a.member_id AND m.team_id = a.team_id
+               WHERE a.member_id = ? AND t.is_demo = 0
+               ORDER BY t.name""",
+            (member_id,),
         )
 
     def may_read_team(self, member_id: int, team_id: int) -> bool:
         row = self.conn.execute(
-            f"""SELECT 1 FROM memberships WHERE member_id = ? AND team_id = ?
-                AND role IN ({','.join('?' * len(REPORT_ROLES))})""",
-            (member_id, team_id, *REPORT_ROLES),
+            """SELECT 1 FROM team_access a JOIN teams t ON t.id = a.team_id
+               JOIN memberships m ON m.member_id = a.member_id AND m.team_id = a.team_id
+               WHERE a.member_id = ? AND a.team_id = ? AND t.is_demo = 0""",
+            (member_id, team_id),
         ).fetchone()
         return row is not None
 
@@ -93,17 +96,24 @@ class InsightQueries:
     # -- "you said, we did" -------------------------------------------------------------------
 
     def add_followup(self, team_id: int, theme_id: str, text: str, author: int | None) -> int:
+        """The team's answer to a theme, written by a reader of that team (``author=None`` is
+        the operator). Members read it as the team's official answer, so nobody else may
+        write one: PermissionError."""
+        if author is not None and not self.may_read_team(author, team_id):
+            raise PermissionError("only a reader of the team writes its follow-ups")
         cur = self.conn.execute(
-            """INSERT INTO followups (team_id, theme_id, text, author_member_id, created_at)
-               VALUES (?, ?, ?, ?, datetime('now'))""",
+            """INSERT INTO followups (team_id, theme_id, text, author_member_id, created_at,
+                   by_reader) VALUES (?, ?, ?, ?, datetime('now'), 1)""",
             (team_id, theme_id, text, author),
         )
         return int(cur.lastrowid or 0)
 
     def followups(self, team_id: int, limit: int = 20) -> list[dict[str, Any]]:
-        """Latest first; never the author (members see what was done, not who wrote it)."""
+        """Latest first; never the author (members see what was done, not who wrote it).
+        Only those a reader wrote (not those of self-declared managers before version 4)."""
         return self._rows(
-            """SELECT id, team_id, theme_id, text, created_at FROM followups WHERE team_id = ?
+            """SELECT id, team_id, theme_id, text, created_at FROM followups
+               WHERE team_id = ? AND by_reader = 1
                ORDER BY created_at DESC, id DESC LIMIT ?""",
             (team_id, limit),
         )

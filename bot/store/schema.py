@@ -205,7 +205,66 @@ def _v3_insights(db: sqlite_utils.Database) -> None:
 
 
 def _v4_access(db: sqlite_utils.Database) -> None:
-    """Team owners, granted read rights, typed invites (release 0.4)."""
+    """Team owners, granted read rights, typed invites (release 0.4).
+
+    The role a member *answers as* (``memberships.role``) no longer gives any right to read a
+    team's reports. Reading is granted: ``team_access`` holds the team's owners (who may grant
+    and revoke) and readers, with who granted it, how and when. Self-declared managers and
+    policy officers of version 3 keep their role (their answers and questions stay as they
+    are) but lose their read right until an owner grants it; each of them is written to the
+    audit log as ``read_right_lost`` so that the start-up notice and ``teamspiegel team
+    readers`` can name them and the command that grants the right again.
+    """
+    db.execute(
+        """CREATE TABLE team_access (
+            team_id INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+            member_id INTEGER NOT NULL REFERENCES members(id) ON DELETE CASCADE,
+            access TEXT NOT NULL CHECK (access IN ('owner', 'reader')),
+            -- what the granting owner typed to recognise the person (a leader invite's name)
+            label TEXT,
+            granted_by INTEGER REFERENCES members(id) ON DELETE SET NULL,
+            -- cli / owner_invite / leader_invite / chat
+            granted_via TEXT NOT NULL,
+            granted_at TEXT NOT NULL,
+            PRIMARY KEY (team_id, member_id)
+        )"""
+    )
+    db.execute("CREATE INDEX team_access_member ON team_access(member_id)")
+    # typed invites: member (many uses, never a right), owner, leader (read right for a named
+    # person) and group (links a group chat); the last three are single use and expire
+    db.execute("ALTER TABLE invites ADD COLUMN kind TEXT NOT NULL DEFAULT 'member' "
+               "CHECK (kind IN ('member', 'owner', 'leader', 'group'))")
+    db.execute("ALTER TABLE invites ADD COLUMN max_uses INTEGER")
+    db.execute("ALTER TABLE invites ADD COLUMN label TEXT")
+    db.execute("ALTER TABLE invites ADD COLUMN created_by INTEGER "
+               "REFERENCES members(id) ON DELETE SET NULL")
+    db.execute("ALTER TABLE invites ADD COLUMN last_used_at TEXT")
+    db.execute("CREATE INDEX invites_team ON invites(team_id, kind)")
+    # dashboard sessions live on the server: logout, erasure and a revoked right end them
+    db.execute(
+        """CREATE TABLE web_sessions (
+            id_hash TEXT PRIMARY KEY,
+            member_id INTEGER NOT NULL REFERENCES members(id) ON DELETE CASCADE,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX web_sessions_member ON web_sessions(member_id)")
+    # whom a grant, revoke or refusal was about; erasing that person clears it
+    db.execute("ALTER TABLE audit_log ADD COLUMN subject_member_id INTEGER "
+               "REFERENCES members(id) ON DELETE SET NULL")
+    # a follow-up counts as the team's answer only when a reader wrote it; those of version 3
+    # came from self-declared managers and are no longer shown
+    db.execute("ALTER TABLE followups ADD COLUMN by_reader INTEGER NOT NULL DEFAULT 0")
+    db.execute(
+        """INSERT INTO audit_log (actor_member_id, team_id, action, detail, at,
+               subject_member_id)
+           SELECT NULL, m.team_id, 'read_right_lost', m.role,
+                  strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now'), m.member_id
+           FROM memberships m JOIN teams t ON t.id = m.team_id
+           WHERE m.role IN ('manager', 'beleid') AND t.is_demo = 0
+           ORDER BY m.team_id, m.member_id"""
+    )
 
 
 def _v5_snapshots(db: sqlite_utils.Database) -> None:
@@ -230,6 +289,8 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v4_access, _v5_snapshots, _v6_identity, _v7_delivery, _v8_content,
 ]
 LATEST = len(MIGRATIONS)
+#: the version from which read rights are granted, not chosen (bot.store.access)
+ACCESS_VERSION = MIGRATIONS.index(_v4_access) + 1
 
 
 def current_version(db: sqlite_utils.Database) -> int:

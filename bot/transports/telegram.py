@@ -101,6 +101,12 @@ def deep_link(bot_username: str, token: str) -> str:
     return f"https://t.me/{name}?start={token}" if token else f"https://t.me/{name}"
 
 
+def group_deep_link(bot_username: str, token: str) -> str:
+    """The t.me link that adds the bot to a group the user picks and sends ``/start <token>``
+    there, from that user (how an owner links a group without showing a code)."""
+    return f"https://t.me/{bot_username.strip().lstrip('@')}?startgroup={token}"
+
+
 def _u16(text: str) -> int:
     """Telegram counts message length in UTF-16 code units."""
     return len(text.encode("utf-16-le")) // 2

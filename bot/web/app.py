@@ -68,8 +68,11 @@ from bot.web.auth import (
     SESSION_TTL,
     Session,
     SessionSigner,
+    end_session,
     hash_token,
     request_is_https,
+    session_alive,
+    start_session,
 )
 
 __all__ = ["create_app", "run_web"]
@@ -256,15 +259,19 @@ class _Pages:
         return self.message(
             request, "Geen toegang",
             ["Deze pagina kun je niet bekijken.",
-             "Je ziet alleen de teams waarin je leidinggevende of beleidsmedewerker bent."],
+             "Je ziet alleen de teams waarop je leesrecht hebt. Dat geeft de eigenaar van "
+             "het team."],
             status=403, session=session,
         )
 
     # -- session -----------------------------------------------------------------------------
 
     def session(self, request: Request) -> Session | None:
-        session = self.signer.load(request.cookies.get(COOKIE_NAME), self.clock())
-        if session is None or self.store.get_member(session.member_id) is None:
+        """The request's session: a valid signature *and* a live row on the server (logout,
+        erasure and a revoked right delete that row)."""
+        now = self.clock()
+        session = self.signer.load(request.cookies.get(COOKIE_NAME), now)
+        if session is None or not session_alive(self.store, session, now):
             return None
         return session
 
@@ -304,6 +311,8 @@ class _Pages:
                 member_id = self.store.consume_web_login(hash_token(token), self.clock())
                 if member_id is not None:
                     self.store.audit("dashboard_login", actor=member_id)
+                    value, session = start_session(self.store, self.signer, member_id,
+                                                   self.clock())
         if member_id is None:
             return self.message(
                 request, "Link werkt niet",
@@ -311,7 +320,6 @@ class _Pages:
                  "Vraag in de chat een nieuwe met /dashboard."],
                 status=403, home_link=False,
             )
-        value, session = self.signer.issue(member_id, self.clock())
         response = self.message(
             request, "Je bent ingelogd", ["Je bent ingelogd. We gaan naar je dashboard."],
             status=200, session=session, refresh_to="/",
@@ -329,6 +337,9 @@ class _Pages:
             form = await request.form()
             if not self.signer.check_csrf(session, str(form.get("csrf") or "")):
                 return self.csrf_failed(request, session)
+            with self.store.transaction():  # the cookie is worthless from now on
+                end_session(self.store, session)
+                self.store.audit("dashboard_logout", actor=session.member_id)
         response = self.message(
             request, "Uitgelogd",
             ["Je bent uitgelogd. Tot de volgende keer!",
@@ -709,6 +720,9 @@ def run_web(settings: Settings) -> None:
     if not settings.secret_key:
         log.warning("TEAMSPIEGEL_SECRET is not set: dashboard sessions end when this process stops")
     store = Store(settings.db_path)
+    from bot.access_cli import print_notices
+
+    print_notices(store)
     try:
         app = create_app(store, settings)
         config = uvicorn.Config(app, host=settings.web_host, port=settings.web_port,

@@ -9,7 +9,11 @@ expiry of 15 minutes. Opening the link consumes it atomically (single use).
 Sessions
 --------
 After a login the browser holds one cookie: ``<member>.<expires>.<nonce>.<signature>``, signed
-with HMAC-SHA256. The key comes from ``TEAMSPIEGEL_SECRET`` (``settings.secret_key``). Without a
+with HMAC-SHA256. The session also lives on the server: the store keeps the SHA-256 hash of the
+nonce with the member and the expiry (``web_sessions``), and every request checks that row.
+Logout deletes it, erasing the member deletes it (``ON DELETE CASCADE``) and revoking a read
+right deletes all of that member's sessions, so a copied or kept cookie stops working at once
+(a signature alone cannot be taken back). The key comes from ``TEAMSPIEGEL_SECRET`` (``settings.secret_key``). Without a
 configured secret every process draws a random key at start: that works, but every restart logs
 everybody out and several web processes would not accept each other's cookies, so configure one
 in production. The cookie is HttpOnly, SameSite=Strict, Path=/, and Secure when the request came
@@ -37,8 +41,11 @@ __all__ = [
     "Session",
     "SessionSigner",
     "create_login_link",
+    "end_session",
     "hash_token",
     "request_is_https",
+    "session_alive",
+    "start_session",
 ]
 
 COOKIE_NAME = "teamspiegel_sessie"
@@ -138,3 +145,29 @@ class SessionSigner:
 
     def check_csrf(self, session: Session, token: str | None) -> bool:
         return bool(token) and _same(self.csrf_token(session), str(token))
+
+
+def _session_key(session: Session) -> str:
+    """What the store keeps of a session: the hash of its nonce (the cookie is the secret)."""
+    return hash_token(session.nonce)
+
+
+def start_session(
+    store: Store, signer: SessionSigner, member_id: int, now: datetime | None = None
+) -> tuple[str, Session]:
+    """A new server-side session for ``member_id``: (cookie value, session). The caller holds
+    the transaction."""
+    moment = _now(now)
+    value, session = signer.issue(member_id, moment)
+    store.create_web_session(_session_key(session), member_id,
+                             datetime.fromtimestamp(session.expires, UTC), moment)
+    return value, session
+
+
+def session_alive(store: Store, session: Session, now: datetime | None = None) -> bool:
+    """The signed session still exists on the server (no logout, erasure or revocation)."""
+    return store.web_session_alive(_session_key(session), session.member_id, _now(now))
+
+
+def end_session(store: Store, session: Session) -> bool:
+    return store.end_web_session(_session_key(session))
