@@ -128,6 +128,11 @@ def generate(path: Path, n_teams: int, seed: int = 7) -> dict[str, object]:
                          (member_id, team_id, role, created))
             if role == "manager":
                 managers[team_id] = member_id
+                # read rights are granted (release 0.4), not given by the role
+                conn.execute(
+                    """INSERT INTO team_access (team_id, member_id, access, granted_via,
+                           granted_at) VALUES (?, ?, 'reader', 'cli', ?)""",
+                    (team_id, member_id, created))
         runs: list[tuple] = []
         answers: list[tuple] = []
         for pi, period in enumerate(PERIODS):

@@ -218,11 +218,20 @@ def cli(env: dict[str, str], *args: str, cwd: Path) -> str:
 
 def create_team(env: dict[str, str], name: str, cwd: Path) -> str:
     """``teamspiegel team create NAME``; returns the invite code."""
+    return create_team_with_owner(env, name, cwd)[0]
+
+
+def create_team_with_owner(env: dict[str, str], name: str, cwd: Path) -> tuple[str, str]:
+    """``teamspiegel team create NAME``; returns (member invite code, owner invite code)."""
     out = cli(env, "team", "create", name, cwd=cwd)
+    codes = {}
     for line in out.splitlines():
-        if line.startswith("Uitnodigingscode:"):
-            return line.split(":", 1)[1].strip()
-    raise AssertionError(f"no invite code in {out!r}")
+        for label in ("Uitnodigingscode:", "Eigenaarscode:"):
+            if line.startswith(label):
+                codes[label] = line.split(":", 1)[1].strip()
+    if len(codes) != 2:
+        raise AssertionError(f"no invite and owner codes in {out!r}")
+    return codes["Uitnodigingscode:"], codes["Eigenaarscode:"]
 
 
 class BotProcess:

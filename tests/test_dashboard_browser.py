@@ -178,12 +178,19 @@ def test_dashboard_in_chromium(served: Served, browser: Browser, tmp_path: Path)
     assert fresh.cookies() == []
     fresh.close()
 
-    # 8. log out
+    # 8. log out: the session ends on the server, so a kept copy of the cookie is worthless
     page.goto(base + "/")
+    kept = {c["name"]: c for c in context.cookies()}["teamspiegel_sessie"]
     page.get_by_role("button", name="Uitloggen").click()
     page.wait_for_load_state()
     assert "uitgelogd" in page.locator("main").inner_text()
     assert page.goto(base + "/").status == 401
+    context.add_cookies([kept])
+    assert {c["name"] for c in context.cookies()} == {"teamspiegel_sessie"}
+    for path in ("/", f"/team/{seed.team_a}"):
+        response = page.goto(base + path)
+        assert response is not None and response.status == 401, path
+        assert "Wijkteam Noord" not in page.content()
 
     context.close()
     assert not [p for p in problems if "favicon" not in p and "401" not in p

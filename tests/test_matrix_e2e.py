@@ -46,6 +46,7 @@ from tests.matrix_helpers import (
     Member,
     clean_env,
     create_team,
+    create_team_with_owner,
     sync_round,
     text_of,
 )
@@ -319,7 +320,8 @@ async def test_edits_media_and_group_rules(bot, synapse, matrix_users, tmp_path)
     mark = member.mark()
     await member.send(group, "Hoi allemaal, wie doet er mee?")
     await member.send(group, "2")
-    got = await member.say(group, "/koppel " + code, "Alleen een teamleider")
+    # the team's invite code typed into a group links nothing (everyone there sees it)
+    got = await member.say(group, "/koppel " + code, "Koppelen gaat nu anders")
     assert len(got) == 1  # the chatter before got no answer
     assert transport.is_group(transport.client.rooms[group])
     assert store.chat_team("matrix", group) is None
@@ -537,21 +539,26 @@ async def test_linked_team_room_gets_the_tip_once_across_a_restart(
 
     proc: BotProcess = bot_env["proc"]
     bot_user = bot_env["user"]
-    code = create_team(bot_env["env"], "Oost", bot_env["work"])
+    _, owner_code = create_team_with_owner(bot_env["env"], "Oost", bot_env["work"])
     await proc.start()
     manager = await Member.login(synapse, matrix_users("manager"), tmp_path / "manager",
                                  bot_user.user_id)
     try:
         dm = await manager.open_dm(encrypted=True)
-        await manager.say(dm, f"/start {code}", "Doe je mee?")
+        await manager.say(dm, f"!start {owner_code}", "Doe je mee?")
         await manager.say(dm, "1", "Wat is je rol?")
         await manager.say(dm, "Teamleider of manager", "Wat wil je doen?")
+        # the owner asks for a one-time group code in the private chat (no code in the group
+        # that anybody could use again: it works once, for minutes, and only for an owner)
+        got = await manager.say(dm, "!koppel", "Koppelcode")
+        [made] = [text_of(e) for e in got if "Koppelcode" in text_of(e)]
+        link_code = made.rsplit("!koppel ", 1)[1].split()[0]
 
         # A team room with only the manager and the bot so far: still a group (named room).
         room = await manager.open_room("Team Oost", [bot_user.user_id])
         mark = manager.mark()
         await manager.send(room, "Welkom in de teamruimte!")
-        await manager.send(room, f"/koppel {code}")
+        await manager.send(room, f"!koppel {link_code}")
         got = await manager.wait_for(room, "gekoppeld aan Oost", mark)
         assert len(got) == 1
 
