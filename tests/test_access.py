@@ -257,8 +257,8 @@ def test_leader_invite_works_once_expires_and_only_an_owner_makes_one(
     assert t(hooked, "invite_used") in again.text()
     assert store.report_teams(again.id) == []
 
-    owner.type("/beheer")
-    owner.press("leader")
+    owner.type("/leesrecht")  # the short way to the same question
+    assert owner.text() == t(hooked, "access_ask_name")
     owner.type("Dirk")
     late = code_in(owner.text())
     clock.now += timedelta(days=7, seconds=1)
@@ -442,3 +442,13 @@ def test_rotating_the_member_invite_stops_old_codes(hooked: Engine, store: Store
     late = Person(hooked, "laat")
     join_with(late, old[0], "professional")
     assert t(hooked, "invite_revoked") in late.text()
+
+
+def test_invite_tokens_never_look_like_an_option(store: Store) -> None:
+    """``teamspiegel team revoke -abc…`` would read a leading '-' as an option (1 in 64)."""
+    team_id = store.create_team("Wijkteam Opties")
+    tokens = [store.create_invite(team_id) for _ in range(400)]
+    with store.transaction():
+        tokens += [store.create_typed_invite(team_id, "leader") for _ in range(400)]
+    assert not [t for t in tokens if t.startswith("-")]
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{22}", t) for t in tokens)

@@ -153,32 +153,7 @@ def explain_invite_problem(turn: Turn, arg: str | None) -> None:
         turn.say(f"invite_{reason}")
 
 
-# -- who may read, who owns ----------------------------------------------------------------------
-
-
-def may_read(turn: Turn) -> bool:
-    """A granted read right on at least one real team (never the role one answers as)."""
-    return turn.member_id is not None and bool(turn.store.report_teams(turn.member_id))
-
-
-def in_demo_team(turn: Turn) -> bool:
-    if turn.member_id is None:
-        return False
-    return any(m["is_demo"] for m in turn.store.memberships(turn.member_id))
-
-
-def demo_report_available(turn: Turn) -> bool:
-    return turn.engine.hooks.get("demo_report") is not None and in_demo_team(turn)
-
-
-@condition("may_read")
-def may_read_condition(turn: Turn, arg: str | None) -> bool:
-    return may_read(turn)
-
-
-@condition("is_owner")
-def is_owner(turn: Turn, arg: str | None) -> bool:
-    return turn.member_id is not None and bool(turn.store.owned_teams(turn.member_id))
+# -- the owners' flow: conditions and actions ------------------------------------------------
 
 
 @condition("owns_several_teams")

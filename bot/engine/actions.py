@@ -185,6 +185,31 @@ def has_pending_invite(turn: Turn, arg: str | None) -> bool:
     return bool(turn.ctx.get("invite"))
 
 
+# who may read, who owns: a granted right (bot.store.access), never the role one answers as
+
+
+def may_read(turn: Turn) -> bool:
+    """A granted read right on at least one real team (owners read too)."""
+    return turn.member_id is not None and bool(turn.store.report_teams(turn.member_id))
+
+
+def demo_report_available(turn: Turn) -> bool:
+    """A member of the Demoteam, and a demo report (synthetic answers) is installed."""
+    if turn.engine.hooks.get("demo_report") is None or turn.member_id is None:
+        return False
+    return any(m["is_demo"] for m in turn.store.memberships(turn.member_id))
+
+
+@condition("may_read")
+def may_read_condition(turn: Turn, arg: str | None) -> bool:
+    return may_read(turn)
+
+
+@condition("is_owner")
+def is_owner(turn: Turn, arg: str | None) -> bool:
+    return turn.member_id is not None and bool(turn.store.owned_teams(turn.member_id))
+
+
 @condition("has_open_run")
 def has_open_run(turn: Turn, arg: str | None) -> bool:
     if turn.member_id is None:
@@ -408,8 +433,6 @@ def say(turn: Turn, arg: str | None) -> None:
 
 @action("say_help")
 def say_help(turn: Turn, arg: str | None) -> None:
-    from bot.engine.access import is_owner, may_read
-
     text = turn.text("help")
     if may_read(turn):  # a granted right, not the role one answers as
         text += "\n\n" + turn.text("help_manager")
@@ -502,8 +525,6 @@ def show_my_reflections(turn: Turn, arg: str | None) -> None:
 def show_report(turn: Turn, arg: str | None) -> None:
     """Reports for people with a granted read right. The Demoteam's members get the demo
     report (synthetic answers, hook ``demo_report``) and never anything of real people."""
-    from bot.engine.access import demo_report_available, may_read
-
     hook = turn.engine.hooks.get("report")
     if hook is not None and may_read(turn):
         turn.replies.extend(hook(turn))
@@ -520,8 +541,6 @@ def show_report(turn: Turn, arg: str | None) -> None:
 @action("send_dashboard_link")
 def send_dashboard_link(turn: Turn, arg: str | None) -> None:
     """A dashboard login link, for people with a granted read right only."""
-    from bot.engine.access import may_read
-
     hook = turn.engine.hooks.get("dashboard_link")
     if hook is None or not may_read(turn):
         turn.store.audit("dashboard_link:denied", actor=turn.member_id)
@@ -558,8 +577,6 @@ def menu_choices(turn: Turn) -> list[Choice]:
     if has_any_run(turn, None):
         choices.append(Choice("Antwoorden bekijken of aanpassen", "review"))
     choices.append(Choice("Mijn reflecties door de tijd", "mine"))
-    from bot.engine.access import demo_report_available, is_owner, may_read
-
     if may_read(turn) or demo_report_available(turn):  # a granted right, not the role
         choices.append(Choice("Teamrapport", "report"))
     if is_owner(turn, None):

@@ -8,7 +8,6 @@ returns its replies only after that transaction committed.
 from __future__ import annotations
 
 import json
-import secrets
 import sqlite3
 import threading
 import time
@@ -21,7 +20,7 @@ from typing import Any
 
 import sqlite_utils
 
-from bot.store.access import AccessQueries, new_member_id
+from bot.store.access import AccessQueries, new_member_id, new_token
 from bot.store.insights import InsightQueries
 from bot.store.outbox import OutboxQueries
 from bot.store.schema import LATEST, SchemaError, current_version, migrate
@@ -177,7 +176,7 @@ class Store(OutboxQueries, InsightQueries, AccessQueries):
 
     def create_invite(self, team_id: int, *, expires_at: str | None = None) -> str:
         """An opaque, unguessable token (22 URL-safe characters, fits Telegram's 64)."""
-        token = secrets.token_urlsafe(16)
+        token = new_token()
         with self.transaction():
             self.conn.execute(
                 "INSERT INTO invites (token, team_id, created_at, expires_at) VALUES (?, ?, ?, ?)",

@@ -40,6 +40,7 @@ __all__ = [
     "AccessQueries",
     "grant_command",
     "new_member_id",
+    "new_token",
 ]
 
 OWNER = "owner"
@@ -70,6 +71,15 @@ def new_member_id() -> int:
     member is caught by the primary key and drawn again (see ``Store.get_or_create_member``).
     """
     return _ID_LOW + secrets.randbelow(_ID_HIGH - _ID_LOW)
+
+
+def new_token() -> str:
+    """An invite token: 128 random bits, 22 URL-safe characters (fits a Telegram deep link).
+    Never with a leading '-': ``teamspiegel team revoke -abc`` would read it as an option."""
+    while True:
+        token = secrets.token_urlsafe(16)
+        if not token.startswith("-"):
+            return token
 
 
 def _stamp(moment: datetime | str | None) -> str:
@@ -277,7 +287,7 @@ class AccessQueries:
             raise ValueError("no such team")
         if team[0] and kind in SINGLE_USE_KINDS:
             raise ValueError("the Demoteam has no owners, readers or linked groups")
-        token = secrets.token_urlsafe(16)
+        token = new_token()
         self.conn.execute(
             """INSERT INTO invites (token, team_id, created_at, expires_at, kind, max_uses,
                    label, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
