@@ -92,7 +92,7 @@ def _owner_invite(store: Store, settings: Settings, team: dict[str, Any],
     expires = _expiry(args.expires_days if args.expires_days is not None else OWNER_INVITE_DAYS)
     with store.transaction():
         token = store.create_typed_invite(int(team["id"]), "owner", expires_at=expires,
-                                          label=getattr(args, "name", None))
+                                          label=getattr(args, "label", None))
     print(f"Eigenaarsuitnodiging voor {team['name']} (één keer te gebruiken"
           + (f", geldig tot {_day(expires)}" if expires else "") + "; wie hem als eerste "
           "opent, wordt eigenaar: leesrecht, leesrechten geven, groepen koppelen):")
@@ -284,7 +284,7 @@ def register(add_team: Callable[[str, object, str], argparse.ArgumentParser]) ->
     links(p, OWNER_INVITE_DAYS)
     p = add_team("owner-invite", cmd_team_owner_invite, "eenmalige eigenaarsuitnodiging")
     p.add_argument("team")
-    p.add_argument("--name", help="voor wie (alleen eigenaren zien dit)")
+    p.add_argument("--name", dest="label", help="voor wie (alleen eigenaren zien dit)")
     links(p, OWNER_INVITE_DAYS)
     p = add_team("grant", cmd_team_grant, "leesrecht geven (lid of uitnodiging)")
     p.add_argument("team")

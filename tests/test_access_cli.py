@@ -49,6 +49,7 @@ def test_create_prints_a_single_use_owner_invite(tmp_path: Path) -> None:
         row, reason = store.check_invite(owner_code)
         assert reason == "ok" and row is not None
         assert (row["kind"], row["max_uses"], row["team_id"]) == ("owner", 1, team["id"])
+        assert row["label"] is None  # nobody named it (the team's name is no person's)
         assert row["expires_at"] is not None  # 14 days by default
         member, _ = store.check_invite(member_code)
         assert member is not None and member["kind"] == "member" and member["max_uses"] is None

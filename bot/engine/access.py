@@ -90,10 +90,8 @@ def invite_reply(turn: Turn, text: str, token: str, *, group: bool = False) -> R
     else the words to type."""
     hook = turn.engine.hooks.get("invite_link")
     url = hook(turn.incoming.platform, token, group) if hook is not None else None
-    if group:
-        hint = turn.text("group_code_hint", cmd=_cmd(turn, "koppel"), code=token)
-    else:
-        hint = turn.text("invite_code_hint", cmd=_cmd(turn, "start"), code=token)
+    key = ("group_code" if group else "invite_code") + ("_hint" if url else "_only")
+    hint = turn.text(key, cmd=_cmd(turn, "koppel" if group else "start"), code=token)
     if url is None:
         return Reply(f"{text}\n\n{hint}")
     label = turn.text("group_code_button" if group else "invite_button")
