@@ -10,7 +10,7 @@ Registered in :data:`bot.engine.actions.REGISTRY` (imported at the end of that m
 * ``/beheer`` (and "Team beheren" in the menu) opens ``dialogues/access.yaml`` for owners: a
   leader invite for a named person (single use, expiring), the list of owners and readers with
   revoking, a group-link code, an owner invite. ``/koppel`` in the private chat goes straight
-  to the group-link code. Every action checks again that the person is an owner of the team
+  to the group-link code, ``/leesrecht`` to the name for a leader invite. Every action checks again that the person is an owner of the team
   *now*; a refusal is audited.
 
 Links: the engine does not know the bot's public address. The application sets the hook

@@ -49,8 +49,6 @@ ACCESS_KINDS = (OWNER, READER)
 INVITE_KINDS = ("member", "owner", "leader", "group")
 #: invites that can be used once only (and are refused for the Demoteam)
 SINGLE_USE_KINDS = ("owner", "leader", "group")
-#: what the answering role used to give before version 4 (only for the migration notice)
-OLD_READ_ROLES = ("manager", "beleid")
 
 #: random member ids are drawn from [2**40, 2**63): above every sequential id of older versions
 _ID_LOW = 2**40
