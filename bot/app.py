@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from typing import Any
 
-from bot.config import Settings
+from bot.config import Settings, StartupError
 from bot.engine.core import Engine
 from bot.store import Store
 
@@ -43,6 +44,22 @@ def setup_logging(settings: Settings, level: int = logging.INFO) -> None:
     logging.getLogger("httpcore").setLevel(logging.WARNING)
     # transitions logs every state callback at INFO
     logging.getLogger("transitions").setLevel(logging.WARNING)
+
+
+def start_failure(transport: Any, exc: BaseException) -> str:
+    """One Dutch line for the operator about a transport that could not start (no secret)."""
+    platform = getattr(transport, "platform", type(transport).__name__)
+    name = type(exc).__name__
+    if platform == "telegram":
+        if name == "InvalidToken":
+            return ("Telegram weigert de bot-token (TELEGRAM_BOT_TOKEN). Controleer de token "
+                    "bij @BotFather en start opnieuw.")
+        return (f"Telegram is niet bereikbaar ({name}). Controleer de verbinding en "
+                "TELEGRAM_BASE_URL, en start opnieuw.")
+    if platform == "matrix":
+        return (f"Matrix kon niet starten ({name}). Controleer MATRIX_HOMESERVER, MATRIX_USER_ID "
+                "en het wachtwoord of de token, en start opnieuw.")
+    return f"{platform} kon niet starten ({name})."
 
 
 def build_engine(settings: Settings) -> Engine:
@@ -105,8 +122,21 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
         from bot.transports.matrix import MatrixTransport
 
         transports.append(MatrixTransport(engine, settings))
-    for transport in transports:
-        await transport.start()
+    started: list[Any] = []
+    try:
+        for transport in transports:
+            try:
+                await transport.start()
+            except Exception as exc:
+                # no traceback and no chained cause: PTB's InvalidToken quotes the token
+                raise StartupError(start_failure(transport, exc)) from None
+            started.append(transport)
+    except BaseException:
+        for transport in reversed(transports):
+            with contextlib.suppress(Exception):
+                await transport.stop()
+        engine.store.close()
+        raise
     install_invite_links(engine, transports)
     log.info("Teamspiegel draait (%s)", ", ".join(type(t).__name__ for t in transports))
     from bot.schedule.runner import run_schedule

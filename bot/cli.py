@@ -8,19 +8,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import getpass
-import json
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.config import Settings
+from bot.config import Settings, SettingsError, StartupError
+from bot.operator_export import EXPORT_FIELDS as EXPORT_FIELDS  # the CSV columns
 from bot.store import SchemaError, Store
 from bot.yamlio import ConfigError
-
-EXPORT_FIELDS = ["id", "team", "role", "theme", "question_id", "period", "scale", "text",
-                 "share_text", "answered_at", "updated_at", "content_version"]
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -151,20 +147,20 @@ def cmd_content_check(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from bot.operator_export import PRIVATE_WARNING, export_answers
+
+    if args.format == "xlsx" and not args.output:
+        raise SystemExit("Voor xlsx heb ik een bestand nodig: --output antwoorden.xlsx")
     store = _store(args)
+    if args.with_private_texts:
+        print(PRIVATE_WARNING, file=sys.stderr)
+    if args.format == "xlsx":
+        with open(args.output, "wb") as binary:
+            export_answers(store, "xlsx", binary, with_private_texts=args.with_private_texts)
+        return 0
     out = open(args.output, "w", newline="", encoding="utf-8") if args.output else sys.stdout
     try:
-        rows = store.iter_all_answers()
-        if args.format == "jsonl":
-            for row in rows:
-                row.pop("member_id", None)
-                row["share_text"] = bool(row["share_text"])
-                out.write(json.dumps(row, ensure_ascii=False) + "\n")
-        else:
-            writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS, extrasaction="ignore")
-            writer.writeheader()
-            for row in rows:
-                writer.writerow(row)
+        export_answers(store, args.format, out, with_private_texts=args.with_private_texts)
     finally:
         if args.output:
             out.close()
@@ -173,8 +169,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_schedule(args: argparse.Namespace) -> int:
     from bot.schedule.planner import schedule_overview
+    from bot.schedule.retention import describe
 
+    settings = _settings(args)
     print(schedule_overview(_store(args), datetime.now(UTC), months=args.months))
+    print(describe(settings.retention_years))
     return 0
 
 
@@ -189,10 +188,16 @@ def cmd_tips_preview(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from bot.schedule.dispatcher import status_text
+    from bot.schedule.retention import describe
 
+    settings = _settings(args)
     store = _store(args)
     print(f"Database: {store.path} (schema {store.schema_version})")
     print(status_text(store))
+    print(describe(settings.retention_years))
+    oldest = store.oldest_answer()
+    if oldest:
+        print(f"Oudste antwoord: {oldest[:10]}")
     return 0
 
 
@@ -254,9 +259,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dialogues", help="map met dialogues/*.yaml")
     p.set_defaults(func=cmd_content_check)
 
-    p = add("export", cmd_export, "alle antwoorden exporteren (beheer)")
-    p.add_argument("--format", choices=["csv", "jsonl"], default="csv")
-    p.add_argument("--output", "-o", help="bestand (standaard: stdout)")
+    p = add("export", cmd_export, "alle antwoorden exporteren (beheer; staat in het logboek)")
+    p.add_argument("--format", choices=["csv", "xlsx", "jsonl"], default="csv")
+    p.add_argument("--output", "-o", help="bestand (standaard: stdout; verplicht voor xlsx)")
+    p.add_argument("--with-private-texts", action="store_true",
+                   help="ook teksten die mensen 'alleen voor mij' hielden (met waarschuwing)")
 
     p = add("schedule", cmd_schedule, "wat wanneer verstuurd wordt")
     p.add_argument("--months", type=int, default=3)
@@ -289,6 +296,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except ConfigError as exc:
         print(f"Fout in de inhoud of dialogen:\n{exc}", file=sys.stderr)
+        return 1
+    except SettingsError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    except StartupError as exc:  # one clear line; never a traceback with a token in it
+        print(str(exc), file=sys.stderr)
         return 1
 
 

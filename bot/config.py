@@ -22,6 +22,35 @@ SECRET_FIELDS = {
 }
 
 
+#: how long answers, tip reactions and the audit log are kept (years), unless configured
+DEFAULT_RETENTION_YEARS = 3.0
+
+
+class SettingsError(ValueError):
+    """A setting in the environment (or ``.env``) has a value we cannot use (Dutch message)."""
+
+
+class StartupError(RuntimeError):
+    """A transport could not start (a rejected token, a failed login). The message is one
+    Dutch line for the operator, with no secret in it; the cause is not chained, so no
+    traceback can show a token."""
+
+
+def retention_years_from(raw: str | None) -> float:
+    """``TEAMSPIEGEL_RETENTION_YEARS``: a positive number of years (``3``, ``1.5``, ``1,5``)."""
+    if raw is None:
+        return DEFAULT_RETENTION_YEARS
+    try:
+        value = float(raw.replace(",", "."))
+    except ValueError:
+        value = 0.0
+    if not value > 0 or value > 100:
+        raise SettingsError(
+            f"TEAMSPIEGEL_RETENTION_YEARS moet een aantal jaren zijn, bijvoorbeeld 3 (nu: {raw!r})."
+        )
+    return value
+
+
 def default_db_path() -> Path:
     """``$TEAMSPIEGEL_DB``, else ``$XDG_DATA_HOME/teamspiegel/teamspiegel.db``
     (``~/.local/share/teamspiegel/teamspiegel.db``)."""
@@ -59,6 +88,8 @@ class Settings:
     rate_global_per_second: float = 30.0
     rate_chat_per_second: float = 1.0
     rate_group_per_minute: float = 20.0
+    #: answers, tip reactions and audit log entries older than this many years are deleted
+    retention_years: float = DEFAULT_RETENTION_YEARS
 
     @property
     def telegram_enabled(self) -> bool:
@@ -121,4 +152,5 @@ class Settings:
         s.rate_global_per_second = float(get("TEAMSPIEGEL_RATE_GLOBAL") or 30)
         s.rate_chat_per_second = float(get("TEAMSPIEGEL_RATE_CHAT") or 1)
         s.rate_group_per_minute = float(get("TEAMSPIEGEL_RATE_GROUP_MINUTE") or 20)
+        s.retention_years = retention_years_from(get("TEAMSPIEGEL_RETENTION_YEARS"))
         return s

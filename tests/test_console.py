@@ -345,7 +345,28 @@ def test_export_jsonl(walked: dict[str, Any]) -> None:
     for row in rows:
         by_role.setdefault(row["role"], {})[row["question_id"]] = (
             row["scale"], row["text"], int(row["share_text"]))
-    assert by_role == {role: w.expected for role, w in walked["walks"].items()}
+    # texts kept "alleen voor mij" stay out of the operator's export
+    expected = {role: {q: (scale, text if share else None, share)
+                       for q, (scale, text, share) in w.expected.items()}
+                for role, w in walked["walks"].items()}
+    assert any(text and not share for w in walked["walks"].values()
+               for _, text, share in w.expected.values())  # there were private texts
+    assert by_role == expected
+
+    # only when asked for, with a warning; both exports are in the audit log
+    proc = cli(db, "export", "--format", "jsonl", "--with-private-texts")
+    assert "alleen voor mij" in proc.stderr
+    everything: dict[str, dict[str, tuple]] = {}
+    for row in map(json.loads, proc.stdout.splitlines()):
+        everything.setdefault(row["role"], {})[row["question_id"]] = (
+            row["scale"], row["text"], int(row["share_text"]))
+    assert everything == {role: w.expected for role, w in walked["walks"].items()}
+    con = sqlite3.connect(db)
+    audit = con.execute(
+        "SELECT detail FROM audit_log WHERE action = 'operator_export' ORDER BY id").fetchall()
+    con.close()
+    assert [d for (d,) in audit][-2:] == [f"formaat=jsonl; rijen={total}; privé-teksten=nee",
+                                          f"formaat=jsonl; rijen={total}; privé-teksten=ja"]
 
 
 def test_export_csv(walked: dict[str, Any], tmp_path: Path) -> None:

@@ -824,20 +824,21 @@ def test_event_id_replay_is_ignored(chat: Chat) -> None:
     assert n == 1
 
 
-def test_mijngegevens_returns_json_with_answers(chat: Chat, engine: Engine) -> None:
+def test_mijngegevens_returns_a_readable_json_file(chat: Chat, engine: Engine) -> None:
     chat.onboard()
     chat.press("tour")
     qid = chat.answer(scale=2, text="mijn eigen woorden")
     chat.type("/mijngegevens")
-    docs = [r.document for r in chat.last if r.document]
-    assert len(docs) == 1
-    name, payload, mime = docs[0]
+    docs = [r for r in chat.last if r.document]
+    assert len(docs) == 1 and docs[0].personal
+    name, payload, mime = docs[0].document  # type: ignore[misc]
     assert name.endswith(".json") and mime == "application/json"
     data = json.loads(payload)
-    assert data["member"]["id"] == chat.member_id
-    assert [(a["question_id"], a["scale"], a["text"]) for a in data["answers"]] == [
-        (qid, 2, "mijn eigen woorden")]
-    assert data["memberships"][0]["role"] == "professional"
+    assert data["uitleg"] and data["over_jou"]["gebruikers_id"] == chat.user
+    assert [(a["vraag"], a["score"], a["toelichting"], a["toelichting_gedeeld"])
+            for a in data["antwoorden"]] == [
+        (PP.question(qid).text, 2, "mijn eigen woorden", "nee, alleen voor jou")]
+    assert [(m["team"], m["rol"]) for m in data["teams"]] == [("Demoteam", "professional")]
     assert chat.prompt().is_prompt  # and the question is shown again
 
 

@@ -198,8 +198,7 @@ def test_member_in_two_teams_gets_one_tip(store: Store, team: dict[str, Any]) ->
 
 def test_group_chats_get_group_rows(store: Store, team: dict[str, Any]) -> None:
     a = team["members"]["a"]
-    # the group chat also has a conversation row linked to a member: it is not a private chat
-    store.save_conversation(Conversation(None, "telegram", "-100200", a, "group"))
+    # (a group chat never holds a conversation: conversations belong to a person)
     store.link_chat("telegram", "-100200", team["id"], a)
     store.conn.execute("UPDATE team_chats SET linked_at = ?", (iso(utc(2026, 6, 1)),))
     result = plan(store, JULY_SLOT, bot_username="TeamspiegelBot")
@@ -403,7 +402,6 @@ def test_followups_travel_with_the_tip(store: Store, team: dict[str, Any]) -> No
     other = store.create_team("Wijkteam Zuid")
     add_member(store, other, "z")
     a = team["members"]["a"]
-    store.save_conversation(Conversation(None, "telegram", "-100200", a, "group"))
     store.link_chat("telegram", "-100200", team["id"], a)
     store.conn.execute("UPDATE team_chats SET linked_at = ?", (iso(utc(2026, 6, 1)),))
     store.grant_access(team["id"], a, "reader", by=None, via="cli")  # only readers write these

@@ -85,12 +85,13 @@ def test_migration_from_v1_keeps_data(tmp_path: Path) -> None:
     # data intact
     assert store.get_team(ids["team"])["name"] == "Wijkteam Oost"  # type: ignore[index]
     member = store.get_member(ids["member"])
-    assert member is not None and member["display_name"] == "Sam" and member["consent_at"]
+    assert member is not None and member["consent_at"]
+    assert member["display_name"] is None  # names are no longer kept (release 0.4)
     assert store.role_in_team(ids["member"], ids["team"]) == "manager"
     assert store.resolve_invite("tok") == (ids["team"], "ok")
     conv = store.load_conversation("telegram", "12345")
     assert conv == Conversation(conv.id, "telegram", "12345", 7, "reflect.question",  # type: ignore[union-attr]
-                                {"run": 3, "i": 1}, 5)
+                                {"run": 3, "i": 1}, 5, user_id="12345")
     answers = store.run_answers(ids["run"])
     assert answers["samenhang-1"]["scale"] == 4 and answers["samenhang-1"]["text"] == "goed"
     # new tables and columns exist, with their defaults for old rows

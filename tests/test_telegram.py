@@ -306,7 +306,7 @@ async def test_export_is_sent_as_a_json_document(fake, person, team):
     [call] = fake.calls("sendDocument")
     assert call.params["caption"] == "Hier is alles wat ik van je bewaar."
     data = json.loads(call.files["document"])
-    assert data["member"]["platform_user_id"] == str(USER)
+    assert data["over_jou"]["gebruikers_id"] == str(USER) and data["uitleg"]
 
 
 async def test_forbidden_on_reply_marks_member_unreachable(fake, person, store, team):

@@ -7,7 +7,6 @@ the YAML (``value:ja`` -> ``arg="ja"``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
@@ -129,6 +128,13 @@ def _answer_label(row: dict[str, Any]) -> str:
         text = row["text"]
         parts.append(f"“{text[:60]}{'…' if len(text) > 60 else ''}”")
     return " · ".join(parts) or "overgeslagen"
+
+
+def _personal(replies: list[Reply]) -> list[Reply]:
+    """Mark replies as personal: transports send them only into a chat with the person alone."""
+    for reply in replies:
+        reply.personal = True
+    return replies
 
 
 def _short(text: str, limit: int = 48) -> str:
@@ -256,7 +262,7 @@ def resume_in(turn: Turn, arg: str | None) -> bool:
 @action("give_consent")
 def give_consent(turn: Turn, arg: str | None) -> None:
     inc = turn.incoming
-    member_id = turn.store.get_or_create_member(inc.platform, inc.user_id, inc.display_name)
+    member_id = turn.store.get_or_create_member(inc.platform, inc.user_id)  # no name: ever
     turn.store.set_consent(member_id)
     turn.conv.member_id = member_id
 
@@ -443,21 +449,27 @@ def say_help(turn: Turn, arg: str | None) -> None:
 
 @action("send_export")
 def send_export(turn: Turn, arg: str | None) -> None:
-    data = turn.store.export_member(turn.member_id or 0)
-    payload = json.dumps(data, ensure_ascii=False, indent=2, default=str).encode()
-    turn.replies.append(
-        Reply(turn.text("export_caption"),
-              document=("teamspiegel-mijngegevens.json", payload, "application/json"))
-    )
+    """Everything held about the person, readable (also before consent: then very little)."""
+    from bot.engine.mydata import FILENAME, export_document, export_json
+
+    doc = export_document(turn.store, turn.content, turn.member_id, turn.conv, turn.now())
+    key = "export_caption" if turn.member_id is not None else "export_caption_before_consent"
+    turn.replies.append(Reply(turn.text(key),
+                              document=(FILENAME, export_json(doc), "application/json"),
+                              personal=True))
 
 
 @action("forget")
 def forget(turn: Turn, arg: str | None) -> None:
+    """Erase everything of the person (before consent: the pending conversation). After the
+    commit the WAL is checkpointed, so no old copy of a page stays in the files; the reply
+    tells the transport to leave and forget the private chat (Matrix)."""
     if turn.member_id is not None:
         turn.store.delete_member(turn.member_id)
     turn.conv.member_id = None
     turn.forgotten = True
-    turn.say("forgotten")
+    turn.later.append(turn.store.checkpoint)
+    turn.replies.append(Reply(turn.text("forgotten"), leave_chat=True))
 
 
 @action("set_reminders")
@@ -518,7 +530,7 @@ def save_tip_text(turn: Turn, arg: str | None) -> None:
 def show_my_reflections(turn: Turn, arg: str | None) -> None:
     from bot.engine.views import my_reflections
 
-    turn.replies.extend(my_reflections(turn))
+    turn.replies.extend(_personal(my_reflections(turn)))
 
 
 @action("show_report")
@@ -527,12 +539,12 @@ def show_report(turn: Turn, arg: str | None) -> None:
     report (synthetic answers, hook ``demo_report``) and never anything of real people."""
     hook = turn.engine.hooks.get("report")
     if hook is not None and may_read(turn):
-        turn.replies.extend(hook(turn))
+        turn.replies.extend(_personal(hook(turn)))  # for the reader only, never a shared room
         return
     if demo_report_available(turn):
         replies = turn.engine.hooks["demo_report"](turn)
         if replies:
-            turn.replies.extend(replies)
+            turn.replies.extend(_personal(replies))
             return
     turn.store.audit("chat_report:denied", actor=turn.member_id)
     turn.say("not_manager")
@@ -546,7 +558,7 @@ def send_dashboard_link(turn: Turn, arg: str | None) -> None:
         turn.store.audit("dashboard_link:denied", actor=turn.member_id)
         turn.say("not_manager")
         return
-    turn.replies.extend(hook(turn))
+    turn.replies.extend(_personal(hook(turn)))  # a login link is the person's key
 
 
 def apply_edit(turn: Turn) -> None:
@@ -617,10 +629,12 @@ def render_question(turn: Turn) -> list[Reply]:
         replies.append(Reply(f"Thema {theme.number}: {theme.title}\n\n{theme.intro}"))
     lines = [turn.text("question_progress", n=i + 1, total=len(qs), theme=theme.title), "",
              q.text]
+    quotes = False
     if ctx.get("editing"):
         row = turn.store.run_answers(int(ctx["run"])).get(q.id)
         if row:
             lines += ["", turn.text("previous_answer", answer=_answer_label(row))]
+            quotes = True
     if q.kind == "scale":
         low, high = pp.scale.low, pp.scale.high
         lines += ["", turn.text("scale_hint", low=low.lower(), high=high.lower())]
@@ -631,6 +645,7 @@ def render_question(turn: Turn) -> list[Reply]:
     else:
         lines += ["", turn.text("text_hint")]
         replies.append(Reply("\n".join(lines), expects="text"))
+    replies[-1].personal = quotes  # it quotes the person's earlier answer
     return replies
 
 

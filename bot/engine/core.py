@@ -218,7 +218,7 @@ class Engine:
             check(path, (*loc, "do"), "action", a)
 
     def _model(self, conv: Conversation) -> _Model:
-        key = (conv.platform, conv.chat_id)
+        key = (conv.platform, conv.user_id or conv.chat_id)
         model = self._models.get(key)
         if model is None:
             model = _Model(conv.state)
@@ -232,9 +232,9 @@ class Engine:
             model.state = conv.state
         return model
 
-    def _forget_model(self, platform: str, chat_id: str) -> None:
+    def _forget_model(self, platform: str, user_id: str) -> None:
         """Drop a conversation's model from the cache and from the shared machine."""
-        model = self._models.pop((platform, chat_id), None)
+        model = self._models.pop((platform, user_id), None)
         if model is not None:
             self.machine.remove_model(model)
 
@@ -281,7 +281,7 @@ class Engine:
                         results.append(self._handle_in_tx(incoming, later))
                 except Exception:
                     log.exception("turn failed for %s chat", incoming.platform)
-                    self._forget_model(incoming.platform, incoming.chat_id)
+                    self._forget_model(incoming.platform, incoming.user_id)
                     results.append([Reply(self.dialogues.text("error"))])
         self._run_later(later)
         return results
@@ -294,28 +294,33 @@ class Engine:
             from bot.engine.groups import handle_group
 
             return handle_group(self, inc)
-        conv = store.load_conversation(inc.platform, inc.chat_id)
+        # the conversation is the sender's, never the room's (a room can change hands)
+        conv = store.load_conversation(inc.platform, inc.user_id)
+        moved = False
         if conv is None:
             member_id = store.member_id(inc.platform, inc.user_id)
-            conv = Conversation(None, inc.platform, inc.chat_id, member_id, START_STATE, {}, 0)
-        elif conv.member_unreachable and conv.member_id is not None:
-            store.mark_reachable(conv.member_id)
+            conv = Conversation(None, inc.platform, inc.chat_id, member_id, START_STATE, {}, 0,
+                                user_id=inc.user_id)
+        else:
+            if conv.member_unreachable and conv.member_id is not None:
+                store.mark_reachable(conv.member_id)
+            if conv.chat_id != inc.chat_id:  # the chat where we last talked privately
+                conv.chat_id, moved = inc.chat_id, True
         turn = Turn(self, conv, inc, later=later)
         before = (conv.state, conv.prompt_seq)
         try:
             show_prompt = self._dispatch(turn)
         except Exception:
             # the machine may hold a state that was rolled back
-            self._forget_model(conv.platform, conv.chat_id)
+            self._forget_model(conv.platform, inc.user_id)
             raise
         if turn.forgotten:
-            store.conn.execute("DELETE FROM conversations WHERE platform = ? AND chat_id = ?",
-                               (conv.platform, conv.chat_id))
-            self._forget_model(conv.platform, conv.chat_id)
+            store.delete_conversation(conv.platform, inc.user_id)
+            self._forget_model(conv.platform, inc.user_id)
             return turn.replies
         if show_prompt:
             turn.replies.extend(self._render_prompt(turn))
-        if (conv.state, conv.prompt_seq) != before or conv.id is None or show_prompt:
+        if (conv.state, conv.prompt_seq) != before or conv.id is None or show_prompt or moved:
             store.save_conversation(conv)
         return turn.replies
 
@@ -409,6 +414,9 @@ class Engine:
             else:
                 choices = [Choice(c.label, c.value) for c in spec.choices or []]
             replies = [Reply(self.dialogues.text(spec.say), choices=choices, expects=spec.expects)]
+        if spec.personal:  # e.g. a list of your own answers
+            for reply in replies:
+                reply.personal = True
         prompt = replies[-1]
         key = f"{conv.state}|{conv.context.get('run')}|{conv.context.get('i')}"
         if conv.context.get("_pk") != key:
@@ -424,13 +432,18 @@ class Engine:
         }
         return replies
 
-    def current_prompt(self, platform: str, chat_id: str) -> list[Reply]:
-        """Re-render where a conversation is (for reminders and after a restart)."""
-        conv = self.store.load_conversation(platform, chat_id)
+    def current_prompt(self, platform: str, user_id: str) -> list[Reply]:
+        """Re-render where a person's conversation is (for reminders and after a restart)."""
+        conv = self.store.load_conversation(platform, user_id)
         if conv is None:
             return []
-        turn = Turn(self, conv, Incoming(platform, "", chat_id, "text"))
+        turn = Turn(self, conv, Incoming(platform, user_id, conv.chat_id, "text"))
         return self._render_prompt(turn)
+
+    def personal_refusal(self) -> Reply:
+        """What a transport sends instead of a personal reply (``Reply.personal``) it may not
+        deliver because someone else is in the chat."""
+        return Reply(self.dialogues.text("personal_private_only"))
 
 
 def _match_choice(raw: str, choices: list[list[str]]) -> str | None:

@@ -52,6 +52,8 @@ class StateSpec(_Strict):
     auto: bool = False
     #: free text is also accepted when the state expects a choice
     accepts_text: bool = False
+    #: the prompt shows the person's own data (answers): only ever sent to them alone
+    personal: bool = False
     transitions: list[TransitionSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")

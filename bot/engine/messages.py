@@ -76,6 +76,12 @@ class Reply:
     is_prompt: bool = False
     #: where to send it when not the chat of the incoming event (a group -> private move)
     chat_id: str | None = None
+    #: personal data (answers, exports, login links, your own reports): a transport delivers
+    #: it only into a chat with nobody but the person in it, else ``Engine.personal_refusal``
+    personal: bool = False
+    #: the person erased their data: after this reply the transport leaves and forgets the
+    #: private chat where the platform allows it (Matrix), and drops what it keeps about it
+    leave_chat: bool = False
 
     def to_json(self) -> dict[str, object]:
         """The console's machine format (also handy in tests)."""
@@ -93,6 +99,22 @@ class Reply:
 
 
 SCALE_VALUES = ("1", "2", "3", "4", "5")
+
+
+def withhold_personal(replies: list[Reply], *, private: bool, refusal: Reply) -> list[Reply]:
+    """The replies that may go into a chat: all of them in a private chat; elsewhere every
+    personal reply is left out and the refusal said once instead."""
+    if private or not any(r.personal for r in replies):
+        return replies
+    out: list[Reply] = []
+    refused = False
+    for reply in replies:
+        if not reply.personal:
+            out.append(reply)
+        elif not refused:
+            out.append(refusal)
+            refused = True
+    return out
 
 
 def reply_to_payload(reply: Reply) -> dict[str, object]:

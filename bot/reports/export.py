@@ -16,6 +16,7 @@ from pathlib import Path
 from bot.reports.aggregate import EXPORT_COLUMNS, REASONS_NL, TeamReport, report_to_rows
 from bot.reports.charts import theme_chart_png
 from bot.reports.service import team_report_for, theme_titles
+from bot.spreadsheet import safe_row, safe_values
 from bot.store import Store
 
 __all__ = ["FORMATS", "export_columns", "export_report", "export_rows"]
@@ -60,7 +61,7 @@ def _write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
         writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
-            writer.writerow(row)
+            writer.writerow(safe_row(row))
 
 
 def _write_xlsx(path: Path, rows: list[dict], columns: list[str], notes: list[str]) -> None:
@@ -75,13 +76,13 @@ def _write_xlsx(path: Path, rows: list[dict], columns: list[str], notes: list[st
         cell.font = Font(bold=True)
     ws.freeze_panes = "A2"
     for row in rows:
-        ws.append([row.get(c) for c in columns])
+        ws.append(safe_values(row.get(c) for c in columns))
     widths = {"theme_title": 40, "reason_nl": 40, "question_id": 18, "theme_id": 16}
     for i, name in enumerate(columns, 1):
         ws.column_dimensions[ws.cell(1, i).column_letter].width = widths.get(name, 11)
     info = wb.create_sheet("Over dit bestand")
     for line in notes:
-        info.append([line])
+        info.append(safe_values([line]))
     info.column_dimensions["A"].width = 110
     info["A1"].font = Font(bold=True)
     wb.save(path)

@@ -11,6 +11,7 @@ from bot.config import Settings
 from bot.engine.core import Engine
 from bot.schedule.dispatcher import Dispatcher, Limits
 from bot.schedule.planner import plan_due
+from bot.schedule.retention import RetentionTick
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,13 @@ async def run_schedule(
         ),
     )
     links = _links(senders)
+    retention = RetentionTick(store, settings.retention_years)
 
     def plan(now: datetime) -> object:
+        try:  # old answers and audit entries go (at most once an hour)
+            retention(now)
+        except Exception:
+            log.exception("retention purge failed")
         return plan_due(store, now, content=engine.content, links=links,
                         platforms=list(senders))
 

@@ -23,7 +23,8 @@ import sqlite_utils
 from bot.store.access import AccessQueries, new_member_id, new_token
 from bot.store.insights import InsightQueries
 from bot.store.outbox import OutboxQueries
-from bot.store.schema import LATEST, SchemaError, current_version, migrate
+from bot.store.personal import PersonalDataQueries
+from bot.store.schema import IDENTITY_VERSION, LATEST, SchemaError, current_version, migrate
 
 __all__ = ["Conversation", "SchemaError", "Store", "utcnow", "LATEST"]
 
@@ -47,6 +48,13 @@ _CONTEXT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 @dataclass(slots=True)
 class Conversation:
+    """One person's conversation with the bot on one platform.
+
+    It is keyed by the person (``platform``, ``user_id``: the sender), never by the chat: a
+    Matrix room can change hands, a person is always themselves. ``chat_id`` is the chat where
+    we last talked privately, the address of scheduled messages.
+    """
+
     id: int | None
     platform: str
     chat_id: str
@@ -56,6 +64,8 @@ class Conversation:
     prompt_seq: int = 0
     #: the member was marked unreachable (blocked the bot); loaded, never saved from here
     member_unreachable: bool = False
+    #: the sender's platform user id (the key); None: the member's user id, else ``chat_id``
+    user_id: str | None = None
 
 
 def _rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
@@ -63,7 +73,7 @@ def _rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-class Store(OutboxQueries, InsightQueries, AccessQueries):
+class Store(OutboxQueries, InsightQueries, AccessQueries, PersonalDataQueries):
     """Data access for one SQLite database file."""
 
     def __init__(self, path: str | Path, *, synchronous: str = "FULL") -> None:
@@ -75,12 +85,21 @@ class Store(OutboxQueries, InsightQueries, AccessQueries):
         conn.execute(f"PRAGMA synchronous={synchronous}")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=10000")
+        # erased rows are overwritten with zeros, not just unlinked (AVG: /vergeet)
+        conn.execute("PRAGMA secure_delete=ON")
         self.conn = conn
         self.db = sqlite_utils.Database(conn)
         self._lock = threading.RLock()
         self._depth = 0
+        #: a truncating WAL checkpoint could not finish yet (a reader held an old snapshot)
+        self.checkpoint_pending = False
         self.migrated_from = current_version(self.db)
-        migrate(self.db)
+        applied = migrate(self.db)
+        if self.migrated_from and IDENTITY_VERSION in applied and self.path != ":memory:":
+            # display names were cleared, conversations rebuilt: and whatever was deleted
+            # before secure_delete was on may still sit in free pages. Rewrite the file once.
+            conn.execute("VACUUM")
+            self.checkpoint()
 
     # -- transactions ---------------------------------------------------------------------
 
@@ -121,6 +140,17 @@ class Store(OutboxQueries, InsightQueries, AccessQueries):
 
     def close(self) -> None:
         self.conn.close()
+
+    def checkpoint(self) -> bool:
+        """Copy the WAL into the database file and truncate the WAL to zero bytes, so that
+        deleted rows leave no old page copies behind. False (and ``checkpoint_pending``) when
+        another connection still reads an older snapshot; call again later."""
+        if self.path == ":memory:" or self.conn.in_transaction:
+            return False
+        with self._lock:
+            busy, _log, _done = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        self.checkpoint_pending = bool(busy)
+        return not busy
 
     @property
     def schema_version(self) -> int:
@@ -215,15 +245,17 @@ class Store(OutboxQueries, InsightQueries, AccessQueries):
     def get_or_create_member(
         self, platform: str, user_id: str, display_name: str | None = None
     ) -> int:
+        """The member id of a platform user, created when new. ``display_name`` is accepted
+        for old callers and never stored: we keep no names (see the consent text)."""
         found = self.member_id(platform, user_id)
         if found is not None:
             return found
         while True:  # random ids, never reused: see bot.store.access.new_member_id
             new_id = new_member_id()
             cur = self.conn.execute(
-                """INSERT INTO members (id, platform, platform_user_id, display_name, created_at)
-                   VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING""",
-                (new_id, platform, user_id, display_name, utcnow()),
+                """INSERT INTO members (id, platform, platform_user_id, created_at)
+                   VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING""",
+                (new_id, platform, user_id, utcnow()),
             )
             if cur.rowcount:
                 return new_id
@@ -237,7 +269,7 @@ class Store(OutboxQueries, InsightQueries, AccessQueries):
         )
 
     def update_member(self, member_id: int, **fields: Any) -> None:
-        allowed = {"display_name", "reminders_off", "paused_until", "unreachable_at", "consent_at"}
+        allowed = {"reminders_off", "paused_until", "unreachable_at", "consent_at"}
         bad = set(fields) - allowed
         if bad:
             raise ValueError(f"cannot update {sorted(bad)}")
@@ -281,51 +313,69 @@ class Store(OutboxQueries, InsightQueries, AccessQueries):
 
     # -- conversations --------------------------------------------------------------------
 
-    def load_conversation(self, platform: str, chat_id: str) -> Conversation | None:
+    def load_conversation(self, platform: str, user_id: str) -> Conversation | None:
+        """The conversation of a person (the sender), wherever they last talked to us."""
         row = self.conn.execute(
-            """SELECT c.id, c.member_id, c.state, c.context, c.prompt_seq,
+            """SELECT c.id, c.chat_id, c.member_id, c.state, c.context, c.prompt_seq,
                       m.unreachable_at IS NOT NULL
                FROM conversations c LEFT JOIN members m ON m.id = c.member_id
-               WHERE c.platform = ? AND c.chat_id = ?""",
-            (platform, chat_id),
+               WHERE c.platform = ? AND c.user_id = ?""",
+            (platform, user_id),
         ).fetchone()
         if row is None:
             return None
-        return Conversation(row[0], platform, chat_id, row[1], row[2], json.loads(row[3]), row[4],
-                            bool(row[5]))
+        return Conversation(row[0], platform, row[1], row[2], row[3], json.loads(row[4]), row[5],
+                            bool(row[6]), user_id)
+
+    def _conversation_user(self, conv: Conversation) -> str:
+        if conv.user_id is None:
+            found = None
+            if conv.member_id is not None:
+                found = self.conn.execute(
+                    "SELECT platform_user_id FROM members WHERE id = ?", (conv.member_id,)
+                ).fetchone()
+            conv.user_id = str(found[0]) if found else conv.chat_id
+        return conv.user_id
 
     def save_conversation(self, conv: Conversation) -> None:
         context = _CONTEXT_JSON.encode(conv.context)
         if conv.id is None:
             cur = self.conn.execute(
                 """INSERT INTO conversations
-                   (platform, chat_id, member_id, state, context, prompt_seq, updated_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT (platform, chat_id) DO UPDATE SET member_id = excluded.member_id,
-                   state = excluded.state, context = excluded.context,
-                   prompt_seq = excluded.prompt_seq, updated_at = excluded.updated_at""",
-                (conv.platform, conv.chat_id, conv.member_id, conv.state, context,
-                 conv.prompt_seq, utcnow()),
+                   (platform, user_id, chat_id, member_id, state, context, prompt_seq, updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (platform, user_id) DO UPDATE SET chat_id = excluded.chat_id,
+                   member_id = excluded.member_id, state = excluded.state,
+                   context = excluded.context, prompt_seq = excluded.prompt_seq,
+                   updated_at = excluded.updated_at""",
+                (conv.platform, self._conversation_user(conv), conv.chat_id, conv.member_id,
+                 conv.state, context, conv.prompt_seq, utcnow()),
             )
             conv.id = int(cur.lastrowid or 0) or None
         else:
             self.conn.execute(
-                """UPDATE conversations SET member_id = ?, state = ?, context = ?, prompt_seq = ?,
-                   updated_at = ? WHERE id = ?""",
-                (conv.member_id, conv.state, context, conv.prompt_seq, utcnow(), conv.id),
+                """UPDATE conversations SET chat_id = ?, member_id = ?, state = ?, context = ?,
+                   prompt_seq = ?, updated_at = ? WHERE id = ?""",
+                (conv.chat_id, conv.member_id, conv.state, context, conv.prompt_seq, utcnow(),
+                 conv.id),
             )
+
+    def delete_conversation(self, platform: str, user_id: str) -> None:
+        self.conn.execute("DELETE FROM conversations WHERE platform = ? AND user_id = ?",
+                          (platform, user_id))
 
     def conversations_in_state(self, prefix: str) -> list[Conversation]:
         rows = self.conn.execute(
-            """SELECT id, platform, chat_id, member_id, state, context, prompt_seq
+            """SELECT id, platform, chat_id, member_id, state, context, prompt_seq, user_id
                FROM conversations WHERE state LIKE ? || '%'""",
             (prefix,),
         ).fetchall()
-        return [Conversation(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6]) for r in rows]
+        return [Conversation(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], False, r[7])
+                for r in rows]
 
     def member_conversation(self, member_id: int, platform: str) -> Conversation | None:
         row = self.conn.execute(
-            "SELECT chat_id FROM conversations WHERE member_id = ? AND platform = ? LIMIT 1",
+            "SELECT user_id FROM conversations WHERE member_id = ? AND platform = ? LIMIT 1",
             (member_id, platform),
         ).fetchone()
         return self.load_conversation(platform, row[0]) if row else None
@@ -482,39 +532,19 @@ class Store(OutboxQueries, InsightQueries, AccessQueries):
             return self._all("SELECT * FROM audit_log ORDER BY id")
         return self._all("SELECT * FROM audit_log WHERE team_id = ? ORDER BY id", (team_id,))
 
-    _PERSONAL_TABLES = (
-        ("memberships", "member_id"),
-        ("runs", "member_id"),
-        ("answers", "member_id"),
-        ("conversations", "member_id"),
-        ("tip_reactions", "member_id"),
-        ("outbox", "member_id"),
-    )
-
-    def export_member(self, member_id: int) -> dict[str, Any]:
-        """Everything stored about one person (AVG right of access)."""
-        data: dict[str, Any] = {"member": self.get_member(member_id)}
-        for table, column in self._PERSONAL_TABLES:
-            data[table] = self._all(f"SELECT * FROM {table} WHERE {column} = ?", (member_id,))
-        for conv in data["conversations"]:
-            conv["context"] = json.loads(conv["context"])
-        data["audit_log"] = self._all(
-            "SELECT action, team_id, at FROM audit_log WHERE actor_member_id = ?", (member_id,)
-        )
-        return data
-
     def delete_member(self, member_id: int) -> dict[str, int]:
-        """Erase a person and everything linked to them (AVG right to erasure)."""
-        counts: dict[str, int] = {}
+        """Erase a person and everything linked to them (AVG right to erasure).
+
+        Every table that refers to members is covered (see
+        :meth:`~bot.store.personal.PersonalDataQueries.erase_member_rows`), and nothing stays
+        readable in the file: ``secure_delete`` overwrites the deleted rows with zeros, and
+        when this is the outermost transaction the WAL is checkpointed and truncated right
+        after the commit (inside a turn the engine does that after its commit)."""
         with self.transaction():
-            for table, column in self._PERSONAL_TABLES:
-                n = self.conn.execute(
-                    f"SELECT COUNT(*) FROM {table} WHERE {column} = ?", (member_id,)
-                ).fetchone()[0]
-                counts[table] = int(n)
-            self.conn.execute("UPDATE audit_log SET actor_member_id = NULL WHERE actor_member_id = ?",
-                              (member_id,))
+            counts = self.erase_member_rows(member_id)
             self.conn.execute("DELETE FROM members WHERE id = ?", (member_id,))
+        if not self.conn.in_transaction:
+            self.checkpoint()
         return counts
 
     # -- monthly tip reactions ------------------------------------------------------------

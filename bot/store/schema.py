@@ -272,7 +272,52 @@ def _v5_snapshots(db: sqlite_utils.Database) -> None:
 
 
 def _v6_identity(db: sqlite_utils.Database) -> None:
-    """Conversations keyed by sender, erasure and retention (release 0.4)."""
+    """Conversations keyed by sender, erasure and retention (release 0.4).
+
+    - ``conversations`` is keyed by (platform, sender user id), never by the room: on Matrix a
+      room may change hands (Alice invites Bob into her DM and leaves), and the person typing
+      must never become the person the conversation belongs to. ``chat_id`` stays, as the
+      chat where we last talked privately (the delivery address of scheduled messages).
+      Existing conversations are carried over under their member's user id; when a member
+      had several (several Matrix rooms), the newest one in a private chat wins. Conversations
+      without a member (before consent) are dropped: they only held the welcome step.
+    - display names are no longer stored (the consent text promises "geen naam").
+    - answers are found by age for the retention purge.
+    """
+    db.execute(
+        """CREATE TABLE conversations_v6 (
+            id INTEGER PRIMARY KEY,
+            platform TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            chat_id TEXT NOT NULL,
+            member_id INTEGER REFERENCES members(id) ON DELETE CASCADE,
+            state TEXT NOT NULL,
+            context TEXT NOT NULL DEFAULT '{}',
+            prompt_seq INTEGER NOT NULL DEFAULT 0,
+            updated_at TEXT NOT NULL,
+            UNIQUE (platform, user_id)
+        )"""
+    )
+    db.execute(
+        """INSERT INTO conversations_v6
+               (id, platform, user_id, chat_id, member_id, state, context, prompt_seq, updated_at)
+           SELECT c.id, c.platform, m.platform_user_id, c.chat_id, c.member_id, c.state,
+                  c.context, c.prompt_seq, c.updated_at
+           FROM conversations c JOIN members m ON m.id = c.member_id AND m.platform = c.platform
+           WHERE c.id = (
+               SELECT c2.id FROM conversations c2
+               WHERE c2.member_id = c.member_id AND c2.platform = c.platform
+               ORDER BY EXISTS (SELECT 1 FROM team_chats t
+                                WHERE t.platform = c2.platform AND t.chat_id = c2.chat_id),
+                        c2.updated_at DESC, c2.id DESC
+               LIMIT 1)"""
+    )
+    db.execute("DROP TABLE conversations")
+    db.execute("ALTER TABLE conversations_v6 RENAME TO conversations")
+    db.execute("CREATE INDEX conversations_member ON conversations(member_id)")
+    db.execute("UPDATE members SET display_name = NULL WHERE display_name IS NOT NULL")
+    db.execute("CREATE INDEX answers_answered_at ON answers(answered_at)")
+    db.execute("CREATE INDEX audit_log_at ON audit_log(at)")
 
 
 def _v7_delivery(db: sqlite_utils.Database) -> None:
@@ -291,6 +336,8 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
 LATEST = len(MIGRATIONS)
 #: the version from which read rights are granted, not chosen (bot.store.access)
 ACCESS_VERSION = MIGRATIONS.index(_v4_access) + 1
+#: the version whose migration keys conversations by sender (the Store rewrites the file after)
+IDENTITY_VERSION = MIGRATIONS.index(_v6_identity) + 1
 
 
 def current_version(db: sqlite_utils.Database) -> int:

@@ -7,12 +7,19 @@ dropped by the engine); the engine's :class:`~bot.engine.messages.Reply` objects
 ``formatted_body``, ``1. …`` lines in the plain ``body``), the meaning of a scale, links as
 anchors, documents and images uploaded to the media repository.
 
-Rooms. The bot joins every room it is invited to. A room with the bot and one person is a
-private chat (``is_group=False``) unless it was created as a named room (a team room that has
-only its manager so far); every other room is a group chat, where the engine only listens to a
-few commands (``/koppel CODE`` links it to a team; the monthly tip then arrives there through
-the outbox). Commands start with ``/``; ``!`` works too, because Element intercepts unknown
-slash commands.
+Rooms. The bot joins every room it is invited to. A room is the private chat of a person only
+while its only other member (joined or invited) is the person it belongs to: the one who
+created it, i.e. opened it with the bot. Any other room is a group chat for the engine, where
+it only listens to a few commands (``/koppel CODE`` links it to a team; the monthly tip then
+arrives there through the outbox). So when Alice invites Bob into her DM and leaves, the room
+is not Bob's private chat: Bob is never taken for Alice (the engine keys every conversation by
+the sender anyway) and gets only the group answers. A named room created as a team room stays
+a group even with one person in it. Replies the engine marks ``personal`` (answers, exports,
+login links) are delivered only into a room with nobody but that person in it; elsewhere the
+engine's neutral "ask me privately" line goes instead. After ``/vergeet`` the bot leaves and
+forgets the person's private rooms, drops the Megolm sessions it kept for them and removes
+them from its ``m.direct`` list. Commands start with ``/``; ``!`` works too, because Element
+intercepts unknown slash commands.
 
 Encryption. :func:`~bot.transports.matrix_crypto.login_persistent` restores ONE device with its
 Olm/Megolm store on every start, and :func:`~bot.transports.matrix_crypto.ensure_cross_signing`
@@ -55,10 +62,10 @@ from typing import Any
 import aiohttp
 import nio
 
-from bot.engine.messages import Choice, Incoming, Reply
+from bot.engine.messages import Choice, Incoming, Reply, withhold_personal
 from bot.engine.messages import split_text as engine_split_text
 from bot.schedule.dispatcher import RetryAfter, TransientError, Unreachable
-from bot.transports.matrix_crypto import ensure_cross_signing, login_persistent
+from bot.transports.matrix_crypto import drop_room_keys, ensure_cross_signing, login_persistent
 
 log = logging.getLogger(__name__)
 
@@ -244,15 +251,13 @@ def media_of(event: nio.Event) -> str | None:
     return None
 
 
-def incoming_from_event(
-    event: nio.Event, room_id: str, *, is_group: bool, display_name: str | None = None
-) -> Incoming | None:
-    """The Incoming of a room event, or None when the bot has nothing to do with it."""
+def incoming_from_event(event: nio.Event, room_id: str, *, is_group: bool) -> Incoming | None:
+    """The Incoming of a room event, or None when the bot has nothing to do with it. The
+    person is the event's sender (never the room); no display name is passed on."""
 
     def make(kind: str, **kw: Any) -> Incoming:
         return Incoming(PLATFORM, event.sender, room_id, kind,  # type: ignore[arg-type]
-                        event_id=event.event_id, is_group=is_group,
-                        display_name=display_name, **kw)
+                        event_id=event.event_id, is_group=is_group, **kw)
 
     if isinstance(event, (nio.RoomMessageText, nio.RoomMessageEmote)):
         content = _content_of(event)
@@ -340,6 +345,9 @@ class MatrixSender:
         self._transport = transport
 
     async def send(self, chat_id: str, replies: list[Reply], *, is_group: bool) -> str | None:
+        if not is_group and not self._transport.is_private_room(chat_id):
+            # someone else joined the person's private room (or they left it): not theirs now
+            raise Unreachable(f"room {chat_id} is no longer a private chat")
         return await self._transport.send_replies(chat_id, replies, scheduled=True)
 
     def private_link(self, payload: str = "") -> str:
@@ -396,6 +404,8 @@ class MatrixTransport:
         #: room -> (inviter, is_direct) of a pending invite
         self._invites: dict[str, tuple[str, bool]] = {}
         self._explained_group: dict[str, float] = {}
+        #: room -> the user who created it (who opened it with the bot): its owner
+        self._creators: dict[str, str] = {}
         #: room -> choices of the last scheduled message (a tip's 1..5), for typed answers
         self._scheduled: dict[str, list[Choice]] = {}
         self.first_start = False
@@ -547,6 +557,8 @@ class MatrixTransport:
                 log.info("no longer in room %s", room_id)
             self._joining.discard(room_id)
             self._scheduled.pop(room_id, None)
+        for room_id, info in resp.rooms.join.items():
+            self._note_creator(room_id, [*info.state, *info.timeline.events])
         if skip_timeline:
             return
         for room_id, info in resp.rooms.join.items():
@@ -674,14 +686,67 @@ class MatrixTransport:
             elif room_id in client.invited_rooms:
                 await self._on_invite(room_id, None)
 
-    def is_group(self, room: nio.MatrixRoom) -> bool:
-        """A group chat, unless the room holds the bot and one person and is not a named
-        room created as a group."""
+    def _note_creator(self, room_id: str, events: Iterable[Any]) -> None:
+        for event in events:
+            if isinstance(event, nio.RoomCreateEvent) and event.sender:
+                self._creators[room_id] = event.sender
+
+    async def _ensure_creator(self, room_id: str) -> None:
+        """Learn who created a room when no sync told us yet (from the room's state)."""
+        client = self.client
+        if room_id in self._creators or client is None:
+            return
+        try:
+            resp = await client.room_get_state_event(room_id, "m.room.create")
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            log.info("could not read the creator of %s: %s", room_id, type(exc).__name__)
+            return
+        if isinstance(resp, nio.RoomGetStateEventResponse):
+            creator = resp.content.get("creator")
+            if isinstance(creator, str):  # room versions < 11 say it in the content
+                self._creators[room_id] = creator
+                return
+        try:  # room version 11: the create event's sender is the creator
+            full = await client.room_get_state(room_id)
+        except (TimeoutError, aiohttp.ClientError):
+            return
+        if isinstance(full, nio.RoomGetStateResponse):
+            for raw in full.events:
+                if raw.get("type") == "m.room.create" and isinstance(raw.get("sender"), str):
+                    self._creators[room_id] = raw["sender"]
+
+    def _others(self, room: nio.MatrixRoom) -> set[str]:
+        """Everybody in the room but the bot: joined and invited (an invitee may read along)."""
+        return set(room.users) - {self.user_id}
+
+    def private_owner(self, room: nio.MatrixRoom) -> str | None:
+        """The person whose private chat this room is now, or None when it is a group: the
+        only other member must be the room's creator (who opened it with the bot)."""
         if room.member_count > 2:
-            return True
-        if room.room_id in self._direct:
+            return None
+        others = self._others(room)
+        if len(others) != 1:
+            return None
+        (other,) = others
+        if self._creators.get(room.room_id) != other:
+            return None
+        if room.room_id not in self._direct and room.name:
+            return None  # a named room created as a group (a team room with one member)
+        return other
+
+    def is_private_room(self, room_id: str, user_id: str | None = None) -> bool:
+        """The room is someone's private chat now (``user_id``'s, when given)."""
+        room = self.client.rooms.get(room_id) if self.client else None
+        if room is None:
             return False
-        return bool(room.name)
+        owner = self.private_owner(room)
+        return owner is not None and (user_id is None or owner == user_id)
+
+    def is_group(self, room: nio.MatrixRoom, sender: str | None = None) -> bool:
+        """A group chat for the engine, unless it is the private chat of ``sender`` (of
+        anybody, when no sender is given)."""
+        owner = self.private_owner(room)
+        return owner is None or (sender is not None and owner != sender)
 
     # -- handling ------------------------------------------------------------------------------
 
@@ -703,16 +768,16 @@ class MatrixTransport:
             if isinstance(event, nio.RoomMemberEvent):
                 await self._on_member(room, event)
                 return
-            group = self.is_group(room)
-            inc = incoming_from_event(event, room_id, is_group=group,
-                                      display_name=room.user_name(event.sender))
+            await self._ensure_creator(room_id)
+            group = self.is_group(room, event.sender)
+            inc = incoming_from_event(event, room_id, is_group=group)
             if inc is None:
                 return
             self._resolve_scheduled(inc)
             replies = self.engine.handle(inc)
             self.handled.append((room_id, event.event_id))
             if replies:
-                await self._deliver(room_id, replies)
+                await self._deliver(room_id, replies, user_id=event.sender)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -786,12 +851,20 @@ class MatrixTransport:
         except Exception:
             log.exception("explaining an undecryptable event in %s failed", room_id)
 
-    async def _deliver(self, room_id: str, replies: list[Reply]) -> None:
-        """Send the engine's replies to a person (retrying a little); never raises."""
+    async def _deliver(self, room_id: str, replies: list[Reply],
+                       user_id: str | None = None) -> None:
+        """Send the engine's replies to a person (retrying a little); never raises.
+
+        Personal replies go only into a room with nobody but ``user_id`` in it (membership
+        as the last sync told us); elsewhere the engine's refusal goes instead."""
         by_room: dict[str, list[Reply]] = {}
         for reply in replies:
             by_room.setdefault(reply.chat_id or room_id, []).append(reply)
         for target, group in by_room.items():
+            room = self.client.rooms.get(target) if self.client else None
+            alone = room is not None and user_id is not None and self._others(room) == {user_id}
+            group = withhold_personal(group, private=alone,
+                                      refusal=self.engine.personal_refusal())
             try:
                 await self.send_replies(target, group, scheduled=False)
             except Unreachable as exc:
@@ -799,6 +872,70 @@ class MatrixTransport:
             except (RetryAfter, TransientError) as exc:
                 # the turn is committed; the person sees the prompt again with /verder
                 log.warning("giving up on a reply to %s: %s", target, exc)
+        if user_id is not None and any(r.leave_chat for r in replies):
+            await self.forget_person(user_id, room_id)
+
+    # -- erasure ---------------------------------------------------------------------------------
+
+    async def forget_person(self, user_id: str, room_id: str | None = None) -> list[str]:
+        """After ``/vergeet``: leave and forget every room that is ``user_id``'s private chat
+        (and ``room_id``, where they said it, when it is private to them), drop the Megolm
+        sessions kept for those rooms and take the person out of the bot's ``m.direct``.
+        Group rooms stay. Returns the rooms left; never raises."""
+        client = self.client
+        if client is None:
+            return []
+        rooms = [r for r, room in client.rooms.items() if self.private_owner(room) == user_id
+                 or (r == room_id and self._others(room) <= {user_id})]
+        for room in rooms:
+            try:
+                left = await client.room_leave(room)
+                if isinstance(left, nio.RoomLeaveResponse):
+                    await client.room_forget(room)
+                else:
+                    log.warning("could not leave room %s: %s", room, left.status_code)
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                log.warning("could not leave room %s: %s", room, type(exc).__name__)
+            client.rooms.pop(room, None)
+            self._forget_room_state(room)
+        drop_room_keys(client, rooms)
+        await self._undirect(user_id, rooms)
+        if rooms:
+            log.info("erased member: left %d private room(s)", len(rooms))
+        return rooms
+
+    def _forget_room_state(self, room_id: str) -> None:
+        self._scheduled.pop(room_id, None)
+        self._explained_group.pop(room_id, None)
+        self._creators.pop(room_id, None)
+        self._direct.discard(room_id)
+        self._pending = [p for p in self._pending if p.room_id != room_id]
+        kept = [h for h in self.handled if h[0] != room_id]
+        self.handled.clear()
+        self.handled.extend(kept)
+
+    async def _undirect(self, user_id: str, rooms: list[str]) -> None:
+        """Remove the person (and those rooms) from the bot's ``m.direct`` account data."""
+        client = self.client
+        assert client is not None
+        try:
+            resp = await client.list_direct_rooms()
+            if not isinstance(resp, nio.DirectRoomsResponse):
+                return
+            current = {k: [r for r in v if r not in rooms] for k, v in resp.rooms.items()
+                       if k != user_id}
+            current = {k: v for k, v in current.items() if v}
+            if current == resp.rooms:
+                return
+            path = f"/_matrix/client/v3/user/{client.user_id}/account_data/m.direct"
+            http = await client.send(
+                "PUT", path, json.dumps(current),
+                {"Content-Type": "application/json",
+                 "Authorization": f"Bearer {client.access_token}"},
+            )
+            http.release()
+        except Exception as exc:  # the rooms are left already; this is a list of them
+            log.warning("could not update m.direct: %s", type(exc).__name__)
 
     # -- sending -----------------------------------------------------------------------------
 

@@ -509,3 +509,46 @@ async def ensure_cross_signing(
     if status != 200 or resp.get("failures"):
         raise CrossSigningError(f"signature upload failed: {status} {resp}")
     log.info("signed device %s with the self-signing key", client.device_id)
+
+
+# --------------------------------------------------------------------------- erasure
+
+
+def drop_room_keys(client: nio.AsyncClient, rooms: list[str]) -> int:
+    """Forget the Megolm sessions of ``rooms``: the inbound sessions (in memory and in nio's
+    crypto store, which deletes with ``secure_delete``), the bot's own outbound session and
+    the room's "encrypted" mark. After this the bot cannot decrypt anything that was said
+    there, not even from a copy of its store. Returns the number of inbound sessions dropped.
+    """
+    dropped = 0
+    olm = client.olm
+    wanted = set(rooms)
+    if not wanted:
+        return 0
+    if olm is not None:
+        entries = olm.inbound_group_store._entries  # nio has no public removal
+        for room in wanted:
+            for sessions in entries.pop(room, {}).values():
+                dropped += len(sessions)
+            olm.outbound_group_sessions.pop(room, None)
+    client.encrypted_rooms.difference_update(wanted)
+    store = client.store
+    if store is not None:
+        from nio.store.models import EncryptedRooms, ForwardedChains, MegolmInboundSessions
+
+        models = [MegolmInboundSessions, ForwardedChains, EncryptedRooms]
+        try:
+            with store.database.bind_ctx(models):
+                ids = [s.session_id for s in MegolmInboundSessions.select().where(
+                    MegolmInboundSessions.room_id.in_(sorted(wanted)))]
+                if ids:
+                    ForwardedChains.delete().where(ForwardedChains.session.in_(ids)).execute()
+                n = MegolmInboundSessions.delete().where(
+                    MegolmInboundSessions.room_id.in_(sorted(wanted))).execute()
+                EncryptedRooms.delete().where(
+                    EncryptedRooms.room_id.in_(sorted(wanted))).execute()
+            dropped = max(dropped, int(n))
+        except Exception as exc:  # the rooms are left already: say so loudly, go on
+            log.error("could not drop the room keys from the crypto store: %s",
+                      type(exc).__name__)
+    return dropped

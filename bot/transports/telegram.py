@@ -860,8 +860,15 @@ class TelegramTransport:
 
     async def _send(self, chat_id: str, replies: list[Reply], *, user_id: str) -> None:
         username = self._username
+        refused: set[str] = set()
         for reply in replies:
             target = reply.chat_id or chat_id
+            if reply.personal and str(target) != str(user_id):
+                # a private chat's id is the person's user id: anything else is a group
+                if str(target) in refused:
+                    continue
+                refused.add(str(target))
+                reply = self.engine.personal_refusal()
             if reply.is_prompt:  # a new prompt: the previous one's buttons are stale
                 await self._close_keyboard(target)
             try:

@@ -62,6 +62,7 @@ from bot.reports.aggregate import (
 )
 from bot.reports.charts import theme_chart_svg
 from bot.reports.service import AccessDenied, team_report_for, theme_titles
+from bot.spreadsheet import safe_row, safe_values
 from bot.store import Store
 from bot.web.auth import (
     COOKIE_NAME,
@@ -567,7 +568,7 @@ class _Pages:
             writer = csv.DictWriter(buf, fieldnames=list(EXPORT_COLUMNS), extrasaction="ignore",
                                     lineterminator="\r\n")
             writer.writeheader()
-            writer.writerows(rows)
+            writer.writerows(safe_row(row) for row in rows)
             return Response(buf.getvalue().encode("utf-8"), media_type="text/csv; charset=utf-8",
                             headers=headers)
         return Response(_xlsx(rows, self.k), media_type=XLSX_TYPE, headers=headers)
@@ -631,7 +632,7 @@ def _xlsx(rows: list[dict[str, Any]], k: int) -> bytes:
     ws = wb.create_sheet("Teamspiegel")
     ws.append(list(EXPORT_COLUMNS))
     for row in rows:
-        ws.append([row.get(c) for c in EXPORT_COLUMNS])
+        ws.append(safe_values(row.get(c) for c in EXPORT_COLUMNS))
     about = wb.create_sheet("Uitleg")
     for line in (
         "Teamspiegel: alleen samengevatte cijfers, nooit antwoorden van één persoon.",
@@ -642,7 +643,7 @@ def _xlsx(rows: list[dict[str, Any]], k: int) -> bytes:
         "mean = gemiddelde (1-5), sd = spreiding, n = aantal mensen, "
         "low/mid/high = aantal mensen met 1-2 / 3 / 4-5.",
     ):
-        about.append([line])
+        about.append(safe_values([line]))
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()

@@ -1,0 +1,312 @@
+"""``/mijngegevens``: everything held about a person, as a file they can read.
+
+The store says what is held (:meth:`bot.store.Store.export_member`: every table that refers to
+members, found in the schema itself); this module says it in plain Dutch: Dutch keys, team
+names instead of numbers, the question as it was asked, yes/no instead of 0/1, and a short
+``uitleg`` at the top. Internal bookkeeping (row numbers, the conversation's cursor and prompt
+counter, message ids) is left out: it says nothing about the person. A table this module does
+not know yet (one a later release adds) is still exported, under ``overige_gegevens`` with its
+own column names, so nothing held is ever missing from the file.
+
+Before consent there is no member: the file then holds the little there is, the pending
+conversation (where you are in the first step, the invite code you came with).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from bot.content import Content
+from bot.store import Conversation, Store
+
+__all__ = ["SECTIONS", "export_document", "export_json"]
+
+FILENAME = "teamspiegel-mijngegevens.json"
+
+ROLE_NL = {
+    "professional": "professional",
+    "manager": "teamleider of manager",
+    "beleid": "beleidsmedewerker",
+    "bestuurder": "bestuurder",
+}
+KIND_NL = {"tip": "maandtip", "invite": "uitnodiging voor een nieuwe ronde",
+           "reminder": "herinnering"}
+STATUS_NL = {
+    "pending": "gepland", "sending": "wordt verstuurd", "sent": "verstuurd",
+    "failed": "mislukt", "unreachable": "kwam niet aan (chat onbereikbaar)",
+    "uncertain": "onzeker of het aankwam", "cancelled": "niet meer nodig",
+    "dropped": "niet verstuurd",
+}
+PLATFORM_NL = {"telegram": "Telegram", "matrix": "Matrix", "console": "terminal"}
+STATE_NL = {
+    "onboarding.welcome": "bij de vraag of je meedoet",
+    "onboarding.role": "bij de vraag naar je rol",
+    "onboarding.team": "bij de vraag naar de code van je team",
+    "menu.main": "in het menu",
+    "menu.paused": "gepauzeerd",
+    "reflect.pick_theme": "bij het kiezen van een thema",
+    "reflect.question": "bij een vraag van je ronde",
+    "reflect.explain": "bij een toelichting",
+    "reflect.share": "bij de vraag of je tekst gedeeld mag worden",
+    "reflect.summary": "bij de samenvatting van je ronde",
+    "reflect.edit_pick": "bij het aanpassen van een antwoord",
+    "extras.tip_text": "bij je reactie op de maandtip",
+    "extras.forget": "bij de vraag of je alles wilt wissen",
+}
+
+#: table -> the section it becomes in the file (tables not listed: ``overige_gegevens``)
+SECTIONS: dict[str, str] = {
+    "memberships": "teams",
+    "runs": "rondes",
+    "answers": "antwoorden",
+    "conversations": "gesprek",
+    "tip_reactions": "reacties_op_maandtips",
+    "outbox": "berichten_van_mij",
+    "web_logins": "inloglinks_dashboard",
+    "followups": "wat_we_ermee_doen_geschreven",
+    "team_chats": "gekoppelde_groepen",
+    "audit_log": "logboek",
+}
+OTHER = "overige_gegevens"
+
+
+def _yes_no(value: Any) -> str:
+    return "ja" if value else "nee"
+
+
+class _Reader:
+    """Turns raw rows into readable ones (team names, question texts)."""
+
+    def __init__(self, store: Store, content: Content) -> None:
+        self.store = store
+        self.content = content
+        self._teams: dict[int, str] = {}
+
+    def team(self, team_id: Any) -> str | None:
+        if team_id is None:
+            return None
+        tid = int(team_id)
+        if tid not in self._teams:
+            row = self.store.get_team(tid)
+            self._teams[tid] = str(row["name"]) if row else f"team {tid} (bestaat niet meer)"
+        return self._teams[tid]
+
+    def theme(self, theme_id: Any) -> str | None:
+        if not theme_id:
+            return None
+        try:
+            return self.content.praatplaat.theme(str(theme_id)).title
+        except (KeyError, ValueError, LookupError):
+            return str(theme_id)
+
+    def question(self, question_id: str) -> str:
+        try:
+            return self.content.praatplaat.question(question_id).text
+        except (KeyError, ValueError, LookupError):
+            return question_id
+
+    def tip(self, month: Any) -> str | None:
+        try:
+            return self.content.kalender.tip_for_month(int(month)).title
+        except (KeyError, ValueError, LookupError, TypeError):
+            return None
+
+    def scope(self, scope: str) -> str:
+        if scope == "tour":
+            return "hele ronde (alle thema's)"
+        return f"thema: {self.theme(scope)}"
+
+
+def _teams(r: _Reader, rows: list[dict[str, Any]], _: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"team": r.team(row["team_id"]), "rol": ROLE_NL.get(row["role"], row["role"]),
+             "lid_sinds": row["joined_at"]} for row in rows]
+
+
+def _runs(r: _Reader, rows: list[dict[str, Any]], ctx: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for row in sorted(rows, key=lambda x: (x["started_at"], x["id"])):
+        number = ctx["run_numbers"].setdefault(row["id"], len(ctx["run_numbers"]) + 1)
+        out.append({"ronde": number, "team": r.team(row["team_id"]),
+                    "wat": r.scope(row["scope"]), "kwartaal": row["period"],
+                    "begonnen": row["started_at"], "laatst_actief": row["last_activity_at"],
+                    "afgerond": row["finished_at"]})
+    return out
+
+
+def _answers(r: _Reader, rows: list[dict[str, Any]], ctx: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for row in sorted(rows, key=lambda x: (x["answered_at"], x["id"])):
+        shared = None
+        if row.get("text"):
+            shared = ("ja, zonder naam met je team" if row.get("share_text")
+                      else "nee, alleen voor jou")
+        out.append({
+            "ronde": ctx["run_numbers"].get(row["run_id"]),
+            "team": r.team(row["team_id"]),
+            "kwartaal": row["period"],
+            "thema": r.theme(row["theme_id"]),
+            "vraag": r.question(str(row["question_id"])),
+            "score": row["scale"],
+            "toelichting": row["text"],
+            "toelichting_gedeeld": shared,
+            "geantwoord_als": ROLE_NL.get(row["role"], row["role"]),
+            "beantwoord": row["answered_at"],
+            "laatst_aangepast": row["updated_at"],
+            "versie_van_de_vragen": row["content_version"],
+        })
+    return out
+
+
+def _conversation(r: _Reader, rows: list[dict[str, Any]], _: dict[str, Any]) -> dict[str, Any] | None:
+    if not rows:
+        return None
+    row = rows[0]
+    context = row.get("context") or {}
+    if isinstance(context, str):
+        context = json.loads(context)
+    out: dict[str, Any] = {
+        "platform": PLATFORM_NL.get(row["platform"], row["platform"]),
+        "privechat": row["chat_id"],
+        "waar_je_bent": STATE_NL.get(row["state"], row["state"]),
+        "laatst_bijgewerkt": row["updated_at"],
+    }
+    if context.get("role"):
+        out["gekozen_rol"] = ROLE_NL.get(context["role"], context["role"])
+    if context.get("team_id"):
+        out["team_van_je_ronde"] = r.team(context["team_id"])
+    if context.get("invite"):
+        out["uitnodigingscode_in_afwachting"] = context["invite"]
+    return out
+
+
+def _tips(r: _Reader, rows: list[dict[str, Any]], _: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for row in sorted(rows, key=lambda x: x["period"]):
+        out.append({"maand": row["period"], "tip": r.tip(row["tip_month"]),
+                    "team": r.team(row["team_id"]), "score": row["scale"],
+                    "reactie": row["text"],
+                    "reactie_gedeeld": _yes_no(row["share_text"]) if row.get("text") else None,
+                    "op": row["answered_at"]})
+    return out
+
+
+def _outbox(r: _Reader, rows: list[dict[str, Any]], _: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"soort": KIND_NL.get(row["kind"], row["kind"]), "periode": row["period"],
+             "status": STATUS_NL.get(row["status"], row["status"]),
+             "gepland_vanaf": row["not_before"], "verstuurd": row["sent_at"]}
+            for row in sorted(rows, key=lambda x: x["id"])]
+
+
+def _logins(r: _Reader, rows: list[dict[str, Any]], _: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"aangemaakt": row["created_at"], "geldig_tot": row["expires_at"],
+             "gebruikt": row["used_at"]} for row in rows]
+
+
+def _followups(r: _Reader, rows: list[dict[str, Any]], _: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"team": r.team(row["team_id"]), "thema": r.theme(row["theme_id"]),
+             "tekst": row["text"], "geschreven_op": row["created_at"]} for row in rows]
+
+
+def _groups(r: _Reader, rows: list[dict[str, Any]], _: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"team": r.team(row["team_id"]),
+             "platform": PLATFORM_NL.get(row["platform"], row["platform"]),
+             "groep": row["chat_id"], "gekoppeld_op": row["linked_at"]} for row in rows]
+
+
+def _audit(r: _Reader, rows: list[dict[str, Any]], _: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"wat_je_deed": row["action"], "team": r.team(row["team_id"]),
+             "details": row["detail"], "op": row["at"]} for row in rows]
+
+
+_Format = Callable[[_Reader, list[dict[str, Any]], dict[str, Any]], Any]
+_FORMATS: dict[str, _Format] = {
+    "memberships": _teams, "runs": _runs, "answers": _answers, "conversations": _conversation,
+    "tip_reactions": _tips, "outbox": _outbox, "web_logins": _logins,
+    "followups": _followups, "team_chats": _groups, "audit_log": _audit,
+}
+#: the order of sections in the file (runs before answers: answers refer to run numbers)
+_ORDER = ["memberships", "runs", "answers", "tip_reactions", "followups", "team_chats",
+          "web_logins", "outbox", "audit_log", "conversations"]
+
+
+def _other_rows(rows: list[dict[str, Any]], member_columns: set[str]) -> list[dict[str, Any]]:
+    """Rows of a table this module does not know, minus row and member numbers."""
+    return [{k: v for k, v in row.items() if k != "id" and k not in member_columns}
+            for row in rows]
+
+
+UITLEG = [
+    "Dit zijn alle gegevens die Teamspiegel over jou bewaart.",
+    "Een lege lijst betekent: daarvan bewaar ik niets van jou.",
+    "Tijden staan in UTC (Nederlandse tijd is 1 uur later, in de zomer 2 uur).",
+    "Je naam bewaar ik niet; je bent voor mij alleen je gebruikers-id op het platform.",
+    "Interne nummers (volgnummers, bericht-id's, waar de chat precies staat) laat ik weg: "
+    "die zeggen niets over jou.",
+    "'score' is je antwoord van 1 tot 5; 'toelichting_gedeeld' zegt of je tekst zonder naam "
+    "met je team gedeeld mag worden.",
+    "Met /vergeet wis je alles, ook je antwoorden in de cijfers van je team.",
+]
+UITLEG_BEFORE_CONSENT = [
+    "Dit zijn alle gegevens die Teamspiegel over jou bewaart.",
+    "Je hebt nog geen toestemming gegeven, dus ik bewaar bijna niets: alleen waar je bent in "
+    "de eerste stap, met je gebruikers-id op het platform (en de uitnodigingscode waarmee je "
+    "kwam, als je die had). Zeg je 'nee' of typ je /vergeet, dan wis ik ook dat.",
+    "Tijden staan in UTC (Nederlandse tijd is 1 uur later, in de zomer 2 uur).",
+]
+
+
+def export_document(
+    store: Store, content: Content, member_id: int | None, conv: Conversation | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """The readable export of a member (or, before consent, of the pending conversation)."""
+    reader = _Reader(store, content)
+    made = now.isoformat(timespec="seconds")
+    if member_id is None:
+        doc: dict[str, Any] = {"uitleg": UITLEG_BEFORE_CONSENT, "gemaakt_op": made}
+        if conv is not None:
+            doc["over_jou"] = {"platform": PLATFORM_NL.get(conv.platform, conv.platform),
+                               "gebruikers_id": conv.user_id or conv.chat_id,
+                               "toestemming_gegeven": None}
+            doc["gesprek"] = _conversation(reader, [{
+                "platform": conv.platform, "chat_id": conv.chat_id, "state": conv.state,
+                "updated_at": None, "context": conv.context}], {})
+        return doc
+    raw = store.export_member(member_id)
+    member = raw.pop("member") or {}
+    doc = {
+        "uitleg": UITLEG,
+        "gemaakt_op": made,
+        "over_jou": {
+            "platform": PLATFORM_NL.get(member.get("platform"), member.get("platform")),
+            "gebruikers_id": member.get("platform_user_id"),
+            "eerste_contact": member.get("created_at"),
+            "toestemming_gegeven": member.get("consent_at"),
+            "herinneringen": "uit" if member.get("reminders_off") else "aan",
+            "gepauzeerd_tot": member.get("paused_until"),
+            "onbereikbaar_sinds": member.get("unreachable_at"),
+        },
+    }
+    member_columns: dict[str, set[str]] = {}
+    for ref in store.member_references():
+        member_columns.setdefault(ref.table, set()).add(ref.column)
+    ctx: dict[str, Any] = {"run_numbers": {}}
+    tables = [t for t in _ORDER if t in raw] + [t for t in raw if t not in _ORDER]
+    other: dict[str, list[dict[str, Any]]] = {}
+    for table in tables:
+        rows = raw[table]
+        fmt = _FORMATS.get(table)
+        if fmt is None:
+            other[table] = _other_rows(rows, member_columns.get(table, set()))
+        else:
+            doc[SECTIONS[table]] = fmt(reader, rows, ctx)
+    if other:
+        doc[OTHER] = other
+    return doc
+
+
+def export_json(doc: dict[str, Any]) -> bytes:
+    return json.dumps(doc, ensure_ascii=False, indent=2, default=str).encode("utf-8")
