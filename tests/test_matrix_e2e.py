@@ -48,6 +48,7 @@ from tests.matrix_helpers import (
     create_team,
     create_team_with_owner,
     sync_round,
+    sync_until,
     text_of,
 )
 
@@ -608,3 +609,180 @@ async def test_linked_team_room_gets_the_tip_once_across_a_restart(
         assert _device_ids(synapse, creds["access_token"]) == [creds["device_id"]]
     finally:
         await manager.close()
+
+
+# -- identity per sender, personal data and erasure (real Synapse) ---------------------------
+
+SECRET_TEXT = "Geheim van Alice: de wethouder luistert niet"
+DASH_URL = "https://dash.example"
+
+
+def _files(events: list) -> list:
+    return [e for e in events
+            if isinstance(e, (nio.RoomMessageFile, nio.RoomEncryptedFile, nio.RoomMessageMedia,
+                              nio.RoomEncryptedMedia))]
+
+
+async def _alice_reflects(bot_state, alice: Member, room: str) -> None:
+    """Alice onboards in her DM as a team leader and answers one question with a private text."""
+    store: Store = bot_state["store"]
+    team = store.create_team("Wijkteam Takeover")
+    code = store.create_invite(team)
+    await alice.say(room, f"!start {code}", "Doe je mee?")
+    await alice.say(room, "1", "Wat is je rol?")
+    await alice.say(room, "Teamleider of manager", "Wat wil je doen?")
+    await alice.say(room, "Eén thema kiezen", "Welk thema")
+    await alice.say(room, "1", "Vraag 1 van")
+    await alice.say(room, "4", "toelichten")
+    await alice.say(room, SECRET_TEXT, "anoniem")
+    await alice.say(room, "2", "Vraag 2 van")  # "Nee, alleen voor mij"
+
+
+async def _bot_sees(transport: MatrixTransport, member: Member, room: str,
+                    predicate, what: str) -> None:
+    """Sync ``member`` (which also lets the in-process bot run) until the bot's view of
+    ``room`` satisfies ``predicate``."""
+
+    def ok() -> bool:
+        bot_room = transport.client.rooms.get(room)
+        return bot_room is not None and predicate(bot_room)
+
+    await sync_until(member.client, ok, what, deadline_s=30)
+
+
+@pytest.mark.slow
+async def test_a_dm_that_changes_hands_yields_nothing_of_its_owner(
+    bot, synapse, matrix_users, tmp_path
+):
+    """Alice invites Bob into her DM with the bot and leaves: Bob is not Alice. While all
+    three are in the room, Alice's own personal commands are refused there too."""
+    from bot.reports.chat import install
+
+    transport: MatrixTransport = bot["transport"]
+    store: Store = bot["store"]
+    install(transport.engine, Settings(web_url=DASH_URL, secret_key="s" * 32))
+    alice = await member_of(bot, synapse, matrix_users, tmp_path, "alice")
+    bob = await member_of(bot, synapse, matrix_users, tmp_path, "bob")
+    room = await alice.open_dm(encrypted=True)
+    await _alice_reflects(bot, alice, room)
+    got = await alice.say(room, "!dashboard", "Vraag 2 van")  # works for her, alone
+    assert any(f"{DASH_URL}/login/" in text_of(e) for e in got) and got[-1].decrypted
+    alice_id = store.member_id("matrix", alice.user_id)
+    assert alice_id is not None
+    answers_before = store.member_answers(alice_id)
+    assert [a["text"] for a in answers_before] == [SECRET_TEXT]
+    logins_before = store.conn.execute("SELECT COUNT(*) FROM web_logins").fetchone()[0]
+
+    # Bob joins: three people. Alice's personal commands are refused in this room now.
+    assert isinstance(await alice.client.room_invite(room, bob.user_id), nio.RoomInviteResponse)
+    await bob.join(room)
+    await _bot_sees(transport, alice, room,
+                    lambda r: bob.user_id in r.users and bob.user_id not in r.invited_users,
+                    "the bot to see Bob join")
+    await sync_round(bob.client)
+    history = [e for _, e in bob.received]
+    assert all(isinstance(e, nio.MegolmEvent) for e in history)  # he cannot read her past
+    mark_alice, mark_bob = alice.mark(), bob.mark()
+    commands = ("!mijngegevens", "!dashboard", "!mijnreflecties", "!rapport", "!help")
+    for command in commands:
+        await alice.say(room, command, "privé")
+    group_line = transport.engine.dialogues.text("group_private")
+
+    def refusals(events: list) -> int:
+        return sum(1 for e in events if text_of(e).startswith(group_line))
+
+    await sync_until(bob.client, lambda: refusals(bob.since(mark_bob, room)) >= len(commands),
+                     "Bob to receive what the bot said")
+    for events in (alice.since(mark_alice, room), bob.since(mark_bob, room)):
+        assert _files(events) == []
+        assert refusals(events) == len(commands)
+        for text in map(text_of, events):
+            assert SECRET_TEXT not in text and "/login/" not in text
+            assert "Hier is alles" not in text
+
+    # Alice leaves: only Bob and the bot are left, in a room Alice opened.
+    assert isinstance(await alice.client.room_leave(room), nio.RoomLeaveResponse)
+    await _bot_sees(transport, bob, room, lambda r: alice.user_id not in r.users,
+                    "the bot to see Alice leave")
+    assert transport.is_group(transport.client.rooms[room], bob.user_id)
+    mark = bob.mark()
+    for line in ("!mijngegevens", "!dashboard", "!vergeet", "!verder", "!mijnreflecties",
+                 "4", "1", "Geheim"):
+        await bob.send(room, line)
+    await bob.say(room, "!help", "privé")  # everything before it was handled, in order
+    got = bob.since(mark, room)
+    assert _files(got) == []
+    welcome = transport.engine.dialogues.text("welcome")
+    for event in got:
+        assert not isinstance(event, nio.MegolmEvent)
+        assert text_of(event).startswith((group_line, welcome)), text_of(event)
+        assert SECRET_TEXT not in text_of(event) and "/login/" not in text_of(event)
+
+    # Alice's data is intact, Bob has none, no login link was made for anybody
+    assert store.member_answers(alice_id) == answers_before
+    assert store.get_member(alice_id)["consent_at"]
+    conv = store.load_conversation("matrix", alice.user_id)
+    assert conv is not None and conv.member_id == alice_id and conv.state == "reflect.question"
+    assert store.member_id("matrix", bob.user_id) is None
+    assert store.load_conversation("matrix", bob.user_id) is None
+    assert store.conn.execute("SELECT COUNT(*) FROM web_logins").fetchone()[0] == logins_before
+
+    # The room is not Alice's private chat any more: scheduled messages to it are refused
+    with pytest.raises(Unreachable):
+        await transport.sender.send(room, [Reply("Tip van de maand")], is_group=False)
+
+
+def _crypto_db(store_dir: Path) -> Path:
+    (db,) = [p for p in store_dir.glob("*.db")]
+    return db
+
+
+def _file_bytes(paths: list[Path]) -> bytes:
+    return b"".join(p.read_bytes() for p in paths if p.exists())
+
+
+@pytest.mark.slow
+async def test_vergeet_leaves_the_dm_and_drops_its_keys(bot, synapse, matrix_users, tmp_path):
+    transport: MatrixTransport = bot["transport"]
+    store: Store = bot["store"]
+    alice = await member_of(bot, synapse, matrix_users, tmp_path, "alice")
+    room = await alice.open_dm(encrypted=True)
+    await _alice_reflects(bot, alice, room)
+    crypto_db = _crypto_db(bot["settings"].matrix_store)
+    with sqlite3.connect(crypto_db) as conn:
+        (sessions,) = conn.execute("SELECT COUNT(*) FROM megolminboundsessions WHERE room_id = ?",
+                                   (room,)).fetchone()
+    assert sessions >= 1  # Alice's room key, which could decrypt what she said
+    direct = await transport.client.list_direct_rooms()
+    assert room in direct.rooms.get(alice.user_id, [])
+
+    await alice.say(room, "!vergeet", "Weet je het zeker?")
+    await alice.say(room, "1", "Alles is gewist")
+    # the bot leaves the room (Alice sees it go) and forgets it
+    await sync_until(alice.client,
+                     lambda: transport.user_id not in alice.client.rooms[room].users
+                     and transport.erasures == 1, "the bot to leave the DM", deadline_s=30)
+    assert room not in transport.client.rooms
+    joined = await transport.client.joined_rooms()
+    assert room not in joined.rooms
+    assert room not in transport.client.olm.inbound_group_store._entries
+    assert alice.user_id not in transport.client.olm.device_store._entries
+    with sqlite3.connect(crypto_db) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM megolminboundsessions WHERE room_id = ?",
+                            (room,)).fetchone() == (0,)
+        assert conn.execute("SELECT COUNT(*) FROM devicekeys WHERE user_id = ?",
+                            (alice.user_id,)).fetchone() == (0,)
+    direct = await transport.client.list_direct_rooms()
+    assert alice.user_id not in getattr(direct, "rooms", {})
+
+    # nothing readable is left: not in the database files, not in the crypto store
+    db = bot["settings"].db_path
+    teamspiegel_files = [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]
+    crypto_files = [p for p in bot["settings"].matrix_store.iterdir() if p.is_file()]
+    data = _file_bytes(teamspiegel_files)
+    assert SECRET_TEXT.encode() not in data
+    assert alice.user_id.encode() not in data
+    crypto = _file_bytes(crypto_files)
+    assert SECRET_TEXT.encode() not in crypto
+    assert alice.user_id.encode() not in crypto
+    assert store.member_id("matrix", alice.user_id) is None

@@ -65,7 +65,12 @@ import nio
 from bot.engine.messages import Choice, Incoming, Reply, withhold_personal
 from bot.engine.messages import split_text as engine_split_text
 from bot.schedule.dispatcher import RetryAfter, TransientError, Unreachable
-from bot.transports.matrix_crypto import drop_room_keys, ensure_cross_signing, login_persistent
+from bot.transports.matrix_crypto import (
+    drop_room_keys,
+    ensure_cross_signing,
+    forget_user_devices,
+    login_persistent,
+)
 
 log = logging.getLogger(__name__)
 
@@ -411,6 +416,8 @@ class MatrixTransport:
         self.first_start = False
         #: the latest events handed to the engine (for tests and status): (room id, event id)
         self.handled: deque[tuple[str, str]] = deque(maxlen=1000)
+        #: how many erasures (``forget_person``) finished (for tests and status; no ids kept)
+        self.erasures = 0
 
     @property
     def sender(self) -> MatrixSender:
@@ -899,7 +906,10 @@ class MatrixTransport:
             client.rooms.pop(room, None)
             self._forget_room_state(room)
         drop_room_keys(client, rooms)
+        if not any(user_id in room.users for room in client.rooms.values()):
+            forget_user_devices(client, user_id)  # no room shared any more
         await self._undirect(user_id, rooms)
+        self.erasures += 1
         if rooms:
             log.info("erased member: left %d private room(s)", len(rooms))
         return rooms

@@ -552,3 +552,68 @@ def drop_room_keys(client: nio.AsyncClient, rooms: list[str]) -> int:
             log.error("could not drop the room keys from the crypto store: %s",
                       type(exc).__name__)
     return dropped
+
+
+def forget_user_devices(client: nio.AsyncClient, user_id: str) -> int:
+    """Forget a person's devices once the bot shares no room with them any more: their device
+    keys and trust state, the Olm sessions with their devices and the Megolm sessions their
+    devices started (in memory and in nio's crypto store). Should they write again, their
+    client sets up new sessions as with any new contact. Returns the devices forgotten."""
+    olm = client.olm
+    if olm is None:
+        return 0
+    devices = olm.device_store._entries.pop(user_id, {})  # nio has no public removal
+    curve_keys = sorted({d.curve25519 for d in devices.values() if d.curve25519})
+    for key in curve_keys:
+        olm.session_store._entries.pop(key, None)
+        for room_sessions in olm.inbound_group_store._entries.values():
+            room_sessions.pop(key, None)
+    olm.tracked_users.discard(user_id)
+    olm.users_for_key_query.discard(user_id)
+    store = client.store
+    if store is None:
+        return len(devices)
+    # the plain-text trust files of nio's DefaultStore (verified / blacklisted / ignored)
+    for name in ("trust_db", "blacklist_db", "ignore_db"):
+        keystore = getattr(store, name, None)
+        if keystore is None:
+            continue
+        try:
+            keys = [key for key in keystore if key.user_id == user_id]
+            if keys:
+                keystore.remove_many(keys)
+        except Exception as exc:
+            log.error("could not forget the devices of an erased member (%s): %s", name,
+                      type(exc).__name__)
+    from nio.store.models import (
+        DeviceKeys,
+        DeviceTrustState,
+        ForwardedChains,
+        Keys,
+        MegolmInboundSessions,
+        OlmSessions,
+    )
+
+    models = [DeviceKeys, DeviceTrustState, Keys, OlmSessions, MegolmInboundSessions,
+              ForwardedChains]
+    try:
+        with store.database.bind_ctx(models):
+            ids = [d.id for d in DeviceKeys.select().where(DeviceKeys.user_id == user_id)]
+            if ids:
+                Keys.delete().where(Keys.device.in_(ids)).execute()
+                if store.database.table_exists(DeviceTrustState._meta.table_name):
+                    DeviceTrustState.delete().where(DeviceTrustState.device.in_(ids)).execute()
+                DeviceKeys.delete().where(DeviceKeys.id.in_(ids)).execute()
+            if curve_keys:
+                OlmSessions.delete().where(OlmSessions.sender_key.in_(curve_keys)).execute()
+                sessions = [s.session_id for s in MegolmInboundSessions.select().where(
+                    MegolmInboundSessions.sender_key.in_(curve_keys))]
+                if sessions:
+                    ForwardedChains.delete().where(
+                        ForwardedChains.session.in_(sessions)).execute()
+                    MegolmInboundSessions.delete().where(
+                        MegolmInboundSessions.session_id.in_(sessions)).execute()
+    except Exception as exc:
+        log.error("could not forget the devices of an erased member: %s: %s",
+                  type(exc).__name__, exc)
+    return len(devices)
