@@ -46,6 +46,7 @@ PLATFORM = "console"
 USER = "person"
 BYSTANDER = "bystander"
 DECLINED = DIALOGUES.text("declined")
+FORGOTTEN = DIALOGUES.text("forgotten")
 ERROR = DIALOGUES.text("error")
 EDIT_SAVED = DIALOGUES.text("edit_saved")
 AUTO_STATES = {name for name, spec in DIALOGUES.states.items() if spec.auto}
@@ -185,8 +186,10 @@ def check_step(inc: Incoming, replies: list[Reply], pre: Snapshot, post: Snapsho
         assert post.member_id is None and post.answers == {}
         return
     declined = pre.state == "onboarding.welcome" and pre.member_id is None and post.state is None
-    if declined:  # saying no at the start keeps nothing, not even the conversation
-        assert post.answers == {} and DECLINED in texts_, f"vanished without declining: {inc}"
+    if declined:  # saying no (or /vergeet) at the start keeps nothing, not even the conversation
+        erased = inc.kind == "command" and inc.command == "vergeet" and FORGOTTEN in texts_
+        assert post.answers == {} and (DECLINED in texts_ or erased), (
+            f"vanished without declining: {inc}")
         return
     if post.state is None:
         assert pre.state is None, f"conversation vanished without /vergeet after {inc}"
