@@ -63,7 +63,8 @@ def _texts(store: Store) -> list[str]:
 
 def test_purge_deletes_what_is_older_than_the_period(store: Store, seeded: dict[str, int]) -> None:
     counts = purge_expired(store, NOW, 3)
-    assert counts == {"answers": 1, "runs": 1, "tip_reactions": 1, "audit_log": 1, "outbox": 0}
+    assert counts == {"answers": 1, "runs": 1, "tip_reactions": 1, "audit_log": 1,
+                      "web_logins": 0, "outbox": 0}
     assert _texts(store) == ["NIEUW-antwoord-y2"]
     assert [e["actor_member_id"] for e in store.audit_entries()] == [seeded["new"]]
     assert len(store.member_answers(seeded["new"])) == 1
@@ -82,8 +83,7 @@ def test_the_tick_purges_at_most_hourly_with_a_fake_clock(store: Store,
                                                            seeded: dict[str, int]) -> None:
     tick = RetentionTick(store, 3)
     early = NOW - timedelta(days=400)  # nothing is three years old yet
-    assert tick(early) == {"answers": 0, "runs": 0, "tip_reactions": 0, "audit_log": 0,
-                           "outbox": 0}
+    assert not any(tick(early).values())  # type: ignore[union-attr]
     assert len(_texts(store)) == 2
     assert tick(NOW) is not None  # the clock moved on a lot: purges
     assert _texts(store) == ["NIEUW-antwoord-y2"]

@@ -141,7 +141,8 @@ class PersonalDataQueries:
     def purge_older_than(self, before: str) -> dict[str, int]:
         """Delete what is older than ``before`` (an ISO timestamp, UTC): answers given before
         it, reflection runs that have no answers left and ended (or last moved) before it,
-        tip reactions, audit log entries, and outbox rows that were done with before it.
+        tip reactions, audit log entries, dashboard login records that expired before it, and
+        outbox rows that were done with before it.
         Returns per table how many rows went."""
         out: dict[str, int] = {}
         with self.transaction():
@@ -155,6 +156,8 @@ class PersonalDataQueries:
                 "DELETE FROM tip_reactions WHERE answered_at < ?", (before,)).rowcount
             out["audit_log"] = self.conn.execute(
                 "DELETE FROM audit_log WHERE at < ?", (before,)).rowcount
+            out["web_logins"] = self.conn.execute(
+                "DELETE FROM web_logins WHERE expires_at < ?", (before,)).rowcount
             out["outbox"] = self.conn.execute(
                 """DELETE FROM outbox WHERE created_at < ? AND status NOT IN
                    ('pending', 'sending', 'uncertain')""", (before,)).rowcount

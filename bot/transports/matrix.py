@@ -350,6 +350,8 @@ class MatrixSender:
         self._transport = transport
 
     async def send(self, chat_id: str, replies: list[Reply], *, is_group: bool) -> str | None:
+        if not is_group:
+            await self._transport._ensure_creator(chat_id)
         if not is_group and not self._transport.is_private_room(chat_id):
             # someone else joined the person's private room (or they left it): not theirs now
             raise Unreachable(f"room {chat_id} is no longer a private chat")
@@ -837,8 +839,9 @@ class MatrixTransport:
 
     async def _explain_undecryptable(self, item: _Pending) -> None:
         event, room_id = item.event, item.room_id
-        log.warning("could not decrypt event %s from %s in %s (session %s)", event.event_id,
-                    event.sender, room_id, event.session_id)
+        # no sender in the log: logs outlive /vergeet
+        log.warning("could not decrypt event %s in %s (session %s)", event.event_id, room_id,
+                    event.session_id)
         client = self.client
         assert client is not None
         room = client.rooms.get(room_id)
