@@ -355,6 +355,17 @@ def test_vergeet_leaves_no_byte_in_the_database_files(
     assert engine.store.get_team(team[0]) is not None
 
 
+def test_saying_no_at_the_start_leaves_no_byte(engine: Engine, team: tuple[int, str]) -> None:
+    newcomer = Person(engine, "@nee-zegger-5c1d:example.org", chat="!dm-5c1d")
+    newcomer.type(f"/start {team[1]}")
+    assert b"nee-zegger-5c1d" in b"".join(_db_bytes(engine.store.path).values())
+    newcomer.type("Nee, liever niet")
+    assert engine.dialogues.text("declined") in newcomer.texts()
+    for name, data in _db_bytes(engine.store.path).items():
+        assert b"nee-zegger-5c1d" not in data, name
+        assert b"!dm-5c1d" not in data, name
+
+
 def test_vergeet_checkpoint_waits_for_a_reader_then_finishes(
     engine: Engine, team: tuple[int, str]
 ) -> None:

@@ -269,9 +269,11 @@ def give_consent(turn: Turn, arg: str | None) -> None:
 
 @action("decline")
 def decline(turn: Turn, arg: str | None) -> None:
-    """Saying no at the start: keep nothing, not even the conversation."""
+    """Saying no at the start: keep nothing, not even the conversation (nor a copy of it in
+    the WAL: checkpointed after the commit)."""
     turn.say("declined")
     turn.forgotten = True
+    turn.later.append(turn.store.checkpoint)
 
 
 @action("set_role")

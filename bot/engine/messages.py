@@ -36,6 +36,7 @@ class Incoming:
     #: platform message id of this message (so an edit can find the answer it carried)
     message_ref: str | None = None
     is_group: bool = False
+    #: accepted from old callers, never stored (we keep no names); transports leave it empty
     display_name: str | None = None
     #: for kind="unsupported": what it was (photo, sticker, voice, ...)
     media: str | None = None
