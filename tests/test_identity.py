@@ -70,11 +70,16 @@ def team(engine: Engine) -> tuple[int, str]:
 
 
 def onboard_and_answer(person: Person, code: str, role: str = "manager") -> str:
-    """Consent, role, team, then one question with a private explanation; returns its id."""
+    """Consent, role, team (with a read right granted by the operator), then one question
+    with a private explanation; returns its id."""
     person.type(f"/start {code}")
     person.type("ja")
     person.type(role)
     assert "Wat wil je doen?" in person.texts(), person.texts()
+    store = person.engine.store
+    with store.transaction():
+        team_id = store.memberships(person.member_id() or -1)[0]["team_id"]
+        store.grant_access(team_id, person.member_id() or -1, "reader", by=None, via="cli")
     person.type("Eén thema kiezen")
     person.type("1")
     qid = PP.themes[0].questions[0].id
@@ -173,6 +178,23 @@ def test_personal_replies_are_marked(engine: Engine, team: tuple[int, str]) -> N
     assert editing.personal and "Je eerdere antwoord" in editing.text
 
 
+def test_owner_invites_and_the_readers_list_are_personal(engine: Engine,
+                                                          team: tuple[int, str]) -> None:
+    owner = Person(engine, "owner", platform="console")
+    onboard_and_answer(owner, team[1])
+    with engine.store.transaction():
+        engine.store.grant_access(team[0], owner.member_id() or -1, "owner", by=None, via="cli")
+    owner.type("/leesrecht")
+    owner.type("Sam de Vries")
+    invite = [r for r in owner.last if team[1] not in r.text and "Sam de Vries" in r.text]
+    assert invite and all(r.personal for r in invite)  # a single-use key
+    owner.type("Wie mag lezen?")
+    readers = [r for r in owner.last if r.is_prompt][-1]
+    assert "Sam de Vries" in readers.text and readers.personal  # names others
+    owner.type("/koppel")
+    assert any(r.personal for r in owner.last)  # a one-time group code
+
+
 def test_withhold_personal_outside_a_private_chat() -> None:
     refusal = Reply("privé graag")
     replies = [Reply("hoi"), Reply("export", personal=True), Reply("link", personal=True),
@@ -207,7 +229,9 @@ def test_mijngegevens_before_consent(engine: Engine, team: tuple[int, str]) -> N
 
 
 INTERNAL_KEYS = {"_pk", "_p", "prompt_seq", "context", "id", "member_id", "run_id", "team_id",
-                 "source_ref", "token_hash", "payload", "dedup_key", "platform_user_id"}
+                 "source_ref", "token_hash", "payload", "dedup_key", "platform_user_id",
+                 "id_hash", "token", "label", "granted_by", "created_by", "actor_member_id",
+                 "subject_member_id"}
 
 
 def _keys(value: Any) -> set[str]:
@@ -251,8 +275,10 @@ def test_mijngegevens_is_readable(engine: Engine, team: tuple[int, str]) -> None
     assert data["wat_we_ermee_doen_geschreven"][0]["tekst"] == "We plannen een casusoverleg."
     assert data["gekoppelde_groepen"][0]["team"] == "Wijkteam Noord"
     assert len(data["inloglinks_dashboard"]) == 1
-    assert data["logboek"][0]["wat_je_deed"] == "report_view"
+    assert data["logboek"][-1] | {"wat": "report_view", "door_jou": "ja"} == data["logboek"][-1]
     assert data["gesprek"]["waar_je_bent"] == "bij een vraag van je ronde"
+    assert [r["recht"] for r in data["eigenaar_en_leesrechten"]["jouw_rechten"]] == ["leesrecht"]
+    assert data["uitnodigingen_die_je_maakte"] == [] and data["dashboard_sessies"] == []
 
 
 def _member_tables(conn: sqlite3.Connection) -> set[str]:

@@ -631,6 +631,9 @@ async def _alice_reflects(bot_state, alice: Member, room: str) -> None:
     await alice.say(room, f"!start {code}", "Doe je mee?")
     await alice.say(room, "1", "Wat is je rol?")
     await alice.say(room, "Teamleider of manager", "Wat wil je doen?")
+    with store.transaction():  # the operator grants her the right to read the reports
+        store.grant_access(team, store.member_id("matrix", alice.user_id), "reader", by=None,
+                           via="cli")
     await alice.say(room, "Eén thema kiezen", "Welk thema")
     await alice.say(room, "1", "Vraag 1 van")
     await alice.say(room, "4", "toelichten")

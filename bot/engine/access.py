@@ -92,11 +92,12 @@ def invite_reply(turn: Turn, text: str, token: str, *, group: bool = False) -> R
     url = hook(turn.incoming.platform, token, group) if hook is not None else None
     key = ("group_code" if group else "invite_code") + ("_hint" if url else "_only")
     hint = turn.text(key, cmd=_cmd(turn, "koppel" if group else "start"), code=token)
+    # a single-use invite is a key: personal, never sent where others read along
     if url is None:
-        return Reply(f"{text}\n\n{hint}")
+        return Reply(f"{text}\n\n{hint}", personal=True)
     label = turn.text("group_code_button" if group else "invite_button")
     return Reply(f"{text}\n\n{hint}", links=[Link(label, url)],
-                 image=("teamspiegel-uitnodiging.png", qr_png(url)))
+                 image=("teamspiegel-uitnodiging.png", qr_png(url)), personal=True)
 
 
 # -- joining with an invite ------------------------------------------------------------------

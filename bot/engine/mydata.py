@@ -69,6 +69,9 @@ SECTIONS: dict[str, str] = {
     "followups": "wat_we_ermee_doen_geschreven",
     "team_chats": "gekoppelde_groepen",
     "audit_log": "logboek",
+    "team_access": "eigenaar_en_leesrechten",
+    "web_sessions": "dashboard_sessies",
+    "invites": "uitnodigingen_die_je_maakte",
 }
 OTHER = "overige_gegevens"
 
@@ -216,9 +219,46 @@ def _groups(r: _Reader, rows: list[dict[str, Any]], _: dict[str, Any]) -> list[d
              "groep": row["chat_id"], "gekoppeld_op": row["linked_at"]} for row in rows]
 
 
-def _audit(r: _Reader, rows: list[dict[str, Any]], _: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{"wat_je_deed": row["action"], "team": r.team(row["team_id"]),
-             "details": row["detail"], "op": row["at"]} for row in rows]
+def _audit(r: _Reader, rows: list[dict[str, Any]], ctx: dict[str, Any]) -> list[dict[str, Any]]:
+    me = ctx["me"]
+    return [{"wat": row["action"], "door_jou": _yes_no(row.get("actor_member_id") == me),
+             "over_jou": _yes_no(row.get("subject_member_id") == me),
+             "team": r.team(row["team_id"]), "details": row["detail"], "op": row["at"]}
+            for row in sorted(rows, key=lambda x: (x["at"], x["id"]))]
+
+
+ACCESS_NL = {"owner": "eigenaar", "reader": "leesrecht"}
+VIA_NL = {"cli": "door de beheerder (opdrachtregel)", "owner_invite": "met een eigenaar-uitnodiging",
+          "leader_invite": "met een uitnodiging voor leesrecht", "chat": "door een eigenaar in de chat"}
+INVITE_NL = {"member": "uitnodiging voor het team", "owner": "eigenaar-uitnodiging",
+             "leader": "uitnodiging voor leesrecht", "group": "koppelcode voor een groep"}
+
+
+def _access(r: _Reader, rows: list[dict[str, Any]], ctx: dict[str, Any]) -> dict[str, Any]:
+    """Your rights on teams, and the rights you gave others."""
+    me = ctx["me"]
+    mine = [{"team": r.team(row["team_id"]), "recht": ACCESS_NL.get(row["access"], row["access"]),
+             "naam_bij_de_eigenaar": row.get("label"),
+             "gekregen": VIA_NL.get(row.get("granted_via"), row.get("granted_via")),
+             "sinds": row.get("granted_at")} for row in rows if row["member_id"] == me]
+    given = [{"team": r.team(row["team_id"]), "recht": ACCESS_NL.get(row["access"], row["access"]),
+              "voor": row.get("label"), "sinds": row.get("granted_at")}
+             for row in rows if row["member_id"] != me]
+    return {"jouw_rechten": mine, "door_jou_gegeven": given}
+
+
+def _sessions(r: _Reader, rows: list[dict[str, Any]], _: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"aangemaakt": row.get("created_at"), "geldig_tot": row.get("expires_at")}
+            for row in rows]
+
+
+def _invites(r: _Reader, rows: list[dict[str, Any]], _: dict[str, Any]) -> list[dict[str, Any]]:
+    """Invites you made (the codes themselves are left out: they are keys)."""
+    return [{"team": r.team(row["team_id"]),
+             "soort": INVITE_NL.get(row.get("kind"), row.get("kind")), "voor": row.get("label"),
+             "aangemaakt": row.get("created_at"), "geldig_tot": row.get("expires_at"),
+             "ingetrokken": row.get("revoked_at"), "keer_gebruikt": row.get("uses")}
+            for row in rows]
 
 
 _Format = Callable[[_Reader, list[dict[str, Any]], dict[str, Any]], Any]
@@ -226,10 +266,12 @@ _FORMATS: dict[str, _Format] = {
     "memberships": _teams, "runs": _runs, "answers": _answers, "conversations": _conversation,
     "tip_reactions": _tips, "outbox": _outbox, "web_logins": _logins,
     "followups": _followups, "team_chats": _groups, "audit_log": _audit,
+    "team_access": _access, "web_sessions": _sessions, "invites": _invites,
 }
 #: the order of sections in the file (runs before answers: answers refer to run numbers)
-_ORDER = ["memberships", "runs", "answers", "tip_reactions", "followups", "team_chats",
-          "web_logins", "outbox", "audit_log", "conversations"]
+_ORDER = ["memberships", "team_access", "runs", "answers", "tip_reactions", "followups",
+          "team_chats", "invites", "web_logins", "web_sessions", "outbox", "audit_log",
+          "conversations"]
 
 
 def _other_rows(rows: list[dict[str, Any]], member_columns: set[str]) -> list[dict[str, Any]]:
@@ -293,7 +335,7 @@ def export_document(
     member_columns: dict[str, set[str]] = {}
     for ref in store.member_references():
         member_columns.setdefault(ref.table, set()).add(ref.column)
-    ctx: dict[str, Any] = {"run_numbers": {}}
+    ctx: dict[str, Any] = {"run_numbers": {}, "me": member_id}
     tables = [t for t in _ORDER if t in raw] + [t for t in raw if t not in _ORDER]
     other: dict[str, list[dict[str, Any]]] = {}
     for table in tables:
