@@ -789,3 +789,36 @@ async def test_vergeet_leaves_the_dm_and_drops_its_keys(bot, synapse, matrix_use
     assert SECRET_TEXT.encode() not in crypto
     assert alice.user_id.encode() not in crypto
     assert store.member_id("matrix", alice.user_id) is None
+
+
+@pytest.mark.slow
+async def test_someone_invited_into_a_dm_cannot_read_its_past(bot, synapse, matrix_users,
+                                                              tmp_path):
+    """Unencrypted DM: Bob, invited in later, cannot scroll back to Alice's answers or the
+    export the bot sent her (the bot limits a DM's history to members since their join)."""
+    transport: MatrixTransport = bot["transport"]
+    alice = await member_of(bot, synapse, matrix_users, tmp_path, "alice")
+    bob = await member_of(bot, synapse, matrix_users, tmp_path, "bob")
+    room = await alice.open_dm(encrypted=False)
+    await sync_until(alice.client,
+                     lambda: alice.client.rooms[room].history_visibility == "joined",
+                     "the bot to limit the DM's history")
+    await _alice_reflects(bot, alice, room)
+    mark = alice.mark()
+    await alice.say(room, "!mijngegevens", "Hier is alles")
+    await sync_until(alice.client, lambda: _files(alice.since(mark, room)) != [],
+                     "Alice's export file")
+
+    assert isinstance(await alice.client.room_invite(room, bob.user_id), nio.RoomInviteResponse)
+    await bob.join(room)
+    await sync_round(bob.client)
+    resp = await bob.client.room_messages(room, start=bob.client.next_batch, limit=200,
+                                          direction=nio.MessageDirection.back)
+    assert isinstance(resp, nio.RoomMessagesResponse), resp
+    seen = [*resp.chunk, *(e for _, e in bob.received)]
+    assert seen  # he does see the room (his own join at least)
+    for event in seen:
+        content = getattr(event, "source", {}).get("content", {})
+        assert SECRET_TEXT not in json.dumps(content, ensure_ascii=False)
+        assert content.get("msgtype") != "m.file" and "mxc://" not in json.dumps(content)
+    assert transport.client.rooms[room].history_visibility == "joined"

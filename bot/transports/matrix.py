@@ -662,6 +662,23 @@ class MatrixTransport:
         log.info("joined room %s%s", room_id, " (direct chat)" if direct else "")
         if direct and inviter:
             await self._mark_direct(room_id, inviter)
+            await self._history_from_join(room_id)
+
+    async def _history_from_join(self, room_id: str) -> None:
+        """In a DM, whoever is invited later reads only what is said after they joined: if
+        the person ever invites someone in, that someone cannot scroll back to their answers,
+        export or login links (in an unencrypted room the history would be readable). Best
+        effort: it needs the power level a DM's creator usually gives the bot."""
+        client = self.client
+        assert client is not None
+        try:
+            resp = await client.room_put_state(room_id, "m.room.history_visibility",
+                                               {"history_visibility": "joined"})
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            log.info("could not limit the history of %s: %s", room_id, type(exc).__name__)
+            return
+        if not isinstance(resp, nio.RoomPutStateResponse):
+            log.info("could not limit the history of %s: %s", room_id, resp.status_code)
 
     async def _mark_direct(self, room_id: str, user_id: str) -> None:
         """Record a direct chat in the bot's ``m.direct`` account data (as clients do)."""
