@@ -141,14 +141,28 @@ class Store(OutboxQueries, InsightQueries, AccessQueries, PersonalDataQueries):
     def close(self) -> None:
         self.conn.close()
 
+    #: how long a checkpoint waits for another connection's reader or writer (ms): not the
+    #: 10 s of a turn, it runs on the bot's event loop; an unfinished one is retried later
+    CHECKPOINT_WAIT_MS = 200
+
     def checkpoint(self) -> bool:
         """Copy the WAL into the database file and truncate the WAL to zero bytes, so that
         deleted rows leave no old page copies behind. False (and ``checkpoint_pending``) when
-        another connection still reads an older snapshot; call again later."""
-        if self.path == ":memory:" or self.conn.in_transaction:
+        another connection still reads an older snapshot; call again later (the schedule's
+        tick does)."""
+        if self.path == ":memory:":
             return False
         with self._lock:
-            busy, _log, _done = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if self.conn.in_transaction:
+                return False
+            self.conn.execute(f"PRAGMA busy_timeout={self.CHECKPOINT_WAIT_MS}")
+            try:
+                busy, _log, _done = self.conn.execute(
+                    "PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            except sqlite3.OperationalError:  # locked by another connection's checkpoint
+                busy = 1
+            finally:
+                self.conn.execute("PRAGMA busy_timeout=10000")
         self.checkpoint_pending = bool(busy)
         return not busy
 

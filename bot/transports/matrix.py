@@ -16,9 +16,10 @@ is not Bob's private chat: Bob is never taken for Alice (the engine keys every c
 the sender anyway) and gets only the group answers. A named room created as a team room stays
 a group even with one person in it. Replies the engine marks ``personal`` (answers, exports,
 login links) are delivered only into a room with nobody but that person in it; elsewhere the
-engine's neutral "ask me privately" line goes instead. After ``/vergeet`` the bot leaves and
-forgets the person's private rooms, drops the Megolm sessions it kept for them and removes
-them from its ``m.direct`` list. Commands start with ``/``; ``!`` works too, because Element
+engine's neutral "ask me privately" line goes instead. In a DM the bot sets the history
+visibility to ``joined``, so someone invited in later cannot scroll back. After ``/vergeet``
+the bot leaves and forgets the person's private rooms, drops the Megolm sessions and device
+keys it kept for them and removes them from its ``m.direct`` list. Commands start with ``/``; ``!`` works too, because Element
 intercepts unknown slash commands.
 
 Encryption. :func:`~bot.transports.matrix_crypto.login_persistent` restores ONE device with its
@@ -351,7 +352,7 @@ class MatrixSender:
 
     async def send(self, chat_id: str, replies: list[Reply], *, is_group: bool) -> str | None:
         if not is_group:
-            await self._transport._ensure_creator(chat_id)
+            await self._transport.ensure_creator(chat_id)
         if not is_group and not self._transport.is_private_room(chat_id):
             # someone else joined the person's private room (or they left it): not theirs now
             raise Unreachable(f"room {chat_id} is no longer a private chat")
@@ -717,7 +718,7 @@ class MatrixTransport:
             if isinstance(event, nio.RoomCreateEvent) and event.sender:
                 self._creators[room_id] = event.sender
 
-    async def _ensure_creator(self, room_id: str) -> None:
+    async def ensure_creator(self, room_id: str) -> None:
         """Learn who created a room when no sync told us yet (from the room's state)."""
         client = self.client
         if room_id in self._creators or client is None:
@@ -794,7 +795,7 @@ class MatrixTransport:
             if isinstance(event, nio.RoomMemberEvent):
                 await self._on_member(room, event)
                 return
-            await self._ensure_creator(room_id)
+            await self.ensure_creator(room_id)
             group = self.is_group(room, event.sender)
             inc = incoming_from_event(event, room_id, is_group=group)
             if inc is None:
