@@ -128,19 +128,28 @@ def cmd_team_schedule(args: argparse.Namespace) -> int:
 
 
 def cmd_content_check(args: argparse.Namespace) -> int:
-    from bot.content import load_content, summary
+    from bot.content import check_sources, load_content, load_sources, summary
     from bot.engine.flows import load_dialogues
 
+    directory = Path(args.dir) if args.dir else None
     try:
-        content = load_content(Path(args.dir) if args.dir else None)
+        content = load_content(directory)
         dialogues = load_dialogues(Path(args.dialogues) if args.dialogues else None)
         from bot.engine.core import Engine
 
         Engine(Store(":memory:"), content, dialogues)  # cross-checks every name used
+        problems = check_sources(directory)
+        if problems:
+            raise ConfigError(problems)
+        sources = load_sources(directory)
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return 1
     print(summary(content))
+    if sources is not None:
+        names = ", ".join(s.file for s in sources[1].sources)
+        print(f"Sources: {len(sources[1].sources)} texts in {sources[0]}, checksums match "
+              f"({names})")
     print(f"Dialogues: {len(dialogues.flows)} flows, {len(dialogues.states)} states, "
           f"{len(dialogues.commands.commands)} commands, {len(dialogues.texts)} texts")
     return 0

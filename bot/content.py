@@ -11,6 +11,7 @@ variable ``TEAMSPIEGEL_CONTENT`` names another directory.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -27,11 +28,12 @@ from pydantic import (
     model_validator,
 )
 
-from bot.yamlio import ConfigError, FieldIssues, Loc, format_loc, load_model
+from bot.yamlio import ConfigError, FieldIssues, Loc, format_loc, load_model, load_yaml
 
 __all__ = [
     "ALL",
     "AUDIENCES",
+    "MIN_SCORE_ITEMS",
     "DEFAULT_CONTENT_DIR",
     "ENV_CONTENT_DIR",
     "KALENDER_FILE",
@@ -44,13 +46,18 @@ __all__ = [
     "MoreInfo",
     "Praatplaat",
     "Question",
+    "SOURCES_DIR",
     "Scale",
     "Source",
+    "SourceFile",
+    "Sources",
     "Theme",
     "Tip",
     "content_dir",
     "get_content",
+    "check_sources",
     "load_content",
+    "load_sources",
     "summary",
 ]
 
@@ -66,6 +73,9 @@ ENV_CONTENT_DIR = "TEAMSPIEGEL_CONTENT"
 DEFAULT_CONTENT_DIR: Path = (Path(__file__).resolve().parent.parent / "content").resolve()
 PRAATPLAAT_FILE = "praatplaat.yaml"
 KALENDER_FILE = "kalender.yaml"
+#: the source texts the content quotes, inside the content directory (with provenance.yaml)
+SOURCES_DIR = "sources"
+PROVENANCE_FILE = "provenance.yaml"
 
 MONTHS_NL: tuple[str, ...] = (
     "januari",
@@ -138,22 +148,99 @@ class Source(_Frozen):
 
 
 class Scale(_Frozen):
-    """Meaning of the ends of the 1-5 answer scale."""
+    """The anchor words of one 1-5 scale: what 1 and 5 mean (``Nooit`` … ``Heel vaak``)."""
 
     low: Text
     high: Text
 
 
+#: a theme score needs at least this many scale items of one direction; with fewer, reports
+#: show the items themselves and say the theme has too few scale items to score
+MIN_SCORE_ITEMS = 2
+
+
+def _check_ours(model: BaseModel, names: list[str], allowed: tuple[str, ...]) -> None:
+    """``ours`` names the fields that hold our own words (not quoted from the source)."""
+    issues: list[tuple[Loc, str]] = []
+    for i, name in enumerate(names):
+        if name not in allowed:
+            issues.append((("ours", i), f"{name!r} cannot be marked as ours here; "
+                                         f"use one of: {', '.join(allowed)}"))
+        elif name in names[:i]:
+            issues.append((("ours", i), f"{name!r} is listed twice"))
+        elif getattr(model, name) in (None, "", []):
+            issues.append((("ours", i), f"{name!r} is marked as ours but has no value"))
+    if issues:
+        raise FieldIssues(issues)
+
+
 class Question(_Frozen):
+    """One sub-question of a theme, quoted as printed, with the answer form it asks for.
+
+    ``kind: text`` is an open question. ``kind: scale`` is answered 1-5 with the question's own
+    ``anchors`` and a declared ``higher_is_better`` (true, false, or null when neither end is
+    better). A scale question whose second half is open carries that half, verbatim, as
+    ``follow_up``: the closed part (:attr:`ask`) is asked on the scale, then the follow-up as
+    its own prompt, stored as the text of the same answer (one question for counting).
+    """
+
     id: Slug
     text: Text
     kind: Literal["scale", "text"]
     audience: list[str]
+    anchors: Scale | None = None
+    #: required for a scale (``null`` allowed, but it must be written): which end is better
+    higher_is_better: bool | None = None
+    #: the open half of a multi-part question: the end of ``text``, asked after the scale
+    follow_up: Text | None = None
+    #: false keeps a scale item out of its theme's score (it is reported on its own)
+    theme_score: bool = True
+    #: where the Praatplaat (appendix) and chapter 2 word a question differently, ``text``
+    #: follows the Praatplaat and this keeps the chapter's wording as a note
+    chapter_text: Text | None = None
 
     @field_validator("audience")
     @classmethod
     def _audience(cls, value: list[str]) -> list[str]:
         return _check_audience(value)
+
+    @model_validator(mode="after")
+    def _answer_form(self) -> Question:
+        issues: list[tuple[Loc, str]] = []
+        given = self.model_fields_set
+        if self.kind == "scale":
+            if self.anchors is None:
+                issues.append((("anchors",), "a scale question needs anchors "
+                                             "{low: ..., high: ...}: what 1 and 5 mean"))
+            if "higher_is_better" not in given:
+                issues.append((("higher_is_better",), "a scale question must declare "
+                                                      "higher_is_better: true, false or null"))
+            if self.follow_up is not None:
+                if not self.text.endswith(self.follow_up):
+                    issues.append((("follow_up",), "must be the end of 'text' (the open half "
+                                                   "of the question, as printed)"))
+                elif not self.ask:
+                    issues.append((("follow_up",), "leaves no closed part of 'text' to ask on "
+                                                   "the scale"))
+        else:
+            for name in ("anchors", "higher_is_better", "follow_up", "theme_score"):
+                if name in given:
+                    issues.append(((name,), f"only a scale question has {name!r}"))
+        if issues:
+            raise FieldIssues(issues)
+        return self
+
+    @property
+    def ask(self) -> str:
+        """What is asked first: the whole text, or for a scale with a follow-up its closed part."""
+        if self.follow_up is None:
+            return self.text
+        return self.text[: len(self.text) - len(self.follow_up)].strip()
+
+    @property
+    def in_theme_score(self) -> bool:
+        """Whether this item is averaged into its theme's score."""
+        return self.kind == "scale" and self.higher_is_better is not None and self.theme_score
 
     def for_role(self, role: str) -> bool:
         """Whether a member with ``role`` is asked this question. Unknown roles raise ValueError."""
@@ -176,21 +263,71 @@ class Theme(_Frozen):
     intro: Text
     questions: list[Question] = Field(min_length=1)
     more_info: list[MoreInfo] = Field(default_factory=list)
+    #: fields that hold our own words, not the source's (e.g. ``[intro]``)
+    ours: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _question_ids(self) -> Theme:
+        _check_ours(self, self.ours, ("title", "intro"))
         issues: list[tuple[Loc, str]] = []
         for i, question in enumerate(self.questions):
             if not question.id.startswith(f"{self.id}-"):
                 issues.append(
                     (("questions", i, "id"), f"must start with the theme id: '{self.id}-...'")
                 )
+        # the items averaged into one theme score must point the same way
+        scored = [(i, q) for i, q in enumerate(self.questions) if q.in_theme_score]
+        if scored:
+            first_i, first = scored[0]
+            for i, q in scored[1:]:
+                if q.higher_is_better != first.higher_is_better:
+                    issues.append((
+                        ("questions", i, "higher_is_better"),
+                        f"{_direction(q.higher_is_better)} here but {first.id} is "
+                        f"{_direction(first.higher_is_better)}: both would be averaged into one "
+                        "theme score; set 'theme_score: false' on one of them",
+                    ))
         if issues:
             raise FieldIssues(issues)
         return self
 
+    def is_ours(self, name: str) -> bool:
+        return name in self.ours
+
     def questions_for(self, role: str) -> list[Question]:
         return [q for q in self.questions if q.for_role(role)]
+
+    def _for(self, role: str | None) -> list[Question]:
+        return list(self.questions) if role is None else self.questions_for(role)
+
+    def scale_items(self, role: str | None = None) -> list[Question]:
+        """The scale questions (of ``role``, or all), in order."""
+        return [q for q in self._for(role) if q.kind == "scale"]
+
+    def score_items(self, role: str | None = None) -> list[Question]:
+        """The scale items averaged into this theme's score (one direction, see the validator)."""
+        return [q for q in self._for(role) if q.in_theme_score]
+
+    @property
+    def score_direction(self) -> bool | None:
+        """``higher_is_better`` of the theme score (None when the theme has no score items)."""
+        items = self.score_items()
+        return items[0].higher_is_better if items else None
+
+    def direction_groups(self, role: str | None = None) -> dict[bool | None, list[Question]]:
+        """Scale items by ``higher_is_better``: never average across these groups."""
+        groups: dict[bool | None, list[Question]] = {}
+        for q in self.scale_items(role):
+            groups.setdefault(q.higher_is_better, []).append(q)
+        return groups
+
+    def can_score(self, role: str | None = None) -> bool:
+        """Whether the theme has enough score items (:data:`MIN_SCORE_ITEMS`) for a score."""
+        return len(self.score_items(role)) >= MIN_SCORE_ITEMS
+
+
+def _direction(value: bool | None) -> str:
+    return "higher_is_better: " + ("null" if value is None else str(value).lower())
 
 
 class Group(_Frozen):
@@ -225,9 +362,7 @@ class Praatplaat(_Frozen):
 
     source: Source
     version: Text
-    scale: Scale
     groups: list[Group] = Field(min_length=1)
-
 
     @model_validator(mode="after")
     def _check_and_index(self) -> Praatplaat:
@@ -319,6 +454,10 @@ class Praatplaat(_Frozen):
         """The questions of a theme that a member with ``role`` is asked, in order."""
         return self.theme(theme_id).questions_for(role)
 
+    def unscored_themes(self, role: str | None = None) -> list[Theme]:
+        """Themes with too few scale items for a theme score (fewer than MIN_SCORE_ITEMS)."""
+        return [t for t in self.index.themes if not t.can_score(role)]
+
 
 class Tip(_Frozen):
     """One month of the Verjaardagskalender."""
@@ -330,11 +469,22 @@ class Tip(_Frozen):
     quote_role: Text
     audience: list[str]
     question: Text
+    #: fields that hold our own words, not the calendar's (e.g. ``[audience, question]``)
+    ours: list[str] = Field(default_factory=list)
 
     @field_validator("audience")
     @classmethod
     def _audience(cls, value: list[str]) -> list[str]:
         return _check_audience(value)
+
+    @model_validator(mode="after")
+    def _ours(self) -> Tip:
+        _check_ours(self, self.ours,
+                    ("title", "text", "quote", "quote_role", "audience", "question"))
+        return self
+
+    def is_ours(self, name: str) -> bool:
+        return name in self.ours
 
     @property
     def month_name(self) -> str:
@@ -389,6 +539,51 @@ class Content(_Frozen):
         return f"praatplaat={self.praatplaat.version};kalender={self.kalender.version}"
 
 
+class SourceFile(_Frozen):
+    """One source text kept in ``content/sources/``: a copy of a seed, pinned by checksum."""
+
+    file: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
+    #: the seed of the project this is a copy of (``../shared/seeds/<seed>``)
+    seed: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    title: Text
+    publisher: Text
+    year: int | None = Field(default=None, ge=1990, le=2100)
+    used_by: list[str] = Field(min_length=1)
+
+
+class Sources(_Frozen):
+    sources: list[SourceFile] = Field(min_length=1)
+
+
+def load_sources(dir: Path | None = None) -> tuple[Path, Sources] | None:
+    """``<content>/sources/provenance.yaml``, validated; None when the folder has none."""
+    base = (Path(dir) if dir is not None else content_dir()) / SOURCES_DIR
+    path = base / PROVENANCE_FILE
+    if not path.exists():
+        return None
+    return base, load_model(path, Sources)
+
+
+def check_sources(dir: Path | None = None) -> list[str]:
+    """Problems with the source copies (missing file, checksum differs), as file:line lines."""
+    loaded = load_sources(dir)
+    if loaded is None:
+        return []
+    base, sources = loaded
+    _, locate = load_yaml(base / PROVENANCE_FILE)
+    problems: list[str] = []
+    for i, item in enumerate(sources.sources):
+        path = base / item.file
+        where = f"{base / PROVENANCE_FILE}:{locate(('sources', i, 'sha256'))}: sources[{i}]"
+        if not path.exists():
+            problems.append(f"{where}.file: {item.file} is missing from {base}")
+        elif hashlib.sha256(path.read_bytes()).hexdigest() != item.sha256:
+            problems.append(f"{where}.sha256: {item.file} does not match its checksum "
+                            "(source copies are never edited)")
+    return problems
+
+
 def content_dir() -> Path:
     """The content directory: ``$TEAMSPIEGEL_CONTENT`` if set, else :data:`DEFAULT_CONTENT_DIR`."""
     override = os.environ.get(ENV_CONTENT_DIR, "").strip()
@@ -432,14 +627,15 @@ def summary(content: Content) -> str:
     p, k = content.praatplaat, content.kalender
     questions = p.questions
     kinds = Counter(q.kind for q in questions)
+    follow_ups = sum(q.follow_up is not None for q in questions)
     lines = [
         f"Content version: {content.version}",
         "",
         f"Praatplaat (version {p.version})",
         f"  {p.source.attribution()}",
         f"  {len(p.groups)} groups, {len(p.themes)} themes, {len(questions)} questions "
-        f"({kinds['scale']} scale, {kinds['text']} text); "
-        f"scale 1 = {p.scale.low!r}, 5 = {p.scale.high!r}",
+        f"({kinds['scale']} scale, {follow_ups} of them with an open follow-up; "
+        f"{kinds['text']} text)",
     ]
     for group in p.groups:
         lines.append(f"  [{group.id}] {group.title}")
@@ -452,8 +648,25 @@ def summary(content: Content) -> str:
             )
             lines.append(
                 f"    {theme.number:>2}. {theme.title} [{theme.id}] - "
-                f"{len(theme.questions)} questions{extra}"
+                f"{len(theme.questions)} questions{extra}; {_score_line(theme)}"
             )
+            for q in theme.scale_items():
+                assert q.anchors is not None
+                lines.append(
+                    f"        {q.id}: 1 = {q.anchors.low!r}, 5 = {q.anchors.high!r}, "
+                    f"{_direction(q.higher_is_better)}"
+                    + ("" if q.in_theme_score or q.higher_is_better is None
+                       else ", not in the theme score")
+                    + (", + open follow-up" if q.follow_up else "")
+                )
+    unscored = p.unscored_themes()
+    lines.append(
+        f"  Too few scale items for a theme score (< {MIN_SCORE_ITEMS}): "
+        + (", ".join(f"{t.number} ({len(t.score_items())})" for t in unscored) or "none")
+    )
+    ours = [t.id for t in p.themes if t.ours]
+    lines.append(f"  Our own words (marked 'ours'): {len(ours)} themes "
+                 f"({', '.join(sorted({f for t in p.themes for f in t.ours}))})")
     per_audience = Counter(_audience_label(q.audience) for q in questions)
     lines.append(
         "  Questions per audience: "
@@ -478,4 +691,15 @@ def summary(content: Content) -> str:
         )
     per_role = ", ".join(f"{role} {sum(t.for_role(role) for t in k.tips)}" for role in ROLES)
     lines.append(f"  Tips per role: {per_role}")
+    tip_ours = sorted({f for t in k.tips for f in t.ours})
+    lines.append(f"  Our own words (marked 'ours'): {sum(bool(t.ours) for t in k.tips)} tips "
+                 f"({', '.join(tip_ours)})")
     return "\n".join(lines)
+
+
+def _score_line(theme: Theme) -> str:
+    items = theme.score_items()
+    if not theme.can_score():
+        return f"no theme score ({len(items)} scale item{'s' if len(items) != 1 else ''})"
+    better = "higher is better" if theme.score_direction else "higher is worse"
+    return f"theme score from {len(items)} items ({better})"

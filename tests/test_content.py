@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+import shutil
 import unicodedata
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,32 +14,25 @@ from pydantic import BaseModel
 
 from bot.content import (
     DEFAULT_CONTENT_DIR,
+    MIN_SCORE_ITEMS,
     ROLES,
     Content,
+    check_sources,
     content_dir,
     get_content,
     load_content,
+    load_sources,
     summary,
 )
 from bot.yamlio import ConfigError, format_loc, load_model, load_yaml
 
 REPO = Path(__file__).resolve().parent.parent
-SEEDS = REPO.parent / "shared" / "seeds"
-PRAATPLAAT_SEED = SEEDS / "001_16f6e2d2d66bb775.txt"
-KALENDER_SEED = SEEDS / "000_8335c64eacf0dd82.txt"
-
-def needs_seeds(func):  # noqa: ANN001, ANN201
-    """The seeds live beside the repository (../shared/seeds); without them these tests fail."""
-
-    def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        assert PRAATPLAAT_SEED.exists() and KALENDER_SEED.exists(), (
-            f"seed texts not found in {SEEDS}: clone with ../shared beside the repository"
-        )
-        return func(*args, **kwargs)
-
-    import functools
-
-    return functools.wraps(func)(wrapper)
+#: the source texts inside the repository (copies of the seeds, pinned in provenance.yaml)
+SOURCES = DEFAULT_CONTENT_DIR / "sources"
+PRAATPLAAT_SEED = SOURCES / "001_16f6e2d2d66bb775.txt"
+KALENDER_SEED = SOURCES / "000_8335c64eacf0dd82.txt"
+#: the project's seeds beside the repository; compared with the copies only when present
+SHARED_SEEDS = REPO.parent / "shared" / "seeds"
 
 # The only differences allowed between the seeds' OCR text and our content. Each entry is OCR
 # damage, not wording: (as OCR'd, as printed).
@@ -164,7 +160,6 @@ def test_sources_and_versions(content: Content) -> None:
         "Bron: Verjaardagskalender — Integraal Werken in de Wijk (Movisie, Vilans), 2022"
     )
     assert content.version == f"praatplaat={p.version};kalender={k.version}"
-    assert p.scale.low and p.scale.high
 
 
 # --------------------------------------------------------------------------------------------
@@ -178,7 +173,6 @@ def _chapter2() -> str:
     return "\n".join(lines[start:end])
 
 
-@needs_seeds
 def test_questions_are_the_seed_questions_in_order(content: Content) -> None:
     """Each theme's questions, joined, are exactly the seed's "Vragen" block of that theme."""
     blocks = re.findall(r"(?ms)^Vragen\s*$(.*?)^Meer weten\?", _chapter2())
@@ -186,11 +180,10 @@ def test_questions_are_the_seed_questions_in_order(content: Content) -> None:
     for theme, block in zip(content.praatplaat.themes, blocks, strict=True):
         block = re.sub(r"(?m)^\s*[=»*•-]\s+", "", block)  # bullets, as OCR'd
         expected = normalise(block)
-        ours = " ".join(normalise(q.text) for q in theme.questions)
+        ours = " ".join(normalise(q.chapter_text or q.text) for q in theme.questions)
         assert ours == expected, theme.id
 
 
-@needs_seeds
 def test_question_wording_spot_checks(content: Content) -> None:
     p = content.praatplaat
     assert p.question("samenhang-1").text == (
@@ -204,12 +197,29 @@ def test_question_wording_spot_checks(content: Content) -> None:
         "Hoe kun je ervoor zorgen dat cliënten zoveel mogelijk zelf aan het stuur zitten?"
     )
     chapter = normalise(_chapter2())
+    appendix = normalise(_appendix())
     for question in p.questions:
-        assert normalise(question.text) in chapter, question.id
+        if question.chapter_text is None:
+            assert normalise(question.text) in chapter, question.id
+        else:  # the Praatplaat's own wording; the chapter's is kept as a note
+            assert normalise(question.chapter_text) in chapter, question.id
+            assert normalise(question.text) in appendix, question.id
+            assert normalise(question.text) not in chapter, question.id
         assert "|" not in question.text and "cliént" not in question.text
 
 
-@needs_seeds
+def _appendix() -> str:
+    text = PRAATPLAAT_SEED.read_text(encoding="utf-8")
+    return text[text.index("PRAATPLAAT: 10 UITDAGENDE VRAGEN"):]
+
+
+def test_verandering_2_follows_the_praatplaat(content: Content) -> None:
+    q = content.praatplaat.question("verandering-2")
+    assert q.text == "Is er draagvlak voor de verandering? Gaat het leiden tot verbetering?"
+    assert q.chapter_text == (
+        "Is er draagvlak voor de verandering? Gaat het - op den duur - leiden tot verbetering?")
+
+
 def test_theme_titles_and_links_are_in_the_seed(content: Content) -> None:
     seed_text = PRAATPLAAT_SEED.read_text(encoding="utf-8")
     folded = fold(seed_text)
@@ -258,7 +268,6 @@ def _kalender_blocks() -> list[tuple[str, str]]:
     return out
 
 
-@needs_seeds
 def test_tips_match_the_seed(content: Content) -> None:
     blocks = _kalender_blocks()
     for tip, (title, block) in zip(content.kalender.tips, blocks, strict=True):
@@ -434,7 +443,7 @@ def test_kalender_duplicate_month_and_unknown_field(tmp_path: Path) -> None:
 
 def test_errors_of_both_files_are_collected(tmp_path: Path) -> None:
     d, p_lines, k_lines = _copy(tmp_path)
-    p = _line_of(p_lines, 'version: "1"')
+    p = _line_of(p_lines, 'version: "2"')
     p_lines[p - 1] = 'version: ""'
     k = _line_of(k_lines, 'publisher: "Integraal')
     del k_lines[k - 1]
@@ -483,3 +492,247 @@ def test_load_model_is_generic(tmp_path: Path) -> None:
     assert locate(("items", 0, "size")) == 3
     assert locate(("items", 5, "size")) == 1  # nearest existing node: the "items" key
     assert format_loc(("items", 0, "size")) == "items[0].size"
+
+
+# --------------------------------------------------------------------------------------------
+# Answer forms: anchors, directions, follow-ups, theme scores
+
+
+def test_every_scale_item_has_anchors_and_a_declared_direction(content: Content) -> None:
+    for q in content.praatplaat.questions:
+        if q.kind == "scale":
+            assert q.anchors is not None, q.id
+            assert q.anchors.low.strip() and q.anchors.high.strip(), q.id
+            assert q.anchors.low.casefold() != q.anchors.high.casefold(), q.id
+            assert "higher_is_better" in q.model_fields_set, q.id  # written, not defaulted
+            assert q.higher_is_better in (True, False, None), q.id
+        else:
+            assert q.anchors is None and q.follow_up is None, q.id
+            assert "higher_is_better" not in q.model_fields_set, q.id
+
+
+def test_no_theme_score_mixes_directions(content: Content) -> None:
+    """The items averaged into a theme score all point the same way, for every role."""
+    for theme in content.praatplaat.themes:
+        for role in (None, *ROLES):
+            items = theme.score_items(role)
+            assert len({q.higher_is_better for q in items}) <= 1, (theme.id, role)
+            assert all(q.higher_is_better is not None for q in items), theme.id
+            assert all(q.kind == "scale" for q in items), theme.id
+        groups = theme.direction_groups()
+        assert sum(len(g) for g in groups.values()) == len(theme.scale_items())
+        if theme.score_items():
+            ids = {q.id for q in groups[theme.score_direction]}
+            assert {q.id for q in theme.score_items()} <= ids
+
+
+def test_examples_of_the_issue_have_honest_forms(content: Content) -> None:
+    p = content.praatplaat
+    # working from different assignments: 5 is bad, and it is theme 2's only scale item
+    o1 = p.question("opdrachten-1")
+    assert o1.kind == "scale" and o1.higher_is_better is False
+    assert (o1.anchors.low, o1.anchors.high) == ("Nooit", "Heel vaak")  # type: ignore[union-attr]
+    # own difficulty with change is never averaged with "Is er draagvlak"
+    v3 = p.question("verandering-3")
+    assert v3.higher_is_better is False and not v3.in_theme_score
+    assert v3 not in p.theme("verandering").score_items()
+    assert [q.id for q in p.theme("verandering").score_items()] == [
+        "verandering-1", "verandering-2"]
+    # themes with too few scale items for a score say so
+    assert [t.number for t in p.unscored_themes()] == [2, 5, 9, 10]
+    assert MIN_SCORE_ITEMS == 2
+    assert [len(p.theme(t).score_items()) for t in ("opdrachten", "vraagverheldering",
+                                                    "invloed", "maatwerk")] == [1, 1, 0, 1]
+    assert p.theme("tijd").can_score("professional") and p.theme("tijd").can_score("manager")
+    # anchors of their own, not one scale for all
+    assert len({(q.anchors.low, q.anchors.high) for q in p.questions if q.anchors}) >= 4
+
+
+def test_multi_part_questions_ask_their_open_half_as_a_follow_up(content: Content) -> None:
+    p = content.praatplaat
+    with_follow_up = {q.id: q for q in p.questions if q.follow_up}
+    assert set(with_follow_up) == {"regie-3", "bekend-3", "vraagverheldering-2", "expertise-3"}
+    assert p.question("regie-3").ask == "Voel je je in staat om de regie te nemen?"
+    assert p.question("bekend-3").follow_up == "Hoe zou je dat kunnen realiseren?"
+    assert p.question("expertise-3").follow_up == "Wat heb je nodig om dit tijdig te doen?"
+    assert p.question("vraagverheldering-2").follow_up == (
+        "En hoe verloopt het vertalen daarvan in de praktijk?")
+    for q in with_follow_up.values():
+        assert q.kind == "scale"
+        assert f"{q.ask} {q.follow_up}" == q.text  # the two halves, verbatim, make the question
+        assert q.ask.endswith("?") and q.follow_up.endswith("?")  # type: ignore[union-attr]
+    # still one question each for counting
+    assert len(p.questions) == 34
+
+
+def test_our_own_words_are_marked_and_are_not_in_the_source(content: Content) -> None:
+    seed = normalise(PRAATPLAAT_SEED.read_text(encoding="utf-8"))
+    for theme in content.praatplaat.themes:
+        assert theme.is_ours("intro") and not theme.is_ours("title"), theme.id
+        assert normalise(theme.intro) not in seed, theme.id
+    calendar = normalise(KALENDER_SEED.read_text(encoding="utf-8"))
+    for tip in content.kalender.tips:
+        assert tip.is_ours("question") and tip.is_ours("audience"), tip.month
+        assert not tip.is_ours("text") and not tip.is_ours("quote"), tip.month
+        assert normalise(tip.question) not in calendar, tip.month
+
+
+def test_tip_questions_speak_to_the_tips_audience(content: Content) -> None:
+    """May and July are for policy and the board ("Vooral voor ..."): their questions ask
+    those readers about what they do, not the practice about what it receives."""
+    k = content.kalender
+    for month in (5, 7):
+        tip = k.tip_for_month(month)
+        assert "professional" not in tip.audience, month
+        assert "jij" in tip.question.split(), tip.question
+        assert "jullie" not in tip.question, tip.question
+
+
+# --------------------------------------------------------------------------------------------
+# Source texts inside the repository
+
+
+def test_sources_are_pinned_copies() -> None:
+    loaded = load_sources(DEFAULT_CONTENT_DIR)
+    assert loaded is not None
+    base, sources = loaded
+    assert base == SOURCES
+    files = {s.file: s for s in sources.sources}
+    assert set(files) == {PRAATPLAAT_SEED.name, KALENDER_SEED.name}
+    for item in sources.sources:
+        digest = hashlib.sha256((SOURCES / item.file).read_bytes()).hexdigest()
+        assert digest == item.sha256, item.file
+        assert item.seed == item.file
+    assert files[PRAATPLAAT_SEED.name].used_by == ["praatplaat.yaml"]
+    assert files[KALENDER_SEED.name].used_by == ["kalender.yaml"]
+    assert check_sources(DEFAULT_CONTENT_DIR) == []
+
+
+def test_a_changed_source_copy_fails_the_check(tmp_path: Path) -> None:
+    d = tmp_path / "content"
+    shutil.copytree(DEFAULT_CONTENT_DIR, d)
+    copy = d / "sources" / KALENDER_SEED.name
+    copy.write_text(copy.read_text(encoding="utf-8").replace("JANUARI", "JANUARl"),
+                    encoding="utf-8")
+    (d / "sources" / PRAATPLAAT_SEED.name).unlink()
+    problems = check_sources(d)
+    provenance = d / "sources" / "provenance.yaml"
+    lines = provenance.read_text(encoding="utf-8").splitlines()
+    sha = [i + 1 for i, line in enumerate(lines) if "sha256:" in line]
+    assert problems == [
+        f"{provenance}:{sha[0]}: sources[0].sha256: {KALENDER_SEED.name} does not match its "
+        "checksum (source copies are never edited)",
+        f"{provenance}:{sha[1]}: sources[1].file: {PRAATPLAAT_SEED.name} is missing from "
+        f"{d / 'sources'}",
+    ]
+
+
+@pytest.mark.skipif(not SHARED_SEEDS.is_dir(),
+                    reason="../shared/seeds is not beside this clone: nothing to compare with")
+def test_sources_match_the_shared_seeds() -> None:
+    loaded = load_sources(DEFAULT_CONTENT_DIR)
+    assert loaded is not None
+    for item in loaded[1].sources:
+        assert (SOURCES / item.file).read_bytes() == (SHARED_SEEDS / item.seed).read_bytes()
+
+
+# --------------------------------------------------------------------------------------------
+# Answer forms: clear errors for broken content
+
+
+def _question_block(lines: list[str], qid: str) -> tuple[int, int]:
+    """0-based (first, end) line range of a question's mapping in praatplaat.yaml."""
+    first = next(i for i, line in enumerate(lines) if line.strip() == f"- id: {qid}")
+    end = first + 1
+    while end < len(lines) and lines[end].startswith(" " * 12) and \
+            not lines[end].strip().startswith(("- id:", "#")):
+        end += 1
+    return first, end
+
+
+def _problems_after(tmp_path: Path, edit: Callable[[list[str]], None]) -> tuple[Path, list[str]]:
+    d, lines, _ = _copy(tmp_path)
+    edit(lines)
+    _write(d / "praatplaat.yaml", lines)
+    with pytest.raises(ConfigError) as err:
+        load_content(d)
+    return d / "praatplaat.yaml", err.value.problems
+
+
+def test_scale_without_anchors_or_direction_fails(tmp_path: Path) -> None:
+    def edit(lines: list[str]) -> None:
+        first, end = _question_block(lines, "regie-2")
+        for i in reversed(range(first, end)):
+            if lines[i].strip().startswith(("anchors:", "higher_is_better:")):
+                del lines[i]
+
+    f, problems = _problems_after(tmp_path, edit)
+    lines = f.read_text(encoding="utf-8").splitlines()
+    n = _line_of(lines, "- id: regie-2")
+    assert problems == [
+        f"{f}:{n}: groups[1].themes[0].questions[1].anchors: a scale question needs anchors "
+        "{low: ..., high: ...}: what 1 and 5 mean",
+        f"{f}:{n}: groups[1].themes[0].questions[1].higher_is_better: a scale question must "
+        "declare higher_is_better: true, false or null",
+    ]
+
+
+def test_unknown_answer_kind_fails(tmp_path: Path) -> None:
+    def edit(lines: list[str]) -> None:
+        first, end = _question_block(lines, "invloed-1")
+        for i in range(first, end):
+            lines[i] = lines[i].replace("kind: text", "kind: keuze")
+
+    f, problems = _problems_after(tmp_path, edit)
+    n = _line_of(f.read_text(encoding="utf-8").splitlines(), "kind: keuze")
+    assert len(problems) == 1
+    assert problems[0].startswith(f"{f}:{n}: groups[3].themes[0].questions[0].kind: ")
+    assert "'scale' or 'text'" in problems[0]
+
+
+def test_mixed_directions_in_one_theme_score_fail(tmp_path: Path) -> None:
+    def edit(lines: list[str]) -> None:  # verandering-3 back into the theme score
+        first, end = _question_block(lines, "verandering-3")
+        del lines[next(i for i in range(first, end) if "theme_score: false" in lines[i])]
+
+    f, problems = _problems_after(tmp_path, edit)
+    lines = f.read_text(encoding="utf-8").splitlines()
+    first, end = _question_block(lines, "verandering-3")
+    n = next(i for i in range(first, end) if "higher_is_better" in lines[i]) + 1
+    assert problems == [
+        f"{f}:{n}: groups[0].themes[2].questions[2].higher_is_better: higher_is_better: false "
+        "here but verandering-1 is higher_is_better: true: both would be averaged into one "
+        "theme score; set 'theme_score: false' on one of them"
+    ]
+
+
+def test_follow_up_must_be_the_open_end_of_the_question(tmp_path: Path) -> None:
+    def edit(lines: list[str]) -> None:
+        first, end = _question_block(lines, "bekend-3")
+        for i in range(first, end):
+            lines[i] = lines[i].replace('follow_up: "Hoe zou je', 'follow_up: "Hoe kun je')
+        first, end = _question_block(lines, "invloed-2")
+        lines.insert(end, " " * 12 + 'anchors: {low: "Nooit", high: "Altijd"}')
+
+    f, problems = _problems_after(tmp_path, edit)
+    lines = f.read_text(encoding="utf-8").splitlines()
+    fu = _line_of(lines, 'follow_up: "Hoe kun je')
+    an = _line_of(lines, 'anchors: {low: "Nooit", high: "Altijd"}', _question_block(lines,
+                                                                                   "invloed-2")[0])
+    assert problems == [
+        f"{f}:{fu}: groups[2].themes[0].questions[2].follow_up: must be the end of 'text' (the "
+        "open half of the question, as printed)",
+        f"{f}:{an}: groups[3].themes[0].questions[1].anchors: only a scale question has "
+        "'anchors'",
+    ]
+
+
+def test_ours_names_known_fields_only(tmp_path: Path) -> None:
+    def edit(lines: list[str]) -> None:
+        n = next(i for i, line in enumerate(lines) if line.strip() == "ours: [intro]")
+        lines[n] = lines[n].replace("[intro]", "[intro, questions]")
+
+    f, problems = _problems_after(tmp_path, edit)
+    n = _line_of(f.read_text(encoding="utf-8").splitlines(), "ours: [intro, questions]")
+    assert problems == [f"{f}:{n}: groups[0].themes[0].ours[1]: 'questions' cannot be marked "
+                        "as ours here; use one of: title, intro"]
