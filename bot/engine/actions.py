@@ -245,6 +245,13 @@ def question_is_text(turn: Turn, arg: str | None) -> bool:
     return q is not None and q.kind == "text"
 
 
+@condition("question_has_follow_up")
+def question_has_follow_up(turn: Turn, arg: str | None) -> bool:
+    """A scale question whose open half is asked next, as its own prompt."""
+    q = _question(turn)
+    return q is not None and q.kind == "scale" and q.follow_up is not None
+
+
 @condition("answered_question")
 def answered_question(turn: Turn, arg: str | None) -> bool:
     return str(turn.value) in run_questions(turn)
@@ -369,6 +376,13 @@ def _save(turn: Turn, *, scale: int | None = None, text: str | None = None) -> N
 @action("save_scale")
 def save_scale(turn: Turn, arg: str | None) -> None:
     _save(turn, scale=int(turn.value))
+
+
+@action("correct_scale")
+def correct_scale(turn: Turn, arg: str | None) -> None:
+    """A bare number right after a scale answer corrects that answer (it is no explanation)."""
+    _save(turn, scale=int(turn.value))
+    turn.say("scale_corrected", n=int(turn.value))
 
 
 @action("save_text")
@@ -619,18 +633,30 @@ def answered_choices(turn: Turn) -> list[Choice]:
 
 @renderer("question")
 def render_question(turn: Turn) -> list[Reply]:
+    """The question under the cursor with its own anchors. The first question of a run also
+    says where the questions come from, the first of a theme gives the theme's intro; after
+    input that was not understood (``turn.retry``) only the short question is repeated."""
     ctx = turn.ctx
     q = _question(turn)
     assert q is not None
     pp = turn.content.praatplaat
     theme = pp.theme_of(q.id)
     qs, i = run_questions(turn), ctx["i"]
+    anchors = (q.anchors.low, q.anchors.high) if q.anchors is not None else None
+    if turn.retry:
+        if q.kind == "scale":
+            choices = [Choice(str(n), str(n)) for n in range(1, 6)]
+            return [Reply(q.ask, choices=choices, expects="scale", scale_labels=anchors)]
+        return [Reply(q.ask, expects="text")]
     replies: list[Reply] = []
     first_of_theme = i == 0 or pp.theme_of(qs[i - 1]).id != theme.id
     if first_of_theme and not ctx.get("editing"):
-        replies.append(Reply(f"Thema {theme.number}: {theme.title}\n\n{theme.intro}"))
+        intro = f"Thema {theme.number}: {theme.title}\n\n{theme.intro}"
+        if i == 0:  # once per round: where the questions come from, and what is ours
+            intro += "\n\n" + turn.text("source_note", source=pp.source.attribution())
+        replies.append(Reply(intro))
     lines = [turn.text("question_progress", n=i + 1, total=len(qs), theme=theme.title), "",
-             q.text]
+             q.ask]
     quotes = False
     if ctx.get("editing"):
         row = turn.store.run_answers(int(ctx["run"])).get(q.id)
@@ -638,17 +664,26 @@ def render_question(turn: Turn) -> list[Reply]:
             lines += ["", turn.text("previous_answer", answer=_answer_label(row))]
             quotes = True
     if q.kind == "scale":
-        low, high = pp.scale.low, pp.scale.high
-        lines += ["", turn.text("scale_hint", low=low.lower(), high=high.lower())]
+        assert anchors is not None  # the content loader requires them
+        lines += ["", turn.text("scale_hint", low=anchors[0].lower(), high=anchors[1].lower())]
         replies.append(
             Reply("\n".join(lines), choices=[Choice(str(n), str(n)) for n in range(1, 6)],
-                  expects="scale", scale_labels=(low, high))
+                  expects="scale", scale_labels=anchors)
         )
     else:
         lines += ["", turn.text("text_hint")]
         replies.append(Reply("\n".join(lines), expects="text"))
     replies[-1].personal = quotes  # it quotes the person's earlier answer
     return replies
+
+
+@renderer("follow_up")
+def render_follow_up(turn: Turn) -> list[Reply]:
+    """The open half of a multi-part scale question, asked as its own prompt."""
+    q = _question(turn)
+    assert q is not None and q.follow_up is not None
+    text = q.follow_up if turn.retry else f"{q.follow_up}\n\n{turn.text('follow_up_hint')}"
+    return [Reply(text, choices=[Choice("Verder", "verder")], expects="choice")]
 
 
 @renderer("summary")

@@ -19,6 +19,7 @@ from typing import Any
 from transitions import EventData, Machine
 
 from bot.content import Content, get_content
+from bot.engine import understand
 from bot.engine.flows import Dialogues, StateSpec, load_dialogues
 from bot.engine.messages import SCALE_VALUES, Choice, Incoming, Reply
 from bot.store import Conversation, Store
@@ -59,6 +60,9 @@ class Turn:
     args: str = ""
     replies: list[Reply] = field(default_factory=list)
     forgotten: bool = False
+    #: the input was not understood: the prompt is repeated in its short form (no welcome,
+    #: no theme intro)
+    retry: bool = False
     #: jobs to run after the turn committed (they may fill in replies, e.g. an image)
     later: list[Callable[[], None]] = field(default_factory=list)
 
@@ -193,6 +197,8 @@ class Engine:
                 base: tuple[Any, ...] = ("states", sname)
                 if spec.say:
                     check(path, (*base, "say"), "text", spec.say)
+                if spec.short:
+                    check(path, (*base, "short"), "text", spec.short)
                 if spec.render:
                     check(path, (*base, "render"), "renderer", spec.render)
                 if isinstance(spec.choices, str):
@@ -339,6 +345,7 @@ class Engine:
             return first_contact
         trigger = self._trigger_for(turn)
         if trigger is None:
+            turn.retry = True
             return not turn.replies or turn.replies[-1].notice is None
         model = self._model(conv)
         if not self._fire(model, trigger, turn):
@@ -346,6 +353,7 @@ class Engine:
                 turn.say("not_now" if turn.member_id or trigger != "cmd_start" else "need_start")
             else:
                 turn.say("unknown_input")
+            turn.retry = True
             return True
         for _ in range(10):
             conv.state = model.state
@@ -381,12 +389,24 @@ class Engine:
         prompt = ctx.get("_p") or {}
         expects = prompt.get("ex", "none")
         stripped = raw.strip()
-        if expects == "scale" and stripped in SCALE_VALUES:
-            turn.value = int(stripped)
-            return "scale"
+        pressed = inc.kind == "choice"
+        labels: list[str] | None = prompt.get("sl")
+        spec = self.dialogues.states.get(turn.conv.state)
+        takes_score = spec is not None and spec.accepts_scale
+        if expects == "scale" or takes_score:
+            # a scale question: digits, number words, its anchors; a state that takes a
+            # corrected score (the explanation after a scale): digits only
+            if pressed:
+                score = int(stripped) if stripped in SCALE_VALUES else None
+            else:
+                score = understand.match_scale(raw, labels, words=expects == "scale")
+            if score is not None:
+                turn.value = score
+                return "scale"
         choices: list[list[str]] = prompt.get("ch", [])
         if choices:
-            value = _match_choice(stripped, choices)
+            value = _match_choice(raw, choices, pressed=pressed, numbers=not takes_score,
+                                  loose="typo" if prompt.get("tx") else "words")
             if value is not None:
                 turn.value = value
                 return "choice"
@@ -397,12 +417,19 @@ class Engine:
             if stripped:
                 turn.value = stripped
                 return "text"
-        turn.say("unknown_input")
+        if expects == "scale" and labels:
+            turn.say("scale_miss", low=labels[0].lower(), high=labels[1].lower())
+        elif expects == "scale":
+            turn.say("scale_miss_plain")
+        else:
+            turn.say("unknown_input")
         return None
 
     # -- prompts -------------------------------------------------------------------------
 
     def _render_prompt(self, turn: Turn) -> list[Reply]:
+        """The state's prompt; after a miss (``turn.retry``) its short form: a say-state's
+        ``short`` text, and renderers leave out intros."""
         conv = turn.conv
         spec: StateSpec = self.dialogues.states[conv.state]
         if spec.render:
@@ -413,7 +440,8 @@ class Engine:
                 choices = self.registry["provider"][spec.choices](turn)
             else:
                 choices = [Choice(c.label, c.value) for c in spec.choices or []]
-            replies = [Reply(self.dialogues.text(spec.say), choices=choices, expects=spec.expects)]
+            say = spec.short if turn.retry and spec.short else spec.say
+            replies = [Reply(self.dialogues.text(say), choices=choices, expects=spec.expects)]
         if spec.personal:  # e.g. a list of your own answers
             for reply in replies:
                 reply.personal = True
@@ -424,12 +452,17 @@ class Engine:
             conv.context["_pk"] = key
         prompt.prompt_token = str(conv.prompt_seq)
         prompt.is_prompt = True
+        if spec.accepts_scale:
+            prompt.numbered = False  # typed numbers are a score here, not an option
         # what the next input is matched against (a scale's 1..5 need no list)
-        conv.context["_p"] = {
+        seen: dict[str, Any] = {
             "ex": prompt.expects,
             "ch": [] if prompt.expects == "scale" else [[c.label, c.value] for c in prompt.choices],
             "tx": spec.accepts_text,
         }
+        if prompt.scale_labels:
+            seen["sl"] = list(prompt.scale_labels)
+        conv.context["_p"] = seen
         return replies
 
     def current_prompt(self, platform: str, user_id: str) -> list[Reply]:
@@ -446,24 +479,11 @@ class Engine:
         return Reply(self.dialogues.text("personal_private_only"))
 
 
-def _match_choice(raw: str, choices: list[list[str]]) -> str | None:
-    """A choice by value, by its number (``2``, ``2.``) or by its label (case-insensitive)."""
-    if not raw:
-        return None
-    low = raw.lower().rstrip(".")
-    for _label, value in choices:
-        if raw == value:
-            return value
-    if low.isdecimal():  # not isdigit(): '²' is a digit that int() refuses
-        n = int(low)
-        if 1 <= n <= len(choices):
-            return choices[n - 1][1]
-        return None
-    for label, value in choices:
-        if low == label.lower() or low == value.lower():
-            return value
-    for label, value in choices:
-        first = label.lower().split(",")[0].split(" (")[0]
-        if low == first:
-            return value
-    return None
+def _match_choice(raw: str, choices: list[list[str]], *, pressed: bool = False,
+                  numbers: bool = True, loose: str = "words") -> str | None:
+    """The option an input picks. A pressed button sends its value (matched exactly); typed
+    text is understood by :func:`bot.engine.understand.match_choice` (numbers, labels and
+    close typos, never the values, which are button data and often English)."""
+    if pressed:
+        return next((value for _label, value in choices if raw == value), None)
+    return understand.match_choice(raw, choices, numbers=numbers, loose=loose)

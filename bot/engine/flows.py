@@ -54,6 +54,11 @@ class StateSpec(_Strict):
     accepts_text: bool = False
     #: the prompt shows the person's own data (answers): only ever sent to them alone
     personal: bool = False
+    #: a typed whole number 1-5 is a (corrected) scale answer: event ``scale``; the options
+    #: are then shown without numbers
+    accepts_scale: bool = False
+    #: text key of the prompt's short form, repeated after input that was not understood
+    short: str | None = None
     transitions: list[TransitionSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")

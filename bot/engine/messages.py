@@ -83,6 +83,9 @@ class Reply:
     #: the person erased their data: after this reply the transport leaves and forgets the
     #: private chat where the platform allows it (Matrix), and drops what it keeps about it
     leave_chat: bool = False
+    #: False when typed numbers mean something else here (a corrected score): text
+    #: transports then list the options without numbers
+    numbered: bool = True
 
     def to_json(self) -> dict[str, object]:
         """The console's machine format (also handy in tests)."""
@@ -90,6 +93,10 @@ class Reply:
         if self.expects == "scale" and not choices:
             choices = [{"label": str(i), "value": str(i)} for i in range(1, 6)]
         out: dict[str, object] = {"text": self.text, "choices": choices, "expects": self.expects}
+        if self.scale_labels:
+            out["scale_labels"] = list(self.scale_labels)
+        if not self.numbered:
+            out["numbered"] = False
         if self.links:
             out["links"] = [{"label": link.label, "url": link.url} for link in self.links]
         if self.document:
@@ -129,6 +136,8 @@ def reply_to_payload(reply: Reply) -> dict[str, object]:
         data["prompt_token"] = reply.prompt_token
     if reply.links:
         data["links"] = [[link.label, link.url] for link in reply.links]
+    if not reply.numbered:
+        data["numbered"] = False
     return data
 
 
@@ -143,6 +152,7 @@ def reply_from_payload(data: dict[str, object]) -> Reply:
         scale_labels=(str(labels[0]), str(labels[1])) if labels else None,  # type: ignore[index]
         prompt_token=data.get("prompt_token"),  # type: ignore[arg-type]
         links=links,
+        numbered=bool(data.get("numbered", True)),
     )
 
 

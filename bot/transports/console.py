@@ -33,6 +33,8 @@ def render_text(reply: Reply) -> str:
         if "1 = " not in reply.text:  # the engine's questions already say what 1 and 5 mean
             low, high = reply.scale_labels
             lines.append(f"  [1 = {low} … 5 = {high}]")
+    elif reply.choices and not reply.numbered:
+        lines += [f"  - {c.label}" for c in reply.choices]
     elif reply.choices:
         lines += [f"  {n}. {c.label}" for n, c in enumerate(reply.choices, 1)]
     for link in reply.links:

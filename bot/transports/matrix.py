@@ -171,6 +171,11 @@ def render_reply(reply: Reply, bot_user_id: str, limit: int = TEXT_LIMIT) -> lis
     if line:
         tail_plain.append(line)
         tail_html.append(f"<p>{_html(line)}</p>")
+    elif reply.choices and reply.expects != "scale" and not reply.numbered:
+        labels = [c.label for c in reply.choices]  # typed numbers mean a score here
+        tail_plain.append("\n".join(f"• {label}" for label in labels))
+        tail_html.append("<ul>" + "".join(f"<li>{_html(label)}</li>" for label in labels)
+                         + "</ul>")
     elif reply.choices and reply.expects != "scale":
         labels = [option_label(n, c.label) for n, c in enumerate(reply.choices, 1)]
         tail_plain.append("\n".join(f"{n}. {label}" for n, label in enumerate(labels, 1)))
@@ -202,7 +207,8 @@ def render_reply(reply: Reply, bot_user_id: str, limit: int = TEXT_LIMIT) -> lis
                 sub = Reply(part, choices=reply.choices if i == len(parts) - 1 else [],
                             expects=reply.expects if i == len(parts) - 1 else "none",
                             scale_labels=reply.scale_labels,
-                            links=reply.links if i == len(parts) - 1 else [])
+                            links=reply.links if i == len(parts) - 1 else [],
+                            numbered=reply.numbered)
                 contents += render_reply(sub, bot_user_id, limit // 2)
                 continue
             content = text_content(content["body"])  # plain text only
