@@ -189,7 +189,7 @@ def kind_of(prompt: dict[str, Any]) -> str:
 
 def question_of(prompt: dict[str, Any]) -> str:
     """Which question a prompt asks (by its wording from the content)."""
-    found = [q.id for q in PP.questions if q.text in prompt["text"]]
+    found = [q.id for q in PP.questions if q.ask in prompt["text"]]
     assert len(found) == 1, prompt["text"]
     return found[0]
 
@@ -417,7 +417,7 @@ def test_sigkill_mid_walk_resumes_same_question(tmp_path: Path, bots: list[Bot])
     code = invite_code(db, "Wijkteam West")
     bot = start(db, "u1", bots)
     onboard(bot, "manager", code)
-    _, prompt = bot.send("tour")
+    _, prompt = bot.send("hele ronde")
     walk = Walk()
     prompt = answer_questions(bot, prompt, walk, limit=7)
     assert kind_of(prompt) == "question"
@@ -448,7 +448,7 @@ def test_sigkill_after_acknowledged_scale_keeps_it(tmp_path: Path, bots: list[Bo
     code = invite_code(db, "Wijkteam West")
     bot = start(db, "u1", bots)
     onboard(bot, "professional", code)
-    _, prompt = bot.send("tour")
+    _, prompt = bot.send("hele ronde")
     walk = Walk()
     prompt = answer_questions(bot, prompt, walk, limit=3)
     while prompt["expects"] != "scale":
@@ -478,7 +478,7 @@ def test_eof_ends_cleanly_and_keeps_state(tmp_path: Path, bots: list[Bot]) -> No
     _, prompt = bot.send("ja")
     _, prompt = bot.send("professional")
     _, prompt = bot.send("demo")
-    _, prompt = bot.send("tour")
+    _, prompt = bot.send("hele ronde")
     _, prompt = bot.send("4")
     explain = prompt
     assert bot.close() == 0
@@ -506,7 +506,7 @@ def test_commands_over_jsonl(tmp_path: Path, bots: list[Bot]) -> None:
     db = tmp_path / "cmd.db"
     bot = start(db, "u1", bots)
     bot.until_prompt()
-    for line in ("ja", "manager", "demo", "tour", "3", "verder"):
+    for line in ("ja", "manager", "demo", "hele ronde", "3", "verder"):
         _, prompt = bot.send(line)
     qid = question_of(prompt)
     got, paused = bot.send("/pauze")

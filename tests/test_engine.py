@@ -35,13 +35,13 @@ def run(engine: Engine, user: str, *lines: str) -> list[Reply]:
 
 
 def onboard_and_start_tour(engine: Engine, user: str) -> None:
-    run(engine, user, "/start", "ja", "professional", "demo", "tour")
+    run(engine, user, "/start", "ja", "professional", "demo", "hele ronde")
     conv = engine.store.load_conversation(PLATFORM, user)
     assert conv is not None and conv.state == "reflect.question"
 
 
 def question_in(text: str) -> str:
-    found = [q.id for q in PP.questions if q.text in text]
+    found = [q.id for q in PP.questions if q.ask in text]
     assert len(found) == 1, text
     return found[0]
 

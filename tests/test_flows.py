@@ -22,12 +22,12 @@ CONTENT = get_content()
 PP = CONTENT.praatplaat
 
 
-CURSOR_STATES = {"reflect.question", "reflect.explain", "reflect.share"}
+CURSOR_STATES = {"reflect.question", "reflect.explain", "reflect.follow_up", "reflect.share"}
 
 
 def question_in(text: str) -> str:
     """Which question a prompt asks, by its wording from the content."""
-    found = [q.id for q in PP.questions if q.text in text]
+    found = [q.id for q in PP.questions if q.ask in text]
     assert len(found) == 1, text
     return found[0]
 
@@ -136,7 +136,8 @@ class Chat:
         q = PP.question(qid)
         if q.kind == "scale":
             self.type(str(scale))
-            assert self.state == "reflect.explain"
+            # the open half of a multi-part question, else "Wil je dit toelichten?"
+            assert self.state == ("reflect.follow_up" if q.follow_up else "reflect.explain")
             if text is None:
                 self.press("verder")
                 return qid
@@ -319,7 +320,7 @@ def test_whole_tour_per_role(engine: Engine, role: str) -> None:
         prompt = chat.prompt()
         qid = chat.question_id
         assert qid is not None
-        assert PP.question(qid).text in prompt.text
+        assert PP.question(qid).ask in prompt.text
         assert t(engine, "question_progress", n=len(asked) + 1, total=len(expected),
                  theme=PP.theme_of(qid).title) in prompt.text
         asked.append(chat.answer(scale=n % 5 + 1, text=f"t{n}" if n % 2 else None,
@@ -444,8 +445,11 @@ def test_text_question_refuses_empty_and_scale_question_refuses_words(
 ) -> None:
     chat.onboard()
     chat.press("tour")
-    chat.type("heel erg")  # words on a scale question
-    assert chat.last[0].text == t(engine, "unknown_input")
+    anchors = PP.question(chat.question_id or "").anchors
+    assert anchors is not None
+    chat.type("heel erg")  # words on a scale question that are not its anchors
+    assert chat.last[0].text == t(engine, "scale_miss", low=anchors.low.lower(),
+                                  high=anchors.high.lower())
     assert chat.state == "reflect.question"
     chat.type("6")
     assert chat.state == "reflect.question" and chat.answers() == {}
@@ -629,10 +633,16 @@ def test_unknown_input_changes_nothing(engine: Engine, setup: str) -> None:
     answers = _all_answers(chat.store)
     # in 'explain' any text is an explanation, so only a command can be unknown there
     lines = ["/bestaatniet"] if setup == "explain" else ["blablabla", "99", "/bestaatniet"]
+    scale = PP.question(chat.question_id).anchors if setup == "question" else None  # type: ignore[arg-type]
     for line in lines:
         chat.type(line)
-        key = "unknown_command" if line.startswith("/") else "unknown_input"
-        assert chat.last[0].text == t(engine, key)
+        if line.startswith("/"):
+            assert chat.last[0].text == t(engine, "unknown_command")
+        elif scale is not None:  # a scale question says what its numbers mean
+            assert chat.last[0].text == t(engine, "scale_miss", low=scale.low.lower(),
+                                          high=scale.high.lower())
+        else:
+            assert chat.last[0].text == t(engine, "unknown_input")
         assert chat.prompt().is_prompt
         after = chat.conv
         assert after is not None
@@ -1187,7 +1197,7 @@ def test_first_message_a_photo_still_shows_the_welcome(chat: Chat, engine: Engin
 
 def test_summary_without_answers_offers_no_empty_edit_list(chat: Chat) -> None:
     chat.onboard("professional")
-    chat.type("theme")
+    chat.type("één thema")
     chat.type("1")  # the first theme
     for _ in range(10):
         if chat.state != "reflect.question":

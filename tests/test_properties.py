@@ -38,6 +38,7 @@ from bot.content import ROLES, get_content
 from bot.engine.core import MEDIA_NAMES, Engine
 from bot.engine.flows import load_dialogues
 from bot.engine.messages import Incoming, Reply
+from bot.engine.understand import match_scale, parse_number
 from bot.store import Store
 
 CONTENT = get_content()
@@ -50,7 +51,9 @@ FORGOTTEN = DIALOGUES.text("forgotten")
 ERROR = DIALOGUES.text("error")
 EDIT_SAVED = DIALOGUES.text("edit_saved")
 AUTO_STATES = {name for name, spec in DIALOGUES.states.items() if spec.auto}
-CURSOR_STATES = {"reflect.question", "reflect.explain", "reflect.share"}
+CURSOR_STATES = {"reflect.question", "reflect.explain", "reflect.follow_up", "reflect.share"}
+#: states right after a scale answer: its explanation or the open half of the question
+AFTER_SCALE = {"reflect.explain", "reflect.follow_up"}
 
 COMMANDS = [
     "/start", "/start onzin", "/menu", "/pauze", "/stop", "/verder", "/terug", "/overslaan",
@@ -64,7 +67,9 @@ texts = st.one_of(
     st.text(max_size=40),
     st.sampled_from(["", "   ", "ja", "nee", "verder", "Verder", "1", "5.", "0", "6", "demo",
                      "Hele ronde (10 thema's)", "Ja, anoniem delen", "x" * 4000, "y" * 4001,
-                     " " * 4001 + "z", "🙂" * 4000, "ë\n\tï", "/", "//", "/ help"]),
+                     " " * 4001 + "z", "🙂" * 4000, "ë\n\tï", "/", "//", "/ help",
+                     "vier", "één", "٤", "４", "helemaal wel", "nooit", "heel vaak", "jaa",
+                     "verdr", "één thema", "nee, ik doe niet mee", "tour", "resume"]),
     st.text(alphabet=st.characters(min_codepoint=0x1F300, max_codepoint=0x1FAFF), max_size=8),
 )
 unknown_commands = st.from_regex(r"/[a-z]{1,12}", fullmatch=True).filter(
@@ -100,7 +105,7 @@ def snapshot(store: Store, user: str = USER) -> Snapshot:
 
 
 def question_in(text: str) -> str:
-    found = [q.id for q in CONTENT.praatplaat.questions if q.text in text]
+    found = [q.id for q in CONTENT.praatplaat.questions if q.ask in text]
     assert len(found) == 1, text
     return found[0]
 
@@ -171,6 +176,15 @@ def raw_of(inc: Incoming) -> str:
     return (inc.value if inc.kind == "choice" and inc.value is not None else inc.text) or ""
 
 
+def scale_of(inc: Incoming, qid: str | None) -> int | None:
+    """The score an input gives the question ``qid`` (a button's value, or typed)."""
+    raw = raw_of(inc)
+    if inc.kind == "choice":
+        return int(raw)
+    anchors = CONTENT.praatplaat.question(qid or "").anchors
+    return match_scale(raw, (anchors.low, anchors.high) if anchors else None)
+
+
 def check_step(inc: Incoming, replies: list[Reply], pre: Snapshot, post: Snapshot,
                replayed: bool, cursor: str | None) -> None:
     """``cursor``: the question the person was answering before this step, if any."""
@@ -213,11 +227,13 @@ def check_step(inc: Incoming, replies: list[Reply], pre: Snapshot, post: Snapsho
             assert after[1] == stripped and after[0] == before[0]  # type: ignore[index]
             continue
         assert key[1] == cursor, f"answer {key} changed by {inc} while at {pre.state} {cursor}"
-        if transition == ("reflect.question", "reflect.explain"):
-            assert after[0] == int(stripped)
+        if pre.state == "reflect.question" and post.state in AFTER_SCALE:
+            assert after[0] == scale_of(inc, cursor)
             assert before is None or after[1] == before[1]
-        elif transition in {("reflect.question", "reflect.share"),
-                            ("reflect.explain", "reflect.share")}:
+        elif pre.state in AFTER_SCALE and post.state == pre.state:  # a corrected score
+            assert before is not None and after[0] == parse_number(stripped)
+            assert after[1] == before[1]
+        elif pre.state in {"reflect.question", *AFTER_SCALE} and post.state == "reflect.share":
             assert after[1] == stripped
             assert before is None or after[0] == before[0]
         elif pre.state == "reflect.share":
@@ -228,9 +244,9 @@ def check_step(inc: Incoming, replies: list[Reply], pre: Snapshot, post: Snapsho
     assert len(changed) <= 1, f"{inc} changed several answers: {changed}"
     # an acknowledged answer is stored with what was acknowledged
     rows = [v for k, v in post.answers.items() if k[1] == cursor]
-    if transition == ("reflect.question", "reflect.explain"):
-        assert any(v[0] == int(stripped) for v in rows), (inc, rows)
-    if transition in {("reflect.question", "reflect.share"), ("reflect.explain", "reflect.share")}:
+    if pre.state == "reflect.question" and post.state in AFTER_SCALE:
+        assert any(v[0] == scale_of(inc, cursor) for v in rows), (inc, rows)
+    if pre.state in {"reflect.question", *AFTER_SCALE} and post.state == "reflect.share":
         assert len(stripped) <= 4000
         assert any(v[1] == stripped for v in rows), (inc, rows)
 
@@ -252,7 +268,7 @@ def check_resumable(other: Engine, post: Snapshot, shown: Reply | None) -> None:
 
 
 def set_up_bystander(engine: Engine) -> Snapshot:
-    for n, line in enumerate(["/start", "ja", "manager", "demo", "tour", "2", "uitleg", "ja",
+    for n, line in enumerate(["/start", "ja", "manager", "demo", "hele ronde", "2", "uitleg", "ja",
                               "4", "verder"]):
         assert ERROR not in [r.text for r in engine.handle(typed(line, 10_000 + n, BYSTANDER))]
     snap = snapshot(engine.store, BYSTANDER)
@@ -289,7 +305,7 @@ def test_random_inputs_never_crash_lose_or_strand(
             role = data.draw(st.sampled_from(ROLES), label="role")
             lines = {"none": [], "consent": ["/start"],
                      "menu": ["/start", "ja", role, "demo"],
-                     "tour": ["/start", "ja", role, "demo", "tour"]}[prefix]
+                     "tour": ["/start", "ja", role, "demo", "hele ronde"]}[prefix]
             shown: Reply | None = None
             qid: str | None = None
             for n, line in enumerate(lines):
