@@ -3,7 +3,8 @@
 The property tests compare every report with an independent ground truth computed here from the
 raw records, and then act as the manager: they try every parent-minus-children subtraction along
 the report's hierarchy, and solve the whole system of additive equations with exact linear algebra
-to see whether any hidden cell can be computed from shown ones.
+to see whether any hidden cell can be computed from shown ones. A manager who answered knows their
+own answers, so the same checks run with the reader's answers taken out ("k others").
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from bot.reports.aggregate import (
     PARENT_HIDDEN,
     TOO_FEW,
     AnswerRecord,
-    Distribution,
     TeamReport,
     TextItem,
     build_team_report,
@@ -42,6 +42,7 @@ from bot.reports.aggregate import (
     report_to_rows,
     summary_nl,
 )
+from bot.reports.snapshot import view_of_records
 
 TEAM = 7
 T0 = datetime(2026, 7, 1, 9, 0)
@@ -144,8 +145,16 @@ def rref_single_unknowns(rows, ncols):
     return determined
 
 
-def check_report(report: TeamReport, records, k, roles):
+def check_report(report: TeamReport, records, k, roles, viewer=None, everyone=()):
+    """``viewer``: the reader's member id; every count below leaves the reader out.
+    ``everyone``: the questions asked to every role (their zeros may be announced)."""
     truth = truth_cells(report, records, roles)
+    if viewer is not None:
+        pass  # the reader's own answers stay in the numbers, but never count towards k
+
+    def others(members):
+        return set(members) - {viewer}
+
     cells = {c.key: c for c in report.cells()}
     assert len(cells) == len(report.cells()), "duplicate cell keys"
 
@@ -154,33 +163,26 @@ def check_report(report: TeamReport, records, k, roles):
         answers = truth.get(key, [])
         members = {m for m, _ in answers}
         if cell.shown:
-            assert len(members) >= k, key
+            assert len(others(members)) >= k, key
             assert cell.reason is None
             assert cell.n == len(members)
             assert cell.n_answers == len(answers)
             assert cell.mean == pytest.approx(statistics.fmean(s for _, s in answers))
             if len(answers) > 1:
                 assert cell.sd == pytest.approx(statistics.stdev(s for _, s in answers), abs=1e-9)
-            if cell.distribution is not None:
-                assert cell.level == LEVEL_QUESTION
-                d = cell.distribution
-                assert (d.low, d.mid, d.high) == (
-                    sum(1 for _, s in answers if s <= 2),
-                    sum(1 for _, s in answers if s == 3),
-                    sum(1 for _, s in answers if s >= 4),
-                )
-                buckets = [b for b in (d.low, d.mid, d.high) if b]
-                assert len(buckets) >= 2 and min(buckets) >= k
         else:
             assert cell.reason in (TOO_FEW, COMPLEMENTARY, PARENT_HIDDEN, NO_ANSWERS)
-            if cell.reason == NO_ANSWERS:  # an announced zero: only for whole themes
+            if cell.reason == NO_ANSWERS:  # an announced zero: a fact about >= k people
                 assert not answers and cell.level in (LEVEL_THEME, LEVEL_QUESTION)
-                assert cells[(LEVEL_TOTAL, cell.period, None, None, None)].shown
-                assert cells[(LEVEL_THEME, cell.period, cell.theme_id, None, None)].reason == NO_ANSWERS
-            assert (cell.n, cell.n_answers, cell.mean, cell.sd, cell.distribution) == (
-                None, None, None, None, None)
+                theme_key = (LEVEL_THEME, cell.period, cell.theme_id, None, None)
+                if cells[theme_key].reason == NO_ANSWERS:  # a whole theme nobody answered
+                    assert cells[(LEVEL_TOTAL, cell.period, None, None, None)].shown
+                else:  # a question for everyone that nobody answered in an answered theme
+                    assert (cell.theme_id, cell.question_id) in set(everyone)
+                    assert len(others(m for m, _ in truth.get(theme_key, []))) >= k
+            assert (cell.n, cell.n_answers, cell.mean, cell.sd) == (None, None, None, None)
             if cell.reason == TOO_FEW:
-                assert len(members) < k
+                assert len(others(members)) < k
     # every answer is in some question cell (nothing silently dropped)
     for key in truth:
         assert key in cells, key
@@ -211,7 +213,7 @@ def check_report(report: TeamReport, records, k, roles):
                 pytest.fail(f"{x} is the only hidden cell in {parent} = sum(children)")
             # the remainder parent - shown children must itself rest on >= k people
             if cells[parent].shown and hidden:
-                rest = {m for c in hidden for m, _ in truth.get(c, [])}
+                rest = others(m for c in hidden for m, _ in truth.get(c, []))
                 assert len(rest) >= k, (parent, hidden, rest)
         # whole system at once: exact linear algebra over all equations of the period
         hidden_keys = sorted({x for p_, ch in eqs for x in (p_, *ch) if not known(cells[x])},
@@ -232,7 +234,7 @@ def check_report(report: TeamReport, records, k, roles):
 
     # (3) texts: only shared, latest, from shown cells; no member ids or times
     assert {f.name for f in dataclasses.fields(TextItem)} == {
-        "theme_id", "question_id", "period", "month", "text"}
+        "theme_id", "question_id", "period", "text"}
     latest = latest_answers(records, report.team_id, set(report.periods))
     shared = Counter()
     for r in latest:
@@ -245,12 +247,10 @@ def check_report(report: TeamReport, records, k, roles):
         if r.scale is not None or (r.text and r.text.strip()):
             answered[(r.period, r.theme_id, r.question_id)].add(r.member_id)
     for t in report.texts:
-        assert len(answered[(t.period, t.theme_id, t.question_id)]) >= k
+        assert len(others(answered[(t.period, t.theme_id, t.question_id)])) >= k
         qcell = cells.get((LEVEL_QUESTION, t.period, t.theme_id, t.question_id, None))
         if qcell is not None:
             assert qcell.shown
-        if t.month is not None:
-            assert t.month.startswith(t.period[:4])
     # participation
     for period in report.periods:
         who = {r.member_id for r in latest if r.period == period
@@ -317,23 +317,31 @@ def scenarios(draw):
         roles = {m: draw(st.sampled_from(names)) for m in covered}
     k = draw(st.sampled_from([3, 3, 4]))
     explicit_periods = draw(st.none() | st.just(periods))
-    return records, roles, k, explicit_periods
+    viewer = draw(st.none() | st.sampled_from(members))
+    everyone = draw(st.sets(st.sampled_from([(t, q) for t, q, _ in all_q])))
+    return records, roles, k, explicit_periods, viewer, everyone
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios(), st.randoms(use_true_random=False))
 def test_random_teams_are_safe(scenario, rnd):
-    records, roles, k, periods = scenario
-    report = build_team_report(records, TEAM, periods=periods, k=k, rng=rnd, roles=roles)
+    records, roles, k, periods, viewer, everyone = scenario
+    report = build_team_report(records, TEAM, periods=periods, k=k, rng=rnd, roles=roles,
+                               exclude=viewer, everyone=everyone)
     for cell in report.cells():
         event(f"{cell.level} {'shown' if cell.shown else cell.reason}")
-    event(f"texts shown: {bool(report.texts)}")
-    check_report(report, records, k, roles)
-    rows = report_to_rows(report)
-    for row in rows:
-        assert "member_id" not in row
+    event(f"texts shown: {bool(report.texts)}; reader answered: {viewer is not None}")
+    check_report(report, records, k, roles, viewer, everyone)
+    # what a reader sees of the same cells: shown exactly where the exact report shows them
+    view = view_of_records(records, TEAM, periods=periods, k=k, roles=roles, viewer=viewer,
+                           everyone=everyone, rng=rnd)
+    assert [(c.key, c.shown, c.reason) for c in view.cells()] == [
+        (c.key, c.shown, c.reason) for c in report.cells()]
+    for row in report_to_rows(view):
+        assert "member_id" not in row and "n" not in row
         if not row["shown"]:
-            assert row["n"] is None and row["mean"] is None
+            assert row["n_band"] is None or row["level"] == "participation"
+            assert row["mean"] is None
 
 
 def _no_suppression(equations, members, shown, reasons, k):
@@ -476,6 +484,22 @@ def test_one_theme_per_quarter_keeps_its_questions():
     check_report(report, records, 3, None)
 
 
+def test_empty_question_for_everyone_is_announced_not_protected():
+    # five people answered q1 of the theme, nobody q2: protecting that zero would hide q1
+    records = [rec(m, "q1", 2 + m % 3) for m in range(1, 6)]
+    records += [rec(1, "q2", 4, period="2026-Q2")]  # q2 exists (answered in another quarter)
+    report = build_team_report(records, TEAM)
+    assert report.cell(LEVEL_QUESTION, "2026-Q3", "t1", "q1").reason == COMPLEMENTARY
+    report = build_team_report(records, TEAM, everyone={("t1", "q2")})
+    assert report.cell(LEVEL_QUESTION, "2026-Q3", "t1", "q2").reason == NO_ANSWERS
+    assert report.cell(LEVEL_QUESTION, "2026-Q3", "t1", "q1").shown
+    check_report(report, records, 3, None, everyone={("t1", "q2")})
+    # a question for some roles only keeps its protection: there a zero can be one person's
+    # ... and a theme below k announces nothing
+    few = build_team_report(records[:2] + records[-1:], TEAM, everyone={("t1", "q2")})
+    assert few.cell(LEVEL_QUESTION, "2026-Q3", "t1", "q2").reason == TOO_FEW
+
+
 def test_question_remainder_is_protected():
     # everyone answered q1; member 4 alone answered q2. theme - q1 = member 4's answer to q2
     records = [rec(m, "q1", 3) for m in (1, 2, 3, 4)] + [rec(4, "q2", 5)]
@@ -558,21 +582,6 @@ def test_other_teams_and_unselected_periods_are_ignored():
     assert report.participation["2026-Q4"] is None
 
 
-def test_distribution_needs_k_per_bucket_and_two_buckets():
-    low_high = [rec(m, "q1", 1 if m <= 3 else 5) for m in range(1, 7)]
-    report = build_team_report(low_high, TEAM)
-    assert report.cell(LEVEL_QUESTION, "2026-Q3", "t1", "q1").distribution == Distribution(3, 0, 3)
-    one_low = [rec(m, "q1", 1 if m == 1 else 5) for m in range(1, 7)]
-    report = build_team_report(one_low, TEAM)
-    cell = report.cell(LEVEL_QUESTION, "2026-Q3", "t1", "q1")
-    assert cell.shown and cell.distribution is None
-    all_high = [rec(m, "q1", 4) for m in range(1, 7)]
-    report = build_team_report(all_high, TEAM)
-    assert report.cell(LEVEL_QUESTION, "2026-Q3", "t1", "q1").distribution is None
-    # never on themes or totals (they are parents: a distribution there could be subtracted)
-    assert all(c.distribution is None for c in report.themes + report.totals)
-
-
 def test_texts_only_shared_only_in_shown_cells_random_order():
     records = [rec(m, "q1", 3, text=f"q1 tekst {m}", share=m != 2,
                    at=T0 + timedelta(days=40 if m == 4 else 0)) for m in (1, 2, 3, 4)]
@@ -581,9 +590,8 @@ def test_texts_only_shared_only_in_shown_cells_random_order():
     report = build_team_report(records, TEAM, rng=random.Random(1))
     texts = {t.text for t in report.texts}
     assert texts == {"q1 tekst 1", "q1 tekst 3", "q1 tekst 4"}
-    months = {t.text: t.month for t in report.texts}
-    assert months["q1 tekst 1"] == "2026-07"  # three people answered q1 in July
-    assert months["q1 tekst 4"] is None  # the only one in August: no month
+    # no month, no time: "the only one in August" would point at a late author
+    assert not any(hasattr(t, "month") for t in report.texts)
     orders = {tuple(t.text for t in build_team_report(records, TEAM, rng=random.Random(s)).texts)
               for s in range(20)}
     assert len(orders) > 1
@@ -627,27 +635,33 @@ def test_changes_and_insights():
 
 def test_summary_nl_normal_case():
     titles = {"t1": "Regie voeren", "t2": "Samen <leren>", "t3": "Ruimte"}
-    text = summary_nl(build_team_report(_two_quarters(), TEAM), titles)
+    records = _two_quarters() + [rec(5, "t3q1", 3, theme="t3")]  # 5 people: spread in words
+    text = summary_nl(view_of_records(records, TEAM), titles)
     lines = text.split("\n")
-    assert lines[0] == "Deelname Q3 2026: 4 collega's."
+    assert lines[0] == "Deelname Q3 2026: 5-9 collega's."
     assert "Meest gestegen: Regie voeren (+1,0)." in lines
     assert "Meest gedaald: Samen <leren> (\u22120,5)." in lines
-    assert "Meeste verschil in antwoorden: Ruimte." in lines
+    assert "Veel verschil in antwoorden bij: Ruimte." in lines
     assert all(len(line) <= 80 for line in lines)
     assert len(text) < 400
+    # a change is the difference of the rounded means a reader sees, never of exact ones
+    view = view_of_records(_two_quarters(), TEAM)
+    assert {ch.theme_id: round(ch.delta, 6) for ch in view.changes} == {"t1": 1.0, "t2": -0.5}
 
 
 def test_summary_nl_too_few():
-    expected = "Nog te weinig antwoorden om iets te laten zien: we tonen pas iets vanaf 3 mensen."
-    assert summary_nl(build_team_report([], TEAM), {}) == expected
+    assert summary_nl(view_of_records([], TEAM), {}) == (
+        "Nog geen antwoorden. We tonen pas iets vanaf 3 mensen.")
     two = [rec(1, "q1", 3), rec(2, "q1", 4)]
-    assert summary_nl(build_team_report(two, TEAM), {}) == expected
-    assert "vanaf 5 mensen" in summary_nl(build_team_report(two, TEAM, k=5), {})
+    expected = ("Deelname Q3 2026: minder dan 3 collega's.\n"
+                "Nog te weinig scores om iets te laten zien. We tonen pas iets vanaf 3 mensen.")
+    assert summary_nl(view_of_records(two, TEAM), {}) == expected
+    assert "vanaf 5 mensen" in summary_nl(view_of_records(two, TEAM, k=5), {})
     # three took part, but only two gave a score
     text_only = two + [rec(3, "open", None, text="Fijn team")]
-    assert summary_nl(build_team_report(text_only, TEAM), {}) == (
-        "Deelname Q3 2026: 3 collega's.\n"
-        "Nog te weinig scores om iets te laten zien: we tonen pas iets vanaf 3 mensen.")
+    assert summary_nl(view_of_records(text_only, TEAM), {}) == (
+        "Deelname Q3 2026: 3-4 collega's.\n"
+        "Nog te weinig scores om iets te laten zien. We tonen pas iets vanaf 3 mensen.")
 
 
 def test_compare_teams_only_shown_cells_and_no_cross_team_total():
@@ -667,14 +681,16 @@ def test_compare_teams_only_shown_cells_and_no_cross_team_total():
 
 def test_report_to_rows_aggregates_only():
     records = [rec(m, "q1", 3, text="geheim", share=True) for m in (11, 12, 13)]
-    rows = report_to_rows(build_team_report(records, TEAM, roles={11: "a", 12: "a", 13: "a"}))
+    rows = report_to_rows(view_of_records(records, TEAM, roles={11: "a", 12: "a", 13: "a"}))
     assert {r["level"] for r in rows} == {"participation", LEVEL_TOTAL, LEVEL_ROLE, LEVEL_THEME,
                                           LEVEL_QUESTION}
     for r in rows:
         assert set(r) == {"team_id", "period", "level", "role", "theme_id", "question_id",
-                          "shown", "reason", "n", "n_answers", "mean", "sd", "low", "mid", "high"}
+                          "shown", "reason", "n_band", "mean", "spread", "version"}
         assert "geheim" not in map(str, r.values())
         assert not {11, 12, 13} & set(r.values())
+        assert r["n_band"] in (None, "3-4")  # never an exact count
+        assert r["mean"] in (None, 3.0)
 
 
 def _big_team(seed=3):

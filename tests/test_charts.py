@@ -1,4 +1,5 @@
-"""Tests for bot.reports.charts: a valid PNG, and an SVG with only shown cells, escaped."""
+"""Tests for bot.reports.charts: a valid PNG, and an SVG with only shown cells, escaped, drawn
+from what a view shows (the rounded mean), never from more."""
 
 from __future__ import annotations
 
@@ -13,9 +14,13 @@ from bot.reports.aggregate import (
     LEVEL_THEME,
     LEVEL_TOTAL,
     AnswerRecord,
-    build_team_report,
 )
 from bot.reports.charts import chart_series, theme_chart_png, theme_chart_svg
+from bot.reports.snapshot import view_of_records
+
+
+def build_team_report(records, team):  # noqa: ANN001, ANN201 - what a reader's chart is drawn from
+    return view_of_records(records, team)
 
 SVG = "{http://www.w3.org/2000/svg}"
 TEAM = 3
@@ -104,8 +109,8 @@ def test_svg_parses_and_shows_only_shown_cells(report):
     assert set(drawn) == set(expected)
     for key, g in drawn.items():
         cell = expected[key]
-        assert g.get("data-mean") == f"{cell.mean:.2f}"
-        assert g.get("data-n") == str(cell.n)
+        assert g.get("data-mean") == f"{cell.mean:.1f}"
+        assert g.get("data-n") == cell.n_band
         assert g.find(f"{SVG}title").text  # every point has an accessible label
     # the total panel has no theme; its points are the shown totals
     assert {p for t, p in drawn if t is None} == {
@@ -132,7 +137,7 @@ def test_svg_escapes_the_id_prefix_and_handles_an_empty_report():
     root = ET.fromstring(svg)
     assert root.find(f"{SVG}title").get("id") == 'a"b<c-title'
     texts = " ".join(t.text or "" for t in root.iter(f"{SVG}text"))
-    assert "Nog te weinig antwoorden" in texts
+    assert "Nog geen afgesloten ronde" in texts
     assert not [g for g in root.iter(f"{SVG}g") if g.get("class") == "point"]
 
 
@@ -152,3 +157,16 @@ def test_chart_series_follow_the_praatplaat_order():
     ]
     series = chart_series(build_team_report(records, 1), titles)
     assert [s.theme_id for s in series if s.theme_id] == [first, second]
+
+
+def test_chart_shows_no_more_than_the_rounded_mean():
+    """Two teams whose exact means differ but round alike get the very same chart: a point's
+    position says nothing a reader cannot read in its label."""
+    def team(scales):  # noqa: ANN001, ANN202
+        return view_of_records([answer(m, "t1", "t1q1", s, "2026-Q3")
+                                for m, s in enumerate(scales, 1)], TEAM)
+
+    a, b = team([4, 4, 4, 4, 4, 4, 5]), team([4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 5])  # 4.14 / 4.09
+    assert a.cell(LEVEL_THEME, "2026-Q3", "t1").mean == b.cell(LEVEL_THEME, "2026-Q3", "t1").mean
+    assert theme_chart_svg(a, TITLES).replace("5-9", "10-19") == theme_chart_svg(b, TITLES)
+    assert "data-sd" not in theme_chart_svg(a, TITLES)

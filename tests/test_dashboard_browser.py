@@ -19,7 +19,7 @@ import uvicorn
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from bot.config import Settings
-from bot.reports.aggregate import EXPORT_COLUMNS
+from bot.reports.export import export_columns
 from bot.store import Store
 from bot.web import create_app, create_login_link
 from tests.test_web import Seed, seed_dashboard
@@ -143,7 +143,7 @@ def test_dashboard_in_chromium(served: Served, browser: Browser, tmp_path: Path)
     download = info.value
     assert download.suggested_filename == f"teamspiegel-team-{seed.team_a}.csv"
     rows = list(csv.DictReader(io.StringIO(Path(download.path()).read_text("utf-8"))))
-    assert tuple(rows[0].keys()) == EXPORT_COLUMNS
+    assert list(rows[0].keys()) == export_columns()
     assert {r["period"] for r in rows} == {"2025-Q4", "2026-Q1"}
     assert "Noord Collega" not in Path(download.path()).read_text("utf-8")
 

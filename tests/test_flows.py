@@ -790,11 +790,18 @@ def test_edit_of_text_message_updates_answer(chat: Chat, engine: Engine) -> None
     chat.send(chat.incoming("edit", text="tweede versie", message_ref="m-42"))
     assert chat.last[0].text == t(engine, "edit_saved")
     row = chat.answers()[qid]
-    assert row["text"] == "tweede versie" and row["share_text"] == 1
+    # a shared text that changed is not shared until its author says yes again
+    assert row["text"] == "tweede versie" and row["share_text"] == 0
+    assert chat.state == "reflect.share_again"
+    assert chat.last[-1].text == t(engine, "ask_share_again")
+    chat.press("ja")
+    assert chat.answers()[qid]["share_text"] == 1
     assert len(chat.answers()) == 1
     after = chat.conv
     assert conv is not None and after is not None
-    assert (after.state, after.context) == (conv.state, conv.context)
+    assert after.state == conv.state  # back where they were
+    assert {k: v for k, v in after.context.items() if k not in ("_p", "_pk", "resume")} == {
+        k: v for k, v in conv.context.items() if k not in ("_p", "_pk", "resume")}
     # an edit of a message that was not an answer changes nothing
     chat.send(chat.incoming("edit", text="iets anders", message_ref="m-999"))
     assert chat.last[0].text == t(engine, "edit_unknown")

@@ -17,13 +17,14 @@ import pytest
 from starlette.testclient import TestClient
 
 from bot.config import Settings
-from bot.reports.aggregate import EXPORT_COLUMNS
+from bot.reports.export import export_columns
 from bot.store import Store
 from bot.web import create_app, create_login_link
 from bot.web.auth import COOKIE_NAME, SessionSigner
 
 SECRET = "test-secret-for-the-dashboard"
-START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+START = datetime(2026, 4, 2, 9, 0, tzinfo=UTC)  # Q2 2026: Q4 2025 and Q1 2026 have closed
+EXPORT_COLUMNS = tuple(export_columns())
 
 
 # --------------------------------------------------------------------------------------------
@@ -386,7 +387,7 @@ def test_overview_compares_own_teams(client: TestClient, store: Store, settings:
     # team A, Q1 2026: samenhang (3+4+4+4+5+5)/6 = 4,2
     assert "4,2" in r.text
     assert f'href="/team/{seeded.team_a}"' in r.text and f'href="/team/{seeded.team_c}"' in r.text
-    assert "minder dan 3 mensen" in r.text  # team C's participation
+    assert "Deelname Q1 2026</dt>\n      <dd>minder dan 3 collega's" in r.text  # team C
 
 
 def test_team_page_k_rule(client: TestClient, store: Store, settings: Settings,
@@ -397,10 +398,12 @@ def test_team_page_k_rule(client: TestClient, store: Store, settings: Settings,
     assert_page_is_clean(r)
     html = unescape(r.text)
     assert "<h1>Wijkteam Noord</h1>" in html
-    assert "<svg" in html and 'class="point"' in html and 'data-mean="4.17"' in html
-    assert "Deelname Q1 2026: 6 collega's." in html  # summary_nl
+    assert "<svg" in html and 'class="point"' in html and 'data-mean="4.2"' in html
+    assert "4.17" not in html  # one decimal, also in the chart
+    assert "Deelname Q1 2026: 5-9 collega's." in html  # summary_nl: a band
     assert "Q4 2025" in html and "Q1 2026" in html
-    assert "4,2" in html and "± " in html
+    assert "4,2" in html and "5-9 mensen" in html and "± " not in html
+    assert "Lopende ronde Q2 2026: tot nu toe minder dan 3 collega's." in html
     assert "Wat we ermee doen" in html
     assert f'href="/team/{seeded.team_a}/export.csv"' in html
 
@@ -422,8 +425,9 @@ def test_theme_page_questions_distribution_and_shared_texts(
     assert r.status_code == 200
     assert_page_is_clean(r)
     html = r.text
-    assert "laag 3 · midden 0 · hoog 3" in html  # Q4 2025, 6 people split 3/3
-    assert 'class="dist"' in html
+    # Q4 2025, six people 2,2,2,5,5,5: the spread in words, never a distribution
+    assert "veel verschil" in html
+    assert "laag 3" not in html and 'class="dist"' not in html
     assert "3,5" in html  # Q4 mean of samenhang-1
 
     texts = client.get(f"/team/{seeded.team_a}/thema/opdrachten").text
@@ -507,10 +511,10 @@ def test_csv_export_holds_aggregates_only(client: TestClient, store: Store, sett
     assert rows and tuple(rows[0].keys()) == EXPORT_COLUMNS
     assert all(row["team_id"] == str(seeded.team_a) for row in rows)
     for row in rows:
-        if row["shown"] == "True" and row["n"]:
-            assert int(row["n"]) >= 3
+        if row["shown"] == "True" and row["n_band"]:
+            assert row["n_band"] in ("3-4", "5-9")  # a band, never an exact count
         if row["shown"] == "False":
-            assert row["mean"] == row["n"] == ""
+            assert row["mean"] == ""
     assert {row["period"] for row in rows} == {"2025-Q4", "2026-Q1"}
     for secret in ("Meer overleg", "Dit blijft", "Noord Collega", "Mirjam", "member"):
         assert secret not in r.text
@@ -542,8 +546,8 @@ def test_xlsx_export_opens_and_holds_aggregates_only(
     for row in values[1:]:
         rec = dict(zip(header, row, strict=True))
         assert rec["team_id"] == seeded.team_a
-        if rec["shown"] and rec["n"] is not None:
-            assert rec["n"] >= 3
+        if rec["shown"] and rec["n_band"] is not None:
+            assert rec["n_band"] in ("3-4", "5-9")
     flat = " ".join(str(v) for row in values for v in row if v is not None)
     for secret in ("Meer overleg", "Noord Collega", "Mirjam"):
         assert secret not in flat

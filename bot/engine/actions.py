@@ -14,7 +14,6 @@ from typing import Any
 from bot.content import Question
 from bot.engine.core import MAX_TEXT, Engine, Turn, format_count
 from bot.engine.messages import Choice, Reply
-from bot.periods import quarter_of
 
 REGISTRY: dict[str, dict[str, Callable[..., Any]]] = {
     "condition": {},
@@ -104,8 +103,9 @@ def _leave_run(turn: Turn) -> None:
 def _start_run(turn: Turn, scope: str) -> None:
     ctx = turn.ctx
     _leave_run(turn)
+    team_id = int(ctx["team_id"])
     run_id = turn.store.start_run(
-        turn.member_id or 0, int(ctx["team_id"]), scope, quarter_of(turn.now())
+        turn.member_id or 0, team_id, scope, turn.store.answer_period(team_id, turn.now())
     )
     ctx.pop("qs", None)
     ctx.update(run=run_id, scope=scope, i=0, editing=False, review=False)
@@ -358,14 +358,17 @@ def _save(turn: Turn, *, scale: int | None = None, text: str | None = None) -> N
     q = _question(turn)
     assert q is not None
     ctx = turn.ctx
+    team_id = int(ctx["team_id"])
     turn.store.save_answer(
         run_id=int(ctx["run"]),
         member_id=turn.member_id or 0,
-        team_id=int(ctx["team_id"]),
+        team_id=team_id,
         role=str(ctx.get("role", "professional")),
         theme_id=turn.content.praatplaat.theme_of(q.id).id,
         question_id=q.id,
-        period=quarter_of(turn.now()),
+        # the one place that decides a new answer's period (a round closed early counts
+        # what comes after it for the next one); a changed answer keeps its first period
+        period=turn.store.answer_period(team_id, turn.now()),
         content_version=turn.content.version,
         scale=scale,
         text=text,
@@ -392,6 +395,8 @@ def save_text(turn: Turn, arg: str | None) -> None:
 
 @action("save_explanation")
 def save_explanation(turn: Turn, arg: str | None) -> None:
+    """A new or changed explanation is not shared until the person says so (the flow asks
+    next); a changed one also leaves published reports."""
     q = _question(turn)
     assert q is not None
     turn.store.set_answer_text(int(turn.ctx["run"]), q.id, str(turn.value),
@@ -577,21 +582,45 @@ def send_dashboard_link(turn: Turn, arg: str | None) -> None:
     turn.replies.extend(_personal(hook(turn)))  # a login link is the person's key
 
 
-def apply_edit(turn: Turn) -> None:
-    """An edited chat message that carried a free-text answer updates that answer."""
+def apply_edit(turn: Turn) -> bool:
+    """An edited chat message that carried a free-text answer updates that answer.
+
+    Returns True when that text had been shared: a changed text is no longer shared (and leaves
+    published reports) until its author agrees again, so the engine then fires ``edited`` and
+    the dialogue asks (``reflect.share_again``).
+    """
     inc = turn.incoming
     if turn.member_id is None or not inc.message_ref:
-        return
+        return False
     row = turn.store.answer_by_source_ref(turn.member_id, inc.message_ref)
     text = inc.text.strip()
     if row is None or not text:
         turn.say("edit_unknown")
-        return
+        return False
     if len(text) > MAX_TEXT:
         turn.say("too_long", length=format_count(len(text)), limit=format_count(MAX_TEXT))
-        return
+        return False
     turn.store.set_answer_text(row["run_id"], row["question_id"], text)
     turn.say("edit_saved")
+    if row["share_text"] and text != row["text"]:
+        turn.value = {"run": int(row["run_id"]), "q": str(row["question_id"])}
+        return True
+    return False
+
+
+@action("ask_reshare")
+def ask_reshare(turn: Turn, arg: str | None) -> None:
+    """Remember which answer to ask about, and where the person was (to go back after)."""
+    turn.ctx["reshare"] = dict(turn.value or {})
+    turn.ctx["resume"] = turn.conv.state
+
+
+@action("reshare")
+def reshare(turn: Turn, arg: str | None) -> None:
+    """Consent (``reshare:1``) or not (``reshare:0``) to share the changed text."""
+    target = turn.ctx.pop("reshare", None)
+    if target and arg == "1":
+        turn.store.set_answer_share(int(target["run"]), str(target["q"]), True)
 
 
 # -- choice providers -----------------------------------------------------------------------

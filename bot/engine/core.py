@@ -176,7 +176,7 @@ class Engine:
         """Every name a dialogue uses must exist; errors point at file and line."""
         d = self.dialogues
         problems: list[str] = []
-        known_triggers = {"choice", "scale", "text", "next", *BUTTON_TRIGGERS}
+        known_triggers = {"choice", "scale", "text", "next", "edited", *BUTTON_TRIGGERS}
         known_triggers |= {f"cmd_{c}" for c in d.commands.commands}
 
         def check(path: Any, loc: tuple[Any, ...], kind: str, name: str) -> None:
@@ -341,9 +341,11 @@ class Engine:
         if inc.kind == "edit":
             from bot.engine.actions import apply_edit
 
-            apply_edit(turn)
-            return first_contact
-        trigger = self._trigger_for(turn)
+            if not apply_edit(turn):
+                return first_contact
+            trigger: str | None = "edited"  # a shared text changed: the dialogue asks again
+        else:
+            trigger = self._trigger_for(turn)
         if trigger is None:
             turn.retry = True
             return not turn.replies or turn.replies[-1].notice is None

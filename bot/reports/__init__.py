@@ -1,11 +1,10 @@
-"""Reports for managers: privacy-safe aggregates, charts and exports."""
+"""Reports for readers: privacy-safe aggregates, frozen snapshots, charts and exports."""
 
 from bot.reports.aggregate import (
     AnswerRecord,
     Cell,
     Change,
     Comparison,
-    Distribution,
     Insights,
     TeamReport,
     TextItem,
@@ -22,7 +21,6 @@ __all__ = [
     "Cell",
     "Change",
     "Comparison",
-    "Distribution",
     "Insights",
     "TeamReport",
     "TextItem",

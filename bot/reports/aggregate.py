@@ -73,22 +73,29 @@ Rules
    (rule 2b makes the subtree under a suppressed theme part of that remainder).
    ``tests/test_aggregate.py`` checks this with exact linear algebra over random teams, and
    checks that weaker variants of these rules fail it.
-3. Spread: the sample standard deviation. Minimum/maximum and quartiles are single people's
-   answers (with three people, mean + min + max give all three answers), so they are not shown.
-4. Distribution: only on question cells (the leaves: no shown parent carries a distribution, so
-   nothing can be subtracted), merged into low (1-2), mid (3), high (4-5), and only when every
-   non-empty bucket holds at least ``k`` members and at least two buckets are non-empty. So the
-   distribution never says "one person answered low" nor "everybody answered high".
+3. Spread: the sample standard deviation, on every shown cell. Minimum/maximum and quartiles
+   are single people's answers (with three people, mean + min + max give all three answers), so
+   they are not computed.
+4. The viewer (``exclude``): a reader who answered knows their own answers and can take them out
+   of any cell. With ``exclude`` set to that reader's member id, every rule above counts members
+   *other than* the reader: a cell needs ``k`` others, and every remainder of rule 2a must rest on
+   ``k`` others. This makes a report viewer-dependent; :mod:`bot.reports.snapshot` keeps what it
+   needs to apply it at view time.
 5. Participation: distinct members who answered anything (a scale or a text) in the period, hidden
    below ``k``. Who did or did not answer is never listed.
 6. Free text: only answers with ``share_text=True``, only when the question cell is shown (for an
-   open question without a scale: when at least ``k`` members answered it and its theme was not
-   hidden by suppression), without member id or time; the month label is given only when at least
-   ``k`` members answered that question in that month, else ``None``. Shuffled with the given
-   ``random.Random``.
+   open question without a scale: when at least ``k`` members other than the viewer answered it
+   and its theme was not hidden by suppression), without member id, time or month: a month
+   label points at a late or lone author. The order is left to the caller (a snapshot shuffles
+   once, when it is published).
 7. Periods are separate samples (never cumulative), so comparing periods gives no difference
    attack; ``compare_teams`` puts shown cells of several teams side by side but never computes a
    total across teams (which would let a hidden team be computed).
+
+What a reader sees is less than this report holds: views are built from frozen snapshots by
+:mod:`bot.reports.snapshot`, which shows the mean with one decimal, ``n`` only as a band and the
+spread only in words where an exhaustive proof allows it (``tests/test_snapshot_rules.py``). The
+exact numbers here are what the suppression proof (``tests/test_aggregate.py``) works on.
 
 Empty themes: when the team total of a period is shown, a theme that nobody answered in that
 period is marked ``reason == "no_answers"`` (its questions too) and left out of the total's
@@ -98,6 +105,13 @@ theme that was discussed (and all its questions). Questions and role groups are 
 question can be addressed to one role (the Praatplaat has five, for managers and policy makers,
 always inside a mixed theme) and a role group can be one person, so there a zero is protected
 like any small count, and the suppression pattern does not tell 0 from 1 either.
+
+Empty questions: the same holds for a question asked to every role that nobody answered, in a
+theme that at least ``k`` members (other than the viewer) answered: nobody of them answered it,
+so it is marked ``NO_ANSWERS`` and left out of its theme's equation (only when the caller names
+such questions in ``everyone``; a snapshot does, from the content). Otherwise a team that skips
+one question would lose another question of the theme to suppression. A question addressed to
+some roles only keeps its protection: there a zero can be one person's.
 
 Known limits (documented, not solved here): if everybody in a shown cell gave the same answer, the
 mean shows it (that is true of any average); a pooled theme mean weighs a member by the number of
@@ -136,15 +150,20 @@ __all__ = [
     "Cell",
     "Change",
     "Comparison",
-    "Distribution",
     "Insights",
+    "PeriodData",
+    "SharedText",
+    "StoredAnswer",
     "TeamReport",
     "TextItem",
     "build_team_report",
+    "collect",
     "compare_teams",
     "format_number_nl",
     "month_of",
+    "period_cells",
     "period_label_nl",
+    "period_texts",
     "quarter_of",
     "report_to_rows",
     "summary_nl",
@@ -190,6 +209,7 @@ class StoredAnswer(NamedTuple):
     scale: int | None
     text: str | None
     share_text: bool
+    answer_id: int | None = None  # the store's row id (a snapshot's texts refer to it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +225,7 @@ class AnswerRecord:
     scale: int | None
     text: str | None
     share_text: bool
+    answer_id: int | None = None
 
     def __post_init__(self) -> None:
         if self.scale is not None and (
@@ -236,17 +257,14 @@ def format_number_nl(value: float, decimals: int = 1, sign: bool = False) -> str
 
 
 @dataclass(frozen=True, slots=True)
-class Distribution:
-    """Merged answer distribution: low = 1-2, mid = 3, high = 4-5 (counts of members)."""
-
-    low: int
-    mid: int
-    high: int
-
-
-@dataclass(frozen=True, slots=True)
 class Cell:
-    """One aggregate. Hidden cells carry no numbers at all (``n``, ``mean`` ... are ``None``)."""
+    """One aggregate. Hidden cells carry no numbers at all (``n``, ``mean`` ... are ``None``).
+
+    Cells of :func:`build_team_report` carry exact numbers (``n``, ``n_answers``, ``mean``,
+    ``sd``). Cells of a view (:mod:`bot.reports.snapshot`) carry only what a reader may see:
+    ``mean`` with one decimal, ``n_band`` and, where allowed, ``spread`` in words; their ``n``,
+    ``n_answers`` and ``sd`` are ``None``.
+    """
 
     level: str  # LEVEL_TOTAL, LEVEL_ROLE, LEVEL_THEME or LEVEL_QUESTION
     team_id: int
@@ -260,7 +278,8 @@ class Cell:
     n_answers: int | None = None  # scale answers (== n for a question cell)
     mean: float | None = None  # pooled mean of the answers (1-5)
     sd: float | None = None  # sample standard deviation of the answers
-    distribution: Distribution | None = None  # question cells only, see rule 4
+    n_band: str | None = None  # views: "3-4", "5-9", ... instead of n
+    spread: str | None = None  # views: "weinig verschil" / "veel verschil", where allowed
 
     @property
     def key(self) -> tuple[str, str, str | None, str | None, str | None]:
@@ -269,12 +288,11 @@ class Cell:
 
 @dataclass(frozen=True, slots=True)
 class TextItem:
-    """A shared free-text answer: no member id, no exact time."""
+    """A shared free-text answer: no member id, no time, no month."""
 
     theme_id: str
     question_id: str
     period: str
-    month: str | None  # "2026-07" when at least k members answered that month, else None
     text: str
 
 
@@ -299,7 +317,8 @@ class Insights:
     total: Cell | None
     rose: Change | None  # biggest rise ending in ``period``
     fell: Change | None  # biggest fall ending in ``period``
-    widest: Cell | None  # shown theme with the largest spread in ``period``
+    widest: Cell | None  # shown theme with the largest spread in ``period`` (exact reports)
+    spread_themes: tuple[str, ...] = ()  # views: themes with a question of "veel verschil"
 
 
 @dataclass(slots=True)
@@ -321,6 +340,14 @@ class TeamReport:
     changes: list[Change]
     insights: Insights
     _index: dict[tuple, Cell] = field(default_factory=dict, repr=False, compare=False)
+    #: views only (:mod:`bot.reports.snapshot`): participation per published period as a band,
+    #: the round that is still open and its participation band, the version of each snapshot
+    participation_band: dict[str, str] = field(default_factory=dict)
+    open_period: str | None = None
+    open_participation: str | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+    #: a synthetic example (the Demoteam): never real answers
+    demo: bool = False
 
     def cells(self) -> list[Cell]:
         return [*self.totals, *self.roles, *self.themes, *self.questions]
@@ -354,31 +381,56 @@ class TeamReport:
 class _Acc:
     """Accumulator of answers for one cell (filled inline in the hot loop)."""
 
-    __slots__ = ("count", "total", "sumsq", "members", "buckets")
+    __slots__ = ("count", "total", "sumsq", "members")
 
     def __init__(self) -> None:
         self.count = 0
         self.total = 0
         self.sumsq = 0
         self.members: set[int] = set()
-        self.buckets = [0, 0, 0]
 
     def merge(self, other: _Acc) -> None:
         self.count += other.count
         self.total += other.total
         self.sumsq += other.sumsq
         self.members |= other.members
-        b = self.buckets
-        o = other.buckets
-        b[0] += o[0]
-        b[1] += o[1]
-        b[2] += o[2]
-
-
-_BUCKET = (0, 0, 0, 1, 2, 2)  # scale -> low (1-2), mid (3), high (4-5)
 
 
 _EMPTY = _Acc()
+
+
+class SharedText(NamedTuple):
+    """A text its author chose to share, with what is needed to withdraw it later."""
+
+    theme_id: str
+    question_id: str
+    text: str
+    member_id: int
+    answer_id: int | None
+
+
+@dataclass(slots=True)
+class PeriodData:
+    """What one period's cells are computed from, before any threshold or suppression.
+
+    ``accs`` holds the non-empty accumulators by cell key; ``questions`` is the structure (the
+    scale questions, ``(theme_id, question_id)`` in natural order), ``role_groups`` the role
+    groups of the team. A snapshot stores exactly this (with member ids replaced by indices).
+    """
+
+    period: str
+    role_groups: list[str]
+    questions: list[tuple[str, str]]
+    accs: dict[tuple, _Acc]
+    participants: set[int]
+    answered: dict[tuple[str, str], set[int]]  # (theme, question) -> members who answered
+    shared: list[SharedText]
+    #: questions asked to every role: where nobody answered one of them in a theme that at
+    #: least k people answered, that zero is announced (see "Empty questions")
+    everyone: set[tuple[str, str]] = field(default_factory=set)
+
+    def acc(self, key: tuple) -> _Acc:
+        return self.accs.get(key, _EMPTY)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -456,29 +508,31 @@ def _suppress(
                 changed = True
 
 
-def build_team_report(
-    records: Iterable[AnswerRecord | StoredAnswer],
-    team_id: int,
-    periods: list[str] | None = None,
-    k: int = DEFAULT_K,
-    rng: random.Random | None = None,
-    roles: dict[int, str] | None = None,
-) -> TeamReport:
-    """Aggregate one team's answers into a privacy-safe report (see the module docstring).
-
-    ``records`` may hold several teams and earlier versions of answers; only the latest answer per
-    (member, question, period) of ``team_id`` counts (ties on ``answered_at``: the later record).
-    ``periods`` selects and orders the periods (default: all periods found, sorted). ``roles``
-    maps member id -> role for the team's whole membership; it enables role sub-groups of the
-    team total.
-    """
+def _check_k(k: int) -> None:
     if isinstance(k, bool) or not isinstance(k, int):
         raise TypeError("k must be an int")
     if k < MIN_K:
         raise ValueError(f"k must be at least {MIN_K}, got {k}")
-    if rng is None:
-        rng = random.Random()
 
+
+def collect(
+    records: Iterable[AnswerRecord | StoredAnswer],
+    team_id: int,
+    periods: list[str] | None = None,
+    roles: dict[int, str] | None = None,
+    questions: Iterable[tuple[str, str]] | None = None,
+    everyone: Iterable[tuple[str, str]] = (),
+) -> list[PeriodData]:
+    """Accumulate one team's answers per period (no threshold, no suppression yet).
+
+    Only the latest answer per (member, question, period) of ``team_id`` counts (ties on
+    ``answered_at``: the later record). ``periods`` selects and orders the periods (default: all
+    periods found, sorted). ``roles`` maps member id -> role for the team's whole membership; it
+    adds role sub-groups of the team total. ``questions`` is the structure every period lists
+    (a snapshot passes the content's scale questions, so that a question nobody answered is a
+    zero cell like any other); questions found in the answers are always added. ``everyone``:
+    the questions asked to every role (see "Empty questions" in the module docstring).
+    """
     # 1. latest answer per (member, question, period); ties on time: the later record wins
     latest: dict[tuple[int, str, str], AnswerRecord | StoredAnswer] = {}
     for rec in records:
@@ -499,9 +553,9 @@ def build_team_report(
     by_question: dict[tuple[str, str, str], _Acc] = {}
     by_member: dict[tuple[str, int], list[int]] = {}  # (period, member) -> [count, sum, sumsq]
     participants: dict[str, set[int]] = {p: set() for p in period_list}
-    answered: dict[tuple[str, str, str], list[datetime]] = defaultdict(list)
-    shared: dict[tuple[str, str, str], list[tuple[str, datetime]]] = defaultdict(list)
-    scale_questions: dict[tuple[str, str], None] = {}
+    answered: dict[tuple[str, str, str], set[int]] = defaultdict(set)
+    shared: dict[str, list[SharedText]] = defaultdict(list)
+    scale_questions: dict[tuple[str, str], None] = dict.fromkeys(questions or ())
     track_members = roles is not None
 
     for rec in latest.values():
@@ -517,7 +571,7 @@ def build_team_report(
         m = rec.member_id
         qkey = (p, rec.theme_id, rec.question_id)
         who.add(m)
-        answered[qkey].append(rec.answered_at)  # one latest answer per member and question
+        answered[qkey].add(m)
         if scale is not None:
             acc = by_question.get(qkey)
             if acc is None:
@@ -527,7 +581,6 @@ def build_team_report(
             acc.total += scale
             acc.sumsq += scale * scale
             acc.members.add(m)
-            acc.buckets[_BUCKET[scale]] += 1
             if track_members:
                 macc = by_member.get((p, m))
                 if macc is None:
@@ -537,7 +590,7 @@ def build_team_report(
                     macc[1] += scale
                     macc[2] += scale * scale
         if text and rec.share_text:
-            shared[qkey].append((text, rec.answered_at))
+            shared[p].append(SharedText(rec.theme_id, rec.question_id, text, m, rec.answer_id))
 
     by_theme: dict[tuple[str, str], _Acc] = defaultdict(_Acc)
     tot: dict[str, _Acc] = defaultdict(_Acc)
@@ -560,114 +613,188 @@ def build_team_report(
             racc.members.add(m)
 
     question_list = sorted(scale_questions, key=lambda tq: (_natural_key(tq[0]), _natural_key(tq[1])))
-    theme_list = list(dict.fromkeys(t for t, _q in question_list))
     role_groups: list[str] = []
     if roles is not None:
         role_groups = sorted(set(roles.values()), key=_natural_key)
         if unmapped and OTHER_ROLE not in role_groups:
             role_groups.append(OTHER_ROLE)
 
-    # 3. cells: natural threshold, then complementary suppression per period
+    out: list[PeriodData] = []
+    everyone_set = set(everyone)
+    for p in period_list:
+        accs: dict[tuple, _Acc] = {}
+        if p in tot:
+            accs[(LEVEL_TOTAL, p, None, None, None)] = tot[p]
+        for g in role_groups:
+            if (p, g) in by_role:
+                accs[(LEVEL_ROLE, p, None, None, g)] = by_role[(p, g)]
+        for t, q in question_list:
+            if (p, t) in by_theme:
+                accs[(LEVEL_THEME, p, t, None, None)] = by_theme[(p, t)]
+            if (p, t, q) in by_question:
+                accs[(LEVEL_QUESTION, p, t, q, None)] = by_question[(p, t, q)]
+        out.append(PeriodData(
+            p, role_groups, question_list, accs, participants[p],
+            {(t, q): who for (pp, t, q), who in answered.items() if pp == p}, shared.get(p, []),
+            everyone_set,
+        ))
+    return out
+
+
+def period_cells(
+    data: PeriodData, team_id: int, k: int, exclude: int | None = None,
+) -> tuple[list[Cell], dict[str, str | None]]:
+    """Threshold and complementary suppression for one period (module docstring, rules 1-4).
+
+    ``exclude``: the viewer, whose own answers do not count towards ``k``. Returns the cells
+    (total, role groups, themes, questions) with exact numbers, and the reason per theme.
+    """
+    p = data.period
+    total_key = (LEVEL_TOTAL, p, None, None, None)
+    role_keys = [(LEVEL_ROLE, p, None, None, g) for g in data.role_groups]
+    themes = list(dict.fromkeys(t for t, _q in data.questions))
+    theme_keys = [(LEVEL_THEME, p, t, None, None) for t in themes]
+    q_by_theme: dict[str, list[tuple]] = defaultdict(list)
+    for t, q in data.questions:
+        q_by_theme[t].append((LEVEL_QUESTION, p, t, q, None))
+    keys = [total_key, *role_keys, *theme_keys, *(qk for t in themes for qk in q_by_theme[t])]
+
+    accs = data.accs
+    if exclude is None:
+        members = {key: accs[key].members if key in accs else _EMPTY.members for key in keys}
+    else:
+        members = {key: accs[key].members - {exclude} if key in accs else _EMPTY.members
+                   for key in keys}
+    shown = {key: len(members[key]) >= k for key in keys}
+    reasons: dict[tuple, str | None] = {key: None if ok else TOO_FEW for key, ok in shown.items()}
+
+    if shown[total_key]:
+        # a theme nobody answered is a fact about the whole team: say so, and leave it out
+        # of the subtraction (see the module docstring, "Empty themes")
+        empty = [tk for tk in theme_keys if tk not in accs]
+        for tk in empty:
+            reasons[tk] = NO_ANSWERS
+            for qk in q_by_theme[tk[2]]:
+                reasons[qk] = NO_ANSWERS
+        if empty:
+            theme_keys = [tk for tk in theme_keys if tk in accs]
+    if data.everyone:
+        # a question for every role that nobody answered, in a theme that k others answered:
+        # a fact about all of them, announced (see the module docstring, "Empty questions")
+        for tk in theme_keys:
+            if reasons[tk] == NO_ANSWERS or len(members[tk]) < k:
+                continue
+            empty_q = [qk for qk in q_by_theme[tk[2]]
+                       if qk not in accs and (qk[2], qk[3]) in data.everyone]
+            for qk in empty_q:
+                reasons[qk] = NO_ANSWERS
+            if empty_q:
+                q_by_theme[tk[2]] = [qk for qk in q_by_theme[tk[2]] if qk not in empty_q]
+
+    equations: list[tuple[tuple, list[tuple]]] = []
+    if role_keys:
+        equations.append((total_key, role_keys))
+    if theme_keys:
+        equations.append((total_key, theme_keys))
+    for tk in theme_keys:
+        equations.append((tk, q_by_theme[tk[2]]))
+    _suppress(equations, members, shown, reasons, k)
+
+    cells: list[Cell] = []
+    theme_reasons: dict[str, str | None] = {}
+    for key in keys:
+        level, _p, t, q, role = key
+        if shown[key]:
+            acc = accs[key]
+            mean, sd = _stats(acc)
+            cell = Cell(level, team_id, p, t, q, role, True, None, len(acc.members), acc.count,
+                        mean, sd)
+        else:
+            cell = Cell(level, team_id, p, t, q, role, False, reasons[key])
+        if level == LEVEL_THEME and t is not None:
+            theme_reasons[t] = reasons[key]
+        cells.append(cell)
+    return cells, theme_reasons
+
+
+def period_texts(
+    data: PeriodData,
+    cells: list[Cell],
+    theme_reasons: dict[str, str | None],
+    k: int,
+    exclude: int | None = None,
+    shared: Iterable[SharedText] | None = None,
+) -> list[TextItem]:
+    """The shared texts a reader may see (rule 6), in the order of ``shared`` (default: the
+    period's own list)."""
+    shown_questions = {(c.theme_id, c.question_id) for c in cells
+                       if c.level == LEVEL_QUESTION and c.shown}
+    scale_questions = set(data.questions)
+    out: list[TextItem] = []
+    for item in data.shared if shared is None else shared:
+        tq = (item.theme_id, item.question_id)
+        who = data.answered.get(tq, set())
+        if len(who) - (exclude in who) < k:
+            continue
+        if tq in scale_questions:
+            if tq not in shown_questions:
+                continue
+        elif theme_reasons.get(item.theme_id) in (COMPLEMENTARY, PARENT_HIDDEN):
+            continue
+        out.append(TextItem(item.theme_id, item.question_id, data.period, item.text))
+    return out
+
+
+def build_team_report(
+    records: Iterable[AnswerRecord | StoredAnswer],
+    team_id: int,
+    periods: list[str] | None = None,
+    k: int = DEFAULT_K,
+    rng: random.Random | None = None,
+    roles: dict[int, str] | None = None,
+    exclude: int | None = None,
+    everyone: Iterable[tuple[str, str]] = (),
+) -> TeamReport:
+    """Aggregate one team's answers into a report with exact numbers (see the module docstring).
+
+    ``records`` may hold several teams and earlier versions of answers; only the latest answer per
+    (member, question, period) of ``team_id`` counts (ties on ``answered_at``: the later record).
+    ``periods`` selects and orders the periods (default: all periods found, sorted). ``roles``
+    maps member id -> role for the team's whole membership; it enables role sub-groups of the
+    team total. ``exclude``: the member id of the reader (rule 4). Texts are shuffled with
+    ``rng`` per question.
+    """
+    _check_k(k)
+    if rng is None:
+        rng = random.Random()
+    data = collect(records, team_id, periods, roles, everyone=everyone)
     totals: list[Cell] = []
     role_cells: list[Cell] = []
     theme_cells: list[Cell] = []
     question_cells: list[Cell] = []
-    status: dict[tuple, bool] = {}
     sink = {LEVEL_TOTAL: totals, LEVEL_ROLE: role_cells, LEVEL_THEME: theme_cells,
             LEVEL_QUESTION: question_cells}
-    theme_reasons: dict[tuple[str, str], str | None] = {}
-
-    for p in period_list:
-        accs: dict[tuple, _Acc] = {}
-        total_key = (LEVEL_TOTAL, p, None, None, None)
-        accs[total_key] = tot.get(p, _EMPTY)
-        role_keys = [(LEVEL_ROLE, p, None, None, g) for g in role_groups]
-        for rk in role_keys:
-            accs[rk] = by_role.get((p, rk[4]), _EMPTY)
-        theme_keys = [(LEVEL_THEME, p, t, None, None) for t in theme_list]
-        for tk in theme_keys:
-            accs[tk] = by_theme.get((p, tk[2]), _EMPTY)
-        q_by_theme: dict[str, list[tuple]] = defaultdict(list)
-        for t, q in question_list:
-            qk = (LEVEL_QUESTION, p, t, q, None)
-            accs[qk] = by_question.get((p, t, q), _EMPTY)
-            q_by_theme[t].append(qk)
-
-        members = {key: acc.members for key, acc in accs.items()}
-        shown = {key: len(acc.members) >= k for key, acc in accs.items()}
-        reasons: dict[tuple, str | None] = {key: None if ok else TOO_FEW for key, ok in shown.items()}
-
-        if shown[total_key]:
-            # a theme nobody answered is a fact about the whole team: say so, and leave it out
-            # of the subtraction (see the module docstring, "Empty themes")
-            empty = [tk for tk in theme_keys if not accs[tk].count]
-            for tk in empty:
-                reasons[tk] = NO_ANSWERS
-                for qk in q_by_theme[tk[2]]:
-                    reasons[qk] = NO_ANSWERS
-            if empty:
-                theme_keys = [tk for tk in theme_keys if accs[tk].count]
-
-        equations: list[tuple[tuple, list[tuple]]] = []
-        if role_keys:
-            equations.append((total_key, role_keys))
-        if theme_keys:
-            equations.append((total_key, theme_keys))
-        for tk in theme_keys:
-            equations.append((tk, q_by_theme[tk[2]]))
-        _suppress(equations, members, shown, reasons, k)
-
-        for key, acc in accs.items():
-            level, _p, t, q, role = key
-            if shown[key]:
-                mean, sd = _stats(acc)
-                dist = None
-                if level == LEVEL_QUESTION:
-                    nonzero = [b for b in acc.buckets if b]
-                    if len(nonzero) >= 2 and all(b >= k for b in nonzero):
-                        dist = Distribution(*acc.buckets)
-                cell = Cell(level, team_id, p, t, q, role, True, None, len(acc.members),
-                            acc.count, mean, sd, dist)
-            else:
-                cell = Cell(level, team_id, p, t, q, role, False, reasons[key])
-            status[key] = shown[key]
-            if level == LEVEL_THEME:
-                theme_reasons[(p, t)] = reasons[key]
-            sink[level].append(cell)
-
-    # 4. participation
     participation: dict[str, int | None] = {}
-    for p in period_list:
-        count = len(participants.get(p, ()))
-        participation[p] = count if count >= k else None
-
-    # 5. shared texts
     texts: list[TextItem] = []
-    order = {p: i for i, p in enumerate(period_list)}
-    text_keys = sorted(shared, key=lambda pk: (order[pk[0]], _natural_key(pk[1]), _natural_key(pk[2])))
-    for qkey in text_keys:
-        p, t, q = qkey
-        if len(answered[qkey]) < k:
-            continue
-        if (t, q) in scale_questions:
-            if not status.get((LEVEL_QUESTION, p, t, q, None), False):
-                continue
-        elif theme_reasons.get((p, t)) in (COMPLEMENTARY, PARENT_HIDDEN):
-            continue
-        # a month label is only as identifying as the number of people who answered in it
-        codes = [at.year * 100 + at.month for at in answered[qkey]]
-        items = [(txt, month_of(at) if codes.count(at.year * 100 + at.month) >= k else None)
-                 for txt, at in shared[qkey]]
-        rng.shuffle(items)
-        texts.extend(TextItem(t, q, p, mon, txt) for txt, mon in items)
+    for pd in data:
+        cells, theme_reasons = period_cells(pd, team_id, k, exclude)
+        for cell in cells:
+            sink[cell.level].append(cell)
+        count = len(pd.participants)
+        participation[pd.period] = count if count >= k else None
+        by_question: dict[tuple[str, str], list[SharedText]] = defaultdict(list)
+        for item in pd.shared:
+            by_question[(item.theme_id, item.question_id)].append(item)
+        for tq in sorted(by_question, key=lambda tq: (_natural_key(tq[0]), _natural_key(tq[1]))):
+            items = by_question[tq]
+            rng.shuffle(items)
+            texts.extend(period_texts(pd, cells, theme_reasons, k, exclude, items))
 
-    # 6. changes and insights
+    period_list = [pd.period for pd in data]
     changes = _changes(theme_cells, period_list)
     insights = _insights(period_list, participation, totals, theme_cells, changes)
-
-    report = TeamReport(team_id, k, period_list, participation, totals, role_cells, theme_cells,
-                        question_cells, texts, changes, insights)
-    return report
+    return TeamReport(team_id, k, period_list, participation, totals, role_cells, theme_cells,
+                      question_cells, texts, changes, insights)
 
 
 def _changes(theme_cells: list[Cell], period_list: list[str]) -> list[Change]:
@@ -755,76 +882,82 @@ def compare_teams(reports: Iterable[TeamReport], level: str = LEVEL_THEME) -> li
 
 EXPORT_COLUMNS = (
     "team_id", "period", "level", "role", "theme_id", "question_id", "shown", "reason",
-    "n", "n_answers", "mean", "sd", "low", "mid", "high",
+    "n_band", "mean", "spread", "version",
 )
 
 
-def report_to_rows(report: TeamReport, decimals: int = 2) -> list[dict]:
-    """Aggregates for CSV/XLSX export: one dict per cell plus participation rows.
+def report_to_rows(report: TeamReport) -> list[dict]:
+    """What a view shows, as rows for CSV/XLSX export: one dict per cell plus participation.
 
-    Only aggregates: never a member id, an individual answer or a text. Hidden cells are listed
-    with empty numbers and their reason, so a spreadsheet shows why a value is missing.
+    Only what a reader may see (:mod:`bot.reports.snapshot`): never a member id, an individual
+    answer, a text, an exact count or more than one decimal. Hidden cells are listed with empty
+    numbers and their reason, so a spreadsheet shows why a value is missing. The open round is
+    not in the export (it has no numbers yet).
     """
     rows: list[dict] = []
     for p in report.periods:
-        count = report.participation.get(p)
+        band = report.participation_band.get(p)
+        shown = band is not None and not band.startswith("minder")
         rows.append({
             "team_id": report.team_id, "period": p, "level": "participation", "role": None,
-            "theme_id": None, "question_id": None, "shown": count is not None,
-            "reason": None if count is not None else TOO_FEW, "n": count, "n_answers": None,
-            "mean": None, "sd": None, "low": None, "mid": None, "high": None,
+            "theme_id": None, "question_id": None, "shown": shown,
+            "reason": None if shown else TOO_FEW, "n_band": band, "mean": None, "spread": None,
+            "version": report.versions.get(p),
         })
     for c in report.cells():
-        dist = c.distribution
         rows.append({
             "team_id": c.team_id, "period": c.period, "level": c.level, "role": c.role,
             "theme_id": c.theme_id, "question_id": c.question_id, "shown": c.shown,
-            "reason": c.reason, "n": c.n, "n_answers": c.n_answers,
-            "mean": None if c.mean is None else round(c.mean, decimals),
-            "sd": None if c.sd is None else round(c.sd, decimals),
-            "low": dist.low if dist else None,
-            "mid": dist.mid if dist else None,
-            "high": dist.high if dist else None,
+            "reason": c.reason, "n_band": c.n_band,
+            "mean": None if c.mean is None else round(c.mean, 1),
+            "spread": c.spread, "version": report.versions.get(c.period),
         })
     return rows
 
 
 def summary_nl(report: TeamReport, theme_titles: dict[str, str]) -> str:
-    """A short Dutch summary of the latest period, for a phone screen."""
+    """A short Dutch summary of a view (:mod:`bot.reports.snapshot`), for a phone screen: the
+    latest published round, and the round that is still open."""
+    from bot.periods import quarter_last_day
+
     ins = report.insights
-    too_few = (
-        "Nog te weinig antwoorden om iets te laten zien: "
-        f"we tonen pas iets vanaf {report.k} mensen."
-    )
-    if ins.period is None:
-        return too_few
-    label = period_label_nl(ins.period)
+    too_few = f"We tonen pas iets vanaf {report.k} mensen."
 
     def title(theme_id: str) -> str:
         return theme_titles.get(theme_id, theme_id)
 
     lines: list[str] = []
-    if ins.participation is not None:
-        lines.append(f"Deelname {label}: {ins.participation} collega's.")
-    if ins.total is None or not ins.total.shown or ins.total.mean is None:
-        if lines:
-            lines.append(
-                f"Nog te weinig scores om iets te laten zien: we tonen pas iets vanaf {report.k} mensen."
-            )
-            return "\n".join(lines)
-        return too_few
-    lines.append(f"Gemiddeld over alle thema's: {format_number_nl(ins.total.mean)} (van 5).")
-    if ins.rose is not None:
-        lines.append(f"Meest gestegen: {title(ins.rose.theme_id)} "
-                     f"({format_number_nl(ins.rose.delta, sign=True)}).")
-    if ins.fell is not None:
-        lines.append(f"Meest gedaald: {title(ins.fell.theme_id)} "
-                     f"({format_number_nl(ins.fell.delta, sign=True)}).")
-    if ins.widest is not None and ins.widest.sd is not None and ins.widest.sd >= 1.0:
-        lines.append(f"Meeste verschil in antwoorden: {title(ins.widest.theme_id or '')}.")
-    hidden = sum(1 for c in report.themes
-                 if c.period == ins.period and not c.shown and c.reason != NO_ANSWERS)
-    if hidden:
-        word = "thema" if hidden == 1 else "thema's"
-        lines.append(f"{hidden} {word} nog verborgen: te weinig antwoorden.")
+    if report.demo:
+        lines.append("Voorbeeld met verzonnen antwoorden.")
+    if ins.period is not None:
+        label = period_label_nl(ins.period)
+        band = report.participation_band.get(ins.period)
+        if band:
+            lines.append(f"Deelname {label}: {band} collega's.")
+        if ins.total is None or not ins.total.shown or ins.total.mean is None:
+            lines.append(f"Nog te weinig scores om iets te laten zien. {too_few}")
+        else:
+            lines.append(f"Gemiddeld over alle thema's: {format_number_nl(ins.total.mean)} (van 5).")
+            if ins.rose is not None:
+                lines.append(f"Meest gestegen: {title(ins.rose.theme_id)} "
+                             f"({format_number_nl(ins.rose.delta, sign=True)}).")
+            if ins.fell is not None:
+                lines.append(f"Meest gedaald: {title(ins.fell.theme_id)} "
+                             f"({format_number_nl(ins.fell.delta, sign=True)}).")
+            if ins.spread_themes:
+                names = ", ".join(title(t) for t in ins.spread_themes[:3])
+                lines.append(f"Veel verschil in antwoorden bij: {names}.")
+            hidden = sum(1 for c in report.themes
+                         if c.period == ins.period and not c.shown and c.reason != NO_ANSWERS)
+            if hidden:
+                word = "thema" if hidden == 1 else "thema's"
+                lines.append(f"{hidden} {word} verborgen: te weinig antwoorden.")
+    if report.open_period is not None:
+        label = period_label_nl(report.open_period)
+        last = quarter_last_day(report.open_period)
+        until = f", uiterlijk {last.day}-{last.month}-{last.year}" if last else ""
+        lines.append(f"Lopende ronde {label}: tot nu toe {report.open_participation} collega's. "
+                     f"Cijfers komen als de ronde sluit{until}.")
+    if not lines or (report.demo and len(lines) == 1):
+        lines.append(f"Nog geen antwoorden. {too_few}")
     return "\n".join(lines)

@@ -1,8 +1,9 @@
 """Charts of a :class:`~bot.reports.aggregate.TeamReport`: a PNG for the chat, an SVG for the web.
 
-Both show, per theme, the mean (1-5) and the spread (one standard deviation) per quarter, as small
-multiples in one column so that they stay readable on a phone. Only shown cells are drawn: hidden
-cells carry no numbers anyway, and a theme without any shown cell gets no panel.
+Both show, per theme, the mean (1-5, one decimal: the chart is drawn from the rounded mean a view
+shows, never from more) per published quarter, as small multiples in one column so that they stay
+readable on a phone. Only shown cells are drawn: hidden cells carry no numbers anyway, and a theme
+without any shown cell gets no panel. No spread: a view shows it only in words, per question.
 
 The PNG uses matplotlib's Agg canvas directly (no pyplot, no display, no global state). The SVG is
 written by hand: small, fast, no external resources, with ``<title>``/``<desc>`` for screen
@@ -39,9 +40,8 @@ MUTED = "#5b6875"
 class ChartPoint:
     period: str
     index: int  # position of the period in report.periods
-    mean: float
-    sd: float
-    n: int
+    mean: float  # one decimal, as the view shows it
+    n_band: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +57,8 @@ def chart_series(report: TeamReport, theme_titles: dict[str, str]) -> list[Chart
     index = {p: i for i, p in enumerate(report.periods)}
 
     def point(cell: Cell) -> ChartPoint:
-        return ChartPoint(cell.period, index[cell.period], cell.mean, cell.sd or 0.0, cell.n)
+        assert cell.mean is not None
+        return ChartPoint(cell.period, index[cell.period], round(cell.mean, 1), cell.n_band or "")
 
     series: list[ChartSeries] = []
     total = [point(c) for c in report.totals if c.shown and c.mean is not None]
@@ -93,6 +94,8 @@ def _short_period(period: str) -> str:
 
 
 def _too_few_text(report: TeamReport) -> str:
+    if not report.periods:
+        return "Nog geen afgesloten ronde:\ncijfers komen als de ronde sluit."
     return (
         "Nog te weinig antwoorden om iets te laten zien:\n"
         f"we tonen pas iets vanaf {report.k} mensen."
@@ -124,7 +127,9 @@ def theme_chart_png(
     else:
         # fixed layout in inches (no constrained layout: it draws everything twice)
         footer = _hidden_titles(report, theme_titles)
-        note = f"Punt: gemiddelde. Streep: spreiding. Alleen groepen van minstens {report.k} mensen."
+        note = f"Punt: gemiddelde. Alleen groepen van minstens {report.k} mensen."
+        if report.demo:
+            note = "Voorbeeld met verzonnen antwoorden. " + note
         if footer:
             note += "\nNiet getoond (te weinig antwoorden): " + ", ".join(footer)
         note = "\n".join(textwrap.fill(line, 95) for line in note.split("\n"))
@@ -147,8 +152,7 @@ def theme_chart_png(
             axes.append(ax)
             xs = [p.index for p in s.points]
             ys = [p.mean for p in s.points]
-            ax.errorbar(xs, ys, yerr=[p.sd for p in s.points], fmt="o", color=COLOR,
-                        ecolor=COLOR, elinewidth=2, capsize=5, markersize=8, zorder=3)
+            ax.plot(xs, ys, "o", color=COLOR, markersize=8, zorder=3)
             # connect only neighbouring quarters: a gap stays a gap
             for a, b in zip(s.points, s.points[1:], strict=False):
                 if b.index == a.index + 1:
@@ -199,7 +203,9 @@ def theme_chart_svg(
     left, right, top_pad, plot_h, bottom_pad = 40, 16, 44, 96, 40
     panel_h = top_pad + plot_h + bottom_pad
     footer = _hidden_titles(report, theme_titles)
-    notes = [f"Punt: gemiddelde. Streep: spreiding. Alleen groepen van minstens {report.k} mensen."]
+    notes = [f"Punt: gemiddelde. Alleen groepen van minstens {report.k} mensen."]
+    if report.demo:
+        notes.insert(0, "Voorbeeld met verzonnen antwoorden.")
     if footer:
         notes.extend(textwrap.wrap("Niet getoond (te weinig antwoorden): " + ", ".join(footer), 90))
     height = (panel_h * len(series) if series else 90) + 18 * len(notes) + 10
@@ -216,8 +222,8 @@ def theme_chart_svg(
 
     title = "Teamspiegel: gemiddelde per thema per kwartaal"
     desc = (
-        "Per thema het gemiddelde antwoord (1 tot 5) per kwartaal, met de spreiding "
-        f"(standaardafwijking). Alleen groepen van minstens {report.k} mensen worden getoond."
+        "Per thema het gemiddelde antwoord (1 tot 5) per afgesloten kwartaal. "
+        f"Alleen groepen van minstens {report.k} mensen worden getoond."
     )
     if not series:
         desc = _too_few_text(report).replace("\n", " ")
@@ -260,21 +266,12 @@ def theme_chart_svg(
         for p in s.points:
             x = x_of(p.index)
             y = y_of(p.mean, plot_top)
-            y_lo = y_of(p.mean - p.sd, plot_top)
-            y_hi = y_of(p.mean + p.sd, plot_top)
             label = (f"{s.title}, {period_label_nl(p.period)}: gemiddeld "
-                     f"{format_number_nl(p.mean)}, spreiding {format_number_nl(p.sd)}, "
-                     f"{p.n} mensen")
+                     f"{format_number_nl(p.mean)}, {p.n_band} mensen")
             out.append(
-                f'<g class="point" data-period="{_attr(p.period)}" data-mean="{p.mean:.2f}" '
-                f'data-sd="{p.sd:.2f}" data-n="{p.n}"{theme_attr}>'
+                f'<g class="point" data-period="{_attr(p.period)}" data-mean="{p.mean:.1f}" '
+                f'data-n="{_attr(p.n_band)}"{theme_attr}>'
                 f'<title>{escape(label)}</title>'
-                f'<line x1="{x:.1f}" y1="{y_hi:.1f}" x2="{x:.1f}" y2="{y_lo:.1f}" '
-                f'stroke="{COLOR}" stroke-width="2"/>'
-                f'<line x1="{x - 5:.1f}" y1="{y_hi:.1f}" x2="{x + 5:.1f}" y2="{y_hi:.1f}" '
-                f'stroke="{COLOR}" stroke-width="2"/>'
-                f'<line x1="{x - 5:.1f}" y1="{y_lo:.1f}" x2="{x + 5:.1f}" y2="{y_lo:.1f}" '
-                f'stroke="{COLOR}" stroke-width="2"/>'
                 f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{COLOR}"/>'
                 f'<text x="{x + 9:.1f}" y="{y - 6:.1f}" font-size="12" fill="{TEXT}" '
                 f'aria-hidden="true">{escape(format_number_nl(p.mean))}</text>'

@@ -3,14 +3,18 @@
 :func:`install` puts three hooks on the engine (the engine never imports this module):
 
 ``report``
-    ``/rapport`` (and the menu's "Teamrapport"): per team the member may read (manager or policy
-    role) a short summary plus a chart image; with several teams one block per team and a small
-    comparison. ``/rapport THEMA`` (number 1-10, id or a piece of the title) drills into one
-    theme: per question mean, spread and number of people, hidden cells as "–", and the texts
-    whose authors chose to share them anonymously (month only). ``/rapport TEAMNAAM`` gives one
-    team. Everything goes through :func:`bot.reports.service.team_report_for` (access check and
-    audit log); a team the member may not read gets the same answer as a team that does not
-    exist.
+    ``/rapport`` (and the menu's "Teamrapport"): per team the member may read a short summary
+    of the latest published round plus a chart image, and how many took part in the open round
+    so far (a band, no numbers); with several teams one block per team and a small comparison.
+    ``/rapport THEMA`` (number 1-10, id or a piece of the title) drills into one theme: per
+    question the mean, the number of people as a band and, where allowed, the spread in words,
+    hidden cells as "–", and the texts whose authors chose to share them anonymously (no date).
+    ``/rapport TEAMNAAM`` gives one team. Everything goes through
+    :func:`bot.reports.service.team_report_for` (access check, audit log, snapshots); a team the
+    member may not read gets the same answer as a team that does not exist.
+``demo_report``
+    the Demoteam's report: a synthetic example ("Voorbeeld met verzonnen antwoorden"), for any
+    member of the Demoteam, never built from anybody's real answers (:mod:`bot.reports.demo`).
 ``dashboard_link``
     a single-use login link for the web dashboard (when :mod:`bot.web` is installed).
 ``followups``
@@ -18,9 +22,7 @@
     latest per theme ("jullie zeiden, wij doen").
 
 Charts are slow to draw (matplotlib), so PNG bytes are cached in memory. The key is what the
-chart shows (periods, threshold and every total and theme cell), not the latest answer time: an
-erased member (``/vergeet``) changes the report without changing that time, and a cached chart
-must never show answers that are gone.
+chart shows (periods, threshold and every total and theme cell as the reader sees it).
 """
 
 from __future__ import annotations
@@ -43,13 +45,13 @@ from bot.reports.aggregate import (
     summary_nl,
 )
 from bot.reports.charts import theme_chart_png
-from bot.reports.service import AccessDenied, team_report_for, theme_titles
+from bot.reports.demo import DEMO_NOTE
+from bot.reports.service import AccessDenied, team_report, team_report_for, theme_titles
 
 if TYPE_CHECKING:
     from bot.config import Settings
     from bot.content import Content, Theme
     from bot.engine.core import Engine, Turn
-    from bot.store import Store
 
 __all__ = ["ChartCache", "ReportHooks", "install", "resolve_theme"]
 
@@ -72,6 +74,8 @@ DASHBOARD_MISSING = ("Het dashboard is hier (nog) niet beschikbaar. "
 UNKNOWN_ARG = ("Dat thema of team vind ik niet bij jouw teams. Kies een thema met een nummer, "
                "bijvoorbeeld /rapport 4, of typ /rapport voor het hele rapport.")
 HIDDEN_NOTE = "– = verborgen: te weinig mensen (we tonen pas iets vanaf {k})."
+OPEN_NOTE = "{period} loopt nog: cijfers komen als de ronde sluit."
+DEMO_HEAD = f"{DEMO_NOTE}: zo ziet een teamrapport eruit."
 
 
 def month_label_nl(month: str) -> str:
@@ -118,10 +122,10 @@ class ChartCache:
     @staticmethod
     def key(report: TeamReport, titles: dict[str, str]) -> tuple:
         cells = tuple(
-            (c.level, c.period, c.theme_id, c.shown, c.reason, c.n, c.mean, c.sd)
+            (c.level, c.period, c.theme_id, c.shown, c.reason, c.n_band, c.mean, c.spread)
             for c in (*report.totals, *report.themes)
         )
-        return (report.team_id, report.k, tuple(report.periods), cells,
+        return (report.team_id, report.k, tuple(report.periods), cells, report.demo,
                 tuple(sorted(titles.items())))
 
     def png(self, report: TeamReport, titles: dict[str, str]) -> bytes:
@@ -171,18 +175,17 @@ class ReportHooks:
         team = store.team_by_name(arg)
         if team is not None:
             try:
-                report = self._team_report(store, member_id, int(team["id"]), "chat_report")
+                report = self._team_report(turn, member_id, int(team["id"]), "chat_report")
             except AccessDenied:
                 return [Reply(UNKNOWN_ARG)]
             return [self._team_block(turn, team["name"], report)]
         return [Reply(UNKNOWN_ARG)]
 
     def _team_report(
-        self, store: Store, member_id: int, team_id: int, action: str
+        self, turn: Turn, member_id: int, team_id: int, action: str
     ) -> TeamReport:
-        periods = store.team_periods(team_id)[-CHAT_PERIODS:] or None
-        return team_report_for(store, member_id, team_id, action=action, k=self.k,
-                               periods=periods)
+        return team_report_for(turn.store, member_id, team_id, action=action, k=self.k,
+                               last=CHAT_PERIODS, now=turn.now(), content=turn.content)
 
     def _reports(
         self, turn: Turn, teams: list[dict[str, Any]], action: str
@@ -190,8 +193,7 @@ class ReportHooks:
         out: list[tuple[str, TeamReport]] = []
         for team in teams:
             try:
-                report = self._team_report(turn.store, turn.member_id or 0, int(team["id"]),
-                                           action)
+                report = self._team_report(turn, turn.member_id or 0, int(team["id"]), action)
             except AccessDenied:  # role changed between the two queries: say nothing
                 continue
             out.append((str(team["name"]), report))
@@ -202,8 +204,9 @@ class ReportHooks:
         if not reports:
             return [Reply(turn.text("not_manager"))]
         replies = [self._team_block(turn, name, report) for name, report in reports]
-        if len(reports) > 1:
-            compare = self._compare(reports)
+        real = [(name, report) for name, report in reports if not report.demo]
+        if len(real) > 1:
+            compare = self._compare(real)
             if compare:
                 replies.append(Reply(compare))
         replies[-1].text += "\n\nPer thema: /rapport 1 t/m 10. " + \
@@ -214,9 +217,13 @@ class ReportHooks:
         titles = theme_titles(turn.content)
         period = report.insights.period
         head = f"Teamrapport {name}" + (f" ({period_label_nl(period)})" if period else "")
+        if report.demo:
+            head += f"\n{DEMO_HEAD}"
         text = f"{head}\n{summary_nl(report, titles)}"
         slug = "".join(ch if ch.isalnum() else "-" for ch in name.lower()).strip("-") or "team"
         reply = Reply(text)
+        if not report.periods:  # nothing published yet: no chart to draw
+            return reply
 
         def draw() -> None:  # after the commit: matplotlib must not hold the write lock
             reply.image = (f"teamrapport-{slug}.png", self.charts.png(report, titles))
@@ -249,10 +256,14 @@ class ReportHooks:
 
     def _theme_text(self, theme: Theme, name: str, report: TeamReport) -> str:
         lines = [f"Thema {theme.number}: {theme.title} – {name}"]
+        if report.demo:
+            lines.append(DEMO_HEAD)
+        open_note = (OPEN_NOTE.format(period=period_label_nl(report.open_period))
+                     if report.open_period else None)
         theme_cells = {c.period: c for c in report.themes if c.theme_id == theme.id}
         if not report.periods:
-            return "\n".join([*lines, "Nog geen antwoorden."])
-        # the latest period in which anybody in the team answered this theme
+            return "\n".join([*lines, "Nog geen afgesloten ronde.", *filter(None, [open_note])])
+        # the latest published period in which anybody in the team answered this theme
         period = report.periods[-1]
         for p in reversed(report.periods):
             cell = theme_cells.get(p)
@@ -277,9 +288,11 @@ class ReportHooks:
                     continue
                 lines.append(f"{theme.number}.{i} {_short(q.text, 90)}")
                 if cell.shown and cell.mean is not None:
-                    sd = "–" if cell.sd is None else format_number_nl(cell.sd)
-                    lines.append(f"   gemiddeld {format_number_nl(cell.mean)} · spreiding {sd}"
-                                 f" · {cell.n} mensen")
+                    parts = [f"gemiddeld {format_number_nl(cell.mean)}"]
+                    if cell.spread:
+                        parts.append(cell.spread)
+                    parts.append(f"{cell.n_band} mensen")
+                    lines.append("   " + " · ".join(parts))
                 else:
                     lines.append("   –")
         texts = [t for t in report.texts if t.theme_id == theme.id and t.period == period]
@@ -287,9 +300,8 @@ class ReportHooks:
             number = {q.id: f"{theme.number}.{i}" for i, q in enumerate(theme.questions, 1)}
             lines += ["", "Gedeeld (anoniem, met toestemming):"]
             for item in texts[:MAX_TEXTS]:
-                when = f" ({month_label_nl(item.month)})" if item.month else ""
                 lines.append(f"• {number.get(item.question_id, '')} "
-                             f"“{_short(item.text, MAX_TEXT_CHARS)}”{when}")
+                             f"“{_short(item.text, MAX_TEXT_CHARS)}”")
             if len(texts) > MAX_TEXTS:
                 lines.append(f"…en nog {len(texts) - MAX_TEXTS} op het dashboard.")
         if not questions and not texts and len(lines) == 1:
@@ -298,6 +310,8 @@ class ReportHooks:
             not c.shown and c.reason != NO_ANSWERS for c in theme_cells.values()
         ):
             lines += ["", HIDDEN_NOTE.format(k=report.k)]
+        if open_note:
+            lines += ["", open_note]
         return "\n".join(lines)
 
     @staticmethod
@@ -305,6 +319,30 @@ class ReportHooks:
         if cell is None or not cell.shown or cell.mean is None:
             return "–"
         return format_number_nl(cell.mean)
+
+    # -- the Demoteam ---------------------------------------------------------------------------
+
+    def demo_report(self, turn: Turn) -> list[Reply]:
+        """The Demoteam's synthetic report (``/rapport`` and ``/rapport THEMA``), for any member
+        of a demo team. Never real answers, so no read right is needed; audited all the same."""
+        member_id = turn.member_id
+        store = turn.store
+        demo = [m for m in store.memberships(member_id) if m["is_demo"]] if member_id else []
+        if not demo:
+            return [Reply(turn.text("not_manager"))]
+        team_id, name = int(demo[0]["team_id"]), str(demo[0]["team_name"])
+        with store.transaction():
+            store.audit("chat_demo_report", actor=member_id, team_id=team_id)
+        report = team_report(store, team_id, k=self.k, last=CHAT_PERIODS, now=turn.now(),
+                             content=turn.content)
+        arg = turn.args.strip()
+        themes = resolve_theme(turn.content, arg) if arg else []
+        if len(themes) == 1:
+            return [Reply(self._theme_text(themes[0], name, report))]
+        reply = self._team_block(turn, name, report)
+        reply.text += "\n\nPer thema: /rapport 1 t/m 10. " + \
+            turn.content.praatplaat.source.attribution()
+        return [reply]
 
     # -- /dashboard ---------------------------------------------------------------------------
 
@@ -358,9 +396,10 @@ def _date_nl(stamp: str) -> str:
 
 
 def install(engine: Engine, settings: Settings | None = None) -> ReportHooks:
-    """Set the ``report``, ``dashboard_link`` and ``followups`` hooks on ``engine``."""
+    """Set the ``report``, ``demo_report``, ``dashboard_link`` and ``followups`` hooks."""
     hooks = ReportHooks(settings)
     engine.hooks["report"] = hooks.report
+    engine.hooks["demo_report"] = hooks.demo_report
     engine.hooks["dashboard_link"] = hooks.dashboard_link
     engine.hooks["followups"] = hooks.followups
     return hooks

@@ -1,25 +1,34 @@
 """Exports of one team's report: CSV, XLSX (aggregates only) and the PNG chart.
 
 Every export goes through :func:`bot.reports.service.team_report_for`, so it is access-checked
-(when a member asks) and written to the audit log (``member_id=None``: the operator on the
-command line). The tables come from :func:`bot.reports.aggregate.report_to_rows`: aggregates
-only, never a member id, an individual answer or a free text. Hidden cells are listed with
-empty numbers and their reason.
+(when a member asks), written to the audit log (``member_id=None``: the operator on the command
+line) and built from the team's published snapshots, like every other view. The tables come from
+:func:`bot.reports.aggregate.report_to_rows`: what a view shows (mean with one decimal, the number
+of people as a band, the spread in words where allowed), never a member id, an individual answer,
+an exact count or a free text. Hidden cells are listed with empty numbers and their reason.
+
+The dashboard's downloads use :func:`csv_bytes` and :func:`xlsx_bytes` from here too, so every
+report CSV/XLSX is written in this one module, and every cell through :mod:`bot.spreadsheet`
+(no cell a spreadsheet would run as a formula).
 """
 
 from __future__ import annotations
 
 import csv
+import io
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.reports.aggregate import EXPORT_COLUMNS, REASONS_NL, TeamReport, report_to_rows
 from bot.reports.charts import theme_chart_png
+from bot.reports.demo import DEMO_NOTE
 from bot.reports.service import team_report_for, theme_titles
 from bot.spreadsheet import safe_row, safe_values
 from bot.store import Store
 
-__all__ = ["FORMATS", "export_columns", "export_report", "export_rows"]
+__all__ = ["FORMATS", "csv_bytes", "export_columns", "export_report", "export_rows",
+           "notes_nl", "xlsx_bytes"]
 
 FORMATS = ("csv", "xlsx", "png")
 
@@ -43,54 +52,70 @@ def export_rows(report: TeamReport, titles: dict[str, str]) -> list[dict]:
     return rows
 
 
-def _notes(report: TeamReport, team_name: str, attribution: str) -> list[str]:
-    return [
+def notes_nl(report: TeamReport, team_name: str, attribution: str) -> list[str]:
+    """The "about this file" lines of a spreadsheet."""
+    lines = [
         f"Teamspiegel – teamrapport {team_name}",
         f"Gemaakt op {datetime.now(UTC).strftime('%d-%m-%Y %H:%M')} UTC",
-        f"Alleen groepen van minstens {report.k} mensen worden getoond; een lege cel is verborgen "
-        "(zie de kolom reason_nl).",
+    ]
+    if report.demo:
+        lines.append(f"{DEMO_NOTE}: dit is een voorbeeld, geen echt team.")
+    lines += [
+        "Alleen afgesloten rondes: de cijfers van een ronde liggen vast zodra die sluit.",
+        f"Alleen groepen van minstens {report.k} mensen worden getoond; een lege cel is "
+        "verborgen (zie de kolom reason_nl).",
         "Alleen totalen: geen namen, geen losse antwoorden, geen teksten.",
-        "mean = gemiddelde (1-5), sd = spreiding (standaardafwijking), n = aantal mensen, "
-        "n_answers = aantal antwoorden, low/mid/high = aantal mensen met 1-2 / 3 / 4-5.",
+        "mean = gemiddelde (1-5, één decimaal), n_band = aantal mensen (ongeveer), "
+        "spread = hoeveel de antwoorden verschillen (alleen waar dat niemand verraadt), "
+        "version = versie van de berekening en van de vragen.",
         attribution,
     ]
+    return lines
 
 
-def _write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as out:
-        writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow(safe_row(row))
+def csv_bytes(rows: Sequence[dict], columns: Sequence[str]) -> bytes:
+    """Rows as UTF-8 CSV (header first, CRLF line ends)."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore",
+                            lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(safe_row(row) for row in rows)
+    return buf.getvalue().encode("utf-8")
 
 
-def _write_xlsx(path: Path, rows: list[dict], columns: list[str], notes: list[str]) -> None:
+def xlsx_bytes(rows: Sequence[dict], columns: Sequence[str], notes: Sequence[str], *,
+               sheet: str = "Teamrapport", about: str = "Over dit bestand") -> bytes:
+    """Rows as an XLSX workbook: the table, and a sheet that explains it."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
     wb = Workbook()
     ws = wb.active
-    ws.title = "Teamrapport"
-    ws.append(columns)
+    ws.title = sheet
+    ws.append(list(columns))
     for cell in ws[1]:
         cell.font = Font(bold=True)
     ws.freeze_panes = "A2"
     for row in rows:
         ws.append(safe_values(row.get(c) for c in columns))
-    widths = {"theme_title": 40, "reason_nl": 40, "question_id": 18, "theme_id": 16}
+    widths = {"theme_title": 40, "reason_nl": 40, "question_id": 18, "theme_id": 16,
+              "version": 36, "spread": 16}
     for i, name in enumerate(columns, 1):
         ws.column_dimensions[ws.cell(1, i).column_letter].width = widths.get(name, 11)
-    info = wb.create_sheet("Over dit bestand")
+    info = wb.create_sheet(about)
     for line in notes:
         info.append(safe_values([line]))
     info.column_dimensions["A"].width = 110
     info["A1"].font = Font(bold=True)
-    wb.save(path)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
 
 
 def export_report(
     store: Store, team_id: int, fmt: str, out_path: str | Path, *, k: int,
     member_id: int | None = None, periods: list[str] | None = None,
+    now: datetime | None = None,
 ) -> Path:
     """Write one team's report as ``csv``, ``xlsx`` or ``png``; returns the path.
 
@@ -101,9 +126,9 @@ def export_report(
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     from bot.content import get_content
 
-    report = team_report_for(store, member_id, team_id, action=f"export_{fmt}", k=k,
-                             periods=periods)
     content = get_content()
+    report = team_report_for(store, member_id, team_id, action=f"export_{fmt}", k=k,
+                             periods=periods, now=now, content=content)
     titles = theme_titles(content)
     path = Path(out_path)
     if fmt == "png":
@@ -112,10 +137,10 @@ def export_report(
     columns = export_columns()
     rows = export_rows(report, titles)
     if fmt == "csv":
-        _write_csv(path, rows, columns)
+        path.write_bytes(csv_bytes(rows, columns))
     else:
         team = store.get_team(team_id)
         name = str(team["name"]) if team else str(team_id)
-        _write_xlsx(path, rows, columns,
-                    _notes(report, name, content.praatplaat.source.attribution()))
+        path.write_bytes(xlsx_bytes(rows, columns,
+                                    notes_nl(report, name, content.praatplaat.source.attribution())))
     return path

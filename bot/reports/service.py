@@ -1,16 +1,60 @@
-"""The one place that turns stored answers into a report for someone who may read it.
+"""The one place that turns stored answers into what a reader sees.
 
 Chat (/rapport), CLI exports and the dashboard all go through :func:`team_report_for`, which
-checks access, writes the audit log and applies the anonymity rules.
+checks access, writes the audit log, publishes the periods that ended and have no snapshot yet,
+and builds the reader's view from the team's snapshots (:mod:`bot.reports.snapshot`). The
+Demoteam gets its synthetic example (:mod:`bot.reports.demo`), never real answers.
+
+Publishing: :func:`publish_due` (the schedule's tick, and every view for its own team) publishes
+each ended period once; :func:`close_round` publishes a team's open round early (``teamspiegel
+report publish TEAM``). What is answered after an early close counts for the team's next period
+(:meth:`bot.store.Store.answer_period`); a change to an answer of a published period changes the
+person's own record, never the snapshot.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import random
-from datetime import datetime
+from collections import OrderedDict
+from datetime import UTC, datetime
 
-from bot.reports.aggregate import StoredAnswer, TeamReport, build_team_report
-from bot.store import Store
+from bot.periods import quarter_of
+from bot.reports.aggregate import (
+    MIN_K,
+    PeriodData,
+    SharedText,
+    StoredAnswer,
+    TeamReport,
+    _check_k,
+    collect,
+    period_cells,
+    period_texts,
+)
+from bot.reports.snapshot import (
+    ALGORITHM_VERSION,
+    Snapshot,
+    build_view,
+    decode,
+    encode,
+    structure,
+)
+from bot.store import Store, utcnow
+
+__all__ = [
+    "AccessDenied",
+    "NothingToClose",
+    "close_round",
+    "load_records",
+    "publish",
+    "publish_due",
+    "team_report",
+    "team_report_for",
+    "theme_titles",
+]
+
+log = logging.getLogger(__name__)
 
 
 class AccessDenied(Exception):
@@ -20,30 +64,174 @@ class AccessDenied(Exception):
         super().__init__("Je hebt geen toegang tot dit team.")
 
 
-def load_records(store: Store, team_id: int, periods: list[str] | None = None) -> list[StoredAnswer]:
+class NothingToClose(Exception):
+    """The team's open round has no answers: there is nothing to publish."""
+
+
+def load_records(store: Store, team_id: int, period: str) -> list[StoredAnswer]:
+    """One team's answers in one period, with their row ids (texts refer to them)."""
     parse, new = datetime.fromisoformat, tuple.__new__
     return [
-        new(StoredAnswer, (r[0], r[1], r[2], r[3], r[4], parse(r[5]), r[6], r[7], bool(r[8])))
-        for r in store.team_answer_rows(team_id, periods)
+        new(StoredAnswer, (r[0], r[1], r[2], r[3], r[4], parse(r[5]), r[6], r[7], bool(r[8]),
+                           r[9]))
+        for r in store.period_answer_rows(team_id, period)
     ]
 
 
+def _content(content: object | None) -> object:
+    if content is None:
+        from bot.content import get_content
+
+        content = get_content()
+    return content
+
+
+# --------------------------------------------------------------------------------------------
+# Publishing
+
+
+def publish(
+    store: Store, team_id: int, period: str, *, k: int = MIN_K, content: object | None = None,
+    closed_early: bool = False, actor: int | None = None,
+) -> int | None:
+    """Freeze one period of one team as a snapshot; None when it was published already.
+
+    One transaction: the answers read, the snapshot, its member indices and its texts. Texts
+    are kept only when a reader without answers of their own could see them (the view applies
+    the reader's rule on top), in an order drawn once, at random, here.
+    """
+    _check_k(k)
+    content = _content(content)
+    rng = random.SystemRandom()
+    with store.transaction():
+        if period in store.closed_periods(team_id, period):
+            return None
+        roles = store.team_roles(team_id)
+        questions, everyone = structure(content)
+        [data] = collect(load_records(store, team_id, period), team_id, [period], roles,
+                         questions, everyone)
+        encoded, index = encode(data, rng)
+        cells, theme_reasons = period_cells(data, team_id, k)
+        shared = list(data.shared)
+        rng.shuffle(shared)
+        keep = {(t.theme_id, t.question_id, t.text) for t in
+                period_texts(data, cells, theme_reasons, k, None, shared)}
+        texts = [(s.theme_id, s.question_id, s.text, s.member_id, s.answer_id, pos)
+                 for pos, s in enumerate(shared) if (s.theme_id, s.question_id, s.text) in keep]
+        snapshot_id = store.insert_snapshot(
+            team_id=team_id, period=period, published_at=utcnow(), closed_early=closed_early,
+            algorithm_version=ALGORITHM_VERSION,
+            content_version=str(getattr(content, "version", "")), data=encoded,
+            members=index, texts=texts,
+        )
+        if snapshot_id is not None:
+            store.audit("report_publish" + (":early" if closed_early else ""), actor=actor,
+                        team_id=team_id, detail=period)
+    return snapshot_id
+
+
+def publish_due(
+    store: Store, now: datetime, *, team_id: int | None = None, k: int = MIN_K,
+    content: object | None = None,
+) -> list[tuple[int, str]]:
+    """Publish every period that ended before ``now`` and has no snapshot yet (all teams but
+    the Demoteam, or one team). Returns the (team, period) pairs published."""
+    current = quarter_of(now)
+    teams = [team_id] if team_id is not None else store.publishable_teams()
+    done: list[tuple[int, str]] = []
+    for tid in teams:
+        team = store.get_team(tid)
+        if team is None or team["is_demo"]:
+            continue
+        published = set(store.snapshot_periods(tid))
+        for period in store.answer_periods(tid):
+            if period < current and period not in published:
+                if publish(store, tid, period, k=k, content=content) is not None:
+                    done.append((tid, period))
+    if done:
+        log.info("published %d snapshot(s)", len(done))
+    return done
+
+
+def close_round(
+    store: Store, team_id: int, now: datetime, *, k: int = MIN_K, content: object | None = None,
+    actor: int | None = None,
+) -> str:
+    """Publish the team's open round now (an owner or the operator closes it early).
+
+    Returns the period published; answers given from now on count for the next one. Raises
+    :class:`NothingToClose` when nobody answered in the open round yet.
+    """
+    publish_due(store, now, team_id=team_id, k=k, content=content)
+    with store.transaction():
+        period = store.answer_period(team_id, now)
+        if not store.period_participants(team_id, period):
+            raise NothingToClose(period)
+        publish(store, team_id, period, k=k, content=content, closed_early=True, actor=actor)
+    return period
+
+
+# --------------------------------------------------------------------------------------------
+# Views
+
+#: decoded snapshot data by its stored text: a snapshot never changes, so neither does this
+_DECODED: OrderedDict[str, PeriodData] = OrderedDict()
+_DECODED_MAX = 2048
+
+
+def _decoded(row: dict) -> PeriodData:
+    raw = str(row["data"])
+    data = _DECODED.get(raw)
+    if data is None:
+        data = decode(json.loads(raw))
+        _DECODED[raw] = data
+        if len(_DECODED) > _DECODED_MAX:
+            _DECODED.popitem(last=False)
+    else:
+        _DECODED.move_to_end(raw)
+    return data
+
+
 def team_report(
-    store: Store, team_id: int, *, k: int = 3, periods: list[str] | None = None,
-    rng: random.Random | None = None,
+    store: Store, team_id: int, *, k: int = MIN_K, viewer: int | None = None,
+    periods: list[str] | None = None, last: int | None = None, now: datetime | None = None,
+    content: object | None = None,
 ) -> TeamReport:
-    """Aggregates of one team with suppression (no access check: callers check)."""
-    return build_team_report(
-        load_records(store, team_id, periods), team_id, periods=periods, k=k,
-        rng=rng or random.Random(), roles=store.team_roles(team_id),
-    )
+    """What ``viewer`` (a member id, or None for the operator) sees of a team: the published
+    snapshots (``periods`` or the ``last`` N) and the open round's participation band. Publishes
+    the team's ended periods first. No access check: callers check."""
+    now = now or datetime.now(UTC)
+    team = store.get_team(team_id)
+    if team is not None and team["is_demo"]:
+        from bot.reports.demo import demo_report
+
+        return demo_report(team_id, now=now, k=k, content=_content(content), last=last)
+    publish_due(store, now, team_id=team_id, k=k, content=content)
+    rows = store.snapshot_rows(team_id, periods=periods, last=last)
+    snapshots = [
+        Snapshot(int(r["id"]), team_id, str(r["period"]), _decoded(r), int(r["algorithm_version"]),
+                 str(r["content_version"]), bool(r["closed_early"]))
+        for r in rows
+    ]
+    ids = [s.id for s in snapshots]
+    me = store.snapshot_index(viewer, ids) if viewer is not None else {}
+    texts: dict[int, list[SharedText]] = {}
+    for sid, theme_id, question_id, text in store.snapshot_text_rows(ids):
+        texts.setdefault(int(sid), []).append(SharedText(theme_id, question_id, text, -1, None))
+    open_period = open_count = None
+    if periods is None:
+        open_period = store.answer_period(team_id, now)
+        open_count = store.period_participants(team_id, open_period)
+    return build_view(team_id, snapshots, k, viewer=me, texts=texts, open_period=open_period,
+                      open_count=open_count)
 
 
 def team_report_for(
-    store: Store, member_id: int | None, team_id: int, *, action: str, k: int = 3,
-    periods: list[str] | None = None, rng: random.Random | None = None,
+    store: Store, member_id: int | None, team_id: int, *, action: str, k: int = MIN_K,
+    periods: list[str] | None = None, last: int | None = None, now: datetime | None = None,
+    content: object | None = None,
 ) -> TeamReport:
-    """A team's report for a member with a manager or policy role in that team; audited.
+    """A team's view for a member who may read it (``store.may_read_team``); audited.
 
     ``member_id=None`` is the operator on the command line (audited as such).
     """
@@ -53,7 +241,8 @@ def team_report_for(
         raise AccessDenied()
     with store.transaction():
         store.audit(action, actor=member_id, team_id=team_id)
-    return team_report(store, team_id, k=k, periods=periods, rng=rng)
+    return team_report(store, team_id, k=k, viewer=member_id, periods=periods, last=last,
+                       now=now, content=content)
 
 
 def theme_titles(content: object) -> dict[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.config import Settings
@@ -26,12 +26,31 @@ def _links(senders: dict[str, Any]) -> Any:
     return link
 
 
+def publish_reports(engine: Engine, settings: Settings, now: datetime) -> None:
+    """Publish every period that ended and has no report snapshot yet (see
+    :func:`bot.reports.service.publish_due`); a failure is logged, never fatal."""
+    try:
+        from bot.reports.service import publish_due
+    except ImportError:  # reports not installed in this build
+        return
+    try:
+        publish_due(engine.store, now, k=max(3, int(settings.min_group)), content=engine.content)
+    except Exception:
+        log.exception("publishing report snapshots failed")
+
+
 async def run_schedule(
     engine: Engine, settings: Settings, senders: dict[str, Any], stop: asyncio.Event
 ) -> None:
-    """Plan due work from the store every tick and drain the outbox until ``stop``."""
+    """Plan due work from the store every tick and drain the outbox until ``stop``; publish
+    report snapshots of ended periods on the same tick."""
     if not senders:
-        await stop.wait()
+        while not stop.is_set():
+            publish_reports(engine, settings, datetime.now(UTC))
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=settings.tick_seconds)
+            except TimeoutError:
+                pass
         return
     store = engine.store
     dispatcher = Dispatcher(
@@ -51,6 +70,7 @@ async def run_schedule(
             retention(now)
         except Exception:
             log.exception("retention purge failed")
+        publish_reports(engine, settings, now)
         return plan_due(store, now, content=engine.content, links=links,
                         platforms=list(senders))
 

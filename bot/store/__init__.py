@@ -25,6 +25,7 @@ from bot.store.insights import InsightQueries
 from bot.store.outbox import OutboxQueries
 from bot.store.personal import PersonalDataQueries
 from bot.store.schema import IDENTITY_VERSION, LATEST, SchemaError, current_version, migrate
+from bot.store.snapshots import SnapshotQueries
 
 __all__ = ["Conversation", "SchemaError", "Store", "utcnow", "LATEST"]
 
@@ -73,7 +74,8 @@ def _rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-class Store(OutboxQueries, InsightQueries, AccessQueries, PersonalDataQueries):
+class Store(OutboxQueries, InsightQueries, AccessQueries, PersonalDataQueries,
+            SnapshotQueries):
     """Data access for one SQLite database file."""
 
     def __init__(self, path: str | Path, *, synchronous: str = "FULL") -> None:
@@ -459,7 +461,11 @@ class Store(OutboxQueries, InsightQueries, AccessQueries, PersonalDataQueries):
         text: str | None = None,
         source_ref: str | None = None,
     ) -> None:
-        """Insert or update one question's answer in a run; a None keeps the stored value."""
+        """Insert or update one question's answer in a run; a None keeps the stored value.
+
+        An answer keeps the period it was first given in. A changed text is no longer shared
+        (consent is asked again) and leaves published snapshots.
+        """
         now = utcnow()
         self.conn.execute(
             """INSERT INTO answers (run_id, member_id, team_id, role, theme_id, question_id,
@@ -469,30 +475,42 @@ class Store(OutboxQueries, InsightQueries, AccessQueries, PersonalDataQueries):
                ON CONFLICT (run_id, question_id) DO UPDATE SET
                    scale = COALESCE(excluded.scale, answers.scale),
                    text = COALESCE(excluded.text, answers.text),
+                   share_text = CASE WHEN excluded.text IS NOT NULL
+                       AND excluded.text IS NOT answers.text THEN 0 ELSE answers.share_text END,
                    updated_at = excluded.updated_at,
                    source_ref = COALESCE(excluded.source_ref, answers.source_ref)""",
             (run_id, member_id, team_id, role, theme_id, question_id, period, scale, text, now,
              now, content_version, source_ref),
         )
+        if text is not None:
+            self.drop_snapshot_texts(run_id, question_id, unless_text=text.strip())
         self.conn.execute("UPDATE runs SET last_activity_at = ? WHERE id = ?", (now, run_id))
 
     def set_answer_text(
         self, run_id: int, question_id: str, text: str | None, source_ref: str | None = None
     ) -> bool:
+        """Change (or clear) an answer's text. A changed text is no longer shared: the author
+        is asked again, and the old text leaves published snapshots."""
         cur = self.conn.execute(
             """UPDATE answers SET text = ?, updated_at = ?,
                    source_ref = COALESCE(?, source_ref),
-                   share_text = CASE WHEN ? IS NULL THEN 0 ELSE share_text END
+                   share_text = CASE WHEN ? IS NOT text THEN 0 ELSE share_text END
                WHERE run_id = ? AND question_id = ?""",
             (text, utcnow(), source_ref, text, run_id, question_id),
         )
+        self.drop_snapshot_texts(run_id, question_id,
+                                 unless_text=None if text is None else text.strip())
         return cur.rowcount > 0
 
     def set_answer_share(self, run_id: int, question_id: str, share: bool) -> None:
+        """Consent to share an answer's text anonymously, or withdraw it (which also takes
+        the text out of published snapshots)."""
         self.conn.execute(
             "UPDATE answers SET share_text = ? WHERE run_id = ? AND question_id = ?",
             (int(share), run_id, question_id),
         )
+        if not share:
+            self.drop_snapshot_texts(run_id, question_id)
 
     def run_answers(self, run_id: int) -> dict[str, dict[str, Any]]:
         rows = self._all("SELECT * FROM answers WHERE run_id = ? ORDER BY id", (run_id,))
@@ -556,6 +574,8 @@ class Store(OutboxQueries, InsightQueries, AccessQueries, PersonalDataQueries):
         after the commit (inside a turn the engine does that after its commit)."""
         with self.transaction():
             counts = self.erase_member_rows(member_id)
+            # published snapshots: their texts and the index of their cells (numbers stay)
+            self.strip_member_from_snapshots(member_id)
             self.conn.execute("DELETE FROM members WHERE id = ?", (member_id,))
         if not self.conn.in_transaction:
             self.checkpoint()

@@ -268,7 +268,53 @@ def _v4_access(db: sqlite_utils.Database) -> None:
 
 
 def _v5_snapshots(db: sqlite_utils.Database) -> None:
-    """Frozen, versioned report snapshots per team and period (release 0.4)."""
+    """Frozen, versioned report snapshots per team and period (release 0.4).
+
+    ``snapshots.data`` holds a period's accumulators (see :mod:`bot.reports.snapshot`) with
+    members as indices local to the snapshot; ``snapshot_members`` maps a member to their index
+    (needed only to apply "k others than the reader" at view time; deleted on erasure);
+    ``snapshot_texts`` holds the shared texts in their published order, each tied to its author
+    and answer so that an edit, a withdrawal or an erasure removes it. Existing databases get no
+    snapshots here: the schedule's tick (or the first view) publishes every ended period.
+    """
+    db.execute(
+        """CREATE TABLE snapshots (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            team_id INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL DEFAULT 'reflection',
+            period TEXT NOT NULL,
+            published_at TEXT NOT NULL,
+            closed_early INTEGER NOT NULL DEFAULT 0,
+            algorithm_version INTEGER NOT NULL,
+            content_version TEXT NOT NULL,
+            data TEXT NOT NULL,
+            UNIQUE (team_id, kind, period)
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE snapshot_members (
+            snapshot_id INTEGER NOT NULL REFERENCES snapshots(id) ON DELETE CASCADE,
+            member_id INTEGER NOT NULL REFERENCES members(id) ON DELETE CASCADE,
+            idx INTEGER NOT NULL,
+            PRIMARY KEY (snapshot_id, member_id)
+        ) WITHOUT ROWID"""
+    )
+    db.execute("CREATE INDEX snapshot_members_member ON snapshot_members(member_id)")
+    db.execute(
+        """CREATE TABLE snapshot_texts (
+            id INTEGER PRIMARY KEY,
+            snapshot_id INTEGER NOT NULL REFERENCES snapshots(id) ON DELETE CASCADE,
+            member_id INTEGER NOT NULL REFERENCES members(id) ON DELETE CASCADE,
+            answer_id INTEGER REFERENCES answers(id) ON DELETE CASCADE,
+            theme_id TEXT,
+            question_id TEXT,
+            position INTEGER NOT NULL,
+            text TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX snapshot_texts_snapshot ON snapshot_texts(snapshot_id, position)")
+    db.execute("CREATE INDEX snapshot_texts_member ON snapshot_texts(member_id)")
+    db.execute("CREATE INDEX snapshot_texts_answer ON snapshot_texts(answer_id)")
 
 
 def _v6_identity(db: sqlite_utils.Database) -> None:

@@ -2,9 +2,11 @@
 
 Every page is rendered on the server; charts are inline SVG; there is no JavaScript and no
 resource from another origin. Every team page and export goes through
-:func:`bot.reports.service.team_report_for`, which checks access, writes the audit log and applies
-the anonymity rules, once per request. A team the manager may not read and a team that does not
-exist get the same 403 page, which says nothing about the team.
+:func:`bot.reports.service.team_report_for`, which checks access, writes the audit log and builds
+the reader's view from the team's published snapshots (:mod:`bot.reports.snapshot`), once per
+request: published rounds only, the open round as a participation band. A team the manager may
+not read and a team that does not exist get the same 403 page, which says nothing about the team.
+Downloads are written by :mod:`bot.reports.export`, like the command line's.
 
 Handlers are ``async`` on purpose: they run one at a time on the event loop, so the single SQLite
 connection of the :class:`~bot.store.Store` is never used by two threads at once. Each request
@@ -19,8 +21,6 @@ and link-preview fetchers (Telegram, Synapse, ...) get a neutral page and leave 
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import random
 from collections import defaultdict
@@ -44,7 +44,6 @@ from bot.config import Settings
 from bot.content import MONTHS_NL, Content, get_content
 from bot.reports.aggregate import (
     COMPLEMENTARY,
-    EXPORT_COLUMNS,
     LEVEL_QUESTION,
     LEVEL_THEME,
     LEVEL_TOTAL,
@@ -52,17 +51,16 @@ from bot.reports.aggregate import (
     PARENT_HIDDEN,
     TOO_FEW,
     Cell,
-    Distribution,
     TeamReport,
     compare_teams,
     format_number_nl,
     period_label_nl,
-    report_to_rows,
     summary_nl,
 )
 from bot.reports.charts import theme_chart_svg
+from bot.reports.demo import DEMO_NOTE
+from bot.reports.export import csv_bytes, export_columns, export_rows, notes_nl, xlsx_bytes
 from bot.reports.service import AccessDenied, team_report_for, theme_titles
-from bot.spreadsheet import safe_row, safe_values
 from bot.store import Store
 from bot.web.auth import (
     COOKIE_NAME,
@@ -137,32 +135,6 @@ def date_nl(stamp: str | None) -> str:
     return f"{day.day}-{day.month}-{day.year}"
 
 
-def distribution_svg(dist: Distribution) -> Markup:
-    """A small stacked bar (low / mid / high) as inline SVG: no inline styles needed."""
-    total = dist.low + dist.mid + dist.high
-    if not total:
-        return Markup("")
-    width, height = 120, 12
-    parts = [
-        (dist.low, "#c0504d"),
-        (dist.mid, "#b8a04a"),
-        (dist.high, "#4a8c5c"),
-    ]
-    x = 0.0
-    rects = []
-    for count, color in parts:
-        w = width * count / total
-        if w:
-            rects.append(f'<rect x="{x:.1f}" y="0" width="{w:.1f}" height="{height}" '
-                         f'fill="{color}"/>')
-        x += w
-    label = f"laag {dist.low}, midden {dist.mid}, hoog {dist.high}"
-    return Markup(
-        f'<svg class="dist" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-        f'role="img" aria-label="{label}">{"".join(rects)}</svg>'
-    )
-
-
 class _Pages:
     """Shared state of one dashboard app (store, settings, content, clock, signer)."""
 
@@ -193,7 +165,7 @@ class _Pages:
         env.filters["month"] = month_label_nl
         env.filters["date_nl"] = date_nl
         env.globals["reason_nl"] = self.reason_nl
-        env.globals["distribution_svg"] = distribution_svg
+        env.globals["demo_note"] = DEMO_NOTE
         env.globals["roles_nl"] = ROLES_NL
         env.globals["k"] = self.k
         self.templates = Jinja2Templates(env=env)
@@ -277,12 +249,14 @@ class _Pages:
         return session
 
     def report(
-        self, session: Session, team_id: int, action: str, periods: list[str] | None = None
+        self, session: Session, team_id: int, action: str, periods: list[str] | None = None,
+        last: int | None = None,
     ) -> TeamReport:
         if team_id > MAX_ID:  # SQLite integers are 64-bit: such an id cannot exist
             raise AccessDenied()
         return team_report_for(
-            self.store, session.member_id, team_id, action=action, k=self.k, periods=periods
+            self.store, session.member_id, team_id, action=action, k=self.k, periods=periods,
+            last=last, now=self.clock(), content=self.content,
         )
 
     def team_name(self, team_id: int) -> str:
@@ -366,38 +340,42 @@ class _Pages:
             return self.not_logged_in(request)
         member = self.store.get_member(session.member_id) or {}
         teams = self.store.report_teams(session.member_id)
-        latest = max(
-            (ps[-1] for t in teams if (ps := self.store.team_periods(int(t["id"])))), default=None
-        )
         cards: list[dict[str, Any]] = []
         reports: list[TeamReport] = []
         for team in teams:
             team_id = int(team["id"])
-            report = self.report(session, team_id, "dashboard_overview",
-                                 [latest] if latest else NO_PERIODS)
-            reports.append(report)
-            total = report.cell(LEVEL_TOTAL, latest) if latest else None
+            report = self.report(session, team_id, "dashboard_overview", last=1)
+            period = report.periods[-1] if report.periods else None
+            if not report.demo:
+                reports.append(report)
             cards.append({
-                "id": team_id, "name": team["name"], "role": team["role"],
-                "participation": report.participation.get(latest) if latest else None,
-                "total": total,
+                "id": team_id, "name": team["name"], "role": team["role"], "period": period,
+                "participation": report.participation_band.get(period) if period else None,
+                "total": report.cell(LEVEL_TOTAL, period) if period else None,
+                "open_period": report.open_period,
+                "open_participation": report.open_participation,
+                "demo": report.demo,
             })
+        latest = max((r.periods[-1] for r in reports if r.periods), default=None)
+        same = [r for r in reports if r.periods and r.periods[-1] == latest]
         comparison: list[dict[str, Any]] = []
-        if len(reports) >= 2 and latest:
-            rows = {(c.theme_id or ""): c.by_team for c in compare_teams(reports, LEVEL_THEME)}
-            totals = compare_teams(reports, LEVEL_TOTAL)
+        if len(same) >= 2 and latest:
+            rows = {(c.theme_id or ""): c.by_team for c in compare_teams(same, LEVEL_THEME)}
+            totals = compare_teams(same, LEVEL_TOTAL)
             if totals:
                 comparison.append({"title": "Alle thema's samen", "theme_id": None,
                                    "by_team": totals[0].by_team})
             for theme_id in self.ordered_themes(list(rows)):
                 comparison.append({"title": self.titles.get(theme_id, theme_id),
                                    "theme_id": theme_id, "by_team": rows[theme_id]})
+        compared = {r.team_id for r in same}
         return self.render(request, "index.html", {
             "title": "Je teams",
             "name": member.get("display_name") or "",
             "cards": cards,
             "latest": latest,
             "comparison": comparison,
+            "compared": [c for c in cards if c["id"] in compared],
         }, session=session)
 
     async def team(self, request: Request) -> Response:
@@ -443,7 +421,8 @@ class _Pages:
             "title": self.team_name(team_id),
             "team_id": team_id,
             "report": report,
-            "participation": [(p, report.participation.get(p)) for p in reversed(report.periods)],
+            "participation": [(p, report.participation_band.get(p))
+                              for p in reversed(report.periods)],
             "chart": Markup(theme_chart_svg(report, self.titles, id_prefix="grafiek"))
             if any(c.shown for c in (*report.totals, *report.themes)) else None,
             "summary": summary_nl(report, self.titles).split("\n"),
@@ -495,6 +474,7 @@ class _Pages:
                      if f["theme_id"] == theme_id]
         return self.render(request, "theme.html", {
             "title": theme.title,
+            "report": report,
             "team_id": team_id,
             "team_name": self.team_name(team_id),
             "theme": theme,
@@ -560,18 +540,17 @@ class _Pages:
             report = self.report(session, team_id, f"dashboard_export_{kind}")
         except AccessDenied:
             return self.forbidden(request, session)
-        rows = report_to_rows(report)
+        columns = export_columns()
+        rows = export_rows(report, self.titles)
         filename = f"teamspiegel-team-{team_id}.{kind}"
         headers = {"content-disposition": f'attachment; filename="{filename}"'}
         if kind == "csv":
-            buf = io.StringIO()
-            writer = csv.DictWriter(buf, fieldnames=list(EXPORT_COLUMNS), extrasaction="ignore",
-                                    lineterminator="\r\n")
-            writer.writeheader()
-            writer.writerows(safe_row(row) for row in rows)
-            return Response(buf.getvalue().encode("utf-8"), media_type="text/csv; charset=utf-8",
+            return Response(csv_bytes(rows, columns), media_type="text/csv; charset=utf-8",
                             headers=headers)
-        return Response(_xlsx(rows, self.k), media_type=XLSX_TYPE, headers=headers)
+        notes = notes_nl(report, self.team_name(team_id),
+                         self.content.praatplaat.source.attribution())
+        return Response(xlsx_bytes(rows, columns, notes, sheet="Teamspiegel", about="Uitleg"),
+                        media_type=XLSX_TYPE, headers=headers)
 
     async def followup(self, request: Request) -> Response:
         session = self.session(request)
@@ -623,30 +602,6 @@ class _Pages:
             headers={k.decode(): v.decode() for k, v in SECURITY_HEADERS}
             | {"cache-control": "no-store"},
         )
-
-
-def _xlsx(rows: list[dict[str, Any]], k: int) -> bytes:
-    from openpyxl import Workbook
-
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet("Teamspiegel")
-    ws.append(list(EXPORT_COLUMNS))
-    for row in rows:
-        ws.append(safe_values(row.get(c) for c in EXPORT_COLUMNS))
-    about = wb.create_sheet("Uitleg")
-    for line in (
-        "Teamspiegel: alleen samengevatte cijfers, nooit antwoorden van één persoon.",
-        f"Een cijfer staat er alleen als minstens {k} mensen antwoordden (shown = TRUE).",
-        "reason: waarom een cijfer ontbreekt (too_few = te weinig mensen, complementary = "
-        "verborgen zodat een ander cijfer niet terug te rekenen is, parent_hidden = thema "
-        "verborgen, no_answers = niemand beantwoordde dit thema).",
-        "mean = gemiddelde (1-5), sd = spreiding, n = aantal mensen, "
-        "low/mid/high = aantal mensen met 1-2 / 3 / 4-5.",
-    ):
-        about.append(safe_values([line]))
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
 
 
 class SecurityHeaders:
