@@ -651,3 +651,52 @@ def test_report_publish_and_rounds_on_the_command_line(tmp_path: Path) -> None:
     assert run("publish", "Bestaat Niet").returncode == 1
     assert run("Wijkteam", "West", "Oost").returncode == 2
 
+
+
+# --------------------------------------------------------------------------------------------
+# Reactions to the monthly tip: published per month, the same way
+
+
+def test_tip_reactions_are_published_when_the_month_is_over(store: Store) -> None:
+    from bot.reports.service import tips_report
+
+    with store.transaction():
+        team_id = store.create_team("Wijkteam Tip")
+        manager = store.get_or_create_member("console", "tip-mgr", None)
+        store.join_team(manager, team_id, "manager")
+        people = []
+        for i in range(4):
+            mid = store.get_or_create_member("console", f"tip{i}", None)
+            store.join_team(mid, team_id, "professional")
+            people.append(mid)
+    july = datetime(2026, 7, 20, 10, tzinfo=UTC)
+    august = datetime(2026, 8, 3, 10, tzinfo=UTC)
+    seen = []
+    for i, mid in enumerate(people[:3]):
+        with store.transaction():
+            store.save_tip_reaction(mid, team_id, "2026-07", 7, 2 + i)
+            store.set_tip_reaction_text(mid, "2026-07", f"reactie {i}", True)
+        months, month, band = tips_report(store, team_id, viewer=manager, now=july)
+        seen.append((months, month, band))
+    # while July runs: no month shown, only the band of reactions so far
+    assert [s[0] for s in seen] == [[], [], []]
+    assert [s[2] for s in seen] == ["minder dan 3", "minder dan 3", "3-4"]
+    # August: July is published; a late reaction and a changed text do not change its numbers
+    [published], month, band = tips_report(store, team_id, viewer=manager, now=august)
+    assert (published.month, published.shown, published.mean, published.n_band) == (
+        "2026-07", True, 3.0, "3-4")
+    assert sorted(published.texts) == ["reactie 0", "reactie 1", "reactie 2"]
+    assert (month, band) == ("2026-08", "minder dan 3")
+    with store.transaction():
+        store.save_tip_reaction(people[3], team_id, "2026-07", 7, 5)
+        store.set_tip_reaction_text(people[0], "2026-07", "anders gezegd", True)
+    [again], _, _ = tips_report(store, team_id, viewer=manager, now=august)
+    assert (again.mean, again.n_band) == (3.0, "3-4")
+    assert sorted(again.texts) == ["reactie 1", "reactie 2"]  # the changed one left
+    # a reader who reacted needs three others
+    [own], _, _ = tips_report(store, team_id, viewer=people[1], now=august)
+    assert not own.shown and own.mean is None and own.texts == []
+    # erasure takes the author's words out, never the numbers
+    store.delete_member(people[2])
+    [after], _, _ = tips_report(store, team_id, viewer=manager, now=august)
+    assert (after.mean, after.texts) == (3.0, ["reactie 1"])

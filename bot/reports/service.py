@@ -20,7 +20,7 @@ import random
 from collections import OrderedDict
 from datetime import UTC, datetime
 
-from bot.periods import quarter_of
+from bot.periods import month_of, quarter_of
 from bot.reports.aggregate import (
     MIN_K,
     PeriodData,
@@ -34,11 +34,16 @@ from bot.reports.aggregate import (
 )
 from bot.reports.snapshot import (
     ALGORITHM_VERSION,
+    KIND_TIPS,
     Snapshot,
+    TipMonth,
     build_view,
     decode,
     encode,
+    encode_tips,
+    n_band,
     structure,
+    tip_month_view,
 )
 from bot.store import Store, utcnow
 
@@ -49,9 +54,11 @@ __all__ = [
     "load_records",
     "publish",
     "publish_due",
+    "publish_tips",
     "team_report",
     "team_report_for",
     "theme_titles",
+    "tips_report",
 ]
 
 log = logging.getLogger(__name__)
@@ -130,13 +137,34 @@ def publish(
     return snapshot_id
 
 
+def publish_tips(store: Store, team_id: int, month: str, *, k: int = MIN_K) -> int | None:
+    """Freeze the reactions to one month's tip of one team; None when published already."""
+    _check_k(k)
+    with store.transaction():
+        rows = [(int(r[0]), int(r[1]), r[2], r[3], bool(r[4]))
+                for r in store.tip_reaction_month_rows(team_id, month)]
+        data, index, texts = encode_tips(month, rows)
+        keep = texts if len(rows) >= k else []
+        snapshot_id = store.insert_snapshot(
+            team_id=team_id, period=month, published_at=utcnow(), closed_early=False,
+            algorithm_version=ALGORITHM_VERSION, content_version="", data=data, members=index,
+            texts=[(None, None, text, member, None, pos) for pos, (text, member)
+                   in enumerate(keep)],
+            kind=KIND_TIPS,
+        )
+        if snapshot_id is not None:
+            store.audit("tips_publish", team_id=team_id, detail=month)
+    return snapshot_id
+
+
 def publish_due(
     store: Store, now: datetime, *, team_id: int | None = None, k: int = MIN_K,
     content: object | None = None,
 ) -> list[tuple[int, str]]:
     """Publish every period that ended before ``now`` and has no snapshot yet (all teams but
-    the Demoteam, or one team). Returns the (team, period) pairs published."""
-    current = quarter_of(now)
+    the Demoteam, or one team): reflection rounds per quarter, tip reactions per month.
+    Returns the (team, period) pairs published."""
+    current, this_month = quarter_of(now), month_of(now)
     teams = [team_id] if team_id is not None else store.publishable_teams()
     done: list[tuple[int, str]] = []
     for tid in teams:
@@ -148,6 +176,11 @@ def publish_due(
             if period < current and period not in published:
                 if publish(store, tid, period, k=k, content=content) is not None:
                     done.append((tid, period))
+        published = set(store.snapshot_periods(tid, KIND_TIPS))
+        for month in store.tip_reaction_months(tid):
+            if month < this_month and month not in published:
+                if publish_tips(store, tid, month, k=k) is not None:
+                    done.append((tid, month))
     if done:
         log.info("published %d snapshot(s)", len(done))
     return done
@@ -224,6 +257,30 @@ def team_report(
         open_count = store.period_participants(team_id, open_period)
     return build_view(team_id, snapshots, k, viewer=me, texts=texts, open_period=open_period,
                       open_count=open_count)
+
+
+def tips_report(
+    store: Store, team_id: int, *, k: int = MIN_K, viewer: int | None = None,
+    now: datetime | None = None,
+) -> tuple[list[TipMonth], str, str]:
+    """Reactions to the monthly tips as a reader sees them: the published months (newest
+    first), and the running month with its band of reactions so far. No access check."""
+    now = now or datetime.now(UTC)
+    team = store.get_team(team_id)
+    month = month_of(now)
+    if team is not None and team["is_demo"]:
+        return [], month, "minder dan 3"
+    publish_due(store, now, team_id=team_id, k=k)
+    rows = store.snapshot_rows(team_id, kind=KIND_TIPS)
+    ids = [int(r["id"]) for r in rows]
+    me = store.snapshot_index(viewer, ids) if viewer is not None else {}
+    texts: dict[int, list[str]] = {}
+    for sid, _theme, _question, text in store.snapshot_text_rows(ids):
+        texts.setdefault(int(sid), []).append(str(text))
+    months = [tip_month_view(json.loads(r["data"]), texts.get(int(r["id"]), []), k,
+                             me.get(int(r["id"])))
+              for r in reversed(rows)]
+    return months, month, n_band(store.month_reactions(team_id, month), k)
 
 
 def team_report_for(

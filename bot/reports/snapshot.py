@@ -44,6 +44,10 @@ What a view shows
    (low/mid/high counts), no minimum or maximum.
 5. Participation as a band; for the open round only the band of participation so far.
 
+Reactions to the monthly tip are published the same way, per month (``KIND_TIPS``): the number of
+reactions as a band, the mean with one decimal from ``k`` others, the shared texts in a random
+order; the month that is still running shows only its band.
+
 Why rule 4 holds (``tests/test_snapshot_rules.py`` enumerates it)
 -----------------------------------------------------------------
 The question: does the spread word ever narrow a cell's answers down to one multiset where the
@@ -103,17 +107,21 @@ from bot.reports.aggregate import (
 __all__ = [
     "ALGORITHM_VERSION",
     "KIND_REFLECTION",
+    "KIND_TIPS",
     "SPREAD_HIGH",
     "SPREAD_LOW",
     "Snapshot",
+    "TipMonth",
     "build_view",
     "decode",
     "encode",
+    "encode_tips",
     "mean_label",
     "n_band",
     "present",
     "spread_of",
     "structure",
+    "tip_month_view",
     "view_of_records",
 ]
 
@@ -121,6 +129,7 @@ __all__ = [
 #: keep their version and are read by the code of that version
 ALGORITHM_VERSION = 1
 KIND_REFLECTION = "reflection"
+KIND_TIPS = "tips"
 
 SPREAD_MIN_N = 5
 SPREAD_MEAN_TENTHS = (17, 43)  # the displayed mean, in tenths: 1,7 .. 4,3
@@ -366,3 +375,63 @@ def view_of_records(
         if viewer is not None:
             me[-i] = viewer
     return build_view(team_id, snapshots, k, viewer=me, texts=texts, demo=demo)
+
+
+# --------------------------------------------------------------------------------------------
+# Reactions to the monthly tip
+
+
+@dataclass(frozen=True, slots=True)
+class TipMonth:
+    """What a reader sees of the reactions to one month's tip."""
+
+    month: str  # "2026-07"
+    tip_month: int
+    shown: bool
+    mean: float | None
+    n_band: str
+    texts: list[str]
+
+
+def encode_tips(
+    month: str, rows: Iterable[tuple[int, int, int | None, str | None, bool]],
+    rng: random.Random | None = None,
+) -> tuple[dict[str, Any], dict[int, int], list[tuple[str, int]]]:
+    """One month's reactions ``(member_id, tip_month, scale, text, share)`` as snapshot data.
+
+    Returns the data, the map member id -> index, and the shared texts ``(text, member_id)``
+    in an order drawn here, once.
+    """
+    rng = rng or random.SystemRandom()
+    rows = list(rows)
+    order = sorted({r[0] for r in rows})
+    rng.shuffle(order)
+    index = {member: i for i, member in enumerate(order)}
+    scales = [(r[0], int(r[2])) for r in rows if r[2] is not None]
+    texts = [(str(r[3]).strip(), r[0]) for r in rows if r[4] and r[3] and str(r[3]).strip()]
+    rng.shuffle(texts)
+    data = {
+        "v": ALGORITHM_VERSION,
+        "month": month,
+        "tip_month": int(rows[0][1]) if rows else int(month[-2:]),
+        "count": len(scales),
+        "total": sum(v for _, v in scales),
+        "scaled": sorted(index[m] for m, _ in scales),
+        "members": sorted(index.values()),
+    }
+    return data, index, texts
+
+
+def tip_month_view(data: Mapping[str, Any], texts: list[str], k: int,
+                   viewer: int | None = None) -> TipMonth:
+    """One month of reactions for a reader: shown from ``k`` reactions other than their own."""
+    if data.get("v") != ALGORITHM_VERSION:
+        raise ValueError(f"unknown snapshot version {data.get('v')!r}")
+    scaled = set(data["scaled"])
+    others = len(scaled - {viewer})
+    shown = others >= k
+    count, total = int(data["count"]), int(data["total"])
+    return TipMonth(str(data["month"]), int(data["tip_month"]), shown,
+                    mean_label(count, total) if shown else None,
+                    n_band(len(data["members"]), k),
+                    list(texts) if len(set(data["members"]) - {viewer}) >= k else [])

@@ -594,10 +594,12 @@ class Store(OutboxQueries, InsightQueries, AccessQueries, PersonalDataQueries,
         )
 
     def set_tip_reaction_text(self, member_id: int, period: str, text: str, share: bool) -> bool:
+        """A reaction's text; a changed (or no longer shared) text leaves published reports."""
         cur = self.conn.execute(
             "UPDATE tip_reactions SET text = ?, share_text = ? WHERE member_id = ? AND period = ?",
             (text, int(share), member_id, period),
         )
+        self.drop_tip_snapshot_text(member_id, period, text.strip() if share else None)
         return cur.rowcount > 0
 
     def tip_reactions(self, team_id: int) -> list[dict[str, Any]]:

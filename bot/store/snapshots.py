@@ -15,6 +15,7 @@ from typing import Any
 from bot.periods import open_period, quarter_of
 
 KIND_REFLECTION = "reflection"
+KIND_TIPS = "tips"
 
 #: (theme_id, question_id, text, member_id, answer_id, position) of one shared text
 TextRow = tuple[str | None, str | None, str, int, int | None, int]
@@ -77,6 +78,29 @@ class SnapshotQueries:
                FROM answers WHERE team_id = ? AND period = ?""",
             (team_id, period),
         ).fetchall()
+
+    def tip_reaction_months(self, team_id: int) -> list[str]:
+        """Months with reactions to the monthly tip in one team, oldest first."""
+        rows = self.conn.execute(
+            "SELECT DISTINCT period FROM tip_reactions WHERE team_id = ? ORDER BY period",
+            (team_id,),
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def tip_reaction_month_rows(self, team_id: int, month: str) -> list[tuple[Any, ...]]:
+        """(member_id, tip_month, scale, text, share_text) of one team's month."""
+        return self.conn.execute(
+            """SELECT member_id, tip_month, scale, text, share_text FROM tip_reactions
+               WHERE team_id = ? AND period = ?""",
+            (team_id, month),
+        ).fetchall()
+
+    def month_reactions(self, team_id: int, month: str) -> int:
+        row = self.conn.execute(
+            "SELECT COUNT(*) FROM tip_reactions WHERE team_id = ? AND period = ?",
+            (team_id, month),
+        ).fetchone()
+        return int(row[0])
 
     def publishable_teams(self) -> list[int]:
         """Teams whose periods are published (not the Demoteam: it shows synthetic answers)."""
@@ -185,6 +209,17 @@ class SnapshotQueries:
         of texts removed."""
         cur = self.conn.execute("DELETE FROM snapshot_texts WHERE member_id = ?", (member_id,))
         self.conn.execute("DELETE FROM snapshot_members WHERE member_id = ?", (member_id,))
+        return cur.rowcount
+
+    def drop_tip_snapshot_text(self, member_id: int, month: str, unless_text: str | None) -> int:
+        """Take a member's reaction text of ``month`` out of published tip snapshots (they
+        changed it); ``unless_text``: keep it when the published text is exactly this."""
+        cur = self.conn.execute(
+            """DELETE FROM snapshot_texts WHERE member_id = ? AND snapshot_id IN
+                   (SELECT id FROM snapshots WHERE kind = ? AND period = ?)
+               AND (? IS NULL OR text != ?)""",
+            (member_id, KIND_TIPS, month, unless_text, unless_text),
+        )
         return cur.rowcount
 
     def drop_snapshot_texts(

@@ -22,7 +22,6 @@ and link-preview fetchers (Telegram, Synapse, ...) get a neutral page and leave 
 from __future__ import annotations
 
 import logging
-import random
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -60,7 +59,7 @@ from bot.reports.aggregate import (
 from bot.reports.charts import theme_chart_svg
 from bot.reports.demo import DEMO_NOTE
 from bot.reports.export import csv_bytes, export_columns, export_rows, notes_nl, xlsx_bytes
-from bot.reports.service import AccessDenied, team_report_for, theme_titles
+from bot.reports.service import AccessDenied, team_report_for, theme_titles, tips_report
 from bot.store import Store
 from bot.web.auth import (
     COOKIE_NAME,
@@ -493,38 +492,22 @@ class _Pages:
             self.report(session, team_id, "dashboard_tips", NO_PERIODS)
         except AccessDenied:
             return self.forbidden(request, session)
-        by_month: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
-        for row in self.store.tip_reaction_rows(team_id):
-            by_month[str(row[1])].append(row)
-        rng = random.Random()
+        published, month, band = tips_report(self.store, team_id, k=self.k,
+                                             viewer=session.member_id, now=self.clock())
         months = []
-        for month in sorted(by_month, reverse=True):
-            rows = by_month[month]
-            count = len({r[0] for r in rows})  # one reaction per member and month
-            scales = [int(r[3]) for r in rows if r[3] is not None]
-            shown = count >= self.k and len(scales) >= self.k
-            texts: list[str] = []
-            if count >= self.k:
-                texts = [str(r[4]).strip() for r in rows if r[5] and r[4] and str(r[4]).strip()]
-                rng.shuffle(texts)
-            tip_month = int(rows[0][2])
+        for item in published:
             try:
-                tip_title = self.content.kalender.tip_for_month(tip_month).title
+                tip_title = self.content.kalender.tip_for_month(item.tip_month).title
             except ValueError:
                 tip_title = ""
-            months.append({
-                "month": month,
-                "tip_title": tip_title,
-                "shown": shown,
-                "count": count if shown else None,
-                "mean": sum(scales) / len(scales) if shown else None,
-                "texts": texts,
-            })
+            months.append({"item": item, "tip_title": tip_title})
         return self.render(request, "tips.html", {
             "title": "Reacties op de maandtips",
             "team_id": team_id,
             "team_name": self.team_name(team_id),
             "months": months,
+            "open_month": month,
+            "open_band": band,
             "source": self.content.kalender.source.attribution(),
         }, session=session)
 
