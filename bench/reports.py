@@ -1,6 +1,12 @@
 #!/usr/bin/env python
 """Report benchmark: one team's report and the dashboard page on a large synthetic database.
 
+Since release 0.4 every view reads frozen snapshots (``bot.reports.snapshot``): the answers of a
+quarter are aggregated once, when the quarter is published, and a view decodes the snapshots and
+applies the reader's rules. So this script first publishes every quarter of every team (timed: the
+work the schedule's tick does once per team and quarter), then times the views as before, with the
+clock standing after the last quarter (2027-01-15).
+
 From the issue: "A synthetic database of 200 teams x 12 members x 3 years (about 1,000,000
 answers). Targets: one team's quarterly report (all themes, with suppression) p95 under 50 ms;
 the whole dashboard page p95 under 150 ms; cost per report grows with the team's data, not with
@@ -33,8 +39,9 @@ What it does:
    Both databases are measured in the same run, call by call in turn (big, small, big, ...),
    so that load from other processes on a shared machine hits both alike.
 
-3. Splits the quarterly report into its parts (audit commit, SQL, record objects, aggregation)
-   and prints the query plan, to show which index the team query uses.
+3. Splits the quarterly report into its parts (audit commit, snapshot SQL, the view built from
+   the snapshot) and times publishing one quarter from its answers (SQL, record objects,
+   aggregation, encoding; without the write), and prints the query plans.
 
 Run:  .venv/bin/python bench/reports.py            (full: ~1.0M and ~100k answers, < 3 min)
       .venv/bin/python bench/reports.py --quick    (40 and 4 teams, well under a minute)
@@ -67,9 +74,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.config import Settings  # noqa: E402
 from bot.content import get_content  # noqa: E402
-from bot.reports.aggregate import build_team_report  # noqa: E402
+from bot.reports.aggregate import collect  # noqa: E402
 from bot.reports.chat import ChartCache  # noqa: E402
-from bot.reports.service import load_records, team_report_for, theme_titles  # noqa: E402
+from bot.reports.service import (  # noqa: E402
+    load_records,
+    publish_due,
+    team_report,
+    team_report_for,
+    theme_titles,
+)
+from bot.reports.snapshot import encode, structure  # noqa: E402
 from bot.store import Store  # noqa: E402
 
 CONTENT = get_content()
@@ -90,6 +104,8 @@ TEXTS = [
 ]
 TARGET_QUARTER_MS = 50.0
 TARGET_PAGE_MS = 150.0
+#: the clock of every view: after the last generated quarter, so all twelve are published
+NOW = datetime(2027, 1, 15, 10, 0, tzinfo=UTC)
 
 
 # -- generation ---------------------------------------------------------------------------------
@@ -173,8 +189,16 @@ def generate(path: Path, n_teams: int, seed: int = 7) -> dict[str, object]:
     conn.execute("ANALYZE")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
+    # publish every quarter of every team, as the schedule's tick does once each
+    store = Store(path)
+    t0 = time.perf_counter()
+    published = publish_due(store, NOW, content=CONTENT)
+    publish_s = time.perf_counter() - t0
+    store.conn.execute("ANALYZE")
+    store.close()
     return {"teams": n_teams, "members": member_id, "answers": n_answers, "runs": run_id,
-            "managers": managers, "bytes": path.stat().st_size}
+            "managers": managers, "bytes": path.stat().st_size, "snapshots": len(published),
+            "publish_s": publish_s}
 
 
 # -- timing -------------------------------------------------------------------------------------
@@ -252,16 +276,17 @@ class Target:
             self.extra["dashboard"] = f"not measured: {exc}"
             self.app = None
         else:
-            self.app = create_app(self.store, self.settings)
+            self.app = create_app(self.store, self.settings, clock=lambda: NOW)
 
     def quarterly(self, i: int) -> object:
         t = self.teams[i]
         return team_report_for(self.store, self.managers[t], t, action="bench_quarter", k=3,
-                               periods=self.latest)
+                               periods=self.latest, now=NOW, content=CONTENT)
 
     def all_periods(self, i: int) -> object:
         t = self.teams[i]
-        return team_report_for(self.store, self.managers[t], t, action="bench_all", k=3)
+        return team_report_for(self.store, self.managers[t], t, action="bench_all", k=3,
+                               now=NOW, content=CONTENT)
 
     def client_for(self, team: int) -> Any:
         from starlette.testclient import TestClient
@@ -271,7 +296,7 @@ class Target:
         client = self.clients.get(team)
         if client is None:
             client = TestClient(self.app)
-            url = create_login_link(self.store, self.managers[team], self.settings)
+            url = create_login_link(self.store, self.managers[team], self.settings, now=NOW)
             resp = client.get(url.split("8080", 1)[-1], follow_redirects=False)
             assert resp.status_code == 200, resp.text
             self.clients[team] = client
@@ -302,27 +327,45 @@ class Target:
         return self.cache.png(self._report0, self.titles)  # type: ignore[arg-type]
 
     def parts_of(self, periods: list[str] | None, n: int) -> dict[str, float]:
-        """Where the time of one report goes (median ms per part, same teams)."""
+        """Where the time of one view goes (median ms per part, same teams)."""
         store = self.store
-        parts: dict[str, list[float]] = {"audit commit": [], "SQL fetch": [],
-                                         "record objects": [], "aggregation": []}
+        parts: dict[str, list[float]] = {"audit commit": [], "snapshot SQL": [], "view": []}
         for t in self.teams[:n]:
             t0 = time.perf_counter()
             with store.transaction():
                 store.may_read_team(self.managers[t], t)
                 store.audit("bench_parts", actor=self.managers[t], team_id=t)
             t1 = time.perf_counter()
-            store.team_answer_rows(t, periods)
+            rows = store.snapshot_rows(t, periods=periods)
+            ids = [int(r["id"]) for r in rows]
+            store.snapshot_index(self.managers[t], ids)
+            store.snapshot_text_rows(ids)
             t2 = time.perf_counter()
-            records = load_records(store, t, periods)
+            team_report(store, t, k=3, viewer=self.managers[t], periods=periods, now=NOW,
+                        content=CONTENT)
             t3 = time.perf_counter()
-            build_team_report(records, t, periods=periods, k=3, rng=random.Random(),
-                              roles=store.team_roles(t))
-            t4 = time.perf_counter()
             parts["audit commit"].append((t1 - t0) * 1000)
-            parts["SQL fetch"].append((t2 - t1) * 1000)
-            parts["record objects"].append(max(0.0, (t3 - t2) - (t2 - t1)) * 1000)
-            parts["aggregation"].append((t4 - t3) * 1000)
+            parts["snapshot SQL"].append((t2 - t1) * 1000)
+            parts["view"].append(max(0.0, (t3 - t2) - (t2 - t1)) * 1000)
+        return {k: statistics.median(v) for k, v in parts.items()}
+
+    def publish_parts(self, n: int) -> dict[str, float]:
+        """What publishing one quarter of one team costs (median ms), without the write."""
+        store = self.store
+        questions, everyone = structure(CONTENT)
+        parts: dict[str, list[float]] = {"SQL + records": [], "aggregation": [], "encoding": []}
+        for t in self.teams[:n]:
+            t0 = time.perf_counter()
+            records = load_records(store, t, self.latest[0])
+            roles = store.team_roles(t)
+            t1 = time.perf_counter()
+            [data] = collect(records, t, self.latest, roles, questions, everyone)
+            t2 = time.perf_counter()
+            encode(data, random.Random(0))
+            t3 = time.perf_counter()
+            parts["SQL + records"].append((t1 - t0) * 1000)
+            parts["aggregation"].append((t2 - t1) * 1000)
+            parts["encoding"].append((t3 - t2) * 1000)
         return {k: statistics.median(v) for k, v in parts.items()}
 
     def facts(self) -> None:
@@ -331,11 +374,17 @@ class Target:
             len(store.team_answer_rows(t, self.latest)) for t in self.teams[:20])
         self.extra["rows_all"] = statistics.mean(
             len(store.team_answer_rows(t)) for t in self.teams[:20])
+        self.extra["snapshot_bytes"] = statistics.mean(
+            len(r["data"]) for t in self.teams[:20] for r in store.snapshot_rows(t))
+        plan = store.conn.execute(
+            "EXPLAIN QUERY PLAN SELECT id, data FROM snapshots WHERE team_id = ? AND kind = ? "
+            "AND period IN (?) ORDER BY period DESC", (1, "reflection", self.latest[0])).fetchall()
+        self.extra["plan"] = "; ".join(str(r[-1]) for r in plan)
         plan = store.conn.execute(
             "EXPLAIN QUERY PLAN SELECT member_id, team_id, theme_id, question_id, period, "
-            "updated_at, scale, text, share_text FROM answers WHERE team_id = ? AND period IN (?)",
-            (1, self.latest[0])).fetchall()
-        self.extra["plan"] = "; ".join(str(r[-1]) for r in plan)
+            "updated_at, scale, text, share_text, id FROM answers WHERE team_id = ? AND "
+            "period = ?", (1, self.latest[0])).fetchall()
+        self.extra["plan_publish"] = "; ".join(str(r[-1]) for r in plan)
 
     def close(self) -> None:
         for client in self.clients.values():
@@ -400,7 +449,8 @@ def run_all(targets: list[Target], reps: dict[str, int], profile: bool,
     for t in targets:
         t.facts()
         breakdowns.append({"quarter": t.parts_of(t.latest, reps["quarter"]),
-                           "all": t.parts_of(None, reps["all"])})
+                           "all": t.parts_of(None, reps["all"]),
+                           "publish": t.publish_parts(reps["all"])})
     return results, breakdowns
 
 
@@ -446,7 +496,10 @@ def main() -> int:
             gen_s = time.perf_counter() - t0
             print(f"{n} teams: {info['answers']:,} answers, {info['members']:,} members, "
                   f"{info['runs']:,} runs, {int(info['bytes']) / 1e6:.0f} MB, "
-                  f"generated in {gen_s:.1f} s")
+                  f"generated and published in {gen_s:.1f} s; {info['snapshots']:,} snapshots "
+                  f"published in {float(info['publish_s']):.1f} s "
+                  f"({1000 * float(info['publish_s']) / max(1, int(info['snapshots'])):.1f} ms "
+                  "each, incl. the commit)")
             infos.append((n, path, info))
         gc.collect()
         targets = [Target(path, info, max(reps.values())) for _n, path, info in infos]
@@ -471,11 +524,13 @@ def main() -> int:
                   f"{s.p50:>8.2f} {s.p95:>8.2f} {s.max:>8.2f} {s.cpu_p50:>8.2f} {s.cpu_p95:>8.2f}")
     print()
     for n, _info, _r, breakdown, extra in runs:
-        for which, label in (("quarter", "one quarter"), ("all", "all quarters")):
+        for which, label in (("quarter", "view, one quarter"), ("all", "view, all quarters"),
+                             ("publish", "publishing one quarter")):
             parts = ", ".join(f"{k} {v:.2f}" for k, v in breakdown[which].items())
-            print(f"{n} teams: report parts, {label} (median ms): {parts}")
+            print(f"{n} teams: {label} (median ms): {parts}")
         print(f"{n} teams: answer rows per team: {extra['rows_quarter']:.0f} in one quarter, "
-              f"{extra['rows_all']:.0f} in all quarters")
+              f"{extra['rows_all']:.0f} in all quarters; a snapshot is "
+              f"{float(extra['snapshot_bytes']) / 1000:.1f} kB")
         if "page_bytes" in extra:
             print(f"{n} teams: dashboard page size {int(extra['page_bytes']) / 1000:.0f} kB")
         if extra.get("png_only_ms"):
@@ -483,7 +538,8 @@ def main() -> int:
                   f"{statistics.median(extra['png_only_ms']):.0f} ms")
         if isinstance(extra.get("dashboard"), str):
             print(f"{n} teams: dashboard {extra['dashboard']}")
-    print(f"query plan: {runs[0][4]['plan']}")
+    print(f"query plan, view: {runs[0][4]['plan']}")
+    print(f"query plan, publishing: {runs[0][4]['plan_publish']}")
 
     big, small = runs[0], runs[1]
     print()
