@@ -11,8 +11,9 @@ The oracle after every step:
 * a replayed event id returns nothing and changes nothing;
 * answers change only where the person deliberately changed them: the answer under the cursor
   (scale on a question, text on a question or an explanation, share on the share question), the
-  answer whose chat message was edited, or everything at a confirmed /vergeet. Every other answer
-  row, once stored, stays byte for byte the same;
+  answer whose chat message was edited (and its share, on the question asked after that edit),
+  or everything at a confirmed /vergeet. Every other answer row, once stored, stays byte for byte
+  the same; a text that changed is never shared until the person says yes again;
 * an answer acknowledged by moving on (question -> explain, -> share) is stored with that value;
 * the conversation's state is a known, non-automatic state, and the *other* engine re-renders
   the same prompt (same expectation and choices) as the one the person last saw.
@@ -225,6 +226,12 @@ def check_step(inc: Incoming, replies: list[Reply], pre: Snapshot, post: Snapsho
         changed.append(key)
         if key == edit_key:
             assert after[1] == stripped and after[0] == before[0]  # type: ignore[index]
+            if after[1] != before[1]:  # type: ignore[index]
+                assert after[2] == 0, "a changed text stayed shared"
+            continue
+        reshare = pre.context.get("reshare") or {}
+        if pre.state == "reflect.share_again" and key == (reshare.get("run"), reshare.get("q")):
+            assert before is not None and after[:2] == before[:2] and after[2] in (0, 1)
             continue
         assert key[1] == cursor, f"answer {key} changed by {inc} while at {pre.state} {cursor}"
         if pre.state == "reflect.question" and post.state in AFTER_SCALE:
@@ -236,6 +243,8 @@ def check_step(inc: Incoming, replies: list[Reply], pre: Snapshot, post: Snapsho
         elif pre.state in {"reflect.question", *AFTER_SCALE} and post.state == "reflect.share":
             assert after[1] == stripped
             assert before is None or after[0] == before[0]
+            if before is None or before[1] != after[1]:
+                assert after[2] == 0, "a changed text stayed shared before the question"
         elif pre.state == "reflect.share":
             assert before is not None and after[:2] == before[:2]
             assert after[2] in (0, 1)
