@@ -494,8 +494,8 @@ def test_empty_question_for_everyone_is_announced_not_protected():
     assert report.cell(LEVEL_QUESTION, "2026-Q3", "t1", "q2").reason == NO_ANSWERS
     assert report.cell(LEVEL_QUESTION, "2026-Q3", "t1", "q1").shown
     check_report(report, records, 3, None, everyone={("t1", "q2")})
-    # a question for some roles only keeps its protection: there a zero can be one person's
-    # ... and a theme below k announces nothing
+    # (without ``everyone``, above, the zero is protected: a question for some roles only can
+    # have one person's zero) ... and a theme below k announces nothing
     few = build_team_report(records[:2] + records[-1:], TEAM, everyone={("t1", "q2")})
     assert few.cell(LEVEL_QUESTION, "2026-Q3", "t1", "q2").reason == TOO_FEW
 

@@ -699,3 +699,8 @@ def test_tip_reactions_are_published_when_the_month_is_over(store: Store) -> Non
     store.delete_member(people[2])
     [after], _, _ = tips_report(store, team_id, viewer=manager, now=august)
     assert (after.mean, after.texts) == (3.0, ["reactie 1"])
+    # retention: old snapshots lose their texts, keep their numbers
+    with store.transaction():
+        assert store.prune_snapshot_texts("2999-01-01") == 1
+    [pruned], _, _ = tips_report(store, team_id, viewer=manager, now=august)
+    assert (pruned.mean, pruned.texts) == (3.0, [])

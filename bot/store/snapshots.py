@@ -211,6 +211,17 @@ class SnapshotQueries:
         self.conn.execute("DELETE FROM snapshot_members WHERE member_id = ?", (member_id,))
         return cur.rowcount
 
+    def prune_snapshot_texts(self, published_before: str) -> int:
+        """Retention: delete the shared texts of snapshots published before ``published_before``
+        (an ISO timestamp). Reflection texts also go with their answers (foreign key); texts of
+        tip reactions have no answer row, so a retention job calls this. The numbers stay."""
+        cur = self.conn.execute(
+            """DELETE FROM snapshot_texts WHERE snapshot_id IN
+                   (SELECT id FROM snapshots WHERE published_at < ?)""",
+            (published_before,),
+        )
+        return cur.rowcount
+
     def drop_tip_snapshot_text(self, member_id: int, month: str, unless_text: str | None) -> int:
         """Take a member's reaction text of ``month`` out of published tip snapshots (they
         changed it); ``unless_text``: keep it when the published text is exactly this."""
