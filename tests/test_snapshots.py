@@ -704,3 +704,17 @@ def test_tip_reactions_are_published_when_the_month_is_over(store: Store) -> Non
         assert store.prune_snapshot_texts("2999-01-01") == 1
     [pruned], _, _ = tips_report(store, team_id, viewer=manager, now=august)
     assert (pruned.mean, pruned.texts) == (3.0, [])
+
+
+def test_publishing_catches_up_in_batches(store: Store) -> None:
+    with store.transaction():
+        team_id = store.create_team("Oud team")
+        mid = store.get_or_create_member("console", "oud", None)
+        store.join_team(mid, team_id, "professional")
+        for year in (2024, 2025):
+            for q in (1, 2, 3, 4):
+                _save(store, mid, team_id, f"{year}-Q{q}", "regie-1", 3)
+    first = publish_due(store, AFTER_Q3, content=CONTENT, limit=3)
+    assert [p for _, p in first] == ["2024-Q1", "2024-Q2", "2024-Q3"]
+    rest = publish_due(store, AFTER_Q3, content=CONTENT)
+    assert len(rest) == 5 and publish_due(store, AFTER_Q3, content=CONTENT) == []

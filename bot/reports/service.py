@@ -159,11 +159,13 @@ def publish_tips(store: Store, team_id: int, month: str, *, k: int = MIN_K) -> i
 
 def publish_due(
     store: Store, now: datetime, *, team_id: int | None = None, k: int = MIN_K,
-    content: object | None = None,
+    content: object | None = None, limit: int | None = None,
 ) -> list[tuple[int, str]]:
     """Publish every period that ended before ``now`` and has no snapshot yet (all teams but
     the Demoteam, or one team): reflection rounds per quarter, tip reactions per month.
-    Returns the (team, period) pairs published."""
+    ``limit``: at most this many in one call (the tick's catch-up after an upgrade publishes
+    years of periods a batch per tick; a view publishes its own team at once). Returns the
+    (team, period) pairs published."""
     current, this_month = quarter_of(now), month_of(now)
     teams = [team_id] if team_id is not None else store.publishable_teams()
     done: list[tuple[int, str]] = []
@@ -173,14 +175,20 @@ def publish_due(
             continue
         published = set(store.snapshot_periods(tid))
         for period in store.answer_periods(tid):
+            if limit is not None and len(done) >= limit:
+                break
             if period < current and period not in published:
                 if publish(store, tid, period, k=k, content=content) is not None:
                     done.append((tid, period))
         published = set(store.snapshot_periods(tid, KIND_TIPS))
         for month in store.tip_reaction_months(tid):
+            if limit is not None and len(done) >= limit:
+                break
             if month < this_month and month not in published:
                 if publish_tips(store, tid, month, k=k) is not None:
                     done.append((tid, month))
+        if limit is not None and len(done) >= limit:
+            break
     if done:
         log.info("published %d snapshot(s)", len(done))
     return done

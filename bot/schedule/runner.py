@@ -26,6 +26,11 @@ def _links(senders: dict[str, Any]) -> Any:
     return link
 
 
+#: report snapshots published per tick at most (a catch-up after an upgrade takes a few ticks
+#: instead of holding the event loop; ~5 ms each)
+PUBLISH_PER_TICK = 50
+
+
 def publish_reports(engine: Engine, settings: Settings, now: datetime) -> None:
     """Publish every period that ended and has no report snapshot yet (see
     :func:`bot.reports.service.publish_due`); a failure is logged, never fatal."""
@@ -34,7 +39,8 @@ def publish_reports(engine: Engine, settings: Settings, now: datetime) -> None:
     except ImportError:  # reports not installed in this build
         return
     try:
-        publish_due(engine.store, now, k=max(3, int(settings.min_group)), content=engine.content)
+        publish_due(engine.store, now, k=max(3, int(settings.min_group)), content=engine.content,
+                    limit=PUBLISH_PER_TICK)
     except Exception:
         log.exception("publishing report snapshots failed")
 
