@@ -64,7 +64,7 @@ def _texts(store: Store) -> list[str]:
 def test_purge_deletes_what_is_older_than_the_period(store: Store, seeded: dict[str, int]) -> None:
     counts = purge_expired(store, NOW, 3)
     assert counts == {"answers": 1, "runs": 1, "tip_reactions": 1, "audit_log": 1,
-                      "web_logins": 0, "outbox": 0}
+                      "snapshot_texts": 0, "web_logins": 0, "outbox": 0}
     assert _texts(store) == ["NIEUW-antwoord-y2"]
     assert [e["actor_member_id"] for e in store.audit_entries()] == [seeded["new"]]
     assert len(store.member_answers(seeded["new"])) == 1

@@ -718,3 +718,31 @@ def test_publishing_catches_up_in_batches(store: Store) -> None:
     assert [p for _, p in first] == ["2024-Q1", "2024-Q2", "2024-Q3"]
     rest = publish_due(store, AFTER_Q3, content=CONTENT)
     assert len(rest) == 5 and publish_due(store, AFTER_Q3, content=CONTENT) == []
+
+
+def test_retention_takes_shared_texts_out_of_published_snapshots(store: Store) -> None:
+    """A published round keeps its numbers for good, but the copies of shared texts go with
+    the answers when the retention period has passed (tip texts by publication date)."""
+    from bot.schedule.retention import purge_expired
+
+    with store.transaction():
+        team_id = store.create_team("Wijkteam Lang Geleden")
+        for i in range(3):
+            mid = store.get_or_create_member("console", f"lang{i}", None)
+            store.join_team(mid, team_id, "professional")
+            _save(store, mid, team_id, "2026-Q1", "verandering-1", 3)
+            _save(store, mid, team_id, "2026-Q1", "verandering-4", None, f"OUDE-TEKST-{i}", True)
+            store.save_tip_reaction(mid, team_id, "2026-01", 1, 4)
+            store.set_tip_reaction_text(mid, "2026-01", f"OUDE-TIP-{i}", True)
+    report = team_report(store, team_id, now=AFTER_Q3, content=CONTENT)
+    assert sorted(t.text for t in report.texts) == [f"OUDE-TEKST-{i}" for i in range(3)]
+    assert store.conn.execute("SELECT COUNT(*) FROM snapshot_texts").fetchone()[0] == 6
+    counts = purge_expired(store, datetime(2099, 1, 1, tzinfo=UTC), 3)
+    assert counts["snapshot_texts"] == 3  # the tip texts; the answers' copies cascaded
+    assert store.conn.execute("SELECT COUNT(*) FROM snapshot_texts").fetchone()[0] == 0
+    after = team_report(store, team_id, now=AFTER_Q3, content=CONTENT)
+    assert after.texts == []
+    assert [c.mean for c in after.themes] == [c.mean for c in report.themes]  # numbers stay
+    raw = b"".join(Path(store.path + s).read_bytes() for s in ("", "-wal")
+                   if Path(store.path + s).exists())
+    assert b"OUDE-TEKST" not in raw and b"OUDE-TIP" not in raw

@@ -154,6 +154,9 @@ class PersonalDataQueries:
                 (before,)).rowcount
             out["tip_reactions"] = self.conn.execute(
                 "DELETE FROM tip_reactions WHERE answered_at < ?", (before,)).rowcount
+            # copies of shared texts in published report snapshots (reflection texts also go
+            # with their answers; tip texts have no answer row)
+            out["snapshot_texts"] = self.prune_snapshot_texts(before)  # type: ignore[attr-defined]
             out["audit_log"] = self.conn.execute(
                 "DELETE FROM audit_log WHERE at < ?", (before,)).rowcount
             out["web_logins"] = self.conn.execute(
