@@ -1220,3 +1220,17 @@ def test_start_with_a_tip_link_payload_is_not_an_invite(chat: Chat, engine: Engi
     chat.type("/start tip-2026-07")
     assert t(engine, "invite_unknown") not in chat.texts()
     assert chat.state == "menu.main"
+
+
+def test_saying_no_after_going_back_keeps_nothing(chat: Chat, engine: Engine) -> None:
+    """Yes, then /terug at the role question, then no: the member row made at 'yes' goes too
+    (found by the property test)."""
+    chat.type("/start")
+    chat.press("ja")
+    assert chat.member_id is not None
+    chat.type("/terug")
+    assert chat.state == "onboarding.welcome"
+    chat.press("nee")
+    assert t(engine, "declined") in chat.texts()
+    assert chat.member_id is None and chat.conv is None
+    assert chat.store.conn.execute("SELECT COUNT(*) FROM members").fetchone()[0] == 0

@@ -200,11 +200,13 @@ def check_step(inc: Incoming, replies: list[Reply], pre: Snapshot, post: Snapsho
     if forgot:
         assert post.member_id is None and post.answers == {}
         return
-    declined = pre.state == "onboarding.welcome" and pre.member_id is None and post.state is None
+    declined = pre.state == "onboarding.welcome" and post.state is None
     if declined:  # saying no (or /vergeet) at the start keeps nothing, not even the conversation
         erased = inc.kind == "command" and inc.command == "vergeet" and FORGOTTEN in texts_
         assert post.answers == {} and (DECLINED in texts_ or erased), (
             f"vanished without declining: {inc}")
+        # also not the member row of someone who said yes, went back (/terug) and said no
+        assert post.member_id is None, "declined, but the member row stayed"
         return
     if post.state is None:
         assert pre.state is None, f"conversation vanished without /vergeet after {inc}"

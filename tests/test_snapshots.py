@@ -746,3 +746,20 @@ def test_retention_takes_shared_texts_out_of_published_snapshots(store: Store) -
     raw = b"".join(Path(store.path + s).read_bytes() for s in ("", "-wal")
                    if Path(store.path + s).exists())
     assert b"OUDE-TEKST" not in raw and b"OUDE-TIP" not in raw
+
+
+def test_mijngegevens_names_the_published_rounds_and_texts(bot: Engine, store: Store,
+                                                           clock: Clock) -> None:
+    from bot.engine.mydata import export_document
+
+    team_id, manager, people = _published_team(bot, store, clock)
+    member = people[1].member_id
+    assert member is not None
+    doc = export_document(store, CONTENT, member, people[1].conv, AFTER_Q3)
+    assert doc["meegeteld_in_afgesloten_rondes"] == [{
+        "team": "Wijkteam Noord", "soort": "reflectie", "ronde": "2026-Q3",
+        "gepubliceerd": store.snapshot_rows(team_id)[0]["published_at"]}]
+    [text] = doc["gedeelde_teksten_in_rapporten"]
+    assert text["tekst"] == "Gedeelde tekst van collega 1" and text["ronde"] == "2026-Q3"
+    assert "overige_gegevens" not in doc
+    assert any("groepscijfers van rondes die al gesloten zijn" in line for line in doc["uitleg"])

@@ -133,21 +133,21 @@ def test_report_csv_and_xlsx(store: Store, tmp_path: Path, monkeypatch: pytest.M
 
 def test_dashboard_csv_and_xlsx(store: Store, tmp_path: Path,
                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    from bot.web import app as web_app
+    from bot.reports import export as report_export  # the dashboard's downloads use it too
     from bot.web import create_app
     from tests.test_web import START, Clock, login, seed_dashboard
 
     seeded = seed_dashboard(store)
     settings = Settings(db_path=tmp_path / "web.db", secret_key="s" * 32,
                         web_url="https://dashboard.example")
-    real = web_app.report_to_rows
+    real = report_export.report_to_rows
 
     def rows_with_a_formula(report):  # noqa: ANN001, ANN202
         rows = real(report)
         rows[0]["theme_id"] = EVIL[0]
         return rows
 
-    monkeypatch.setattr(web_app, "report_to_rows", rows_with_a_formula)
+    monkeypatch.setattr(report_export, "report_to_rows", rows_with_a_formula)
     app = create_app(store, settings, clock=Clock(START))
     with TestClient(app, follow_redirects=False) as client:
         login(client, store, settings, seeded.manager)

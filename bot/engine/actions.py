@@ -277,7 +277,11 @@ def give_consent(turn: Turn, arg: str | None) -> None:
 @action("decline")
 def decline(turn: Turn, arg: str | None) -> None:
     """Saying no at the start: keep nothing, not even the conversation (nor a copy of it in
-    the WAL: checkpointed after the commit)."""
+    the WAL: checkpointed after the commit). Someone who said yes, went back (/terug) and then
+    said no has a member row by then: it goes too."""
+    if turn.member_id is not None:
+        turn.store.delete_member(turn.member_id)
+        turn.conv.member_id = None
     turn.say("declined")
     turn.forgotten = True
     turn.later.append(turn.store.checkpoint)

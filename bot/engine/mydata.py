@@ -51,6 +51,7 @@ STATE_NL = {
     "reflect.question": "bij een vraag van je ronde",
     "reflect.explain": "bij een toelichting",
     "reflect.share": "bij de vraag of je tekst gedeeld mag worden",
+    "reflect.share_again": "bij de vraag of je aangepaste tekst gedeeld mag worden",
     "reflect.summary": "bij de samenvatting van je ronde",
     "reflect.edit_pick": "bij het aanpassen van een antwoord",
     "extras.tip_text": "bij je reactie op de maandtip",
@@ -72,6 +73,8 @@ SECTIONS: dict[str, str] = {
     "team_access": "eigenaar_en_leesrechten",
     "web_sessions": "dashboard_sessies",
     "invites": "uitnodigingen_die_je_maakte",
+    "snapshot_members": "meegeteld_in_afgesloten_rondes",
+    "snapshot_texts": "gedeelde_teksten_in_rapporten",
 }
 OTHER = "overige_gegevens"
 
@@ -261,15 +264,45 @@ def _invites(r: _Reader, rows: list[dict[str, Any]], _: dict[str, Any]) -> list[
             for row in rows]
 
 
+def _snapshot_rounds(r: _Reader, rows: list[dict[str, Any]], _: dict[str, Any]) -> list[dict[str, Any]]:
+    """Published rounds whose group figures count your answers (the figures are the group's;
+    which cells you were in is kept only to leave your own answers out of what you see)."""
+    meta = r.store.snapshot_meta(int(row["snapshot_id"]) for row in rows)
+    out = []
+    for row in rows:
+        snap = meta.get(int(row["snapshot_id"]), {})
+        out.append({"team": r.team(snap.get("team_id")),
+                    "soort": "reacties op de maandtip" if snap.get("kind") == "tips"
+                    else "reflectie", "ronde": snap.get("period"),
+                    "gepubliceerd": snap.get("published_at")})
+    return out
+
+
+def _snapshot_texts(r: _Reader, rows: list[dict[str, Any]], _: dict[str, Any]) -> list[dict[str, Any]]:
+    """Your texts as published (without your name) in a closed round's report."""
+    meta = r.store.snapshot_meta(int(row["snapshot_id"]) for row in rows)
+    out = []
+    for row in rows:
+        snap = meta.get(int(row["snapshot_id"]), {})
+        qid = row.get("question_id")
+        out.append({"team": r.team(snap.get("team_id")), "ronde": snap.get("period"),
+                    "thema": r.theme(row.get("theme_id")),
+                    "vraag": r.question(str(qid)) if qid else "reactie op de maandtip",
+                    "tekst": row.get("text")})
+    return out
+
+
 _Format = Callable[[_Reader, list[dict[str, Any]], dict[str, Any]], Any]
 _FORMATS: dict[str, _Format] = {
     "memberships": _teams, "runs": _runs, "answers": _answers, "conversations": _conversation,
     "tip_reactions": _tips, "outbox": _outbox, "web_logins": _logins,
     "followups": _followups, "team_chats": _groups, "audit_log": _audit,
     "team_access": _access, "web_sessions": _sessions, "invites": _invites,
+    "snapshot_members": _snapshot_rounds, "snapshot_texts": _snapshot_texts,
 }
 #: the order of sections in the file (runs before answers: answers refer to run numbers)
-_ORDER = ["memberships", "team_access", "runs", "answers", "tip_reactions", "followups",
+_ORDER = ["memberships", "team_access", "runs", "answers", "tip_reactions", "snapshot_members",
+          "snapshot_texts", "followups",
           "team_chats", "invites", "web_logins", "web_sessions", "outbox", "audit_log",
           "conversations"]
 
@@ -289,7 +322,9 @@ UITLEG = [
     "die zeggen niets over jou.",
     "'score' is je antwoord van 1 tot 5; 'toelichting_gedeeld' zegt of je tekst zonder naam "
     "met je team gedeeld mag worden.",
-    "Met /vergeet wis je alles, ook je antwoorden in de cijfers van je team.",
+    "Met /vergeet wis je alles. Je gedeelde teksten verdwijnen ook uit rapporten; de "
+    "groepscijfers van rondes die al gesloten zijn blijven staan (minstens 3 mensen, niemand "
+    "is daarin te herkennen).",
 ]
 UITLEG_BEFORE_CONSENT = [
     "Dit zijn alle gegevens die Teamspiegel over jou bewaart.",

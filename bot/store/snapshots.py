@@ -178,6 +178,19 @@ class SnapshotQueries:
         ).fetchall()
         return [str(r[0]) for r in rows]
 
+    def snapshot_meta(self, snapshot_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """snapshot id -> its team, kind, period and publication time (not its data)."""
+        ids = list(snapshot_ids)
+        if not ids:
+            return {}
+        cur = self.conn.execute(
+            f"""SELECT id, team_id, kind, period, published_at, closed_early FROM snapshots
+                WHERE id IN ({','.join('?' * len(ids))})""",
+            ids,
+        )
+        names = [d[0] for d in cur.description]
+        return {int(row[0]): dict(zip(names, row, strict=True)) for row in cur.fetchall()}
+
     def snapshot_index(self, member_id: int, snapshot_ids: Sequence[int]) -> dict[int, int]:
         """snapshot id -> the member's index in it, for the snapshots the member answered in."""
         if not snapshot_ids:
