@@ -62,6 +62,12 @@ def start_failure(transport: Any, exc: BaseException) -> str:
     return f"{platform} kon niet starten ({name})."
 
 
+def engine_settings(settings: Settings) -> dict[str, Any]:
+    """What the engine reads of the settings (it knows no Settings class)."""
+    return {"min_group": settings.min_group, "controller": settings.controller,
+            "retention_years": settings.retention_years}
+
+
 def build_engine(settings: Settings) -> Engine:
     from bot.access_cli import print_notices
 
@@ -70,7 +76,7 @@ def build_engine(settings: Settings) -> Engine:
         log.info("database migrated from schema %s to %s", store.migrated_from,
                  store.schema_version)
         print_notices(store)  # e.g. who lost read rights, and the command that grants them
-    engine = Engine(store, settings={"min_group": settings.min_group})
+    engine = Engine(store, settings=engine_settings(settings))
     install_hooks(engine, settings)
     return engine
 
@@ -106,6 +112,9 @@ def install_invite_links(engine: Engine, transports: list[Any]) -> None:
 async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     """Run every configured transport plus the schedule until SIGTERM/SIGINT (or ``stop``)."""
     engine = build_engine(settings)
+    if (settings.telegram_enabled or settings.matrix_enabled) and not settings.controller:
+        log.warning("TEAMSPIEGEL_CONTROLLER is not set: the consent text cannot say who is "
+                    "responsible for the data (set it to the organisation and a contact)")
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -90,6 +90,8 @@ class Settings:
     rate_group_per_minute: float = 20.0
     #: answers, tip reactions and audit log entries older than this many years are deleted
     retention_years: float = DEFAULT_RETENTION_YEARS
+    #: who is responsible for the data (AVG), shown in the consent text
+    controller: str | None = None
 
     @property
     def telegram_enabled(self) -> bool:
@@ -153,4 +155,5 @@ class Settings:
         s.rate_chat_per_second = float(get("TEAMSPIEGEL_RATE_CHAT") or 1)
         s.rate_group_per_minute = float(get("TEAMSPIEGEL_RATE_GROUP_MINUTE") or 20)
         s.retention_years = retention_years_from(get("TEAMSPIEGEL_RETENTION_YEARS"))
+        s.controller = get("TEAMSPIEGEL_CONTROLLER")
         return s

@@ -49,7 +49,7 @@ def hooked(store: Store, dialogues, clock: Clock) -> Engine:  # noqa: ANN001
 
 
 def t(engine: Engine, key: str, **values: object) -> str:
-    return engine.dialogues.text(key, **values)
+    return engine.text(key, **values)
 
 
 def everything(replies: list[Reply]) -> str:

@@ -52,7 +52,7 @@ def current_qid(engine: Engine, user: str) -> str:
 
 
 def error_text(engine: Engine) -> str:
-    return engine.dialogues.text("error")
+    return engine.text("error")
 
 
 def other_connection_answers(path: Path) -> list[tuple[str, Any, Any]]:
@@ -78,7 +78,7 @@ def test_answer_committed_before_reply_returns(engine: Engine) -> None:
     onboard_and_start_tour(engine, "u1")
     qid = current_qid(engine, "u1")
     replies = engine.handle(typed("u1", "4"))
-    assert replies[-1].text == engine.dialogues.text("ask_explain")
+    assert replies[-1].text == engine.text("ask_explain")
     # the engine's connection holds no open transaction ...
     assert not engine.store.conn.in_transaction
     # ... and another connection already sees the answer
@@ -136,7 +136,7 @@ def test_failed_commit_is_never_acknowledged(engine: Engine) -> None:
     assert conv is not None and conv.state == "reflect.question"
     # the next try works and lands on the same question
     replies = engine.handle(typed("u1", "4"))
-    assert replies[-1].text == engine.dialogues.text("ask_explain")
+    assert replies[-1].text == engine.text("ask_explain")
     assert other_connection_answers(db_path(engine.store)) == [("u1", qid, 4)]
 
 
@@ -167,7 +167,7 @@ def test_handle_many_one_failing_turn_does_not_undo_others(flaky_engine: Engine)
     qid = current_qid(engine, "a")
     results = engine.handle_many([typed(u, str(n)) for n, u in enumerate(users, 2)])
     assert len(results) == 3
-    ask_explain = engine.dialogues.text("ask_explain")
+    ask_explain = engine.text("ask_explain")
     assert results[0][-1].text == ask_explain
     assert [r.text for r in results[1]] == [error_text(engine)]
     assert results[2][-1].text == ask_explain
@@ -187,7 +187,7 @@ def test_handle_many_same_person_twice_in_one_batch(engine: Engine) -> None:
     onboard_and_start_tour(engine, "u1")
     qid = current_qid(engine, "u1")
     results = engine.handle_many([typed("u1", "3"), typed("u1", "verder")])
-    assert results[0][-1].text == engine.dialogues.text("ask_explain")
+    assert results[0][-1].text == engine.text("ask_explain")
     assert results[1][-1].expects == "scale"
     assert other_connection_answers(db_path(engine.store)) == [("u1", qid, 3)]
     assert current_qid(engine, "u1") != qid
@@ -239,7 +239,7 @@ def test_restart_resumes_same_question(tmp_path: Path, dialogues: Dialogues) -> 
     assert store2.member_answers(store2.member_id(PLATFORM, "u1") or -1) == answers_before
     # and it continues in the same run
     replies = engine2.handle(typed("u1", "5"))
-    assert replies[-1].text == engine2.dialogues.text("ask_explain")
+    assert replies[-1].text == engine2.text("ask_explain")
     rows = store2.member_answers(store2.member_id(PLATFORM, "u1") or -1)
     assert len(rows) == 3 and len({r["run_id"] for r in rows}) == 1
     assert rows[-1]["question_id"] == qid

@@ -155,7 +155,7 @@ def chat(engine: Engine) -> Chat:
 
 
 def t(engine: Engine, key: str, **values: object) -> str:
-    return engine.dialogues.text(key, **values)
+    return engine.text(key, **values)
 
 
 def member_count(store: Store) -> int:

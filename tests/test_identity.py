@@ -211,7 +211,7 @@ def test_mijngegevens_before_consent(engine: Engine, team: tuple[int, str]) -> N
     newcomer = Person(engine, "@new:example.org")
     newcomer.type(f"/start {team[1]}")
     newcomer.type("/mijngegevens")
-    assert engine.dialogues.text("export_caption_before_consent") in newcomer.texts()
+    assert engine.text("export_caption_before_consent") in newcomer.texts()
     assert [r for r in newcomer.last if r.document][0].personal
     data = newcomer.document()
     assert data["uitleg"]
@@ -221,10 +221,10 @@ def test_mijngegevens_before_consent(engine: Engine, team: tuple[int, str]) -> N
     assert data["gesprek"]["waar_je_bent"] == "bij de vraag of je meedoet"
     assert "antwoorden" not in data
     assert newcomer.member_id() is None
-    assert engine.dialogues.text("welcome") in newcomer.texts()  # and the consent step again
+    assert engine.text("welcome") in newcomer.texts()  # and the consent step again
     # /vergeet before consent: the pending step goes at once
     newcomer.type("/vergeet")
-    assert engine.dialogues.text("forgotten") in newcomer.texts()
+    assert engine.text("forgotten") in newcomer.texts()
     assert engine.store.load_conversation("matrix", "@new:example.org") is None
 
 
@@ -370,7 +370,7 @@ def test_vergeet_leaves_no_byte_in_the_database_files(
     assert SECRET.encode() in before and USER.encode() in before  # what we look for is there
     alice.type("/vergeet")
     alice.type("ja")
-    assert engine.dialogues.text("forgotten") in alice.texts()
+    assert engine.text("forgotten") in alice.texts()
     for name, data in _db_bytes(engine.store.path).items():
         for needle in (SECRET, TIP_TEXT, USER):
             assert needle.encode() not in data, f"{needle!r} still in the {name} file"
@@ -386,7 +386,7 @@ def test_saying_no_at_the_start_leaves_no_byte(engine: Engine, team: tuple[int, 
     newcomer.type(f"/start {team[1]}")
     assert b"nee-zegger-5c1d" in b"".join(_db_bytes(engine.store.path).values())
     newcomer.type("Nee, liever niet")
-    assert engine.dialogues.text("declined") in newcomer.texts()
+    assert engine.text("declined") in newcomer.texts()
     for name, data in _db_bytes(engine.store.path).items():
         assert b"nee-zegger-5c1d" not in data, name
         assert b"!dm-5c1d" not in data, name
@@ -469,7 +469,7 @@ def test_migration_keys_conversations_by_sender(tmp_path: Path) -> None:
         engine = Engine(store)
         replies = engine.handle(Incoming("telegram", "555", "555", "command", text="/menu",
                                          command="menu"))
-        assert [r.text for r in replies] == [engine.dialogues.text("menu")]
+        assert [r.text for r in replies] == [engine.text("menu")]
         assert store.load_conversation("telegram", "555").state == "menu.main"  # type: ignore[union-attr]
         raw = b"".join(_db_bytes(str(path)).values())
         assert b"Sam Jansen" not in raw  # cleared, and the file rewritten after the migration

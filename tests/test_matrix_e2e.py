@@ -689,7 +689,7 @@ async def test_a_dm_that_changes_hands_yields_nothing_of_its_owner(
     commands = ("!mijngegevens", "!dashboard", "!mijnreflecties", "!rapport", "!help")
     for command in commands:
         await alice.say(room, command, "privé")
-    group_line = transport.engine.dialogues.text("group_private")
+    group_line = transport.engine.text("group_private")
 
     def refusals(events: list) -> int:
         return sum(1 for e in events if text_of(e).startswith(group_line))
@@ -715,7 +715,7 @@ async def test_a_dm_that_changes_hands_yields_nothing_of_its_owner(
     await bob.say(room, "!help", "privé")  # everything before it was handled, in order
     got = bob.since(mark, room)
     assert _files(got) == []
-    welcome = transport.engine.dialogues.text("welcome")
+    welcome = transport.engine.text("welcome")
     for event in got:
         assert not isinstance(event, nio.MegolmEvent)
         assert text_of(event).startswith((group_line, welcome)), text_of(event)

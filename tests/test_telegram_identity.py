@@ -79,7 +79,7 @@ async def test_group_messages_are_keyed_by_the_sender_and_get_nothing_personal(
 async def test_personal_replies_are_refused_in_a_group_chat(fake, transport, engine, store,
                                                           team):
     """Whatever the engine returns, a personal reply reaches only the person's own chat."""
-    refusal = engine.dialogues.text("personal_private_only")
+    refusal = engine.text("personal_private_only")
     handle = engine.handle
 
     def leaky(incoming):

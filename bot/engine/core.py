@@ -33,6 +33,24 @@ MAX_TEXT = 4000
 def format_count(n: int) -> str:
     """Dutch thousands separator: 4001 -> '4.001'."""
     return f"{n:,}".replace(",", ".")
+#: placeholders every text may use; their values come from the settings (see text_values)
+TEXT_VALUES = ("controller", "retention", "min_group")
+#: who is responsible for the data (AVG "verwerkingsverantwoordelijke") when not configured
+UNKNOWN_CONTROLLER = "de organisatie die deze bot draait (nog niet ingesteld: vraag je teamleider)"
+
+
+def text_values(settings: dict[str, Any]) -> dict[str, str]:
+    """The engine-wide text values: who is responsible, how long data is kept, the k."""
+    years = float(settings.get("retention_years") or 3)
+    whole = years == int(years)
+    amount = str(int(years)) if whole else f"{years:.1f}".replace(".", ",")
+    return {
+        "controller": str(settings.get("controller") or UNKNOWN_CONTROLLER),
+        "retention": f"{amount} jaar",
+        "min_group": str(settings.get("min_group") or 3),
+    }
+
+
 START_STATE = "onboarding.welcome"
 #: button values with these prefixes are global triggers, valid from any state
 BUTTON_TRIGGERS = ("tip", "go")
@@ -86,7 +104,7 @@ class Turn:
         return self.engine.clock()
 
     def text(self, key: str, **values: object) -> str:
-        return self.engine.dialogues.text(key, **values)
+        return self.engine.text(key, **values)
 
     def say(self, key: str, **values: object) -> None:
         self.replies.append(Reply(self.text(key, **values)))
@@ -126,6 +144,8 @@ class Engine:
         self.dialogues = dialogues or load_dialogues()
         self.clock = clock or (lambda: datetime.now(UTC))
         self.settings = settings or {}
+        #: values every text may use (``{controller}`` in the consent text, ...)
+        self.text_values: dict[str, str] = text_values(self.settings)
         self.registry = actions.REGISTRY
         self._check_names()
         self.machine = Machine(
@@ -144,6 +164,13 @@ class Engine:
         self.hooks: dict[str, Callable[..., Any]] = {}
         #: derived values that depend only on content (e.g. a run's question list)
         self.memo: dict[Any, Any] = {}
+
+    def text(self, key: str, **values: object) -> str:
+        """A text of ``texts.yaml`` with its placeholders filled in; the engine-wide values
+        (:data:`TEXT_VALUES`) fill in whatever the caller did not pass."""
+        extra = {name: self.text_values[name] for name in self.dialogues.placeholders(key)
+                 if name in self.text_values and name not in values}
+        return self.dialogues.text(key, **values, **extra)
 
     # -- building the machine ------------------------------------------------------------
 
@@ -443,7 +470,7 @@ class Engine:
             else:
                 choices = [Choice(c.label, c.value) for c in spec.choices or []]
             say = spec.short if turn.retry and spec.short else spec.say
-            replies = [Reply(self.dialogues.text(say), choices=choices, expects=spec.expects)]
+            replies = [Reply(self.text(say), choices=choices, expects=spec.expects)]
         if spec.personal:  # e.g. a list of your own answers
             for reply in replies:
                 reply.personal = True

@@ -11,6 +11,7 @@ command), may be guarded by named conditions (``if`` / ``unless``) and runs name
 from __future__ import annotations
 
 import os
+import string
 from pathlib import Path
 from typing import Literal
 
@@ -103,6 +104,7 @@ class Dialogues:
         self.commands = commands
         self.texts = texts
         self.files = files
+        self._placeholders: dict[str, frozenset[str]] = {}
         self.states: dict[str, StateSpec] = {
             f"{flow.flow}.{name}": spec for flow in flows.values() for name, spec in flow.states.items()
         }
@@ -118,6 +120,16 @@ class Dialogues:
     def text(self, key: str, **values: object) -> str:
         template = self.texts[key]
         return template.format(**values) if values else template
+
+    def placeholders(self, key: str) -> frozenset[str]:
+        """The ``{names}`` a text fills in (cached: texts do not change after loading)."""
+        found = self._placeholders.get(key)
+        if found is None:
+            found = frozenset(
+                name for _, name, _, _ in string.Formatter().parse(self.texts[key]) if name
+            )
+            self._placeholders[key] = found
+        return found
 
 
 def load_dialogues(directory: Path | None = None) -> Dialogues:

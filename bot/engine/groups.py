@@ -30,6 +30,8 @@ def handle_group(engine: object, inc: Incoming) -> list[Reply]:
         if not code:
             return [Reply(d.text("group_link_usage"))]
         return link_group(engine, inc, code)
+    if name == "privacy":  # the same statement for everyone: nothing personal in it
+        return [Reply(engine.text("privacy"))]
     if name == "start" and code:
         replies = link_group(engine, inc, code, quiet_unknown=True)
         if replies:
