@@ -598,12 +598,15 @@ def test_sources_are_pinned_copies() -> None:
     base, sources = loaded
     assert base == SOURCES
     files = {s.file: s for s in sources.sources}
-    assert set(files) == {PRAATPLAAT_SEED.name, KALENDER_SEED.name}
+    # every seed the content quotes: the Praatplaat's publication (also the cases), the
+    # calendar, the Zaanstad evaluation, the 2017 tips and the policy principles
+    assert set(files) == {PRAATPLAAT_SEED.name, KALENDER_SEED.name, "002_ea7b81b0548672bc.txt",
+                          "003_8616fdd1383bd5cc.txt", "004_521ae0d13e8462b0.txt"}
     for item in sources.sources:
         digest = hashlib.sha256((SOURCES / item.file).read_bytes()).hexdigest()
         assert digest == item.sha256, item.file
         assert item.seed == item.file
-    assert files[PRAATPLAAT_SEED.name].used_by == ["praatplaat.yaml"]
+    assert files[PRAATPLAAT_SEED.name].used_by == ["praatplaat.yaml", "casus.yaml"]
     assert files[KALENDER_SEED.name].used_by == ["kalender.yaml"]
     assert check_sources(DEFAULT_CONTENT_DIR) == []
 
