@@ -255,8 +255,8 @@ class Quote(_Frozen):
         return {"text": data} if isinstance(data, str) else data
 
     def shown(self) -> str:
-        """How a member reads it: „…“, with the citation on its own line."""
-        text = f"„{self.text.strip()}“"
+        """How a member reads it: „…”, with the citation on its own line."""
+        text = f"„{self.text.strip()}”"
         return f"{text}\n— {self.cite}" if self.cite else text
 
 
@@ -1110,7 +1110,7 @@ def load_content(dir: Path | None = None) -> Content:
         problems.extend(found)
         if not found:
             packs.append(pack)
-            for pid, where in taken_ids([pack]).items():
+            for pid in taken_ids([pack]):
                 taken.setdefault(pid, (pack.id, path.name))
     if problems or praatplaat is None or kalender is None:
         raise ConfigError(problems)

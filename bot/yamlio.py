@@ -27,6 +27,8 @@ __all__ = [
     "format_loc",
     "load_model",
     "load_yaml",
+    "parse_model",
+    "parse_yaml",
     "validation_problems",
 ]
 
@@ -132,7 +134,12 @@ def load_yaml(path: Path) -> tuple[Any, Callable[[tuple], int]]:
         raise ConfigError(f"{path}: file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read file: {exc}") from None
+    return parse_yaml(text, path)
 
+
+def parse_yaml(text: str, path: Path | str) -> tuple[Any, Callable[[tuple], int]]:
+    """Like :func:`load_yaml` for text already read; ``path`` names it in errors (a file, or
+    e.g. ``<team 3: pack onze-vragen v2>`` for a pack kept in the database)."""
     loader = yaml.SafeLoader(text)
     try:
         root = loader.get_single_node()
@@ -185,3 +192,13 @@ def load_model(path: Path, model: type[M]) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(validation_problems(path, exc, locate)) from None
+
+
+def parse_model(text: str, path: Path | str, model: type[M]) -> tuple[M, Locator]:
+    """Validate YAML text as ``model`` (errors name ``path``); returns the model and the
+    locator, for checks that span more than the model."""
+    data, locate = parse_yaml(text, path)
+    try:
+        return model.model_validate(data), locate
+    except ValidationError as exc:
+        raise ConfigError(validation_problems(Path(path), exc, locate)) from None

@@ -323,6 +323,7 @@ def render_access_menu(turn: Turn) -> list[Reply]:
         Choice("Leesrecht geven (uitnodiging)", "leader"),
         Choice("Wie mag lezen?", "readers"),
         Choice("Groep koppelen", "group"),
+        Choice(turn.text("access_packs"), "packs"),
         Choice("Eigenaar toevoegen", "owner"),
         Choice("Klaar", "done"),
     ]

@@ -50,8 +50,19 @@ provider = _register("provider")
 # -- helpers ------------------------------------------------------------------------------
 
 
+def reflection_pack(engine: Engine, ctx: dict[str, Any]) -> Any:
+    """The pack of the run in a conversation context: the Praatplaat unless the context names
+    another pack (``pack``, and for a team's own pack the version ``pv`` it was started with)."""
+    pack_id = ctx.get("pack")
+    if not pack_id or pack_id == "praatplaat":
+        return engine.content.praatplaat
+    from bot.packs import library
+
+    return library(engine).reflection(ctx.get("team_id"), str(pack_id), ctx.get("pv"))
+
+
 def questions_of(engine: Engine, ctx: dict[str, Any]) -> list[str]:
-    """The question ids of the run in a conversation context, from its scope and role.
+    """The question ids of the run in a conversation context, from its pack, scope and role.
 
     Not stored in the conversation: the context keeps only the cursor (``i``). Conversations
     saved by version 0.1 still carry their list as ``qs``; it is used while that run lasts.
@@ -62,10 +73,12 @@ def questions_of(engine: Engine, ctx: dict[str, Any]) -> list[str]:
     scope, role = ctx.get("scope"), ctx.get("role", "professional")
     if not scope:
         return []
-    key = ("questions", scope, role)
+    pack_id = ctx.get("pack") or "praatplaat"
+    team = None if engine.content.has_pack(pack_id) else ctx.get("team_id")
+    key = ("questions", pack_id, ctx.get("pv"), team, scope, role)
     if key not in engine.memo:
-        pp = engine.content.praatplaat
-        themes = pp.themes if scope == "tour" else [pp.theme(str(scope))]
+        pack = reflection_pack(engine, ctx)
+        themes = pack.round_units() if scope == "tour" else [pack.theme(str(scope))]
         engine.memo[key] = tuple(q.id for t in themes for q in t.questions if q.for_role(role))
     return list(engine.memo[key])
 
@@ -84,12 +97,15 @@ def _question(turn: Turn) -> Question | None:
     qs = run_questions(turn)
     i = turn.ctx.get("i", 0)
     if 0 <= i < len(qs):
-        return turn.content.praatplaat.question(qs[i])
+        return reflection_pack(turn.engine, turn.ctx).question(qs[i])  # type: ignore[no-any-return]
     return None
 
 
-def _questions_for(turn: Turn, scope: str) -> list[str]:
-    return questions_of(turn.engine, {"scope": scope, "role": turn.ctx.get("role", "professional")})
+def _questions_for(turn: Turn, scope: str, run: dict[str, Any] | None = None) -> list[str]:
+    ctx = {"scope": scope, "role": turn.ctx.get("role", "professional")}
+    if run is not None and run.get("pack") not in (None, "praatplaat"):
+        ctx.update(pack=run["pack"], pv=run.get("pack_version"), team_id=run["team_id"])
+    return questions_of(turn.engine, ctx)
 
 
 def _leave_run(turn: Turn) -> None:
@@ -100,15 +116,30 @@ def _leave_run(turn: Turn) -> None:
         ctx.setdefault("cursors", {})[str(ctx["run"])] = ctx.get("i", 0)
 
 
-def _start_run(turn: Turn, scope: str) -> None:
+def _start_run(turn: Turn, scope: str, pack: Any = None) -> None:
+    """A new run of ``scope`` (``tour`` or a unit id) in ``pack`` (default: the Praatplaat)."""
     ctx = turn.ctx
     _leave_run(turn)
     team_id = int(ctx["team_id"])
+    pack_id = None if pack is None or pack.id == "praatplaat" else pack.id
+    version = None if pack_id is None else str(pack.version)
     run_id = turn.store.start_run(
-        turn.member_id or 0, team_id, scope, turn.store.answer_period(team_id, turn.now())
+        turn.member_id or 0, team_id, scope, turn.store.answer_period(team_id, turn.now()),
+        pack=pack_id or "praatplaat", pack_version=version,
     )
     ctx.pop("qs", None)
+    ctx.pop("brief", None)
+    _set_pack(ctx, pack_id, version)
     ctx.update(run=run_id, scope=scope, i=0, editing=False, review=False)
+
+
+def _set_pack(ctx: dict[str, Any], pack_id: str | None, version: str | None) -> None:
+    """Remember the run's pack in the context (nothing for the Praatplaat)."""
+    if pack_id and pack_id != "praatplaat":
+        ctx.update(pack=pack_id, pv=version)
+    else:
+        ctx.pop("pack", None)
+        ctx.pop("pv", None)
 
 
 def _join(turn: Turn, team_id: int) -> None:
@@ -310,7 +341,7 @@ def join_demo(turn: Turn, arg: str | None) -> None:
 
 @action("start_tour")
 def start_tour(turn: Turn, arg: str | None) -> None:
-    _start_run(turn, "tour")
+    _start_run(turn, "tour")  # the Praatplaat's ten themes
 
 
 @action("start_theme")
@@ -333,11 +364,12 @@ def resume_run(turn: Turn, arg: str | None) -> None:
     if str(run["id"]) in cursors:
         i = cursors.pop(str(run["id"]))
     else:  # no remembered cursor (e.g. a conversation from version 0.1): first unanswered
-        qs = _questions_for(turn, run["scope"])
+        qs = _questions_for(turn, run["scope"], run)
         answered = turn.store.run_answers(run["id"])
         i = next((n for n, q in enumerate(qs) if q not in answered), len(qs))
     if not same:
         ctx.pop("qs", None)
+    _set_pack(ctx, run.get("pack"), run.get("pack_version"))
     ctx.update(run=run["id"], scope=run["scope"], i=i, editing=False, review=False,
                team_id=run["team_id"])
 
@@ -363,20 +395,25 @@ def _save(turn: Turn, *, scale: int | None = None, text: str | None = None) -> N
     assert q is not None
     ctx = turn.ctx
     team_id = int(ctx["team_id"])
+    pack = reflection_pack(turn.engine, ctx)
+    praatplaat = pack.id == "praatplaat"
     turn.store.save_answer(
         run_id=int(ctx["run"]),
         member_id=turn.member_id or 0,
         team_id=team_id,
         role=str(ctx.get("role", "professional")),
-        theme_id=turn.content.praatplaat.theme_of(q.id).id,
+        theme_id=pack.theme_of(q.id).id,
         question_id=q.id,
         # the one place that decides a new answer's period (a round closed early counts
         # what comes after it for the next one); a changed answer keeps its first period
         period=turn.store.answer_period(team_id, turn.now()),
-        content_version=turn.content.version,
+        # the combined version for the Praatplaat (as before); "<pack>=<version>" for a pack
+        content_version=turn.content.version if praatplaat else f"{pack.id}={pack.version}",
         scale=scale,
         text=text,
         source_ref=turn.incoming.message_ref if text else None,
+        pack=pack.id,
+        pack_version=str(pack.version),
     )
 
 
@@ -430,8 +467,9 @@ def review_last_run(turn: Turn, arg: str | None) -> None:
     if run is None:
         return
     _leave_run(turn)
-    qs = _questions_for(turn, run["scope"])
+    qs = _questions_for(turn, run["scope"], run)
     turn.ctx.pop("qs", None)
+    _set_pack(turn.ctx, run.get("pack"), run.get("pack_version"))
     turn.ctx.update(run=run["id"], scope=run["scope"], i=len(qs), editing=False,
                     review=True, team_id=run["team_id"])
 
@@ -632,7 +670,15 @@ def reshare(turn: Turn, arg: str | None) -> None:
 
 @provider("menu_choices")
 def menu_choices(turn: Turn) -> list[Choice]:
-    choices = [Choice("Hele ronde (10 thema's)", "tour"), Choice("Eén thema kiezen", "theme")]
+    from bot.packs import library
+
+    lib = library(turn.engine)
+    team = turn.ctx.get("team_id")
+    choices: list[Choice] = []
+    if lib.is_enabled(team, "praatplaat"):  # a team may use other packs only
+        choices += [Choice("Hele ronde (10 thema's)", "tour"), Choice("Eén thema kiezen", "theme")]
+    if lib.member_packs(team, str(turn.ctx.get("role", "professional"))):
+        choices.append(Choice(turn.text("menu_packs"), "packs"))
     if has_open_run(turn, None):
         choices.insert(0, Choice("Verder waar je was", "resume"))
     if has_any_run(turn, None):
@@ -653,7 +699,7 @@ def theme_choices(turn: Turn) -> list[Choice]:
 @provider("answered_choices")
 def answered_choices(turn: Turn) -> list[Choice]:
     answers = turn.store.run_answers(int(turn.ctx.get("run") or 0))
-    pp = turn.content.praatplaat
+    pp = reflection_pack(turn.engine, turn.ctx)
     return [
         Choice(f"{_short(pp.question(qid).text, 40)} ({_answer_label(answers[qid])})", qid)
         for qid in run_questions(turn)
@@ -672,7 +718,7 @@ def render_question(turn: Turn) -> list[Reply]:
     ctx = turn.ctx
     q = _question(turn)
     assert q is not None
-    pp = turn.content.praatplaat
+    pp = reflection_pack(turn.engine, ctx)
     theme = pp.theme_of(q.id)
     qs, i = run_questions(turn), ctx["i"]
     anchors = (q.anchors.low, q.anchors.high) if q.anchors is not None else None
@@ -683,7 +729,11 @@ def render_question(turn: Turn) -> list[Reply]:
         return [Reply(q.ask, expects="text")]
     replies: list[Reply] = []
     first_of_theme = i == 0 or pp.theme_of(qs[i - 1]).id != theme.id
-    if first_of_theme and not ctx.get("editing"):
+    if first_of_theme and not ctx.get("editing") and pp.id != "praatplaat":
+        from bot.engine.packs import unit_intro  # a pack's themes, cases and tips
+
+        replies += unit_intro(turn, pp, theme, first_of_round=i == 0)
+    elif first_of_theme and not ctx.get("editing"):
         intro = f"Thema {theme.number}: {theme.title}\n\n{theme.intro}"
         if i == 0:  # once per round: where the questions come from, and what is ours
             intro += "\n\n" + turn.text("source_note", source=pp.source.attribution())
@@ -723,13 +773,13 @@ def render_follow_up(turn: Turn) -> list[Reply]:
 def render_summary(turn: Turn) -> list[Reply]:
     ctx = turn.ctx
     answers = turn.store.run_answers(int(ctx.get("run") or 0))
-    pp = turn.content.praatplaat
+    pp = reflection_pack(turn.engine, ctx)
     lines: list[str] = []
     by_theme: dict[str, list[dict[str, Any]]] = {}
     for qid in run_questions(turn):
         if qid in answers:
             by_theme.setdefault(pp.theme_of(qid).id, []).append(answers[qid])
-    for theme in pp.themes:
+    for theme in pp.units:
         rows = by_theme.get(theme.id)
         if not rows:
             continue
@@ -748,5 +798,7 @@ def render_summary(turn: Turn) -> list[Reply]:
     return [Reply(text, choices=[Choice("Antwoord aanpassen", "edit"), menu], expects="choice")]
 
 
-# the names of typed invites and of the owners' flow live in their own module
+# the names of typed invites and of the owners' flow live in their own module, those of
+# content packs (menus, cases, tips, the owners' choice) too
 from bot.engine import access as _access  # noqa: E402, F401
+from bot.engine import packs as _packs  # noqa: E402, F401

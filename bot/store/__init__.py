@@ -23,6 +23,7 @@ import sqlite_utils
 from bot.store.access import AccessQueries, new_member_id, new_token
 from bot.store.insights import InsightQueries
 from bot.store.outbox import OutboxQueries
+from bot.store.packs import PackQueries
 from bot.store.personal import PersonalDataQueries
 from bot.store.schema import IDENTITY_VERSION, LATEST, SchemaError, current_version, migrate
 from bot.store.snapshots import SnapshotQueries
@@ -75,7 +76,7 @@ def _rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
 
 
 class Store(OutboxQueries, InsightQueries, AccessQueries, PersonalDataQueries,
-            SnapshotQueries):
+            SnapshotQueries, PackQueries):
     """Data access for one SQLite database file."""
 
     def __init__(self, path: str | Path, *, synchronous: str = "FULL") -> None:
@@ -428,12 +429,14 @@ class Store(OutboxQueries, InsightQueries, AccessQueries, PersonalDataQueries,
 
     # -- reflection runs and answers ------------------------------------------------------
 
-    def start_run(self, member_id: int, team_id: int, scope: str, period: str) -> int:
+    def start_run(self, member_id: int, team_id: int, scope: str, period: str, *,
+                  pack: str = "praatplaat", pack_version: str | None = None) -> int:
         now = utcnow()
         cur = self.conn.execute(
-            """INSERT INTO runs (member_id, team_id, scope, period, started_at, last_activity_at)
-               VALUES (?, ?, ?, ?, ?, ?)""",
-            (member_id, team_id, scope, period, now, now),
+            """INSERT INTO runs (member_id, team_id, scope, period, started_at, last_activity_at,
+                   pack, pack_version)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+            (member_id, team_id, scope, period, now, now, pack, pack_version),
         )
         return int(cur.lastrowid or 0)
 
@@ -460,18 +463,21 @@ class Store(OutboxQueries, InsightQueries, AccessQueries, PersonalDataQueries,
         scale: int | None = None,
         text: str | None = None,
         source_ref: str | None = None,
+        pack: str = "praatplaat",
+        pack_version: str | None = None,
     ) -> None:
         """Insert or update one question's answer in a run; a None keeps the stored value.
 
         An answer keeps the period it was first given in. A changed text is no longer shared
-        (consent is asked again) and leaves published snapshots.
+        (consent is asked again) and leaves published snapshots. ``pack``/``pack_version``:
+        the pack the question belongs to, as it was when asked.
         """
         now = utcnow()
         self.conn.execute(
             """INSERT INTO answers (run_id, member_id, team_id, role, theme_id, question_id,
                    period, scale, text, share_text, answered_at, updated_at, content_version,
-                   source_ref)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)
+                   source_ref, pack, pack_version)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)
                ON CONFLICT (run_id, question_id) DO UPDATE SET
                    scale = COALESCE(excluded.scale, answers.scale),
                    text = COALESCE(excluded.text, answers.text),
@@ -480,7 +486,7 @@ class Store(OutboxQueries, InsightQueries, AccessQueries, PersonalDataQueries,
                    updated_at = excluded.updated_at,
                    source_ref = COALESCE(excluded.source_ref, answers.source_ref)""",
             (run_id, member_id, team_id, role, theme_id, question_id, period, scale, text, now,
-             now, content_version, source_ref),
+             now, content_version, source_ref, pack, pack_version),
         )
         if text is not None:
             self.drop_snapshot_texts(run_id, question_id, unless_text=text.strip())

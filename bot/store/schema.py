@@ -374,10 +374,52 @@ def _v8_content(db: sqlite_utils.Database) -> None:
     """Answer forms and content packs (release 0.4)."""
 
 
+def _v13_packs(db: sqlite_utils.Database) -> None:
+    """Content packs: which pack (and which version of it) an answer was given under, packs a
+    team wrote itself, and the packs each team uses (release 0.4).
+
+    - ``answers.pack`` / ``runs.pack``: the pack of the questions (``praatplaat`` for every
+      answer before this version); ``pack_version``: the pack's version when the answer was
+      given (for older answers it is in ``content_version``). Reports never average across
+      packs: each pack is its own section.
+    - ``team_packs``: every version of a pack a team added (``teamspiegel content add``), as
+      the YAML it was added with; versions are never changed or dropped, so an answer can always
+      be read with the questions it was given under.
+    - ``team_pack_choices``: the packs a team uses (default: Praatplaat + Verjaardagskalender
+      while a team has no row). Who chose is in the audit log, not here.
+    """
+    db.execute("ALTER TABLE answers ADD COLUMN pack TEXT NOT NULL DEFAULT 'praatplaat'")
+    db.execute("ALTER TABLE answers ADD COLUMN pack_version TEXT")
+    db.execute("ALTER TABLE runs ADD COLUMN pack TEXT NOT NULL DEFAULT 'praatplaat'")
+    db.execute("ALTER TABLE runs ADD COLUMN pack_version TEXT")
+    db.execute("CREATE INDEX answers_team_pack ON answers(team_id, pack, period)")
+    db.execute(
+        """CREATE TABLE team_packs (
+            team_id INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+            pack_id TEXT NOT NULL,
+            version TEXT NOT NULL,
+            source_yaml TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            added_at TEXT NOT NULL,
+            PRIMARY KEY (team_id, pack_id, version)
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE team_pack_choices (
+            team_id INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+            pack_id TEXT NOT NULL,
+            enabled INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+            chosen_at TEXT NOT NULL,
+            PRIMARY KEY (team_id, pack_id)
+        )"""
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_core, _v2_delivery, _v3_insights,
     # release 0.4 is built in parallel lanes; each lane owns exactly one of these slots
     _v4_access, _v5_snapshots, _v6_identity, _v7_delivery, _v8_content,
+    _v13_packs,
 ]
 LATEST = len(MIGRATIONS)
 #: the version from which read rights are granted, not chosen (bot.store.access)
