@@ -46,7 +46,13 @@ from bot.reports.aggregate import (
 )
 from bot.reports.charts import theme_chart_png
 from bot.reports.demo import DEMO_NOTE
-from bot.reports.service import AccessDenied, team_report, team_report_for, theme_titles
+from bot.reports.service import (
+    AccessDenied,
+    pack_reports_for,
+    team_report,
+    team_report_for,
+    theme_titles,
+)
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -204,6 +210,18 @@ class ReportHooks:
         if not reports:
             return [Reply(turn.text("not_manager"))]
         replies = [self._team_block(turn, name, report) for name, report in reports]
+        by_name = {str(t["name"]): int(t["id"]) for t in teams}
+        for name, report in reports:  # each other pack its own section, never averaged in
+            if report.demo:
+                continue
+            try:
+                packs = pack_reports_for(turn.store, turn.member_id, by_name[name],
+                                         action="chat_report", k=self.k, last=CHAT_PERIODS,
+                                         now=turn.now(), content=turn.content)
+            except AccessDenied:
+                continue
+            replies += [Reply(pack_section(pack, name, pack_report))
+                        for pack, pack_report in packs]
         real = [(name, report) for name, report in reports if not report.demo]
         if len(real) > 1:
             compare = self._compare(real)
@@ -403,3 +421,49 @@ def install(engine: Engine, settings: Settings | None = None) -> ReportHooks:
     engine.hooks["dashboard_link"] = hooks.dashboard_link
     engine.hooks["followups"] = hooks.followups
     return hooks
+
+
+#: shared texts per theme or case in a pack's section of the chat report
+PACK_TEXTS = 3
+
+
+def pack_section(pack: Any, team: str, report: TeamReport) -> str:
+    """One content pack's part of ``/rapport``: per theme, case or tip of the latest published
+    period its scale questions (mean with one decimal, people as a band, "–" when hidden) and
+    the texts shared anonymously. Its own numbers only: never averaged with another pack."""
+    period = report.periods[-1] if report.periods else None
+    head = f"{pack.title} – {team}" + (f" ({period_label_nl(period)})" if period else "")
+    lines = [head]
+    hidden = False
+    if period is None:
+        lines.append("Nog geen afgesloten ronde.")
+    else:
+        cells = {c.question_id: c for c in report.questions if c.period == period}
+        texts = [t for t in report.texts if t.period == period]
+        for unit in pack.units:
+            rows: list[str] = []
+            for q in unit.questions:
+                cell = cells.get(q.id)
+                if q.kind != "scale" or cell is None or cell.reason == NO_ANSWERS:
+                    continue
+                if cell.shown and cell.mean is not None:
+                    rows.append(f"   {_short(q.ask, 70)}: gemiddeld "
+                                f"{format_number_nl(cell.mean)} · {cell.n_band} mensen")
+                else:
+                    rows.append(f"   {_short(q.ask, 70)}: –")
+                    hidden = True
+            shared = [t for t in texts if t.theme_id == unit.id]
+            rows += [f"   “{_short(t.text, MAX_TEXT_CHARS)}”" for t in shared[:PACK_TEXTS]]
+            if len(shared) > PACK_TEXTS:
+                rows.append(f"   …en nog {len(shared) - PACK_TEXTS} op het dashboard.")
+            if rows:
+                lines += [f"• {unit.label}", *rows]
+        if len(lines) == 1:
+            lines.append(f"Nog niets te laten zien in {period_label_nl(period)}: we tonen pas "
+                         f"iets vanaf {report.k} mensen.")
+    if hidden:
+        lines.append(HIDDEN_NOTE.format(k=report.k))
+    if getattr(report, "open_period", None):
+        lines.append(OPEN_NOTE.format(period=period_label_nl(report.open_period)))
+    lines.append(pack.source.attribution())
+    return "\n".join(lines)

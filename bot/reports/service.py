@@ -34,6 +34,7 @@ from bot.reports.aggregate import (
 )
 from bot.reports.snapshot import (
     ALGORITHM_VERSION,
+    KIND_REFLECTION,
     KIND_TIPS,
     Snapshot,
     TipMonth,
@@ -51,10 +52,12 @@ __all__ = [
     "AccessDenied",
     "NothingToClose",
     "close_round",
+    "pack_reports_for",
     "load_records",
     "publish",
     "publish_due",
     "publish_tips",
+    "snapshot_kind",
     "team_report",
     "team_report_for",
     "theme_titles",
@@ -75,14 +78,45 @@ class NothingToClose(Exception):
     """The team's open round has no answers: there is nothing to publish."""
 
 
-def load_records(store: Store, team_id: int, period: str) -> list[StoredAnswer]:
-    """One team's answers in one period, with their row ids (texts refer to them)."""
+def load_records(store: Store, team_id: int, period: str,
+                 pack: str = "praatplaat") -> list[StoredAnswer]:
+    """One team's answers in one period and one content pack, with their row ids (texts refer
+    to them)."""
     parse, new = datetime.fromisoformat, tuple.__new__
     return [
         new(StoredAnswer, (r[0], r[1], r[2], r[3], r[4], parse(r[5]), r[6], r[7], bool(r[8]),
                            r[9]))
-        for r in store.period_answer_rows(team_id, period)
+        for r in store.period_answer_rows(team_id, period, pack)
     ]
+
+
+def snapshot_kind(pack: str) -> str:
+    """The snapshot kind of a content pack: every pack is published as its own snapshot, so
+    nothing is ever averaged across packs (``reflection`` is the Praatplaat's)."""
+    return KIND_REFLECTION if pack == "praatplaat" else f"{KIND_REFLECTION}:{pack}"
+
+
+def _structure(store: Store, content: object, team_id: int, period: str,
+               pack: str) -> tuple[list[tuple[str, str]], set[tuple[str, str]], str]:
+    """The questions a pack's snapshot lists, and the content version it records. A team's
+    own pack may have been answered under several versions in one period: the union."""
+    if pack == "praatplaat":
+        questions, everyone = structure(content)
+        return questions, everyone, str(getattr(content, "version", ""))
+    from bot.packs import PackLibrary
+
+    lib = PackLibrary(store, content)  # type: ignore[arg-type]
+    versions = store.pack_versions_in(team_id, period, pack)
+    found = [lib.for_answer(team_id, pack, v) for v in versions] or [
+        lib.for_answer(team_id, pack, None)]
+    questions: list[tuple[str, str]] = []
+    everyone: set[tuple[str, str]] = set()
+    unique = {id(p): p for p in found if p is not None}
+    for obj in unique.values():
+        q, e = structure(obj)
+        questions += [tq for tq in q if tq not in questions]
+        everyone |= e
+    return questions, everyone, f"{pack}={','.join(versions)}"
 
 
 def _content(content: object | None) -> object:
@@ -99,23 +133,30 @@ def _content(content: object | None) -> object:
 
 def publish(
     store: Store, team_id: int, period: str, *, k: int = MIN_K, content: object | None = None,
-    closed_early: bool = False, actor: int | None = None,
+    closed_early: bool = False, actor: int | None = None, pack: str = "praatplaat",
 ) -> int | None:
     """Freeze one period of one team as a snapshot; None when it was published already.
 
     One transaction: the answers read, the snapshot, its member indices and its texts. Texts
     are kept only when a reader without answers of their own could see them (the view applies
     the reader's rule on top), in an order drawn once, at random, here.
+
+    Each content pack is its own snapshot (``pack``). Publishing the Praatplaat's period (the
+    team's round) publishes every other pack answered in that period with it.
     """
     _check_k(k)
     content = _content(content)
     rng = random.SystemRandom()
+    kind = snapshot_kind(pack)
     with store.transaction():
-        if period in store.closed_periods(team_id, period):
+        if pack == "praatplaat":
+            if period in store.closed_periods(team_id, period):
+                return None
+        elif period in store.snapshot_periods(team_id, kind):
             return None
         roles = store.team_roles(team_id)
-        questions, everyone = structure(content)
-        [data] = collect(load_records(store, team_id, period), team_id, [period], roles,
+        questions, everyone, version = _structure(store, content, team_id, period, pack)
+        [data] = collect(load_records(store, team_id, period, pack), team_id, [period], roles,
                          questions, everyone)
         encoded, index = encode(data, rng)
         cells, theme_reasons = period_cells(data, team_id, k)
@@ -127,13 +168,18 @@ def publish(
                  for pos, s in enumerate(shared) if (s.theme_id, s.question_id, s.text) in keep]
         snapshot_id = store.insert_snapshot(
             team_id=team_id, period=period, published_at=utcnow(), closed_early=closed_early,
-            algorithm_version=ALGORITHM_VERSION,
-            content_version=str(getattr(content, "version", "")), data=encoded,
-            members=index, texts=texts,
+            algorithm_version=ALGORITHM_VERSION, content_version=version, data=encoded,
+            members=index, texts=texts, kind=kind,
         )
         if snapshot_id is not None:
             store.audit("report_publish" + (":early" if closed_early else ""), actor=actor,
-                        team_id=team_id, detail=period)
+                        team_id=team_id,
+                        detail=period if pack == "praatplaat" else f"{period} {pack}")
+        if pack == "praatplaat":  # the round closes for every pack at once
+            for other in store.answer_packs(team_id, period):
+                if other != "praatplaat":
+                    publish(store, team_id, period, k=k, content=content,
+                            closed_early=closed_early, actor=actor, pack=other)
     return snapshot_id
 
 
@@ -237,19 +283,23 @@ def _decoded(row: dict) -> PeriodData:
 def team_report(
     store: Store, team_id: int, *, k: int = MIN_K, viewer: int | None = None,
     periods: list[str] | None = None, last: int | None = None, now: datetime | None = None,
-    content: object | None = None,
+    content: object | None = None, pack: str = "praatplaat",
 ) -> TeamReport:
     """What ``viewer`` (a member id, or None for the operator) sees of a team: the published
     snapshots (``periods`` or the ``last`` N) and the open round's participation band. Publishes
-    the team's ended periods first. No access check: callers check."""
+    the team's ended periods first. No access check: callers check.
+
+    ``pack``: the content pack (the Praatplaat by default); every pack is its own report."""
     now = now or datetime.now(UTC)
     team = store.get_team(team_id)
     if team is not None and team["is_demo"]:
         from bot.reports.demo import demo_report
 
+        if pack != "praatplaat":  # the Demoteam's example is the Praatplaat's only
+            return build_view(team_id, [], k, demo=True)
         return demo_report(team_id, now=now, k=k, content=_content(content), last=last)
     publish_due(store, now, team_id=team_id, k=k, content=content)
-    rows = store.snapshot_rows(team_id, periods=periods, last=last)
+    rows = store.snapshot_rows(team_id, periods=periods, last=last, kind=snapshot_kind(pack))
     snapshots = [
         Snapshot(int(r["id"]), team_id, str(r["period"]), _decoded(r), int(r["algorithm_version"]),
                  str(r["content_version"]), bool(r["closed_early"]))
@@ -263,7 +313,8 @@ def team_report(
     open_period = open_count = None
     if periods is None:
         open_period = store.answer_period(team_id, now)
-        open_count = store.period_participants(team_id, open_period)
+        open_count = store.period_participants(team_id, open_period,
+                                               None if pack == "praatplaat" else pack)
     return build_view(team_id, snapshots, k, viewer=me, texts=texts, open_period=open_period,
                       open_count=open_count)
 
@@ -309,6 +360,44 @@ def team_report_for(
         store.audit(action, actor=member_id, team_id=team_id)
     return team_report(store, team_id, k=k, viewer=member_id, periods=periods, last=last,
                        now=now, content=content)
+
+
+def pack_reports_for(
+    store: Store, member_id: int | None, team_id: int, *, action: str, k: int = MIN_K,
+    last: int | None = None, now: datetime | None = None, content: object | None = None,
+) -> list[tuple[object, TeamReport]]:
+    """Every content pack of a team other than the Praatplaat that has something to show (a
+    published period or answers in the open one), each as its own report, for a member who may
+    read the team; audited once as ``<action>:packs``. Nothing is averaged across packs.
+
+    Returns (pack, report) pairs in the order of the team's packs; the pack is the one the team
+    answers now (its latest version), for titles and questions."""
+    if member_id is not None and not store.may_read_team(member_id, team_id):
+        with store.transaction():
+            store.audit(f"{action}:packs:denied", actor=member_id, team_id=team_id)
+        raise AccessDenied()
+    team = store.get_team(team_id)
+    if team is None or team["is_demo"]:
+        return []
+    from bot.packs import PackLibrary
+
+    lib = PackLibrary(store, _content(content))  # type: ignore[arg-type]
+    answered = [p for p in store.answer_packs(team_id) if p != "praatplaat"]
+    if not answered:
+        return []
+    with store.transaction():
+        store.audit(f"{action}:packs", actor=member_id, team_id=team_id,
+                    detail=" ".join(answered))
+    out: list[tuple[object, TeamReport]] = []
+    for pack_id in answered:
+        pack = lib.for_answer(team_id, pack_id, None)
+        if pack is None:
+            continue
+        report = team_report(store, team_id, k=k, viewer=member_id, last=last, now=now,
+                             content=content, pack=pack_id)
+        if report.periods or getattr(report, "open_period", None):
+            out.append((pack, report))
+    return out
 
 
 def theme_titles(content: object) -> dict[str, str]:

@@ -194,12 +194,16 @@ def present(cell: Cell, acc: _Acc, k: int, viewer: int | None = None) -> Cell:
 def structure(content: Any) -> tuple[list[tuple[str, str]], set[tuple[str, str]]]:
     """The scale questions of the content, ``(theme_id, question_id)``, and those among them
     asked to every role. Every snapshot lists them all, so that a question nobody answered is a
-    zero cell like any other (announced only for questions asked to everyone)."""
+    zero cell like any other (announced only for questions asked to everyone).
+
+    ``content``: the whole content (its Praatplaat), or one content pack (its themes, cases and
+    tips): each pack is published as its own snapshot."""
     from bot.content import ROLES
 
     questions: list[tuple[str, str]] = []
     everyone: set[tuple[str, str]] = set()
-    for theme in content.praatplaat.themes:
+    units = content.praatplaat.themes if hasattr(content, "praatplaat") else content.units
+    for theme in units:
         for q in theme.questions:
             if getattr(q, "kind", "scale") == "text":
                 continue

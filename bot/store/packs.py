@@ -131,3 +131,24 @@ class PackQueries:
             (pack_id, int(enabled)),
         ).fetchall()
         return [int(r[0]) for r in rows]
+
+    # -- answers per pack (reports: each pack its own section) ---------------------------------
+
+    def answer_packs(self, team_id: int, period: str | None = None) -> list[str]:
+        """The packs a team answered in (in one period, or ever), the Praatplaat first."""
+        sql = "SELECT DISTINCT pack FROM answers WHERE team_id = ?"
+        params: tuple = (team_id,)
+        if period is not None:
+            sql += " AND period = ?"
+            params += (period,)
+        packs = sorted(str(r[0]) for r in self.conn.execute(sql, params))
+        return sorted(packs, key=lambda p: p != "praatplaat")
+
+    def pack_versions_in(self, team_id: int, period: str, pack: str) -> list[str]:
+        """The versions of a pack a team's answers of one period were given under."""
+        rows = self.conn.execute(
+            """SELECT DISTINCT pack_version FROM answers WHERE team_id = ? AND period = ?
+               AND pack = ? AND pack_version IS NOT NULL ORDER BY pack_version""",
+            (team_id, period, pack),
+        ).fetchall()
+        return [str(r[0]) for r in rows]

@@ -59,24 +59,27 @@ class SnapshotQueries:
             last = str(row[0])
             out.append(last)
 
-    def period_participants(self, team_id: int, period: str) -> int:
-        """How many members gave any answer (a scale or a text) in the team's period."""
+    def period_participants(self, team_id: int, period: str, pack: str | None = None) -> int:
+        """How many members gave any answer (a scale or a text) in the team's period (in one
+        content pack, or in any)."""
         row = self.conn.execute(
             """SELECT COUNT(DISTINCT member_id) FROM answers
-               WHERE team_id = ? AND period = ?
+               WHERE team_id = ? AND period = ? AND (? IS NULL OR pack = ?)
                AND (scale IS NOT NULL OR TRIM(COALESCE(text, '')) != '')""",
-            (team_id, period),
+            (team_id, period, pack, pack),
         ).fetchone()
         return int(row[0])
 
-    def period_answer_rows(self, team_id: int, period: str) -> list[tuple[Any, ...]]:
+    def period_answer_rows(self, team_id: int, period: str,
+                           pack: str = "praatplaat") -> list[tuple[Any, ...]]:
         """(member_id, team_id, theme_id, question_id, period, updated_at, scale, text,
-        share_text, id) of one team's period: what a snapshot is computed from."""
+        share_text, id) of one team's period in one content pack: what a snapshot is computed
+        from (each pack its own snapshot: nothing is ever averaged across packs)."""
         return self.conn.execute(
             """SELECT member_id, team_id, theme_id, question_id, period, updated_at, scale,
                       text, share_text, id
-               FROM answers WHERE team_id = ? AND period = ?""",
-            (team_id, period),
+               FROM answers WHERE team_id = ? AND period = ? AND pack = ?""",
+            (team_id, period, pack),
         ).fetchall()
 
     def tip_reaction_months(self, team_id: int) -> list[str]:
