@@ -152,6 +152,10 @@ def cmd_content_check(args: argparse.Namespace) -> int:
               f"({names})")
     print(f"Dialogues: {len(dialogues.flows)} flows, {len(dialogues.states)} states, "
           f"{len(dialogues.commands.commands)} commands, {len(dialogues.texts)} texts")
+    if getattr(args, "team", None):  # that team's packs too, its own included
+        from bot.packs_cli import cmd_content_check_team
+
+        return cmd_content_check_team(args, content)
     return 0
 
 
@@ -266,7 +270,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = content.add_parser("check", help="inhoud en dialogen controleren")
     p.add_argument("--dir", help="map met content/*.yaml")
     p.add_argument("--dialogues", help="map met dialogues/*.yaml")
+    p.add_argument("--team", help="ook de pakketten van dit team (met hun eigen pakketten)")
+    p.add_argument("--db", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_content_check)
+    from bot.packs_cli import register as register_packs
+
+    register_packs(content, add_team)  # content add FILE --team TEAM, team packs TEAM
 
     p = add("export", cmd_export, "alle antwoorden exporteren (beheer; staat in het logboek)")
     p.add_argument("--format", choices=["csv", "xlsx", "jsonl"], default="csv")

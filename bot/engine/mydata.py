@@ -90,6 +90,39 @@ class _Reader:
         self.store = store
         self.content = content
         self._teams: dict[int, str] = {}
+        from bot.packs import PackLibrary
+
+        self.packs = PackLibrary(store, content)
+
+    def pack_of(self, row: dict[str, Any]) -> Any:
+        """The pack an answer or run was given under (its own version), or None."""
+        return self.packs.for_answer(row.get("team_id"), row.get("pack") or "praatplaat",
+                                     row.get("pack_version"))
+
+    def pack_label(self, row: dict[str, Any]) -> str | None:
+        pack = self.pack_of(row)
+        if pack is None:
+            return row.get("pack")
+        version = row.get("pack_version") or getattr(pack, "version", "")
+        return f"{pack.title} (versie {version})"
+
+    def unit(self, row: dict[str, Any]) -> str | None:
+        """The title of the theme, case or tip of an answer, in its own pack."""
+        pack = self.pack_of(row)
+        if pack is None or not row.get("theme_id"):
+            return row.get("theme_id")
+        try:
+            return str(pack.theme(str(row["theme_id"])).title)
+        except KeyError:
+            return str(row["theme_id"])
+
+    def asked(self, row: dict[str, Any]) -> str:
+        """The question of an answer as it was asked, in its own pack and version."""
+        pack = self.pack_of(row)
+        try:
+            return str(pack.question(str(row["question_id"])).text) if pack else row["question_id"]
+        except KeyError:
+            return str(row["question_id"])
 
     def team(self, team_id: Any) -> str | None:
         if team_id is None:
@@ -135,8 +168,11 @@ def _runs(r: _Reader, rows: list[dict[str, Any]], ctx: dict[str, Any]) -> list[d
     out = []
     for row in sorted(rows, key=lambda x: (x["started_at"], x["id"])):
         number = ctx["run_numbers"].setdefault(row["id"], len(ctx["run_numbers"]) + 1)
+        what = r.scope(row["scope"]) if (row.get("pack") or "praatplaat") == "praatplaat" else (
+            f"{r.pack_label(row)}: " + ("alle thema's" if row["scope"] == "tour"
+                                        else str(r.unit({**row, "theme_id": row["scope"]}))))
         out.append({"ronde": number, "team": r.team(row["team_id"]),
-                    "wat": r.scope(row["scope"]), "kwartaal": row["period"],
+                    "wat": what, "kwartaal": row["period"],
                     "begonnen": row["started_at"], "laatst_actief": row["last_activity_at"],
                     "afgerond": row["finished_at"]})
     return out
@@ -153,8 +189,9 @@ def _answers(r: _Reader, rows: list[dict[str, Any]], ctx: dict[str, Any]) -> lis
             "ronde": ctx["run_numbers"].get(row["run_id"]),
             "team": r.team(row["team_id"]),
             "kwartaal": row["period"],
-            "thema": r.theme(row["theme_id"]),
-            "vraag": r.question(str(row["question_id"])),
+            "vragenpakket": r.pack_label(row),
+            "thema": r.unit(row),
+            "vraag": r.asked(row),
             "score": row["scale"],
             "toelichting": row["text"],
             "toelichting_gedeeld": shared,

@@ -1,0 +1,203 @@
+"""Packs a team writes itself: ``teamspiegel content add FILE --team TEAM``, validated with the
+same ``file:line: field: problem`` errors, versioned, seen by that team only, unable to change
+the privacy rules. The example of ``docs/content-packs.md`` is the file these tests add."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bot.content import get_content
+from bot.engine.core import Engine
+from bot.engine.mydata import export_document
+from bot.packs import PackLibrary, add_team_pack, choose_packs
+from bot.store import Store
+from bot.yamlio import ConfigError
+from tests.test_packs_chat import PackChat, t
+
+REPO = Path(__file__).resolve().parent.parent
+TEAMSPIEGEL = REPO / ".venv" / "bin" / "teamspiegel"
+CONTENT = get_content()
+
+
+def doc_example() -> str:
+    """The complete example pack of docs/content-packs.md (its first ```yaml block)."""
+    doc = (REPO / "docs" / "content-packs.md").read_text(encoding="utf-8")
+    [block] = re.findall(r"```yaml\n(.*?)```", doc, flags=re.S)
+    return block
+
+
+def cli(db: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEAMSPIEGEL_", "TELEGRAM_"))}
+    env["TEAMSPIEGEL_DB"] = str(db)
+    return subprocess.run([str(TEAMSPIEGEL), *argv], env=env, cwd=db.parent, capture_output=True,
+                          text=True, timeout=120)
+
+
+def lines_of(text: str) -> list[str]:
+    return text.splitlines()
+
+
+def line_no(text: str, needle: str, start: int = 0) -> int:
+    lines = lines_of(text)
+    return next(i for i in range(start, len(lines)) if needle in lines[i]) + 1
+
+
+# -- the command line ------------------------------------------------------------------------------
+
+
+def test_content_add_from_the_docs_example(tmp_path: Path) -> None:
+    db = tmp_path / "t.db"
+    assert cli(db, "team", "create", "Wijkteam Noord").returncode == 0
+    assert cli(db, "team", "create", "Wijkteam Zuid").returncode == 0
+    path = tmp_path / "onze-vragen.yaml"
+    path.write_text(doc_example(), encoding="utf-8")
+    proc = cli(db, "content", "add", str(path), "--team", "Wijkteam Noord")
+    assert proc.returncode == 0, proc.stderr
+    assert "Pakket 'onze-vragen' (versie 1) toegevoegd voor Wijkteam Noord" in proc.stdout
+    assert "1 themes, 1 cases, 1 tips, 1 dilemmas" in proc.stdout
+    again = cli(db, "content", "add", str(path), "--team", "Wijkteam Noord")
+    assert again.returncode == 0 and "niets veranderd" in again.stdout
+    # the team's list shows it, switched on, as its own; the other team has no such pack
+    listing = cli(db, "team", "packs", "Wijkteam Noord").stdout
+    assert re.search(r"\[x\] onze-vragen .* \(eigen pakket van het team\)", listing), listing
+    other = cli(db, "team", "packs", "Wijkteam Zuid")
+    assert "onze-vragen" not in other.stdout
+    refused = cli(db, "team", "packs", "Wijkteam Zuid", "--on", "onze-vragen")
+    assert refused.returncode != 0 and "ken ik niet voor Wijkteam Zuid" in refused.stderr
+    check = cli(db, "content", "check", "--team", "Wijkteam Noord")
+    assert check.returncode == 0, check.stderr
+    assert "[x] onze-vragen" in check.stdout and "[x] praatplaat" in check.stdout
+    # a changed file under the same version is refused; a new version is added
+    changed = doc_example().replace("Lukt het om tijd", "Lukt het echt om tijd")
+    path.write_text(changed, encoding="utf-8")
+    conflict = cli(db, "content", "add", str(path), "--team", "Wijkteam Noord")
+    assert conflict.returncode == 1
+    assert conflict.stderr.strip().startswith(f"{path}:1: version: version '1' of pack "
+                                              "'onze-vragen' was added before with other content")
+    path.write_text(changed.replace('version: "1"', 'version: "2"'), encoding="utf-8")
+    assert cli(db, "content", "add", str(path), "--team", "Wijkteam Noord").returncode == 0
+    store = Store(db)
+    try:
+        team = store.team_by_name("Wijkteam Noord")
+        assert team is not None
+        assert [r["version"] for r in store.team_pack_versions(team["id"], "onze-vragen")] == [
+            "1", "2"]
+        assert [a["detail"] for a in store.audit_entries(team["id"])
+                if a["action"] == "pack_added"] == ["onze-vragen v1", "onze-vragen v2"]
+    finally:
+        store.close()
+
+
+def _problems(store: Store, team: int, text: str, name: str = "p.yaml") -> list[str]:
+    with pytest.raises(ConfigError) as err:
+        add_team_pack(store, CONTENT, team, name, text=text)
+    return err.value.problems
+
+
+def test_a_pack_cannot_change_the_privacy_rules(store: Store) -> None:
+    team = store.create_team("Noord")
+    text = doc_example().replace('version: "1"\n', 'version: "1"\nk: 1\n')
+    assert _problems(store, team, text) == [
+        f"p.yaml:{line_no(text, 'k: 1')}: k: a pack cannot change the privacy rules (k, frozen "
+        "snapshots, who sees shared texts); remove this key"]
+    text = doc_example().replace("        kind: text\n        audience: [manager]",
+                                 "        kind: text\n        audience: [manager]\n"
+                                 "        share_text: true")
+    [problem] = _problems(store, team, text)
+    assert problem.startswith(f"p.yaml:{line_no(text, 'share_text: true')}: "
+                              "themes[0].questions[1].share_text: a pack cannot change the "
+                              "privacy rules")
+    assert store.team_pack_ids(team) == []
+
+
+def test_the_same_errors_as_every_pack(store: Store) -> None:
+    team = store.create_team("Noord")
+    base = doc_example()
+    # a scale without anchors: the Praatplaat's own message
+    text = base.replace('        anchors: {low: "Nooit", high: "Altijd"}\n', "")
+    assert _problems(store, team, text) == [
+        f"p.yaml:{line_no(text, '- id: werkdruk-1')}: themes[0].questions[0].anchors: a scale "
+        "question needs anchors {low: ..., high: ...}: what 1 and 5 mean"]
+    # three sides to a dilemma
+    text = base.replace('sides: ["Zelf doen", "Doorverwijzen"]',
+                        'sides: ["Zelf doen", "Doorverwijzen", "Allebei"]')
+    assert _problems(store, team, text) == [
+        f"p.yaml:{line_no(text, 'sides: [')}: dilemmas[0].sides: List should have at most 2 "
+        "items after validation, not 3"]
+    # an item for everyone in a pack for two roles (cross-field checks run once the fields
+    # themselves are valid, as in every pack)
+    text = base.replace("audience: [all]\nintro:", "audience: [professional, manager]\nintro:")
+    q = line_no(text, "- id: werkdruk-1")
+    problems = _problems(store, team, text)
+    assert f"p.yaml:{line_no(text, 'audience: [all]', q)}: themes[0].questions[0].audience: " \
+           "all is not within the pack's audience (professional+manager); widen the pack's " \
+           "audience or narrow this one" in problems
+    assert len(problems) == 4  # werkdruk-1, the case's question, the tip, the dilemma
+    # a built-in pack's name, a theme id the Praatplaat uses
+    text = base.replace("id: onze-vragen", "id: casus").replace("- id: werkdruk\n",
+                                                                 "- id: regie\n")
+    text = text.replace("id: werkdruk-1", "id: regie-1").replace("id: werkdruk-2", "id: regie-2")
+    assert _problems(store, team, text) == [
+        f"p.yaml:{line_no(text, 'id: casus')}: id: 'casus' is a pack of Teamspiegel itself; "
+        "choose another id for your own pack",
+        f"p.yaml:{line_no(text, '- id: regie')}: themes[0].id: 'regie' is already used by "
+        "pack 'praatplaat' (praatplaat.yaml); choose another id",
+    ]
+    # broken YAML
+    assert _problems(store, team, "id: x\n  title: [") [0].startswith("p.yaml:2: YAML syntax")
+
+
+def test_team_packs_are_seen_by_their_team_only(engine: Engine) -> None:
+    store = engine.store
+    noord, zuid = store.create_team("Noord"), store.create_team("Zuid")
+    pack, status = add_team_pack(store, CONTENT, noord, "onze-vragen.yaml", text=doc_example())
+    assert status == "added" and pack.id == "onze-vragen"
+    lib = PackLibrary(store, CONTENT)
+    assert "onze-vragen" in [u.id for u in lib.uses(noord) if u.enabled]
+    assert "onze-vragen" not in [u.id for u in lib.uses(zuid)]
+    with pytest.raises(KeyError):
+        choose_packs(store, CONTENT, zuid, on=["onze-vragen"])
+    with pytest.raises(KeyError):
+        lib.get(zuid, "onze-vragen")
+    # a member of Zuid pressing a button of Noord's pack gets nothing of it
+    z = PackChat(engine, "z")
+    z.onboard("professional", code=store.create_invite(zuid))
+    z.press("go:pack:onze-vragen:overleg", token=None)
+    assert t(engine, "pack_not_available") in z.texts()
+    assert "packs" not in [c.value for c in z.prompt().choices]
+
+
+def test_answers_keep_the_version_they_were_given_under(engine: Engine) -> None:
+    store = engine.store
+    team = store.create_team("Noord")
+    add_team_pack(store, CONTENT, team, "onze-vragen.yaml", text=doc_example())
+    chat = PackChat(engine, "n")
+    chat.onboard("professional", code=store.create_invite(team))
+    chat.press("packs")
+    assert chat.state == "packs.pick_unit"
+    chat.press("werkdruk")
+    assert "Lukt het om tijd te maken voor overleg?" in chat.prompt().text
+    assert "„We plannen ruimte voor overleg in, ook als het druk is.”" in chat.texts()
+    chat.type("2")
+    chat.type("Vaste dinsdag")
+    chat.press("nee")
+    # version 2 asks it differently; the answer given stays with version 1's question
+    v2 = doc_example().replace('version: "1"', 'version: "2"').replace(
+        "Lukt het om tijd te maken voor overleg? Wat helpt daarbij?",
+        "Is er tijd voor overleg in de week? Wat helpt daarbij?")
+    add_team_pack(store, CONTENT, team, "onze-vragen.yaml", text=v2)
+    [row] = store.member_answers(chat.member_id or -1)
+    assert (row["pack"], row["pack_version"], row["scale"]) == ("onze-vragen", "1", 2)
+    doc = export_document(store, CONTENT, chat.member_id, chat.conv, engine.clock())
+    [answer] = [a for a in doc["antwoorden"] if a["vraag"].startswith("Lukt het")]
+    assert answer["vragenpakket"] == "Onze eigen vragen (versie 1)"
+    # a new run asks version 2
+    chat.type("/menu")
+    chat.press("packs")
+    chat.press("werkdruk")
+    assert "Is er tijd voor overleg in de week?" in chat.prompt().text
