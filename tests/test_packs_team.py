@@ -201,3 +201,33 @@ def test_answers_keep_the_version_they_were_given_under(engine: Engine) -> None:
     chat.press("packs")
     chat.press("werkdruk")
     assert "Is er tijd voor overleg in de week?" in chat.prompt().text
+
+
+# -- the migration ---------------------------------------------------------------------------------
+
+
+def test_a_release_3_database_carries_over(tmp_path: Path) -> None:
+    """Every answer and run of release 0.3 is the Praatplaat's, the teams use the default packs,
+    and the new tables work on the old data."""
+    from tests.test_access_migration import v3_database
+
+    path = tmp_path / "v3.db"
+    v3_database(path)
+    store = Store(path)
+    try:
+        [answer] = store.member_answers(7)
+        assert (answer["pack"], answer["pack_version"], answer["content_version"]) == (
+            "praatplaat", None, "praatplaat=1;kalender=1")
+        run = store.get_run(3)
+        assert run is not None and run["pack"] == "praatplaat" and run["pack_version"] is None
+        lib = PackLibrary(store, CONTENT)
+        assert [p.id for p in lib.enabled(1)] == ["praatplaat", "kalender"]
+        assert store.answer_packs(1) == ["praatplaat"]
+        # an old answer is read with the Praatplaat (no version stored: the current one)
+        assert lib.for_answer(1, answer["pack"], answer["pack_version"]) is CONTENT.praatplaat
+        add_team_pack(store, CONTENT, 1, "onze-vragen.yaml", text=doc_example())
+        assert [p.id for p in lib.enabled(1)] == ["praatplaat", "kalender", "onze-vragen"]
+        tables = set(store.db.table_names())
+        assert {"team_packs", "team_pack_choices"} <= tables
+    finally:
+        store.close()

@@ -189,14 +189,49 @@ def plan_due(
     with store.transaction():
         result.cancelled = store.cancel_unwanted(now_s)
         teams = store.schedule_teams()
-        _plan_tips(store, now, teams, content, links, plats, result)
-        _plan_invites(store, now, teams, plats, result)
+        _plan_tips(store, now, _using(store, teams, "kalender"), content, links, plats, result)
+        _plan_invites(store, now, _using(store, teams, "praatplaat"), plats, result)
+        _plan_series(store, now, teams, content, links, plats, result)
         if is_working_time(now):
             _plan_reminders(store, now, plats, result)
     if result.total or result.cancelled:
         log.info("planned %s (%d group rows), cancelled %d", result.counts, result.groups,
                  result.cancelled)
     return result
+
+
+def _using(store: Store, teams: list[dict[str, Any]], pack: str) -> list[dict[str, Any]]:
+    """The teams that use a default pack (the calendar's tips, the Praatplaat's quarterly
+    invite): an owner may switch either off (bot.packs); a team that never chose uses both."""
+    off = set(store.teams_choosing(pack, enabled=False))
+    return [t for t in teams if int(t["id"]) not in off]
+
+
+def _plan_series(
+    store: Store,
+    now: datetime,
+    teams: list[dict[str, Any]],
+    content: Content | None,
+    links: LinkProvider | None,
+    plats: list[str] | None,
+    result: PlanResult,
+) -> None:
+    """The monthly tip of a content pack's series (bot.schedule.series), counted as ``series``
+    (only when there is one: the other counts stay as they were)."""
+    from bot.schedule.series import KIND_SERIES, plan_series
+
+    extra = set(store.teams_with_extra_packs())
+    teams = [t for t in teams if int(t["id"]) in extra]
+    if not teams:  # most teams use the default packs only: nothing to load
+        return
+    if content is None:
+        from bot.content import get_content
+
+        content = get_content()
+    private, groups = plan_series(store, now, teams, content, links, plats)
+    if private + groups:
+        result.counts[KIND_SERIES] = result.counts.get(KIND_SERIES, 0) + private + groups
+        result.groups += groups
 
 
 def _schedule_of(team: dict[str, Any]) -> TeamSchedule:

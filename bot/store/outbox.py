@@ -94,16 +94,19 @@ class OutboxQueries:
         now: str,
         platforms: Iterable[str] | None = None,
         skip_run_since: str | None = None,
+        roles: Sequence[str] | None = None,
     ) -> int:
         """One row per reachable, unpaused member of the teams, in their private chat.
 
         The dedup key ``{platform}:{chat_id}:{kind}:{period}`` makes this idempotent: a member
         in two teams, a second call or a second process never adds a second row.
         ``skip_run_since``: leave out members who started a reflection run since then.
+        ``roles``: only members who answer as one of these roles in the team (a tip's audience).
         """
-        if not team_ids:
+        if not team_ids or (roles is not None and not roles):
             return 0
-        params: list[Any] = [*team_ids, kind, period, now]
+        role_filter = "" if roles is None else f" AND ms.role IN ({_marks(len(roles))})"
+        params: list[Any] = [*team_ids, *(roles or ()), kind, period, now]
         where = ""
         if platforms is not None:
             plats = list(platforms)
@@ -122,7 +125,7 @@ class OutboxQueries:
                 WITH {_PRIVATE_CHATS},
                 targets AS MATERIALIZED (
                     SELECT ms.member_id, MIN(ms.team_id) AS team_id FROM memberships ms
-                    WHERE ms.team_id IN ({_marks(len(team_ids))})
+                    WHERE ms.team_id IN ({_marks(len(team_ids))}){role_filter}
                     GROUP BY ms.member_id
                 ),
                 keyed AS (

@@ -132,6 +132,14 @@ class PackQueries:
         ).fetchall()
         return [int(r[0]) for r in rows]
 
+    def teams_with_extra_packs(self) -> list[int]:
+        """Teams that switched on a pack beyond the two defaults (or added one of their own)."""
+        rows = self.conn.execute(
+            """SELECT DISTINCT team_id FROM team_pack_choices WHERE enabled = 1
+               AND pack_id NOT IN ('praatplaat', 'kalender') ORDER BY team_id"""
+        ).fetchall()
+        return [int(r[0]) for r in rows]
+
     # -- answers per pack (reports: each pack its own section) ---------------------------------
 
     def answer_packs(self, team_id: int, period: str | None = None) -> list[str]:
