@@ -252,3 +252,22 @@ def test_praatplaat_answers_stay_praatplaat(engine: Engine) -> None:
     [row] = engine.store.member_answers(chat.member_id or -1)
     assert (row["pack"], row["pack_version"], row["content_version"]) == (
         "praatplaat", CONTENT.praatplaat.version, CONTENT.version)
+
+
+def test_my_reflections_show_each_pack_on_its_own(engine: Engine) -> None:
+    _, token = team_with(engine.store, "casus")
+    chat = joined(engine, "pro", "professional", token)
+    chat.press("tour")
+    chat.type("5")
+    chat.type("/menu")
+    chat.press("packs")
+    chat.press("robert")
+    chat.type("Met Robert zelf praten.")
+    chat.press("nee")
+    chat.type("/mijnreflecties")
+    text = chat.texts()
+    assert "Samenhang tussen beleid, management en uitvoering — " in text
+    assert f"{CASUS.title}:\n• Robert — " in text and "1 antwoord" in text
+    assert text.index("Samenhang") < text.index(CASUS.title)
+    [mine] = [r for r in chat.last if CASUS.title in r.text]
+    assert mine.personal  # your own answers: never in a shared room
