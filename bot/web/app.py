@@ -417,6 +417,7 @@ class _Pages:
             for f in self.store.followups(team_id)
         ]
         return self.render(request, "team.html", {
+            **self.packs_context(session, team_id, report),
             "title": self.team_name(team_id),
             "team_id": team_id,
             "report": report,
@@ -569,6 +570,54 @@ class _Pages:
             target = f"/team/{team_id}#wat-we-doen"
         return RedirectResponse(target, status_code=303)
 
+    # -- content packs: each pack its own section; owners choose them ---------------------------
+
+    def packs_context(self, session: Session, team_id: int, report: TeamReport) -> dict[str, Any]:
+        """The team page's packs: a section per other pack the team answered (its own numbers
+        and shared texts, never averaged with the Praatplaat's) and, for an owner, the list of
+        packs to switch on and off (the same implementation as /beheer and the CLI)."""
+        from bot.packs import PackLibrary
+        from bot.reports.service import pack_reports_for
+
+        sections: list[dict[str, Any]] = []
+        if not report.demo:
+            for pack, pack_report in pack_reports_for(
+                    self.store, session.member_id, team_id, action="dashboard_team", k=self.k,
+                    last=TABLE_PERIODS, now=self.clock(), content=self.content):
+                sections.append(_pack_section(pack, pack_report))
+        choice = None
+        if self.store.is_owner(session.member_id, team_id):
+            choice = [{"id": u.id, "title": u.pack.title, "on": u.enabled,
+                       "own": u.origin == "team"}
+                      for u in PackLibrary(self.store, self.content).uses(team_id)]
+        return {"pack_sections": sections, "pack_choice": choice}
+
+    async def packs(self, request: Request) -> Response:
+        """An owner switches the team's packs (the checked boxes are on); audited."""
+        from bot.packs import choose_packs
+
+        session = self.session(request)
+        if session is None:
+            return self.not_logged_in(request)
+        team_id = int(request.path_params["team_id"])
+        form = await request.form()
+        if not self.signer.check_csrf(session, str(form.get("csrf") or "")):
+            return self.csrf_failed(request, session)
+        if team_id > MAX_ID or not self.store.is_owner(session.member_id, team_id):
+            with self.store.transaction():
+                self.store.audit("packs:denied", actor=session.member_id,
+                                 team_id=team_id if team_id <= MAX_ID else None)
+            return self.forbidden(request, session)
+        from bot.packs import PackLibrary
+
+        wanted = {str(v) for v in form.getlist("pack")}
+        uses = PackLibrary(self.store, self.content).uses(team_id)
+        on = [u.id for u in uses if u.id in wanted and not u.enabled]
+        off = [u.id for u in uses if u.id not in wanted and u.enabled]
+        choose_packs(self.store, self.content, team_id, on=on, off=off,
+                     actor=session.member_id, via="web")
+        return RedirectResponse(f"/team/{team_id}#pakketten", status_code=303)
+
     async def not_found(self, request: Request, exc: Exception) -> Response:
         return self.message(request, "Niet gevonden", ["Deze pagina bestaat niet."],
                             status=404, session=self.session(request))
@@ -613,6 +662,25 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+def _pack_section(pack: Any, report: TeamReport) -> dict[str, Any]:
+    """One pack's part of the team page: per theme, case or tip of the latest published
+    period its scale questions and its shared texts (the same rules as every view)."""
+    period = report.periods[-1] if report.periods else None
+    units = []
+    if period is not None:
+        cells = {c.question_id: c for c in report.questions if c.period == period}
+        for unit in pack.units:
+            questions = [(q.ask, cells.get(q.id)) for q in unit.questions
+                         if q.kind == "scale" and q.id in cells
+                         and cells[q.id].reason != NO_ANSWERS]
+            texts = [t.text for t in report.texts if t.period == period
+                     and t.theme_id == unit.id]
+            if questions or texts:
+                units.append({"title": unit.label, "questions": questions, "texts": texts})
+    return {"id": pack.id, "title": pack.title, "period": period, "units": units,
+            "report": report, "source": pack.source.attribution()}
+
+
 def create_app(
     store: Store,
     settings: Settings,
@@ -630,6 +698,7 @@ def create_app(
         Route("/team/{team_id:int}/tips", pages.tips, methods=["GET"]),
         Route("/team/{team_id:int}/export.{kind}", pages.export, methods=["GET"]),
         Route("/team/{team_id:int}/followup", pages.followup, methods=["POST"]),
+        Route("/team/{team_id:int}/packs", pages.packs, methods=["POST"]),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(
