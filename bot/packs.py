@@ -48,7 +48,9 @@ __all__ = [
     "PackUse",
     "add_team_pack",
     "choose_packs",
+    "find_dilemma",
     "library",
+    "team_dilemmas",
     "validate_team_pack",
 ]
 
@@ -295,3 +297,29 @@ def choose_packs(store: Store, content: Content, team_id: int, *, on: Sequence[s
             store.audit("packs_chosen", actor=actor, team_id=team_id,
                         detail=f"{via}: {' '.join(changed)}")
     return changed
+
+
+# -- dilemma cards, for the team conversation ------------------------------------------------------
+
+
+def team_dilemmas(store: Store, content: Content, team_id: int) -> list[tuple[Pack, Any]]:
+    """The dilemma cards of the packs a team uses (its own packs included), in pack order:
+    (pack, :class:`bot.content.Dilemma`). What the team conversation offers to vote on."""
+    return [(pack, card) for pack in PackLibrary(store, content).enabled(team_id)
+            if isinstance(pack, Pack) for card in pack.dilemmas]
+
+
+def find_dilemma(store: Store, content: Content, team_id: int,
+                 ref: str) -> tuple[Pack, Any] | None:
+    """One of the team's dilemma cards by its id, its number in :func:`team_dilemmas` (1-based,
+    as a list in the chat shows them) or a piece of its title (3+ letters, one match only)."""
+    cards = team_dilemmas(store, content, team_id)
+    raw = " ".join(ref.lower().split())
+    if raw.isdigit():
+        n = int(raw)
+        return cards[n - 1] if 1 <= n <= len(cards) else None
+    exact = [c for c in cards if c[1].id == raw]
+    if exact:
+        return exact[0]
+    found = [c for c in cards if len(raw) >= 3 and raw in c[1].title.lower()]
+    return found[0] if len(found) == 1 else None

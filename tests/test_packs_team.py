@@ -231,3 +231,34 @@ def test_a_release_3_database_carries_over(tmp_path: Path) -> None:
         assert {"team_packs", "team_pack_choices"} <= tables
     finally:
         store.close()
+
+
+# -- dilemma cards for the team conversation ---------------------------------------------------------
+
+
+def test_dilemma_cards_ready_for_a_vote(store: Store) -> None:
+    """What the team conversation calls: the cards of the packs a team uses, each a two-sided
+    vote (fits Telegram's sendPoll: question <= 300, options <= 100 characters) plus prompts."""
+    from bot.packs import find_dilemma, team_dilemmas
+
+    team = store.create_team("Noord")
+    assert team_dilemmas(store, CONTENT, team) == []  # the defaults have no dilemmas
+    choose_packs(store, CONTENT, team, on=["beleidsuitgangspunten"])
+    cards = team_dilemmas(store, CONTENT, team)
+    assert [c.id for _, c in cards][:2] == ["zelfbeschikking-of-veiligheid",
+                                            "ingrijpen-of-loslaten"]
+    assert len(cards) == 7
+    for pack, card in cards:
+        assert pack.id == "beleidsuitgangspunten"
+        assert len(card.title) <= 300 and all(len(label) <= 100 for _, label in card.options())
+        assert [v for v, _ in card.options()] == ["a", "b"] and card.prompts
+        assert all(q.shown().startswith("„") for q in card.quotes)
+    pack, card = find_dilemma(store, CONTENT, team, "1")  # type: ignore[misc]
+    assert card.options() == [("a", "Zelfbeschikking"), ("b", "Veiligheid")]
+    assert find_dilemma(store, CONTENT, team, "privacy")[1].id == "hoe-strikt-privacy"  # type: ignore[index]
+    assert find_dilemma(store, CONTENT, team, "99") is None
+    # a team's own cards come with its own pack, for that team only
+    add_team_pack(store, CONTENT, team, "onze-vragen.yaml", text=doc_example())
+    assert [c.id for _, c in team_dilemmas(store, CONTENT, team)][-1] == "doorverwijzen"
+    other = store.create_team("Zuid")
+    assert team_dilemmas(store, CONTENT, other) == []
