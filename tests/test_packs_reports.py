@@ -146,3 +146,21 @@ def test_pack_reports_need_a_read_right(hooked: Engine, store: Store, oost: dict
     assert any(a["action"] == "test:packs:denied" for a in store.audit_entries(oost["id"]))
     pro.type("/rapport")
     assert hooked.dialogues.text("not_manager") in "\n".join(r.text for r in pro.last)
+
+
+def test_exports_list_each_pack_in_its_own_rows(store: Store, oost: dict, tmp_path) -> None:  # noqa: ANN001
+    import csv
+
+    from bot.reports.export import export_report
+
+    path = export_report(store, oost["id"], "csv", tmp_path / "oost.csv", k=3,
+                         member_id=oost["reader"].id, now=NOW)
+    rows = list(csv.DictReader(path.read_text(encoding="utf-8").splitlines()))
+    packs = {r["pack"] for r in rows}
+    assert packs == {"praatplaat", "casus", "beleidsuitgangspunten"}
+    totals = {r["pack"]: r["mean"] for r in rows if r["level"] == "total" and r["period"] == Q}
+    assert totals["praatplaat"] == "5.0" and totals["beleidsuitgangspunten"] == "1.0"
+    [cell] = [r for r in rows if r["question_id"] == "zelfredzaamheid-1"]
+    assert cell["theme_title"] == "Zelfredzaamheid"
+    # aggregates only: no text of anybody in any pack's rows
+    assert "Robert zelf laten kiezen" not in path.read_text(encoding="utf-8")

@@ -28,27 +28,47 @@ from bot.spreadsheet import safe_row, safe_values
 from bot.store import Store
 
 __all__ = ["FORMATS", "csv_bytes", "export_columns", "export_report", "export_rows",
-           "notes_nl", "xlsx_bytes"]
+           "notes_nl", "pack_export_rows", "xlsx_bytes"]
 
 FORMATS = ("csv", "xlsx", "png")
 
 
 def export_columns() -> list[str]:
-    """The columns of ``report_to_rows`` plus a readable theme title and a Dutch reason."""
+    """The columns of ``report_to_rows`` plus a readable theme title and a Dutch reason, and
+    the content pack each row belongs to (each pack its own rows: never a total across packs)."""
     columns = list(EXPORT_COLUMNS)
+    columns.insert(columns.index("theme_id"), "pack")
     columns.insert(columns.index("theme_id") + 1, "theme_title")
     columns.insert(columns.index("reason") + 1, "reason_nl")
     return columns
 
 
-def export_rows(report: TeamReport, titles: dict[str, str]) -> list[dict]:
+def export_rows(report: TeamReport, titles: dict[str, str],
+                pack: str = "praatplaat") -> list[dict]:
     """``report_to_rows`` with a theme title and a Dutch reason next to the ids."""
     rows = report_to_rows(report)
     for row in rows:
         theme_id = row.get("theme_id")
+        row["pack"] = pack
         row["theme_title"] = titles.get(theme_id, theme_id) if theme_id else None
         reason = row.get("reason")
         row["reason_nl"] = REASONS_NL.get(reason, reason) if reason else None
+    return rows
+
+
+def pack_export_rows(store: Store, member_id: int | None, team_id: int, *, action: str, k: int,
+                     periods: list[str] | None = None, now: datetime | None = None,
+                     content: object | None = None) -> list[dict]:
+    """The rows of every other content pack the team answered, each pack its own rows (the
+    same access check and audit as the Praatplaat's view)."""
+    from bot.reports.service import pack_reports_for
+
+    rows: list[dict] = []
+    for pack, report in pack_reports_for(store, member_id, team_id, action=action, k=k,
+                                         now=now, content=content):
+        titles = {u.id: u.title for u in pack.units}  # type: ignore[attr-defined]
+        rows += [r for r in export_rows(report, titles, pack=pack.id)  # type: ignore[attr-defined]
+                 if periods is None or r["period"] in periods]
     return rows
 
 
@@ -136,6 +156,9 @@ def export_report(
         return path
     columns = export_columns()
     rows = export_rows(report, titles)
+    if not report.demo:
+        rows += pack_export_rows(store, member_id, team_id, action=f"export_{fmt}", k=k,
+                                 periods=periods, now=now, content=content)
     if fmt == "csv":
         path.write_bytes(csv_bytes(rows, columns))
     else:
