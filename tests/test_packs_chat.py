@@ -170,15 +170,19 @@ def test_owner_switches_packs_in_beheer(engine: Engine) -> None:
     assert owner.state == "packs.choose"
     listing = owner.prompt().text
     assert "✅ Praatplaat" in listing and "⬜ Casussen: Robert en vijf gemeenten" in listing
-    owner.press("pack:casus")
+    old_token = owner.conv.prompt_seq  # type: ignore[union-attr]
+    owner.press("pack:on:casus")
     assert t(engine, "pack_switched_on", pack=CASUS.title, team="Wijkteam Noord") in owner.texts()
     assert "✅ Casussen" in owner.prompt().text
+    assert PackLibrary(store, CONTENT).is_enabled(team, "casus")
+    # the same button pressed again (an old message) changes nothing: it says what it does
+    owner.press("pack:on:casus", token=str(old_token))
     assert PackLibrary(store, CONTENT).is_enabled(team, "casus")
     # the member's menu has the cases now
     member.type("/menu")
     assert "packs" in [c.value for c in member.prompt().choices]
     # and off again
-    owner.press("pack:casus")
+    owner.press("pack:off:casus")
     assert t(engine, "pack_switched_off", pack=CASUS.title, team="Wijkteam Noord") in owner.texts()
     member.type("/menu")
     assert "packs" not in [c.value for c in member.prompt().choices]
@@ -197,7 +201,7 @@ def test_a_member_cannot_switch_packs(engine: Engine) -> None:
     member = joined(engine, "member", "professional", token)
     member.type("/beheer")
     assert t(engine, "not_owner") in member.texts()
-    member.press("pack:casus", token=None)
+    member.press("pack:on:casus", token=None)
     assert not PackLibrary(store, CONTENT).is_enabled(team, "casus")
     # an owner whose right was taken away mid-flow is refused at the press
     owner = joined(engine, "owner", "manager", token)
@@ -205,7 +209,7 @@ def test_a_member_cannot_switch_packs(engine: Engine) -> None:
     owner.type("/beheer")
     owner.press(owner.choice(t(engine, "access_packs")))
     store.conn.execute("DELETE FROM team_access WHERE member_id = ?", (owner.member_id,))
-    owner.press("pack:casus")
+    owner.press("pack:on:casus")
     assert t(engine, "not_owner") in owner.texts()
     assert not PackLibrary(store, CONTENT).is_enabled(team, "casus")
     assert any(a["action"] == "packs:denied" for a in store.audit_entries(team))

@@ -244,19 +244,22 @@ def _owner_team(turn: Turn) -> int | None:
 
 @action("toggle_pack")
 def toggle_pack(turn: Turn, arg: str | None) -> None:
-    """``pack:<id>``: switch a pack on or off for the owner's team (checked again, audited)."""
+    """``pack:on:<id>`` / ``pack:off:<id>``: switch a pack on or off for the owner's team
+    (checked again, audited). The button says what it does, so an older button pressed again
+    never undoes a newer choice."""
     from bot.packs import choose_packs
 
     team_id = _owner_team(turn)
     if team_id is None:
         return
-    pack_id = str(turn.value).partition(":")[2]
+    _, want, pack_id = str(turn.value).split(":", 2) if str(turn.value).count(":") >= 2 else (
+        "", "", "")
     lib = library(turn.engine)
     use = next((u for u in lib.uses(team_id) if u.id == pack_id), None)
-    if use is None:
+    if use is None or want not in ("on", "off"):
         turn.say("pack_unknown")
         return
-    on = not use.enabled
+    on = want == "on"
     choose_packs(turn.store, turn.content, team_id, on=[pack_id] if on else [],
                  off=[] if on else [pack_id], actor=turn.member_id, via="chat")
     team = turn.store.get_team(team_id)
@@ -279,7 +282,8 @@ def render_pack_choice(turn: Turn) -> list[Reply]:
         own = turn.text("pack_own") if use.origin == "team" else ""
         lines.append(f"{state} {use.pack.title}{own}: {_holds(turn, use.pack)}")
         key = "pack_turn_off" if use.enabled else "pack_turn_on"
-        choices.append(Choice(turn.text(key, pack=use.pack.title), f"pack:{use.id}"))
+        want = "off" if use.enabled else "on"
+        choices.append(Choice(turn.text(key, pack=use.pack.title), f"pack:{want}:{use.id}"))
     return [Reply("\n".join(lines), choices=[*choices, done], expects="choice")]
 
 
