@@ -194,6 +194,14 @@ def cmd_tips_preview(args: argparse.Namespace) -> int:
     from bot.content import get_content
     from bot.schedule.tips import preview_tip
 
+    if getattr(args, "pack", None):  # a tip of a pack's series
+        from bot.schedule.series import preview_series_tip
+
+        try:
+            print(preview_series_tip(get_content(), args.pack, args.number or 1))
+        except KeyError as exc:
+            raise SystemExit(str(exc.args[0])) from None
+        return 0
     month = args.month or datetime.now(UTC).month
     print(preview_tip(month, get_content()))
     return 0
@@ -288,6 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
     tips = sub.add_parser("tips", help="maandtips").add_subparsers(dest="tips_command")
     p = tips.add_parser("preview", help="een tip bekijken zoals gebruikers hem zien")
     p.add_argument("--month", type=int, choices=range(1, 13))
+    p.add_argument("--pack", help="een tip uit de reeks van dit pakket (bijv. tips-2017)")
+    p.add_argument("--number", type=int, help="welke tip van die reeks (1, 2, ...)")
     p.set_defaults(func=cmd_tips_preview)
     add("status", cmd_status, "stand van de verzending")
     p = add("outbox", cmd_outbox, "onzekere berichten afhandelen")

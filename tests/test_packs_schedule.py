@@ -126,3 +126,17 @@ def test_a_team_without_the_praatplaat_gets_no_quarterly_invite(store: Store) ->
     plan_due(store, JULY_SLOT, content=CONTENT)
     invites = rows(store, "invite")
     assert [r["chat_id"] for r in invites] == ["chat-pro"]
+
+
+def test_schedule_overview_and_preview_show_the_series(store: Store) -> None:
+    from bot.schedule.planner import schedule_overview
+    from bot.schedule.series import preview_series_tip
+
+    team_with_series(store)
+    text = schedule_overview(store, JULY_SLOT - timedelta(days=1), months=2, content=CONTENT)
+    first, second = TIPS.series()[:2]
+    assert f"reeks      wo 8 jul 2026 09:00  tips-2017 1: {first.title}" in text
+    assert f"tips-2017 2: {second.title}" in text
+    preview = preview_series_tip(CONTENT, "tips-2017", 2)
+    assert second.question in preview and "[Beantwoord de vraag]" in preview
+    assert f"Om samen over te praten: {second.question}" in preview

@@ -234,6 +234,40 @@ def _plan_series(
         result.groups += groups
 
 
+def _series_overview(store: Store, team: dict[str, Any], schedule: TeamSchedule,
+                     now: datetime, months: int, content: Content | None) -> list[str]:
+    """The next tips of a team's pack series, for ``teamspiegel schedule``."""
+    if int(team["id"]) not in set(store.teams_with_extra_packs()):
+        return []
+    from bot.content import Pack
+    from bot.packs import PackLibrary
+    from bot.schedule.series import series_slot, series_tip
+
+    if content is None:
+        from bot.content import get_content
+
+        content = get_content()
+    lib = PackLibrary(store, content)
+    team_id = int(team["id"])
+    calendar = lib.is_enabled(team_id, "kalender")
+    lines: list[str] = []
+    for pack in lib.enabled(team_id):
+        chosen = store.pack_chosen_at(team_id, pack.id)
+        if not isinstance(pack, Pack) or not pack.tips or chosen is None:
+            continue
+        local = now.astimezone(AMSTERDAM)
+        year, month, shown = local.year, local.month, 0
+        for _ in range(months + 2):
+            slot = series_slot(year, month, schedule, after_calendar=calendar)
+            tip = series_tip(pack, datetime.fromisoformat(chosen), year, month, schedule,
+                             after_calendar=calendar)
+            if slot is not None and slot > now and tip is not None and shown < months:
+                lines.append(f"  reeks      {_when(slot)}  {pack.id} {tip.number}: {tip.title}")
+                shown += 1
+            year, month = (year, month + 1) if month < 12 else (year + 1, 1)
+    return lines
+
+
 def _schedule_of(team: dict[str, Any]) -> TeamSchedule:
     return TeamSchedule.from_json(team.get("tip_schedule"))
 
@@ -480,6 +514,7 @@ def schedule_overview(
                     lines.append(f"  tip        {_when(slot)}  {titles.get(month, '?')}")
                     shown += 1
                 year, month = (year, month + 1) if month < 12 else (year + 1, 1)
+        lines += _series_overview(store, team, schedule, now, months, content)
         if (team.get("reflection_cadence") or "quarter") == "quarter":
             year, quarter = local.year, (local.month - 1) // 3 + 1
             for _ in range(3):

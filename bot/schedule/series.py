@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from bot.content import Content
     from bot.store import Store
 
-__all__ = ["KIND_SERIES", "SERIES_GAP", "plan_series", "series_replies", "series_tip"]
+__all__ = ["KIND_SERIES", "SERIES_GAP", "plan_series", "preview_series_tip", "series_replies",
+           "series_tip"]
 
 KIND_SERIES = "series"
 #: with the calendar on too, a series tip goes this long after the calendar tip
@@ -162,3 +163,23 @@ def plan_series(
                         not_before=_iso(not_before), now=_iso(now),
                     )
     return private, groups
+
+
+def preview_series_tip(content: Content, pack_id: str, number: int) -> str:
+    """``teamspiegel tips preview --pack ID --number N``: a series tip as members and a team
+    chat see it. KeyError (Dutch) for an unknown pack or number."""
+    from bot.schedule.tips import _render
+
+    try:
+        pack = content.pack(pack_id)
+    except KeyError:
+        raise KeyError(f"Pakket {pack_id!r} ken ik niet.") from None
+    tips = pack.series() if isinstance(pack, Pack) else []
+    tip = next((t for t in tips if t.number == number), None)
+    if tip is None:
+        raise KeyError(f"Pakket {pack_id!r} heeft geen tip {number} "
+                       f"(wel: {', '.join(str(t.number) for t in tips) or 'geen tips'}).")
+    private = series_replies(pack, tip, group=False)
+    group = series_replies(pack, tip, group=True, private_link="https://t.me/<bot>")
+    return "\n".join([f"== Privéchat ({pack.title}, tip {tip.number}) ==", _render(private),
+                      "", "== Teamgroep ==", _render(group)])
