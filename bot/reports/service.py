@@ -313,8 +313,7 @@ def team_report(
     open_period = open_count = None
     if periods is None:
         open_period = store.answer_period(team_id, now)
-        open_count = store.period_participants(team_id, open_period,
-                                               None if pack == "praatplaat" else pack)
+        open_count = store.period_participants(team_id, open_period, pack)
     return build_view(team_id, snapshots, k, viewer=me, texts=texts, open_period=open_period,
                       open_count=open_count)
 
