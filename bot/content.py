@@ -1259,8 +1259,10 @@ def pack_summary(pack: Pack) -> list[str]:
     ]
     for unit in pack.units:
         who = sorted({_audience_label(q.audience) for q in unit.questions})
-        lines.append(f"    {unit.kind:<5} {unit.label} [{unit.id}] - {len(unit.questions)} "
-                     f"questions for {', '.join(who)}; {len(unit.quotes)} quotes")
+        n = len(unit.questions)
+        lines.append(f"    {unit.kind:<5} {unit.label} [{unit.id}] - {n} "
+                     f"question{'s' if n != 1 else ''} for {', '.join(who)}; "
+                     f"{len(unit.quotes)} quote{'s' if len(unit.quotes) != 1 else ''}")
         lines += _scale_lines(unit)
     for dilemma in pack.dilemmas:
         lines.append(f"    dilemma {dilemma.title} [{dilemma.id}] - vote: "
@@ -1274,7 +1276,8 @@ def pack_summary(pack: Pack) -> list[str]:
 
 def packs_table(packs: list[AnyPack], *, chosen: set[str] | None = None) -> list[str]:
     """One line per pack with its counts per audience (role), for ``content check``."""
-    lines = ["Packs (items per role: professional / manager / beleid / bestuurder):"]
+    lines = ["Packs (what reaches each role, questions + tips + dilemma cards: professional / "
+             "manager / beleid / bestuurder):"]
     for pack in packs:
         counts = per_role(pack)
         mark = ""

@@ -72,6 +72,11 @@ def test_content_add_from_the_docs_example(tmp_path: Path) -> None:
     check = cli(db, "content", "check", "--team", "Wijkteam Noord")
     assert check.returncode == 0, check.stderr
     assert "[x] onze-vragen" in check.stdout and "[x] praatplaat" in check.stdout
+    # every pack with what reaches each role (professional / manager / beleid / bestuurder)
+    assert re.search(r"^  casus +v1 +12 / 12 / 12 / 12  Casussen: Robert en vijf gemeenten$",
+                     check.stdout, flags=re.M), check.stdout
+    assert re.search(r"^  tips-2017 +v1 +0 / 0 / 8 / 8 ", check.stdout, flags=re.M)
+    assert re.search(r"^  \[x\] onze-vragen +v1 +4 / 5 / 4 / 4 ", check.stdout, flags=re.M)
     # a changed file under the same version is refused; a new version is added
     changed = doc_example().replace("Lukt het om tijd", "Lukt het echt om tijd")
     path.write_text(changed, encoding="utf-8")
