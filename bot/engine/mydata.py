@@ -56,6 +56,9 @@ STATE_NL = {
     "reflect.edit_pick": "bij het aanpassen van een antwoord",
     "extras.tip_text": "bij je reactie op de maandtip",
     "extras.forget": "bij de vraag of je alles wilt wissen",
+    "packs.pick_pack": "bij het kiezen van een vragenpakket",
+    "packs.pick_unit": "bij het kiezen in een vragenpakket",
+    "packs.choose": "bij het kiezen van de vragenpakketten van je team",
 }
 
 #: table -> the section it becomes in the file (tables not listed: ``overige_gegevens``)
