@@ -1,11 +1,23 @@
-"""Serving the bot: transports, the schedule tick and the outbox dispatcher in one process."""
+"""Serving the bot: transports, the schedule tick and the outbox dispatcher in one process.
+
+One process per database. ``serve`` first takes an exclusive ``flock`` on a lock file beside the
+database (``teamspiegel.db.lock``) and refuses to start when another process holds it
+(:class:`AlreadyRunning`): two bots on one database would both send the monthly tip and both
+claim to be the one that recovers rows after a crash. The kernel releases the lock when its
+holder dies, SIGKILL included, so a crash never leaves a stale lock behind.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
+import os
 import signal
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from bot.config import Settings, StartupError
@@ -68,6 +80,72 @@ def engine_settings(settings: Settings) -> dict[str, Any]:
             "retention_years": settings.retention_years}
 
 
+class AlreadyRunning(Exception):
+    """Another ``teamspiegel run`` serves this database (it holds the lock file)."""
+
+    def __init__(self, db_path: Path, lock_path: Path, pid: str | None) -> None:
+        self.db_path, self.lock_path, self.pid = db_path, lock_path, pid
+        holder = f" (pid {pid})" if pid else ""
+        super().__init__(
+            f"Er draait al een Teamspiegel op database {db_path}{holder}: stop die eerst. "
+            f"/ Another 'teamspiegel run' is serving this database (lock: {lock_path})."
+        )
+
+
+def lock_path_for(db_path: Path) -> Path:
+    return db_path.with_name(db_path.name + ".lock")
+
+
+@contextlib.contextmanager
+def process_lock(db_path: Path) -> Iterator[Path]:
+    """Hold the database's lock file for the duration; :class:`AlreadyRunning` when another
+    process holds it. The lock dies with its holder (``flock``), the file stays."""
+    db_path = Path(db_path).expanduser()
+    path = lock_path_for(db_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        # `teamspiegel status` peeks with a shared lock for a moment: allow for that
+        deadline = time.monotonic() + 2.0
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or None
+                    raise AlreadyRunning(db_path, path, pid) from None
+                time.sleep(0.05)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield path
+    finally:
+        os.close(fd)
+
+
+async def supervise(
+    name: str, run: Callable[[], Awaitable[None]], stop: asyncio.Event, *, first_pause: float = 1.0
+) -> None:
+    """Run ``run()`` until ``stop``; when it ends early (a bug), log it and start it again after
+    a growing pause. Nothing the bot does in the background may end without a word."""
+    pause = first_pause
+    while not stop.is_set():
+        try:
+            await run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s stopped unexpectedly; starting it again in %.0f s", name, pause)
+        else:
+            if stop.is_set():
+                return
+            log.error("%s ended without being asked to; starting it again in %.0f s", name,
+                      pause)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), pause)
+        pause = min(pause * 2, 60.0)
+
+
 def build_engine(settings: Settings) -> Engine:
     from bot.access_cli import print_notices
 
@@ -110,7 +188,13 @@ def install_invite_links(engine: Engine, transports: list[Any]) -> None:
 
 
 async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
-    """Run every configured transport plus the schedule until SIGTERM/SIGINT (or ``stop``)."""
+    """Run every configured transport plus the schedule until SIGTERM/SIGINT (or ``stop``).
+    Raises :class:`AlreadyRunning` when another process serves the same database."""
+    with process_lock(settings.db_path):
+        await _serve(settings, stop=stop)
+
+
+async def _serve(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     engine = build_engine(settings)
     if (settings.telegram_enabled or settings.matrix_enabled) and not settings.controller:
         log.warning("TEAMSPIEGEL_CONTROLLER is not set: the consent text cannot say who is "
@@ -151,7 +235,9 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
     from bot.schedule.runner import run_schedule
 
     senders = {t.sender.platform: t.sender for t in transports}
-    schedule = asyncio.create_task(run_schedule(engine, settings, senders, stop))
+    schedule = asyncio.create_task(supervise(
+        "the schedule (tips, reminders, outbox)",
+        lambda: run_schedule(engine, settings, senders, stop), stop))
     try:
         await stop.wait()
     finally:

@@ -70,10 +70,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         args.jsonl = False
         args.user = None
         return cmd_chat(args)
-    from bot.app import serve, setup_logging
+    from bot.app import AlreadyRunning, serve, setup_logging
 
     setup_logging(settings)
-    asyncio.run(serve(settings))
+    try:
+        asyncio.run(serve(settings))
+    except AlreadyRunning as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
     return 0
 
 
@@ -208,18 +212,39 @@ def cmd_tips_preview(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from bot.app import lock_path_for
     from bot.schedule.dispatcher import status_text
     from bot.schedule.retention import describe
 
     settings = _settings(args)
     store = _store(args)
     print(f"Database: {store.path} (schema {store.schema_version})")
-    print(status_text(store))
+    print(f"Bot: {_running(lock_path_for(settings.db_path))}")
+    print(status_text(store, settings.uncertain_policy))
     print(describe(settings.retention_years))
     oldest = store.oldest_answer()
     if oldest:
         print(f"Oudste antwoord: {oldest[:10]}")
     return 0
+
+
+def _running(lock: Path) -> str:
+    """Whether a `teamspiegel run` holds the database's lock file right now."""
+    import fcntl
+    import os
+
+    if not lock.exists():
+        return "draait niet"
+    fd = os.open(lock, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            return f"draait (pid {pid})" if pid else "draait"
+        return "draait niet"
+    finally:
+        os.close(fd)
 
 
 def cmd_outbox(args: argparse.Namespace) -> int:

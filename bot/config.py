@@ -85,6 +85,11 @@ class Settings:
     #: anonymity threshold for aggregates (never below 3)
     min_group: int = 3
     tick_seconds: float = 30.0
+    #: a message that may or may not have arrived (no idempotency key, e.g. Telegram):
+    #: "resend" (default) or "hold" for an operator; see bot.channel.UncertainPolicy
+    uncertain_policy: str = "resend"
+    #: seconds a Telegram request may take before it counts as timed out (PTB's default: 5)
+    telegram_timeout: float | None = None
     rate_global_per_second: float = 30.0
     rate_chat_per_second: float = 1.0
     rate_group_per_minute: float = 20.0
@@ -151,6 +156,14 @@ class Settings:
         s.secret_key = get("TEAMSPIEGEL_SECRET")
         s.min_group = max(3, int(get("TEAMSPIEGEL_MIN_GROUP") or 3))
         s.tick_seconds = float(get("TEAMSPIEGEL_TICK_SECONDS") or s.tick_seconds)
+        from bot.channel import UncertainPolicy
+
+        try:
+            s.uncertain_policy = UncertainPolicy.parse(get("TEAMSPIEGEL_UNCERTAIN")).value
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
+        timeout = get("TELEGRAM_REQUEST_TIMEOUT")
+        s.telegram_timeout = float(timeout) if timeout else None
         s.rate_global_per_second = float(get("TEAMSPIEGEL_RATE_GLOBAL") or 30)
         s.rate_chat_per_second = float(get("TEAMSPIEGEL_RATE_CHAT") or 1)
         s.rate_group_per_minute = float(get("TEAMSPIEGEL_RATE_GROUP_MINUTE") or 20)

@@ -21,6 +21,7 @@ from signedjson.key import decode_verify_key_bytes
 from signedjson.sign import verify_signed_json
 from unpaddedbase64 import decode_base64
 
+from bot.channel import DeliveryKey
 from bot.config import Settings
 from bot.content import get_content
 from bot.engine.core import Engine
@@ -225,10 +226,10 @@ async def test_undecryptable_message_gets_an_explanation(bot, synapse, matrix_us
     # An error while handling one event is logged; the next event is handled as usual.
     handle = transport.engine.handle
 
-    def flaky(incoming):
+    def flaky(incoming, **kwargs):
         if incoming.text == "boem":
             raise RuntimeError("kapot")
-        return handle(incoming)
+        return handle(incoming, **kwargs)
 
     transport.engine.handle = flaky
     member.client.olm.outbound_group_sessions.pop(room)  # a fresh session, shared again
@@ -346,9 +347,10 @@ async def test_sender_maps_errors_and_sends_files(bot, synapse, matrix_users, tm
 
     # A document in an encrypted room is uploaded encrypted and sent as m.file.
     mark = member.mark()
+    key = DeliveryKey("ts-test-row-1")
     event_id = await transport.sender.send(
         room, [Reply("Je gegevens:", document=("gegevens.json", b'{"a": 1}',
-                                                "application/json"))], is_group=False)
+                                                "application/json"))], is_group=False, key=key)
     assert event_id and event_id.startswith("$")
     await member.wait_for(room, "Je gegevens", mark)
     for _ in range(20):
@@ -363,11 +365,16 @@ async def test_sender_maps_errors_and_sends_files(bot, synapse, matrix_users, tm
         download.body, file_event.key["k"], file_event.hashes["sha256"], file_event.iv)
     assert data == b'{"a": 1}'
 
-    # The same scheduled message twice within the transaction window: one event.
+    # The same scheduled delivery (same key: an outbox row sent again after a timeout or a
+    # crash) within the transaction window: the homeserver returns the first event.
+    assert transport.sender.idempotent
     again = await transport.sender.send(
         room, [Reply("Je gegevens:", document=("gegevens.json", b'{"a": 1}',
-                                                "application/json"))], is_group=False)
+                                                "application/json"))], is_group=False, key=key)
     assert again == event_id
+    other = await transport.sender.send(room, [Reply("Je gegevens:")], is_group=False,
+                                        key=DeliveryKey("ts-test-row-2"))
+    assert other != event_id
 
     # 429 -> RetryAfter with the number of replies already delivered.
     original = transport.client.room_send

@@ -531,19 +531,36 @@ async def test_sender_sends_the_monthly_tip_privately_and_to_a_group(fake, store
     async with Bot(fake.token, base_url=fake.base_url) as bot:
         sender = TelegramSender(bot, store)
         assert sender.private_link("tip-2026-03") == "private:tip-2026-03"  # name unknown yet
-        await sender.send(str(USER), tip_replies(tip, "2026-03", group=False, source_line="Bron"),
-                          is_group=False)
+        private = tip_replies(tip, "2026-03", group=False, source_line="Bron")
+        assert len(private) == 1  # one message: a tip never arrives half
+        await sender.send(str(USER), private, is_group=False)
         link = sender.private_link("tip-2026-03")
         assert link == "https://t.me/teamspiegel_test_bot?start=tip-2026-03"
         group = tip_replies(tip, "2026-03", group=True, private_link=link, source_line="Bron")
         message_id = await sender.send("-100555", group, is_group=True)
-    first, scale = fake.sent_to(USER)
-    assert first.text.startswith("💡 Tip van maart")
+    (scale,) = fake.sent_to(USER)
+    assert scale.text.startswith("💡 Tip van maart")
+    assert "Hoe herkenbaar is dit voor jullie?" in scale.text
     assert scale.callback_data() == [f"|tip:2026-03:{n}" for n in range(1, 6)]
     assert len(scale.buttons()) == 1  # one row
-    _, in_group = fake.sent_to(-100555)
+    (in_group,) = fake.sent_to(-100555)
+    assert in_group.text.startswith("💡 Tip van maart")
     assert message_id == str(in_group.message_id)
     assert in_group.reply_markup["inline_keyboard"][0][0]["url"] == link
+
+
+def test_a_tip_too_long_for_one_message_is_split_in_two():
+    from bot.content import get_content
+    from bot.schedule.tips import tip_replies
+
+    tip = get_content().kalender.tip_for_month(3)
+    whole = tip_replies(tip, "2026-03", group=False, source_line="Bron")
+    assert len(whole) == 1 and whole[0].expects == "scale"
+    limit = len(whole[0].text)  # a platform with a smaller limit than this tip
+    first, second = tip_replies(tip, "2026-03", group=False, source_line="Bron", limit=limit)
+    assert first.text.startswith("💡 Tip van maart") and first.expects == "none"
+    assert second.expects == "scale" and second.prompt_token == "tip:2026-03"
+    assert (first.text + "\n\n" + second.text) == whole[0].text
 
 
 async def test_sender_timeout_means_maybe_delivered(fake, store):

@@ -13,16 +13,16 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
 
 from transitions import EventData, Machine
 
 from bot.content import Content, get_content
 from bot.engine import understand
 from bot.engine.flows import Dialogues, StateSpec, load_dialogues
-from bot.engine.messages import SCALE_VALUES, Choice, Incoming, Reply
-from bot.store import Conversation, Store
+from bot.engine.messages import SCALE_VALUES, Choice, Failure, Incoming, Reply
+from bot.store import Conversation, Store, is_outage, utcnow
 from bot.yamlio import ConfigError, load_yaml
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,15 @@ MEDIA_NAMES = {
     "contact": "Contactkaarten",
     "poll": "Peilingen",
 }
+
+
+class OwedPrompt(NamedTuple):
+    """A reply a committed turn still owes: the current prompt, for the person's private chat."""
+
+    chat_id: str
+    user_id: str
+    event_id: str
+    replies: list[Reply]
 
 
 @dataclass
@@ -279,17 +288,32 @@ class Engine:
 
     # -- turns ---------------------------------------------------------------------------
 
-    def handle(self, incoming: Incoming) -> list[Reply]:
-        """Handle one input durably; the replies are returned after the commit."""
+    def handle(self, incoming: Incoming, *, owe: bool = False) -> list[Reply]:
+        """Handle one input durably; the replies are returned after the commit.
+
+        ``owe``: the turn's transaction also records that its replies are owed, until the
+        transport calls :meth:`replies_delivered` (see :meth:`owed_prompts`). When the turn
+        fails, nothing of it is stored and the one reply is the error text with ``failed`` set
+        (``"retry"`` when the store was unavailable, else ``"error"``).
+        """
         later: list[Callable[[], None]] = []
         try:
             with self.store.transaction():
-                replies = self._handle_in_tx(incoming, later)
-        except Exception:
-            log.exception("turn failed for %s chat", incoming.platform)
-            return [Reply(self.dialogues.text("error"))]
+                replies = self._handle_in_tx(incoming, later, owe)
+        except Exception as exc:
+            self._forget_model(incoming.platform, incoming.user_id)
+            return [self._failure(incoming, exc)]
         self._run_later(later)
         return replies
+
+    def _failure(self, incoming: Incoming, exc: BaseException) -> Reply:
+        """The reply of a failed turn. An unavailable store was reported by the store itself
+        (once per outage); any other failure is a bug and is logged with its traceback."""
+        kind: Failure = "retry"
+        if not is_outage(exc):
+            log.error("turn failed for %s chat", incoming.platform, exc_info=exc)
+            kind = "error"
+        return Reply(self.dialogues.text("error"), failed=kind)
 
     def _run_later(self, later: list[Callable[[], None]]) -> None:
         """Work a turn deferred until after its commit (e.g. drawing a chart): slow work
@@ -300,26 +324,38 @@ class Engine:
             except Exception:
                 log.exception("deferred work of a turn failed")
 
-    def handle_many(self, incomings: Sequence[Incoming]) -> list[list[Reply]]:
+    def handle_many(
+        self, incomings: Sequence[Incoming], *, owe: bool = False
+    ) -> list[list[Reply]]:
         """Group commit: several turns in one transaction, replies only after it commits.
 
-        Each turn runs in its own savepoint, so one failing turn does not undo the others.
+        Each turn runs in its own savepoint, so one failing turn does not undo the others. When
+        the store is unavailable (at the start, in a turn or at the commit) nothing of the batch
+        is stored and every turn gets the failed reply (``failed="retry"``); see :meth:`handle`.
         """
         results: list[list[Reply]] = []
         later: list[Callable[[], None]] = []
-        with self.store.transaction():
+        try:
+            with self.store.transaction():
+                for incoming in incomings:
+                    try:
+                        with self.store.savepoint():
+                            results.append(self._handle_in_tx(incoming, later, owe))
+                    except Exception as exc:
+                        self._forget_model(incoming.platform, incoming.user_id)
+                        if is_outage(exc):
+                            raise  # the whole batch goes: the store cannot take it now
+                        results.append([self._failure(incoming, exc)])
+        except Exception as exc:
             for incoming in incomings:
-                try:
-                    with self.store.savepoint():
-                        results.append(self._handle_in_tx(incoming, later))
-                except Exception:
-                    log.exception("turn failed for %s chat", incoming.platform)
-                    self._forget_model(incoming.platform, incoming.user_id)
-                    results.append([Reply(self.dialogues.text("error"))])
+                self._forget_model(incoming.platform, incoming.user_id)
+            return [[self._failure(incoming, exc)] for incoming in incomings]
         self._run_later(later)
         return results
 
-    def _handle_in_tx(self, inc: Incoming, later: list[Callable[[], None]]) -> list[Reply]:
+    def _handle_in_tx(
+        self, inc: Incoming, later: list[Callable[[], None]], owe: bool = False
+    ) -> list[Reply]:
         store = self.store
         if inc.event_id and not store.claim_event(inc.platform, inc.event_id):
             return []  # a replayed event
@@ -355,6 +391,8 @@ class Engine:
             turn.replies.extend(self._render_prompt(turn))
         if (conv.state, conv.prompt_seq) != before or conv.id is None or show_prompt or moved:
             store.save_conversation(conv)
+        if owe and turn.replies and inc.event_id and conv.id is not None:
+            store.owe_reply(conv.id, inc.platform, inc.event_id, utcnow())
         return turn.replies
 
     def _dispatch(self, turn: Turn) -> bool:
@@ -493,6 +531,34 @@ class Engine:
             seen["sl"] = list(prompt.scale_labels)
         conv.context["_p"] = seen
         return replies
+
+    # -- replies owed ----------------------------------------------------------------------
+
+    def replies_delivered(self, platform: str, event_ids: Sequence[str]) -> int:
+        """The replies of these turns (by their event ids) were delivered: forget the debts."""
+        if not event_ids:
+            return 0
+        return self.store.replies_delivered(platform, list(event_ids))
+
+    def owed_prompts(self, platform: str, *, older_than: float | None = None) -> list[OwedPrompt]:
+        """Conversations whose last turn was committed but whose replies were never confirmed
+        delivered (a crash, a platform down for too long), with their current prompt, oldest
+        first; only debts older than ``older_than`` seconds when given. The prompt goes to the
+        conversation's private chat; pay each with :meth:`replies_delivered` (its event id)."""
+        before = None
+        if older_than is not None:
+            since = datetime.now(UTC) - timedelta(seconds=older_than)
+            before = since.isoformat(timespec="seconds")
+        out: list[OwedPrompt] = []
+        for debt in self.store.owed_replies(platform, before=before):
+            user_id = str(debt["user_id"])
+            try:
+                replies = self.current_prompt(platform, user_id)
+            except Exception:
+                log.exception("could not render the owed prompt of a %s chat", platform)
+                continue
+            out.append(OwedPrompt(str(debt["chat_id"]), user_id, str(debt["event_id"]), replies))
+        return out
 
     def current_prompt(self, platform: str, user_id: str) -> list[Reply]:
         """Re-render where a person's conversation is (for reminders and after a restart)."""

@@ -13,6 +13,9 @@ from typing import Literal
 
 IncomingKind = Literal["text", "choice", "command", "edit", "unsupported"]
 Expects = Literal["choice", "scale", "text", "none"]
+#: why a turn failed: "retry" (the store was unavailable; the same input may work later) or
+#: "error" (a fault that would repeat)
+Failure = Literal["retry", "error"]
 
 
 @dataclass(slots=True)
@@ -86,6 +89,9 @@ class Reply:
     #: False when typed numbers mean something else here (a corrected score): text
     #: transports then list the options without numbers
     numbered: bool = True
+    #: set on the error message of a turn that failed: nothing of the turn was stored, so a
+    #: transport must not show the input as accepted (no "✅ Jouw keuze")
+    failed: Failure | None = None
 
     def to_json(self) -> dict[str, object]:
         """The console's machine format (also handy in tests)."""

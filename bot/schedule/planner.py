@@ -329,9 +329,8 @@ def _plan_tips(
 def _tip_payload(
     tip: Any, period: str, source: str, group: bool, note: str | None, link: str | None = None
 ) -> str:
-    out = tip_replies(tip, period, group=group, private_link=link, source_line=source)
-    if note:  # "you said, we did" travels with the tip
-        out[0].text += f"\n\n{note}"
+    # "you said, we did" travels with the tip
+    out = tip_replies(tip, period, group=group, private_link=link, source_line=source, note=note)
     return _payload(out)
 
 

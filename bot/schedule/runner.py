@@ -1,19 +1,49 @@
-"""Wires the planner and the dispatcher into the running bot (see :func:`bot.app.serve`)."""
+"""Wires the planner and the dispatcher into the running bot (see :func:`bot.app.serve`).
+
+Besides planning and sending, the schedule keeps ``handled_events`` small: the ids of handled
+updates and events are only needed while the platform may deliver them again (see
+:data:`HANDLED_EVENTS_KEEP`).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.config import Settings
 from bot.engine.core import Engine
 from bot.schedule.dispatcher import Dispatcher, Limits
-from bot.schedule.planner import plan_due
+from bot.schedule.planner import iso, plan_due
 from bot.schedule.retention import RetentionTick
+from bot.store import Store, is_outage
 
 log = logging.getLogger(__name__)
+
+#: How long a handled update/event id is remembered (replay protection), per platform.
+#: Telegram hands out an unconfirmed update again for at most 24 hours: two days is safe (and
+#: after a week without updates Telegram may start update ids anywhere, so old ids must go).
+#: Matrix replays only the events after the last saved sync token: the sync of a crash, and a
+#: gap filled with /messages after a downtime; both are handled by the first syncs after a
+#: start, before any pruning, so a fortnight is ample. Other platforms: a fortnight.
+HANDLED_EVENTS_KEEP = {"telegram": timedelta(days=2), "matrix": timedelta(days=14)}
+DEFAULT_EVENTS_KEEP = timedelta(days=14)
+#: pruning runs this often (with the planner)
+PRUNE_EVERY = timedelta(hours=1)
+
+
+def prune_handled_events(store: Store, now: datetime) -> int:
+    """Forget handled event ids past their platform's window (see HANDLED_EVENTS_KEEP)."""
+    n = 0
+    known = set(HANDLED_EVENTS_KEEP)
+    for platform, keep in HANDLED_EVENTS_KEEP.items():
+        n += store.prune_events(iso(now - keep), platform=platform)
+    for platform in set(store.event_platforms()) - known:
+        n += store.prune_events(iso(now - DEFAULT_EVENTS_KEEP), platform=platform)
+    if n:
+        log.info("forgot %d handled event ids past their replay window", n)
+    return n
 
 
 def _links(senders: dict[str, Any]) -> Any:
@@ -41,15 +71,19 @@ def publish_reports(engine: Engine, settings: Settings, now: datetime) -> None:
     try:
         publish_due(engine.store, now, k=max(3, int(settings.min_group)), content=engine.content,
                     limit=PUBLISH_PER_TICK)
-    except Exception:
-        log.exception("publishing report snapshots failed")
+    except Exception as exc:
+        if is_outage(exc):  # the store says so, once per outage; published at a later tick
+            engine.store.health.failed(exc)
+        else:
+            log.exception("publishing report snapshots failed")
 
 
 async def run_schedule(
     engine: Engine, settings: Settings, senders: dict[str, Any], stop: asyncio.Event
 ) -> None:
     """Plan due work from the store every tick and drain the outbox until ``stop``; publish
-    report snapshots of ended periods on the same tick."""
+    report snapshots of ended periods and prune old event ids on the same tick. Database errors
+    and bugs are logged and waited out; only ``stop`` ends this."""
     if not senders:
         while not stop.is_set():
             publish_reports(engine, settings, datetime.now(UTC))
@@ -67,18 +101,27 @@ async def run_schedule(
             per_chat_per_second=settings.rate_chat_per_second,
             per_group_per_minute=settings.rate_group_per_minute,
         ),
+        uncertain=settings.uncertain_policy,
     )
     links = _links(senders)
     retention = RetentionTick(store, settings.retention_years)
+    next_prune: datetime | None = None
 
     def plan(now: datetime) -> object:
+        nonlocal next_prune
         try:  # old answers and audit entries go (at most once an hour)
             retention(now)
-        except Exception:
+        except Exception as exc:
+            if is_outage(exc):
+                raise  # reported once by the dispatcher's planning; tried again next tick
             log.exception("retention purge failed")
         publish_reports(engine, settings, now)
-        return plan_due(store, now, content=engine.content, links=links,
-                        platforms=list(senders))
+        result = plan_due(store, now, content=engine.content, links=links,
+                          platforms=list(senders))
+        if next_prune is None or now >= next_prune:
+            prune_handled_events(store, now)
+            next_prune = now + PRUNE_EVERY
+        return result
 
     await dispatcher.run_forever(stop, tick_seconds=1.0, plan=plan,
                                  plan_every=settings.tick_seconds)

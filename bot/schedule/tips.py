@@ -1,9 +1,11 @@
-"""The monthly tip as chat messages (private chat and team group chat).
+"""The monthly tip as a chat message (private chat and team group chat).
 
-A tip goes out as two short messages: first title and text, then the quote with the quoted
-person's role, the source line and, in a private chat, the 1-5 "how recognisable" question with
-the tip's own conversation question. Group chats get no personal buttons (answers are private),
-only a link button to the private chat.
+A tip goes out as ONE message wherever it fits the smallest message limit of the platforms
+(Telegram: 4,096 UTF-16 units), so a tip can never arrive half: title and text, the team's
+follow-ups when there are any, the quote with the quoted person's role, the source line and, in
+a private chat, the 1-5 "how recognisable" question with the tip's own conversation question.
+Only a tip too long for one message is split in two (text, then quote and question). Group chats
+get no personal buttons (answers are private), only a link button to the private chat.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ if TYPE_CHECKING:
     from bot.content import Content
 
 __all__ = [
+    "MESSAGE_LIMIT",
     "SCALE_LABELS",
     "SCALE_QUESTION",
     "TipLike",
@@ -26,6 +29,10 @@ __all__ = [
 ]
 
 SCALE_QUESTION = "Hoe herkenbaar is dit voor jullie?"
+#: the smallest message limit of the platforms served (Telegram: UTF-16 code units)
+MESSAGE_LIMIT = 4096
+#: room a transport may add under a message (the scale's meaning, "1 = ..., 5 = ...")
+_TRANSPORT_ROOM = 100
 SCALE_LABELS = ("Niet herkenbaar", "Heel herkenbaar")
 MONTHS_NL = (
     "januari", "februari", "maart", "april", "mei", "juni",
@@ -69,6 +76,10 @@ def _audience_line(audience: list[str]) -> str | None:
     return f"Vooral voor {joined}."
 
 
+def _units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
 def tip_replies(
     tip: TipLike,
     period: str,
@@ -76,34 +87,50 @@ def tip_replies(
     group: bool,
     private_link: str | None = None,
     source_line: str,
+    note: str | None = None,
+    limit: int = MESSAGE_LIMIT,
 ) -> list[Reply]:
-    """The messages of one monthly tip for a private chat (``group=False``) or a group chat."""
+    """The message of one monthly tip for a private chat (``group=False``) or a group chat:
+    one message, or two when it does not fit ``limit``. ``note``: the team's "Wat we ermee
+    doen" follow-ups, under the tip's text."""
     month = MONTHS_NL[tip.month - 1]
     head = [f"💡 Tip van {month}: {tip.title}", "", tip.text.strip()]
     audience = _audience_line(list(tip.audience))
     if audience:
         head += ["", audience]
-    first = Reply(text="\n".join(head))
+    if note:
+        head += ["", note]
+    head_text = "\n".join(head)
 
     quote = f"“{tip.quote.strip()}” — {tip.quote_role.strip().lower()}"
     if group:
-        text = "\n\n".join([quote, source_line, f"Om samen over te praten: {tip.question.strip()}"])
+        tail = "\n\n".join([quote, source_line, f"Om samen over te praten: {tip.question.strip()}"])
         links = [Link("Reageer in je privéchat", private_link)] if private_link else []
-        return [first, Reply(text=text, links=links)]
-    text = "\n\n".join([
+        whole = f"{head_text}\n\n{tail}"
+        if _units(whole) + _TRANSPORT_ROOM <= limit:
+            return [Reply(text=whole, links=links)]
+        return [Reply(text=head_text), Reply(text=tail, links=links)]
+    tail = "\n\n".join([
         quote,
         source_line,
         f"Om over na te denken: {tip.question.strip()}",
         SCALE_QUESTION,
     ])
-    second = Reply(
-        text=text,
-        choices=[Choice(str(n), tip_value(period, n)) for n in range(1, 6)],
-        expects="scale",
-        scale_labels=SCALE_LABELS,
-        prompt_token=tip_prompt_token(period),
-    )
-    return [first, second]
+    whole = f"{head_text}\n\n{tail}"
+    one = _units(whole) + _TRANSPORT_ROOM <= limit
+
+    def question(text: str) -> Reply:
+        return Reply(
+            text=text,
+            choices=[Choice(str(n), tip_value(period, n)) for n in range(1, 6)],
+            expects="scale",
+            scale_labels=SCALE_LABELS,
+            prompt_token=tip_prompt_token(period),
+        )
+
+    if one:
+        return [question(whole)]
+    return [Reply(text=head_text), question(tail)]
 
 
 def _render(replies: list[Reply]) -> str:

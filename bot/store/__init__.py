@@ -21,6 +21,8 @@ from typing import Any
 import sqlite_utils
 
 from bot.store.access import AccessQueries, new_member_id, new_token
+from bot.store.delivery import DeliveryQueries
+from bot.store.health import StoreHealth, is_outage
 from bot.store.insights import InsightQueries
 from bot.store.outbox import OutboxQueries
 from bot.store.packs import PackQueries
@@ -28,7 +30,8 @@ from bot.store.personal import PersonalDataQueries
 from bot.store.schema import IDENTITY_VERSION, LATEST, SchemaError, current_version, migrate
 from bot.store.snapshots import SnapshotQueries
 
-__all__ = ["Conversation", "SchemaError", "Store", "utcnow", "LATEST"]
+__all__ = ["Conversation", "SchemaError", "Store", "StoreHealth", "is_outage", "utcnow",
+           "LATEST"]
 
 
 _NOW: tuple[int, str] = (-1, "")
@@ -75,11 +78,18 @@ def _rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-class Store(OutboxQueries, InsightQueries, AccessQueries, PersonalDataQueries,
-            SnapshotQueries, PackQueries):
-    """Data access for one SQLite database file."""
+class Store(OutboxQueries, DeliveryQueries, InsightQueries, AccessQueries,
+            PersonalDataQueries, SnapshotQueries, PackQueries):
+    """Data access for one SQLite database file.
 
-    def __init__(self, path: str | Path, *, synchronous: str = "FULL") -> None:
+    ``busy_timeout``: milliseconds a statement waits for another process's write lock before
+    it fails with "database is locked". ``health`` reports outages (see
+    :mod:`bot.store.health`): every transaction tells it how it went.
+    """
+
+    def __init__(
+        self, path: str | Path, *, synchronous: str = "FULL", busy_timeout: int = 10_000
+    ) -> None:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -87,10 +97,11 @@ class Store(OutboxQueries, InsightQueries, AccessQueries, PersonalDataQueries,
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={synchronous}")
         conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA busy_timeout=10000")
+        conn.execute(f"PRAGMA busy_timeout={int(busy_timeout)}")
         # erased rows are overwritten with zeros, not just unlinked (AVG: /vergeet)
         conn.execute("PRAGMA secure_delete=ON")
         self.conn = conn
+        self.health = StoreHealth(self.path)
         self.db = sqlite_utils.Database(conn)
         self._lock = threading.RLock()
         self._depth = 0
@@ -117,16 +128,41 @@ class Store(OutboxQueries, InsightQueries, AccessQueries, PersonalDataQueries,
                 finally:
                     self._depth -= 1
                 return
-            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                self._note(exc)
+                raise
             self._depth = 1
             try:
                 yield
-            except BaseException:
+            except BaseException as exc:
                 self._depth = 0
-                self.conn.execute("ROLLBACK")
+                self._rollback()
+                self._note(exc)
                 raise
             self._depth = 0
-            self.conn.execute("COMMIT")
+            try:
+                self.conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                self._note(exc)
+                raise
+            self.health.ok()
+
+    def _rollback(self) -> None:
+        """Roll back what is open; SQLite may have done so itself (full disk, I/O error)."""
+        if not self.conn.in_transaction:
+            return
+        try:
+            self.conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            if self.conn.in_transaction:
+                raise
+
+    def _note(self, exc: BaseException) -> None:
+        if is_outage(exc):
+            self.health.failed(exc)
 
     @contextmanager
     def savepoint(self, name: str = "turn") -> Iterator[None]:
@@ -136,8 +172,9 @@ class Store(OutboxQueries, InsightQueries, AccessQueries, PersonalDataQueries,
             try:
                 yield
             except BaseException:
-                self.conn.execute(f"ROLLBACK TO {name}")
-                self.conn.execute(f"RELEASE {name}")
+                if self.conn.in_transaction:  # SQLite may have rolled back everything itself
+                    self.conn.execute(f"ROLLBACK TO {name}")
+                    self.conn.execute(f"RELEASE {name}")
                 raise
             self.conn.execute(f"RELEASE {name}")
 
@@ -422,10 +459,28 @@ class Store(OutboxQueries, InsightQueries, AccessQueries, PersonalDataQueries,
         )
         return cur.rowcount > 0
 
-    def prune_events(self, before: str) -> int:
-        with self.transaction():
-            cur = self.conn.execute("DELETE FROM handled_events WHERE handled_at < ?", (before,))
-        return cur.rowcount
+    def event_platforms(self) -> list[str]:
+        return [str(r[0]) for r in self.conn.execute(
+            "SELECT DISTINCT platform FROM handled_events")]
+
+    def prune_events(self, before: str, *, platform: str | None = None,
+                     chunk: int = 5000) -> int:
+        """Forget handled events older than ``before`` (of one platform, or all), in small
+        transactions so a turn never waits long for the write lock."""
+        where = "handled_at < ?" + (" AND platform = ?" if platform else "")
+        params: tuple[Any, ...] = (before, platform) if platform else (before,)
+        total = 0
+        while True:
+            with self.transaction():
+                cur = self.conn.execute(
+                    f"""DELETE FROM handled_events WHERE (platform, event_id) IN (
+                            SELECT platform, event_id FROM handled_events WHERE {where}
+                            LIMIT ?)""",
+                    (*params, chunk),
+                )
+            total += cur.rowcount
+            if cur.rowcount < chunk:
+                return total
 
     # -- reflection runs and answers ------------------------------------------------------
 

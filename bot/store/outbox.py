@@ -12,7 +12,9 @@ Outbox statuses:
 ``sent``         delivered (``platform_message_id`` set)
 ``failed``       gave up after too many transient errors
 ``unreachable``  the platform said the chat is gone (blocked, left, kicked)
-``uncertain``    found in ``sending`` after a crash: may or may not have arrived; operator decides
+``uncertain``    may or may not have arrived (in flight at a crash, or timed out twice) and the
+                 policy is ``hold``: an operator decides (Matrix rows are never uncertain:
+                 they are resent with the same transaction ids)
 ``cancelled``    no longer wanted (person answered, paused, opted out, or became unreachable)
 ``dropped``      an operator decided not to resend an uncertain row
 """
@@ -29,7 +31,8 @@ STATUSES = (
 )
 
 _COLUMNS = (
-    "id, platform, chat_id, is_group, member_id, team_id, kind, period, payload, attempts"
+    "id, platform, chat_id, is_group, member_id, team_id, kind, period, payload, attempts, "
+    "delivered, timeout_resends"
 )
 
 #: The private chat of a member on their own platform: the oldest conversation of the member that
@@ -316,16 +319,25 @@ class OutboxQueries:
             (now, after_id, *platforms, limit),
         ))
 
-    def claim_outbox(self, ids: Sequence[int], now: str) -> set[int]:
-        """Move pending rows to ``sending``; returns the ids this caller got (commit first!)."""
-        got: set[int] = set()
+    def claim_outbox(self, ids: Sequence[int], now: str) -> dict[int, tuple[str, int, str]]:
+        """Move pending rows to ``sending``; returns what this caller got (commit first!):
+        id -> (payload, delivered, txn_id) as they are in the store at the claim.
+
+        The claim is atomic with a status check, so a row is claimed by one caller only; and the
+        payload comes from the claim itself, never from an earlier read that another process may
+        have overtaken (it may have sent part of the row meanwhile). ``txn_id`` is set here, before
+        the row's first request, and kept for every later attempt.
+        """
+        got: dict[int, tuple[str, int, str]] = {}
         for chunk in _chunks(list(ids)):
             rows = self.conn.execute(
-                f"""UPDATE outbox SET status = 'sending', sending_at = ?
-                    WHERE status = 'pending' AND id IN ({_marks(len(chunk))}) RETURNING id""",
+                f"""UPDATE outbox SET status = 'sending', sending_at = ?,
+                        txn_id = COALESCE(txn_id, 'ts' || lower(hex(randomblob(12))))
+                    WHERE status = 'pending' AND id IN ({_marks(len(chunk))})
+                    RETURNING id, payload, delivered, txn_id""",
                 (now, *chunk),
             ).fetchall()
-            got.update(int(r[0]) for r in rows)
+            got.update({int(r[0]): (str(r[1]), int(r[2]), str(r[3])) for r in rows})
         return got
 
     def outbox_sent(self, rows: Sequence[tuple[str, str | None, int]]) -> None:
@@ -346,18 +358,27 @@ class OutboxQueries:
         error: str | None = None,
         payload: str | None = None,
         message_id: str | None = None,
+        delivered: int | None = None,
+        timeout_resend: bool = False,
+        dup_risk: bool = False,
     ) -> None:
         """Set a row's outcome after an attempt (pending again, failed, unreachable, ...).
 
-        ``payload`` replaces the stored replies (the ones still to send after a partial send).
+        ``payload`` replaces the stored replies (the ones still to send after a partial send)
+        and ``delivered`` says how many of the row's replies went out before them.
+        ``timeout_resend``: the last request may have arrived and goes out again (``dup_risk``:
+        without an idempotency key, so possibly twice).
         """
         self.conn.execute(
             """UPDATE outbox SET status = ?, not_before = COALESCE(?, not_before),
                    attempts = COALESCE(?, attempts), last_error = ?,
                    payload = COALESCE(?, payload),
-                   platform_message_id = COALESCE(?, platform_message_id)
+                   platform_message_id = COALESCE(?, platform_message_id),
+                   delivered = COALESCE(?, delivered),
+                   timeout_resends = timeout_resends + ?, dup_risk = dup_risk + ?
                WHERE id = ?""",
-            (status, not_before, attempts, error, payload, message_id, row_id),
+            (status, not_before, attempts, error, payload, message_id, delivered,
+             int(timeout_resend), int(dup_risk), row_id),
         )
 
     def mark_member_unreachable(self, member_id: int, now: str) -> None:
@@ -408,6 +429,41 @@ class OutboxQueries:
             )
         return cur.rowcount
 
+    def outbox_recover(
+        self, platforms: dict[str, bool], *, resend: bool, now: str
+    ) -> dict[str, int]:
+        """At start-up, rows of these platforms left in ``sending`` by a crash.
+
+        ``platforms``: platform -> idempotent. Rows of an idempotent platform are sent again
+        (same transaction ids: delivered once). Others are sent again when ``resend`` (counted
+        as a possible duplicate), else they become ``uncertain`` for an operator. Returns
+        ``{"resent": n, "duplicates_risked": n, "held": n}``.
+        """
+        out = {"resent": 0, "duplicates_risked": 0, "held": 0}
+        with self.transaction():
+            for platform, idempotent in sorted(platforms.items()):
+                if idempotent or resend:
+                    n = self.conn.execute(
+                        """UPDATE outbox SET status = 'pending', not_before = ?,
+                               crash_resends = crash_resends + 1, dup_risk = dup_risk + ?,
+                               last_error = ?
+                           WHERE status = 'sending' AND platform = ?""",
+                        (now, 0 if idempotent else 1,
+                         "onderbroken door een herstart: opnieuw verstuurd"
+                         + (" (zelfde transactie-id)" if idempotent else ""), platform),
+                    ).rowcount
+                    out["resent"] += n
+                    if not idempotent:
+                        out["duplicates_risked"] += n
+                else:
+                    out["held"] += self.conn.execute(
+                        """UPDATE outbox SET status = 'uncertain',
+                               last_error = 'onderbroken tijdens verzenden: misschien aangekomen'
+                           WHERE status = 'sending' AND platform = ?""",
+                        (platform,),
+                    ).rowcount
+        return out
+
     def outbox_in_status(self, status: str, *, limit: int = 1000) -> list[dict[str, Any]]:
         return _dicts(self.conn.execute(
             """SELECT id, dedup_key, platform, chat_id, is_group, member_id, team_id, kind, period,
@@ -436,6 +492,19 @@ class OutboxQueries:
         return n
 
     # -- reporting ----------------------------------------------------------------------------
+
+    def outbox_resend_counts(self) -> dict[str, int]:
+        """What the resend policy did, over the whole outbox: requests sent again after a
+        timeout, rows sent again after a crash, how many of those resends may have duplicated a
+        message, and rows held as ``uncertain``."""
+        row = self.conn.execute(
+            """SELECT COALESCE(SUM(timeout_resends), 0), COALESCE(SUM(crash_resends), 0),
+                      COALESCE(SUM(dup_risk), 0),
+                      COALESCE(SUM(status = 'uncertain'), 0)
+               FROM outbox"""
+        ).fetchone()
+        return {"timeout_resends": int(row[0]), "crash_resends": int(row[1]),
+                "duplicates_risked": int(row[2]), "held": int(row[3])}
 
     def outbox_status_counts(self) -> list[dict[str, Any]]:
         """(kind, period, status, n): reminders are grouped by the month they were planned."""

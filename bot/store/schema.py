@@ -367,7 +367,32 @@ def _v6_identity(db: sqlite_utils.Database) -> None:
 
 
 def _v7_delivery(db: sqlite_utils.Database) -> None:
-    """Outbox transaction ids, resend policy and the single-process lock (release 0.4)."""
+    """Outbox transaction ids, resend policy and the single-process lock (release 0.4).
+
+    ``outbox.txn_id``: set when a row is first claimed, before its first request; idempotent
+    platforms (Matrix) derive each event's transaction id from it, so a resend is delivered
+    once. ``outbox.delivered``: replies of the row delivered so far (the payload keeps only
+    the rest). ``timeout_resends`` / ``crash_resends``: requests that may have arrived and were
+    sent again after a timeout / after a crash; ``dup_risk``: how many of those had no
+    idempotency key (a duplicate is possible). ``owed_replies``: a turn committed whose replies
+    were not confirmed delivered yet (one row per conversation, deleted on delivery); after a
+    crash the person gets the current question again. ``handled_events`` gets an index on its
+    time, for pruning. (The single-process lock is a file beside the database, not a table.)
+    """
+    db.execute("ALTER TABLE outbox ADD COLUMN txn_id TEXT")
+    db.execute("ALTER TABLE outbox ADD COLUMN delivered INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE outbox ADD COLUMN timeout_resends INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE outbox ADD COLUMN crash_resends INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE outbox ADD COLUMN dup_risk INTEGER NOT NULL DEFAULT 0")
+    db.execute(
+        """CREATE TABLE owed_replies (
+            conversation_id INTEGER PRIMARY KEY REFERENCES conversations(id) ON DELETE CASCADE,
+            platform TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            owed_at TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX handled_events_at ON handled_events(handled_at)")
 
 
 def _v8_content(db: sqlite_utils.Database) -> None:

@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
 import html
 import io
 import json
@@ -63,9 +62,19 @@ from typing import Any
 import aiohttp
 import nio
 
+from bot.channel import (
+    DeliveryError,
+    DeliveryKey,
+    PaidReplies,
+    PlatformBudget,
+    RetryAfter,
+    TransientError,
+    Uncertain,
+    Unreachable,
+    call_with_retries,
+)
 from bot.engine.messages import Choice, Incoming, Reply, withhold_personal
 from bot.engine.messages import split_text as engine_split_text
-from bot.schedule.dispatcher import RetryAfter, TransientError, Unreachable
 from bot.transports.matrix_crypto import (
     drop_room_keys,
     ensure_cross_signing,
@@ -86,9 +95,6 @@ TIMELINE_LIMIT = 50
 GAP_LIMIT = 1000
 #: attempts to join a room we were invited to (one per sync)
 JOIN_ATTEMPTS = 5
-#: interactive replies: attempts per event, and the longest retry_after waited for
-SEND_ATTEMPTS = 3
-MAX_RETRY_WAIT = 30.0
 #: an undecryptable group message is explained at most this often per room (seconds)
 GROUP_EXPLAIN_EVERY = 3600.0
 
@@ -310,11 +316,9 @@ def error_for(resp: nio.ErrorResponse, what: str = "request") -> Exception:
     return TransientError(detail)
 
 
-def _tx_id(room_id: str, content: dict[str, Any], index: int) -> str:
-    """A deterministic transaction id: the homeserver drops a resend of the same scheduled
-    message within its transaction window (Synapse: about 30 minutes)."""
-    data = json.dumps([room_id, index, content], sort_keys=True, ensure_ascii=False)
-    return "ts" + hashlib.sha256(data.encode("utf-8")).hexdigest()[:40]
+class _ReplaySync(Exception):
+    """A turn of the sync could not be stored (the store is unavailable, and said so in the
+    log): handle the same sync again after a pause."""
 
 
 @dataclass
@@ -341,28 +345,38 @@ class _Pending:
 class MatrixSender:
     """Sends scheduled messages (the outbox dispatcher's ``Sender`` for Matrix).
 
-    Errors map to the dispatcher's vocabulary: ``M_LIMIT_EXCEEDED`` -> ``RetryAfter``,
-    ``M_FORBIDDEN``/not in the room -> ``Unreachable``, 5xx, network errors and timeouts ->
-    ``TransientError`` (a timeout after the request left: ``maybe_delivered``). Nothing is
+    Errors map to the channel's vocabulary: ``M_LIMIT_EXCEEDED`` -> ``RetryAfter``,
+    ``M_FORBIDDEN``/not in the room -> ``Unreachable``, 5xx and network errors ->
+    ``TransientError``, a timeout after the request left -> ``Uncertain``. Nothing is
     retried here before the first event of a reply went out (the dispatcher owns retries and
     learns from ``sent`` how many replies were delivered); once part of a reply that needs
     several events (a long text, an attachment) was delivered, the rest is retried here.
-    Transaction ids are derived from the room and the content, so the homeserver itself
-    drops a resend of the same message within its transaction window.
+
+    Idempotent: every event's transaction id comes from the outbox row's :class:`DeliveryKey`
+    (stored before the first attempt), so sending a row again after a timeout or a crash is
+    delivered once: the homeserver answers a repeated ``PUT /send/{type}/{txnId}`` of the same
+    device with the first event (Synapse keeps transaction ids for about 30 minutes).
     """
 
     platform = PLATFORM
+    idempotent = True
 
     def __init__(self, transport: MatrixTransport) -> None:
         self._transport = transport
 
-    async def send(self, chat_id: str, replies: list[Reply], *, is_group: bool) -> str | None:
+    @property
+    def budget(self) -> PlatformBudget:
+        return self._transport.budget
+
+    async def send(
+        self, chat_id: str, replies: list[Reply], *, is_group: bool, key: DeliveryKey | None = None
+    ) -> str | None:
         if not is_group:
             await self._transport.ensure_creator(chat_id)
         if not is_group and not self._transport.is_private_room(chat_id):
             # someone else joined the person's private room (or they left it): not theirs now
             raise Unreachable(f"room {chat_id} is no longer a private chat")
-        return await self._transport.send_replies(chat_id, replies, scheduled=True)
+        return await self._transport.send_replies(chat_id, replies, scheduled=True, key=key)
 
     def private_link(self, payload: str = "") -> str:
         """The link to a private chat with the bot (Matrix links carry no start payload)."""
@@ -391,6 +405,7 @@ class MatrixTransport:
         megolm_grace: float = 4.0,
         timeline_limit: int = TIMELINE_LIMIT,
         config: nio.AsyncClientConfig | None = None,
+        budget: PlatformBudget | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
@@ -427,6 +442,15 @@ class MatrixTransport:
         self.handled: deque[tuple[str, str]] = deque(maxlen=1000)
         #: how many erasures (``forget_person``) finished (for tests and status; no ids kept)
         self.erasures = 0
+        #: the request rate of this account, shared by replies (first) and the outbox
+        self.budget = budget or PlatformBudget(
+            float(_setting(settings, "rate_global_per_second", 30.0)))
+        #: turns whose replies arrived, told to the engine in small batches
+        self._paid = PaidReplies(lambda ids: engine.replies_delivered(PLATFORM, ids))
+        #: a turn of this sync could not be stored (the store is unavailable): replay the sync
+        self._replay_sync = False
+        #: event ids of failed turns whose error message was shown already
+        self._told: dict[str, None] = {}
 
     @property
     def sender(self) -> MatrixSender:
@@ -470,7 +494,12 @@ class MatrixTransport:
                 log.error("cross-signing the Matrix device failed: %s", type(exc).__name__)
                 log.debug("cross-signing error detail", exc_info=True)
         await self._load_direct_rooms()
-        await self._sync_once(full_state=True, timeout_ms=0)
+        owed_before = self._owed_snapshot()
+        try:
+            await self._sync_once(full_state=True, timeout_ms=0)
+        except _ReplaySync:  # the store is unavailable: the sync loop handles it again
+            pass
+        await self._pay_owed(owed_before)
         self._task = asyncio.create_task(self._sync_loop(), name="matrix-sync")
         log.info("Matrix-bot %s gestart (apparaat %s%s)", client.user_id, client.device_id,
                  ", eerste start" if self.first_start else "")
@@ -509,6 +538,9 @@ class MatrixTransport:
                 raise
             except RetryAfter as exc:
                 await asyncio.sleep(min(exc.seconds, 60.0))
+            except _ReplaySync:
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
             except Exception as exc:
                 log.warning("Matrix sync failed (%s); retrying in %.0f s", type(exc).__name__,
                             backoff)
@@ -530,6 +562,7 @@ class MatrixTransport:
             raise error_for(resp, "sync")
         await self._housekeeping()
         if resp.next_batch != before:
+            self._replay_sync = False
             try:
                 await self._handle_sync(resp, since,
                                         skip_timeline=self.first_start and not before)
@@ -538,6 +571,11 @@ class MatrixTransport:
                 # what it already committed)
                 client.next_batch = before
                 raise
+            finally:
+                self._paid.flush()
+            if self._replay_sync:
+                client.next_batch = before
+                raise _ReplaySync
         await self._retry_joins()
         await self._retry_pending()
         if not self._pending and client.store is not None and client.next_batch:
@@ -807,10 +845,14 @@ class MatrixTransport:
             if inc is None:
                 return
             self._resolve_scheduled(inc)
-            replies = self.engine.handle(inc)
+            replies = self.engine.handle(inc, owe=True)
+            failed = next((r for r in replies if r.failed), None)
+            if failed is not None:
+                await self._deliver_failure(room_id, inc, failed)
+                return
             self.handled.append((room_id, event.event_id))
-            if replies:
-                await self._deliver(room_id, replies, user_id=event.sender)
+            if not replies or await self._deliver(room_id, replies, user_id=event.sender):
+                self._paid.add(inc.event_id)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -886,14 +928,16 @@ class MatrixTransport:
             log.exception("explaining an undecryptable event in %s failed", room_id)
 
     async def _deliver(self, room_id: str, replies: list[Reply],
-                       user_id: str | None = None) -> None:
-        """Send the engine's replies to a person (retrying a little); never raises.
+                       user_id: str | None = None) -> bool:
+        """Send the engine's replies to a person under the channel's retry policy; never
+        raises. True when they arrived (or the room is gone for good).
 
         Personal replies go only into a room with nobody but ``user_id`` in it (membership
         as the last sync told us); elsewhere the engine's refusal goes instead."""
         by_room: dict[str, list[Reply]] = {}
         for reply in replies:
             by_room.setdefault(reply.chat_id or room_id, []).append(reply)
+        delivered = True
         for target, group in by_room.items():
             room = self.client.rooms.get(target) if self.client else None
             alone = room is not None and user_id is not None and self._others(room) == {user_id}
@@ -903,11 +947,14 @@ class MatrixTransport:
                 await self.send_replies(target, group, scheduled=False)
             except Unreachable as exc:
                 log.info("reply to %s not possible: %s", target, exc)
-            except (RetryAfter, TransientError) as exc:
-                # the turn is committed; the person sees the prompt again with /verder
-                log.warning("giving up on a reply to %s: %s", target, exc)
+            except DeliveryError as exc:
+                # the turn is committed and its reply stays owed: the person gets the
+                # question again at the next start
+                log.warning("could not deliver a reply to %s yet: %s", target, exc)
+                delivered = False
         if user_id is not None and any(r.leave_chat for r in replies):
             await self.forget_person(user_id, room_id)
+        return delivered
 
     # -- erasure ---------------------------------------------------------------------------------
 
@@ -974,9 +1021,54 @@ class MatrixTransport:
         except Exception as exc:  # the rooms are left already; this is a list of them
             log.warning("could not update m.direct: %s", type(exc).__name__)
 
+    async def _deliver_failure(self, room_id: str, inc: Incoming, failed: Reply) -> None:
+        """A turn that stored nothing: say the error text once; when the store was unavailable,
+        handle the sync again later (the event was not marked handled)."""
+        if failed.failed == "retry":
+            self._replay_sync = True
+        told = inc.event_id or ""
+        if told in self._told:
+            return
+        self._told[told] = None
+        if len(self._told) > 10_000:
+            del self._told[next(iter(self._told))]
+        await self._deliver(room_id, [failed], user_id=inc.user_id)
+
+    def _owed_snapshot(self) -> set[str]:
+        """Event ids of the turns whose replies a previous run still owed."""
+        try:
+            return {str(d["event_id"]) for d in self.store.owed_replies(PLATFORM)}
+        except Exception as exc:  # the store is unavailable (it said so): next start
+            log.debug("owed replies not readable: %s", type(exc).__name__)
+            return set()
+
+    async def _pay_owed(self, owed_before: set[str]) -> int:
+        """After the first sync: the current prompt to people whose last turn (of an earlier
+        run) was stored but whose reply never arrived. A debt the first sync replaced (the
+        person wrote again and got an answer) is not paid twice."""
+        if not owed_before:
+            return 0
+        try:
+            owed = [o for o in self.engine.owed_prompts(PLATFORM) if o.event_id in owed_before]
+        except Exception as exc:
+            log.debug("owed replies not readable: %s", type(exc).__name__)
+            return 0
+        if owed:
+            log.info("sending %d owed replies (their turns were stored, the replies never "
+                     "arrived)", len(owed))
+        for debt in owed:
+            if not debt.replies or await self._deliver(debt.chat_id, debt.replies,
+                                                       user_id=debt.user_id):
+                self._paid.add(debt.event_id)
+        self._paid.flush()
+        return len(owed)
+
     # -- sending -----------------------------------------------------------------------------
 
-    def _outgoing(self, room_id: str, reply: Reply, *, scheduled: bool) -> list[_Out]:
+    def _outgoing(self, room_id: str, reply: Reply, *, key: DeliveryKey | None = None,
+                  index: int = 0) -> list[_Out]:
+        """The events of one reply; with a delivery key (an outbox row) their transaction ids
+        come from it (stable across retries and restarts), else they are random."""
         out = [_Out(c) for c in render_reply(reply, self.user_id)]
         if reply.document:
             name, data, mime = reply.document
@@ -985,33 +1077,32 @@ class MatrixTransport:
             name, data = reply.image
             mime = mimetypes.guess_type(name)[0] or "image/png"
             out.append(_Out(None, (name, data, mime, "m.image")))
-        if scheduled:
-            for i, item in enumerate(out):
-                key = item.content or {"file": item.attachment[0] if item.attachment else "",
-                                       "digest": hashlib.sha256(item.attachment[1]).hexdigest()
-                                       if item.attachment else ""}
-                item.tx_id = _tx_id(room_id, key, i)
+        if key is not None:
+            for part, item in enumerate(out):
+                item.tx_id = key.txn_id(index, part)
         return out
 
     async def send_replies(
-        self, room_id: str, replies: Iterable[Reply], *, scheduled: bool
+        self, room_id: str, replies: Iterable[Reply], *, scheduled: bool,
+        key: DeliveryKey | None = None,
     ) -> str | None:
         """Send replies in order; return the event id of the last event.
 
         ``scheduled``: from the outbox (the first failure is raised at once, the dispatcher
-        retries); otherwise an interactive reply, retried here a few times.
+        retries, with the same ``key``); otherwise a reply to a person, under the channel's
+        retry policy on the shared budget.
         """
         last: str | None = None
         sent_replies = 0
-        for reply in replies:
-            for part, item in enumerate(self._outgoing(room_id, reply, scheduled=scheduled)):
+        for i, reply in enumerate(replies):
+            for part, item in enumerate(self._outgoing(room_id, reply, key=key, index=i)):
                 # a reply split into several events: once a part is out, finish it here
                 # (the dispatcher counts whole replies in ``sent``)
                 retry_here = not scheduled or part > 0
                 try:
                     last = await self._send_out(room_id, item, retry=retry_here)
-                except (RetryAfter, TransientError, Unreachable) as exc:
-                    exc.sent = sent_replies  # type: ignore[attr-defined]
+                except DeliveryError as exc:
+                    exc.sent = sent_replies
                     raise
             sent_replies += 1
             if scheduled and reply.choices:
@@ -1021,21 +1112,13 @@ class MatrixTransport:
         return last
 
     async def _send_out(self, room_id: str, item: _Out, *, retry: bool) -> str:
-        attempts = SEND_ATTEMPTS if retry else 1
-        for attempt in range(1, attempts + 1):
-            try:
-                return await self._send_once(room_id, item)
-            except RetryAfter as exc:
-                if attempt == attempts or exc.seconds > MAX_RETRY_WAIT:
-                    raise
-                log.info("rate limited in %s: retry in %.1f s", room_id, exc.seconds)
-                await asyncio.sleep(exc.seconds)
-            except TransientError:
-                # the same transaction id: a resend cannot duplicate the event
-                if attempt == attempts:
-                    raise
-                await asyncio.sleep(0.5 * 2 ** (attempt - 1))
-        raise AssertionError("unreachable")  # pragma: no cover
+        """One event. ``retry``: under the channel's retry policy on the shared budget (the
+        same transaction id every time: a resend cannot duplicate the event); otherwise one
+        attempt (the dispatcher took the budget slot and owns the retries)."""
+        if not retry:
+            return await self._send_once(room_id, item)
+        return await call_with_retries(lambda: self._send_once(room_id, item), what=room_id,
+                                       budget=self.budget, idempotent=True)
 
     async def _send_once(self, room_id: str, item: _Out) -> str:
         client = self.client
@@ -1053,11 +1136,11 @@ class MatrixTransport:
             resp = await client.room_send(room_id, "m.room.message", content, tx_id=item.tx_id,
                                           ignore_unverified_devices=True)
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise TransientError(f"send: {type(exc).__name__}", maybe_delivered=True) from None
+            raise Uncertain(f"send: {type(exc).__name__}") from None
         except aiohttp.ClientConnectorError as exc:
             raise TransientError(f"send: {type(exc).__name__}") from None
         except aiohttp.ClientError as exc:
-            raise TransientError(f"send: {type(exc).__name__}", maybe_delivered=True) from None
+            raise Uncertain(f"send: {type(exc).__name__}") from None
         except (nio.SendRetryError, nio.LocalProtocolError, nio.EncryptionError) as exc:
             raise TransientError(f"send: {type(exc).__name__}: {exc}"[:300]) from None
         if isinstance(resp, nio.RoomSendResponse):

@@ -26,6 +26,7 @@ import hmac
 import logging
 import re
 import secrets
+import time
 import warnings
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -34,6 +35,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import httpx
 from telegram import (
     Bot,
     BotCommand,
@@ -56,9 +58,20 @@ from telegram.ext import (
     filters,
 )
 
+from bot.channel import (
+    DeliveryError,
+    DeliveryKey,
+    PaidReplies,
+    PlatformBudget,
+    Rejected,
+    RetryAfter,
+    TransientError,
+    Uncertain,
+    Unreachable,
+    call_with_retries,
+)
 from bot.engine.messages import Choice, Incoming, Reply
 from bot.engine.messages import split_text as engine_split_text
-from bot.schedule.dispatcher import RetryAfter, TransientError, Unreachable
 from bot.store import utcnow
 
 log = logging.getLogger(__name__)
@@ -75,10 +88,11 @@ SCALE_LABEL_MAX = 3
 GONE_MARKERS = ("chat not found", "user is deactivated", "bot was kicked", "not enough rights")
 CHOSEN_SUFFIX = "\n\n✅ Jouw keuze: {label}"
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
-#: interactive replies: attempts per API call, and the longest retry_after we wait for
-SEND_ATTEMPTS = 3
 MAX_TRACKED_KEYBOARDS = 100_000
-MAX_RETRY_WAIT = 30.0
+#: replies owed longer than this (their delivery gave up) are paid with the current prompt
+OWED_SWEEP_SECONDS = 60.0
+#: failed turns whose error message was shown already (not shown again on a re-delivery)
+MAX_TOLD = 10_000
 MEDIA_KINDS = (
     # order matters: an animation message also carries a document
     "animation", "photo", "sticker", "voice", "audio", "video", "video_note", "document",
@@ -401,20 +415,27 @@ async def send_reply(
 class TelegramSender:
     """Sends scheduled messages (the outbox dispatcher's ``Sender`` for Telegram).
 
-    Errors map to the dispatcher's vocabulary: 429 -> ``RetryAfter(seconds)``, 403 (and "chat
-    not found") -> ``Unreachable``, network errors and 5xx -> ``TransientError``, a timeout ->
-    ``TransientError(maybe_delivered=True)`` (the message may have arrived). ``sent`` counts the
-    replies delivered before the failure. Nothing is retried here (PTB does not retry either:
-    no rate limiter is configured), except the remaining parts of one reply that was split
+    Errors map to the channel's vocabulary (:func:`delivery_error`): 429 -> ``RetryAfter``,
+    403 (and "chat not found") -> ``Unreachable``, network errors and 5xx ->
+    ``TransientError``, a timeout after the request left -> ``Uncertain`` (it may have
+    arrived). ``sent`` counts the replies delivered before the failure. Nothing is retried
+    here (the dispatcher owns retries), except the remaining parts of one reply that was split
     into several messages once its first part went out, since resending it would duplicate.
+    The Bot API has no idempotency key: ``idempotent`` is false. ``budget``: the platform budget
+    shared with the replies to people (the dispatcher paces broadcasts on it).
     """
 
     platform = PLATFORM
+    idempotent = False
 
-    def __init__(self, bot: Bot, store: Any = None, *, bot_username: str | None = None) -> None:
+    def __init__(
+        self, bot: Bot, store: Any = None, *, bot_username: str | None = None,
+        budget: PlatformBudget | None = None,
+    ) -> None:
         self.bot = bot
         self.store = store
         self._username = bot_username
+        self.budget = budget
 
     def private_link(self, payload: str = "") -> str:
         """A link that opens the private chat with the bot and sends ``/start <payload>``
@@ -423,7 +444,9 @@ class TelegramSender:
             return deep_link(self._username, payload)
         return f"private:{payload}"
 
-    async def send(self, chat_id: str, replies: list[Reply], *, is_group: bool) -> str | None:
+    async def send(
+        self, chat_id: str, replies: list[Reply], *, is_group: bool, key: DeliveryKey | None = None
+    ) -> str | None:
         username = self._username = await bot_username_of(self.bot, self._username)
         last: Message | None = None
         done = 0
@@ -433,24 +456,33 @@ class TelegramSender:
             async def call(make: Callable[[], Awaitable[Message]],
                            parts: list[Message] = parts) -> Message:
                 if parts:  # part of this reply is out: finish it rather than duplicate it
-                    message = await _with_retries(make, str(chat_id))
+                    message = await call_with_retries(lambda: translated(make),
+                                                      what=str(chat_id), budget=self.budget)
                 else:
-                    message = await make()
+                    message = await translated(make)
                 parts.append(message)
                 return message
 
             try:
                 await send_reply(self.bot, reply.chat_id or chat_id, reply, username=username,
                                  call=call)
-            except tg_error.TelegramError as exc:
-                raise _dispatch_error(exc, done) from None
+            except DeliveryError as exc:
+                exc.sent = done
+                raise
             done += 1
             last = parts[-1] if parts else last
         return str(last.message_id) if last else None
 
 
-def _dispatch_error(exc: tg_error.TelegramError, sent: int) -> Exception:
-    """A PTB error as the dispatcher's exception (without the traceback's request URL)."""
+def _timed_out_before_sending(exc: tg_error.TimedOut) -> bool:
+    """A timeout while connecting or waiting for a free connection: the request never left."""
+    cause = exc.__cause__
+    return isinstance(cause, httpx.ConnectTimeout | httpx.PoolTimeout) or (
+        "pool timeout" in str(exc).lower())
+
+
+def delivery_error(exc: tg_error.TelegramError, sent: int = 0) -> DeliveryError:
+    """A PTB error as the channel's exception (without the traceback's request URL)."""
     if isinstance(exc, tg_error.RetryAfter):
         return RetryAfter(_retry_seconds(exc), sent=sent)
     if isinstance(exc, tg_error.Forbidden):
@@ -460,32 +492,20 @@ def _dispatch_error(exc: tg_error.TelegramError, sent: int) -> Exception:
     if isinstance(exc, tg_error.BadRequest):
         if any(gone in str(exc).lower() for gone in GONE_MARKERS):
             return Unreachable(str(exc), sent=sent)
-        return TransientError(f"BadRequest: {_REDACTOR.redact(str(exc))}", sent=sent)
+        return Rejected(f"BadRequest: {_REDACTOR.redact(str(exc))}", sent=sent)
     if isinstance(exc, tg_error.TimedOut):
-        return TransientError(f"TimedOut: {exc}", sent=sent, maybe_delivered=True)
+        if _timed_out_before_sending(exc):
+            return TransientError(f"TimedOut: {exc}", sent=sent)
+        return Uncertain(f"TimedOut: {exc}", sent=sent)
     return TransientError(f"{type(exc).__name__}: {_REDACTOR.redact(str(exc))}", sent=sent)
 
 
-async def _with_retries(make: Callable[[], Awaitable[T]], what: str) -> T:
-    """An interactive API call: retry 429 (honouring retry_after) and 5xx/network errors a few
-    times. Timeouts are not retried: the message may have arrived, and a duplicate question
-    confuses more than a missing one (the person can type /verder)."""
-    for attempt in range(1, SEND_ATTEMPTS + 1):
-        try:
-            return await make()
-        except tg_error.RetryAfter as exc:
-            wait = _retry_seconds(exc)
-            if attempt == SEND_ATTEMPTS or wait > MAX_RETRY_WAIT:
-                raise
-            log.info("flood control for chat %s: retry in %.0f s", what, wait)
-            await asyncio.sleep(wait)
-        except tg_error.TimedOut:
-            raise
-        except tg_error.NetworkError as exc:  # 5xx and connection errors
-            if isinstance(exc, tg_error.BadRequest) or attempt == SEND_ATTEMPTS:
-                raise
-            await asyncio.sleep(0.5 * 2 ** (attempt - 1))
-    raise AssertionError("unreachable")  # pragma: no cover
+async def translated(make: Callable[[], Awaitable[T]]) -> T:
+    """Run one Bot API call; a PTB error comes out as the channel's exception."""
+    try:
+        return await make()
+    except tg_error.TelegramError as exc:
+        raise delivery_error(exc) from None
 
 
 # -- the transport ------------------------------------------------------------------------
@@ -498,6 +518,7 @@ class _Job:
     incoming: Incoming
     query: CallbackQuery | None = None
     replies: list[Reply] = field(default_factory=list)
+    update_id: int | None = None
 
 
 def _setting(settings: Any, name: str, default: Any = None) -> Any:
@@ -517,6 +538,7 @@ class TelegramTransport:
         *,
         poll_timeout: float = 30.0,
         application: Application | None = None,
+        budget: PlatformBudget | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
@@ -528,6 +550,9 @@ class TelegramTransport:
         install_redaction(token, self.webhook_secret)
         if application is None:
             builder = Application.builder().token(token).updater(None).concurrent_updates(False)
+            timeout = _setting(settings, "telegram_timeout")
+            if timeout:
+                builder = builder.read_timeout(float(timeout)).write_timeout(float(timeout))
             base_url = _setting(settings, "telegram_base_url")
             if base_url:
                 builder = builder.base_url(base_url)
@@ -546,6 +571,18 @@ class TelegramTransport:
         #: chat -> message id of the last prompt with a keyboard we sent (in memory only)
         self._open_keyboard: dict[str, int] = {}
         self._sender: TelegramSender | None = None
+        #: the request rate of this bot account, shared by replies (first) and the outbox
+        self.budget = budget or PlatformBudget(
+            float(_setting(settings, "rate_global_per_second", 30.0)))
+        #: turns whose replies arrived, told to the engine in small batches
+        self._paid = PaidReplies(lambda ids: engine.replies_delivered(PLATFORM, ids))
+        #: update ids of failed turns whose error message was shown (not shown twice)
+        self._told: dict[str, None] = {}
+        #: chats with replies on their way (the owed-reply sweep leaves them alone)
+        self._delivering: set[str] = set()
+        self._next_sweep = 0.0
+        #: interactive sends that may have arrived and were sent again (for status and tests)
+        self.reply_resends = 0
         self._add_handlers()
 
     # -- wiring ----------------------------------------------------------------------------
@@ -561,7 +598,8 @@ class TelegramTransport:
     @property
     def sender(self) -> TelegramSender:
         if self._sender is None:
-            self._sender = TelegramSender(self.bot, self.store, bot_username=self._username)
+            self._sender = TelegramSender(self.bot, self.store, bot_username=self._username,
+                                          budget=self.budget)
         return self._sender
 
     @property
@@ -592,6 +630,8 @@ class TelegramTransport:
         await self.set_commands()
         webhook_url = _setting(self.settings, "telegram_webhook_url")
         self._stopping = False
+        async with self._lock:
+            await self._pay_owed()  # replies a crash kept from people: their question again
         if webhook_url:
             await self._start_webhook(webhook_url)
         else:
@@ -666,18 +706,28 @@ class TelegramTransport:
                 await self._pause(backoff)
                 backoff = min(backoff * 2, 30.0)
                 continue
-            backoff = 1.0
             if not updates:
+                backoff = 1.0
+                await self._sweep_owed()
                 continue
             try:
-                await self.process_updates(updates)
+                retry_from = await self.process_updates(updates)
             except Exception:
                 # nothing was committed: do not confirm, fetch the same batch again
                 log.exception("handling %d Telegram updates failed; retrying", len(updates))
                 await self._pause(backoff)
                 backoff = min(backoff * 2, 30.0)
                 continue
+            if retry_from is not None:
+                # the store could not take these turns (it said so in the log, once): confirm
+                # what went before, fetch the rest again after a pause
+                self._offset = retry_from
+                await self._pause(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            backoff = 1.0
             self._offset = updates[-1].update_id + 1
+            await self._sweep_owed()
 
     async def _pause(self, seconds: float) -> None:
         deadline = asyncio.get_running_loop().time() + seconds
@@ -732,17 +782,24 @@ class TelegramTransport:
         if update is None:
             return web.Response(status=400, text="bad update")
         try:
-            await self.process_updates([update])
+            retry_from = await self.process_updates([update])
         except Exception:
             log.exception("handling a webhook update failed")
             return web.Response(status=500, text="error")  # Telegram delivers it again
+        if retry_from is not None:  # the store is unavailable: Telegram delivers it again
+            return web.Response(status=503, text="try again")
         return web.Response(status=200)
 
     # -- handling ------------------------------------------------------------------------------
 
-    async def process_updates(self, updates: Sequence[Update]) -> None:
+    async def process_updates(self, updates: Sequence[Update]) -> int | None:
         """Handle a batch: translate every update (through PTB's handlers), commit all turns
-        in one transaction, then send the replies (chats in parallel, each chat in order)."""
+        in one transaction, then send the replies (chats in parallel, each chat in order).
+
+        Returns the id of the first update whose turn could not be stored because the store was
+        unavailable (it must not be confirmed: Telegram delivers it again), else None. Every
+        committed turn records that its replies are owed until they arrived (see
+        :meth:`Engine.owed_prompts <bot.engine.core.Engine.owed_prompts>`)."""
         async with self._lock:
             self._batch = batch = []
             try:
@@ -751,20 +808,27 @@ class TelegramTransport:
             finally:
                 self._batch = None
             if not batch:
-                return
+                return None
             if len(batch) == 1:
-                results = [self.engine.handle(batch[0].incoming)]
+                results = [self.engine.handle(batch[0].incoming, owe=True)]
             else:
-                results = self.engine.handle_many([job.incoming for job in batch])
+                results = self.engine.handle_many([job.incoming for job in batch], owe=True)
             for job, replies in zip(batch, results, strict=True):
                 job.replies = replies
             by_chat: dict[str, list[_Job]] = defaultdict(list)
             for job in batch:
                 by_chat[job.incoming.chat_id].append(job)
-            if len(by_chat) == 1:
-                await self._deliver_chat(batch)
-            else:
-                await asyncio.gather(*(self._deliver_chat(jobs) for jobs in by_chat.values()))
+            try:
+                if len(by_chat) == 1:
+                    await self._deliver_chat(batch)
+                else:
+                    await asyncio.gather(*(self._deliver_chat(jobs) for jobs in by_chat.values()))
+            finally:
+                self._paid.flush()
+            for job in batch:
+                if any(r.failed == "retry" for r in job.replies):
+                    return job.update_id
+            return None
 
     async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         incoming = incoming_from_update(update, self._username)
@@ -772,13 +836,14 @@ class TelegramTransport:
             if update.callback_query is not None:
                 await self._answer(update.callback_query, None)
             return
-        job = _Job(incoming, update.callback_query)
+        job = _Job(incoming, update.callback_query, update_id=update.update_id)
         if self._batch is not None:
             self._batch.append(job)
             return
         # called through application.process_update directly (not in a batch)
-        job.replies = self.engine.handle(incoming)
+        job.replies = self.engine.handle(incoming, owe=True)
         await self._deliver_chat([job])
+        self._paid.flush()
 
     async def _on_my_chat_member(self, update: Update,
                                  context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -807,14 +872,24 @@ class TelegramTransport:
     # -- delivering ----------------------------------------------------------------------------
 
     async def _deliver_chat(self, jobs: list[_Job]) -> None:
-        for job in jobs:
-            try:
-                await self._deliver(job)
-            except Exception:
-                log.exception("sending a reply failed")
+        chat_id = jobs[0].incoming.chat_id
+        self._delivering.add(chat_id)
+        try:
+            for job in jobs:
+                try:
+                    if await self._deliver(job):
+                        self._paid.add(job.incoming.event_id)
+                except Exception:
+                    log.exception("sending a reply failed")
+        finally:
+            self._delivering.discard(chat_id)
 
-    async def _deliver(self, job: _Job) -> None:
+    async def _deliver(self, job: _Job) -> bool:
+        """Send one turn's replies; True when they all arrived (or the chat is gone)."""
         query, replies, inc = job.query, job.replies, job.incoming
+        failed = next((r for r in replies if r.failed), None)
+        if failed is not None:
+            return await self._deliver_failure(job, failed)
         notices = [r for r in replies if r.notice]
         if query is not None:
             await self._answer(query, notices[0].notice if notices else None)
@@ -824,12 +899,38 @@ class TelegramTransport:
                     self._open_keyboard.pop(inc.chat_id, None)
                 await self._show_choice(query)
         if replies:
-            await self._send(inc.chat_id, replies, user_id=inc.user_id)
+            return await self._send(inc.chat_id, replies, user_id=inc.user_id)
+        return True
+
+    async def _deliver_failure(self, job: _Job, failed: Reply) -> bool:
+        """A turn that stored nothing: no "✅ Jouw keuze", the keyboard stays, the person reads
+        the error text (once per update, also when Telegram delivers it again)."""
+        if job.query is not None:
+            await self._answer(job.query, None)
+        told = job.incoming.event_id or ""
+        if told in self._told:
+            return False
+        self._told[told] = None
+        if len(self._told) > MAX_TOLD:
+            del self._told[next(iter(self._told))]
+        await self._send(job.incoming.chat_id, [failed], user_id=job.incoming.user_id)
+        return False
+
+    async def _call(self, make: Callable[[], Awaitable[T]], what: str, *,
+                    paced: bool = True) -> T:
+        """One Bot API call of a reply: the shared budget (ahead of broadcasts) and the
+        channel's retry policy; raises the channel's errors when it gives up."""
+        def resent() -> None:
+            self.reply_resends += 1
+
+        return await call_with_retries(lambda: translated(make), what=what,
+                                       budget=self.budget if paced else None, on_resend=resent)
 
     async def _answer(self, query: CallbackQuery, notice: str | None) -> None:
         try:
-            await _with_retries(lambda: query.answer(text=notice or None), "callback")
-        except tg_error.TelegramError as exc:  # too old (after a restart): nothing to do
+            # not a chat message: outside the chats' budget, but 429s are still waited out
+            await self._call(lambda: query.answer(text=notice or None), "callback", paced=False)
+        except DeliveryError as exc:  # too old (after a restart): nothing to do
             log.info("answerCallbackQuery failed: %s", type(exc).__name__)
 
     async def _show_choice(self, query: CallbackQuery) -> None:
@@ -849,16 +950,15 @@ class TelegramTransport:
             if message.text and label:
                 text = message.text + CHOSEN_SUFFIX.format(label=label)
                 if _u16(text) <= TEXT_LIMIT:
-                    await _with_retries(lambda: message.edit_text(text, reply_markup=None),
-                                        chat_id)
+                    await self._call(lambda: message.edit_text(text, reply_markup=None), chat_id)
                     return
             if message.reply_markup:
-                await _with_retries(lambda: message.edit_reply_markup(reply_markup=None),
-                                    chat_id)
-        except tg_error.TelegramError as exc:
+                await self._call(lambda: message.edit_reply_markup(reply_markup=None), chat_id)
+        except DeliveryError as exc:
             log.info("could not mark the chosen answer: %s", type(exc).__name__)
 
-    async def _send(self, chat_id: str, replies: list[Reply], *, user_id: str) -> None:
+    async def _send(self, chat_id: str, replies: list[Reply], *, user_id: str) -> bool:
+        """Send replies to a person; True when all arrived (or the chat is gone for good)."""
         username = self._username
         refused: set[str] = set()
         for reply in replies:
@@ -873,23 +973,63 @@ class TelegramTransport:
                 await self._close_keyboard(target)
             try:
                 sent = await send_reply(self.bot, target, reply, username=username,
-                                        call=lambda make, t=target: _with_retries(make, t))
-            except tg_error.Forbidden:
+                                        call=lambda make, t=target: self._call(make, str(t)))
+            except Unreachable:
                 if str(target) == str(user_id):  # their private chat, not a group
                     log.info("chat %s blocked the bot: member marked unreachable", target)
                     self._mark_unreachable(user_id)
                 else:
                     log.info("no access to chat %s (403)", target)
-                return
-            except tg_error.TelegramError as exc:
-                # the turn is committed; the person sees the prompt again with /verder
-                log.warning("giving up on a reply to chat %s: %s: %s", target,
+                return True
+            except DeliveryError as exc:
+                # the turn is committed and its reply stays owed: the person gets the
+                # question again (the owed-reply sweep, or the next start)
+                log.warning("could not deliver a reply to chat %s yet: %s: %s", target,
                             type(exc).__name__, _REDACTOR.redact(str(exc)))
-                return
+                return False
             if sent and reply.is_prompt and sent[-1].reply_markup is not None:
                 if len(self._open_keyboard) >= MAX_TRACKED_KEYBOARDS:
                     self._open_keyboard.clear()  # cosmetic only: old keyboards stay visible
                 self._open_keyboard[str(target)] = sent[-1].message_id
+        return True
+
+    async def _pay_owed(self, older_than: float | None = None) -> int:
+        """Send their current prompt to people whose last turn was committed but whose reply
+        never arrived (a crash; a platform down longer than the retry policy waits). At start
+        every debt; later (``older_than`` seconds) only debts that nothing is delivering."""
+        try:
+            owed = self.engine.owed_prompts(PLATFORM, older_than=older_than)
+        except Exception as exc:  # the store is unavailable (it said so): next time
+            log.debug("owed replies not readable: %s", type(exc).__name__)
+            return 0
+        owed = [o for o in owed if o.chat_id not in self._delivering]
+        if not owed:
+            return 0
+        log.info("sending %d owed replies (their turns were stored, the replies never arrived)",
+                 len(owed))
+
+        async def pay(debt: Any) -> None:
+            self._delivering.add(debt.chat_id)
+            try:
+                if not debt.replies or await self._send(debt.chat_id, debt.replies,
+                                                        user_id=debt.user_id):
+                    self._paid.add(debt.event_id)
+            finally:
+                self._delivering.discard(debt.chat_id)
+
+        await asyncio.gather(*(pay(o) for o in owed))
+        self._paid.flush()
+        return len(owed)
+
+    async def _sweep_owed(self) -> None:
+        """Now and then (between batches): pay debts older than a minute."""
+        now = time.monotonic()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + OWED_SWEEP_SECONDS
+        self._paid.flush()
+        async with self._lock:
+            await self._pay_owed(older_than=OWED_SWEEP_SECONDS)
 
     async def _close_keyboard(self, chat_id: str) -> None:
         """Remove the keyboard of the previous prompt (answered by typing, not a button)."""
@@ -897,6 +1037,7 @@ class TelegramTransport:
         if message_id is None:
             return
         try:
+            await self.budget.acquire()
             await self.bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
         except tg_error.TelegramError:
-            pass  # already gone or not modified: fine
+            pass  # already gone or not modified: fine (cosmetic: never retried)

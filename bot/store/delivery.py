@@ -1,0 +1,71 @@
+"""Reply bookkeeping: which committed turns still owe their replies, and handled-event pruning.
+
+A turn is committed before its replies leave. Between the commit and the platform's answer a
+crash (or a platform that stays down) would leave the person without their next question, and a
+re-delivered update is dropped as a replay. So the turn's transaction also records that a reply
+is owed (``owed_replies``, one row per conversation: the newest turn replaces an older debt),
+and the transport deletes the row once the replies were delivered. At a restart the debts left
+are paid with the conversation's current prompt.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+__all__ = ["DeliveryQueries"]
+
+
+class DeliveryQueries:
+    """Mixed into :class:`bot.store.Store`; uses ``self.conn`` and ``self.transaction``."""
+
+    conn: sqlite3.Connection
+
+    def transaction(self) -> AbstractContextManager[None]:  # provided by Store
+        raise NotImplementedError
+
+    def owe_reply(self, conversation_id: int, platform: str, event_id: str, now: str) -> None:
+        """Inside a turn's transaction: this conversation's replies are not delivered yet."""
+        self.conn.execute(
+            """INSERT INTO owed_replies (conversation_id, platform, event_id, owed_at)
+               VALUES (?, ?, ?, ?) ON CONFLICT (conversation_id) DO UPDATE SET
+               platform = excluded.platform, event_id = excluded.event_id,
+               owed_at = excluded.owed_at""",
+            (conversation_id, platform, event_id, now),
+        )
+
+    def forget_owed(self, conversation_id: int) -> None:
+        self.conn.execute("DELETE FROM owed_replies WHERE conversation_id = ?", (conversation_id,))
+
+    def replies_delivered(self, platform: str, event_ids: Sequence[str]) -> int:
+        """The replies of these turns arrived: their debts are paid (a newer turn's debt, with
+        another event id, stays)."""
+        n = 0
+        with self.transaction():
+            for i in range(0, len(event_ids), 500):
+                chunk = list(event_ids[i:i + 500])
+                n += self.conn.execute(
+                    f"""DELETE FROM owed_replies WHERE platform = ?
+                        AND event_id IN ({", ".join("?" * len(chunk))})""",
+                    (platform, *chunk),
+                ).rowcount
+        return n
+
+    def owed_replies(self, platform: str, *, before: str | None = None) -> list[dict[str, Any]]:
+        """Debts of one platform (older than ``before``, when given), oldest first, with the
+        conversation's person (``user_id``) and private chat (``chat_id``)."""
+        sql = """SELECT o.conversation_id, o.event_id, o.owed_at, c.chat_id, c.user_id
+                 FROM owed_replies o JOIN conversations c ON c.id = o.conversation_id
+                 WHERE o.platform = ?"""
+        params: list[Any] = [platform]
+        if before is not None:
+            sql += " AND o.owed_at < ?"
+            params.append(before)
+        cur = self.conn.execute(sql + " ORDER BY o.owed_at, o.conversation_id", params)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def owed_count(self) -> int:
+        return int(self.conn.execute("SELECT COUNT(*) FROM owed_replies").fetchone()[0])
