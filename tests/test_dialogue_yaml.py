@@ -210,3 +210,77 @@ def test_content_check_broken_dialogues(tmp_path: Path) -> None:
     assert f"{path}:{line}:" in proc.stderr and "explian" in proc.stderr, proc.stderr
     proc = content_check(TEAMSPIEGEL_DIALOGUES=str(directory))
     assert proc.returncode != 0 and f"{path}:{line}:" in proc.stderr
+
+
+# -- placeholders in texts.yaml -------------------------------------------------------------------
+
+
+def test_placeholder_typo_fails_content_check_and_start_up(tmp_path: Path, capsys) -> None:
+    """{nn} instead of {n}: every conversation would fail at its first question ("Er ging iets
+    mis"). It must stop `content check` and the bot's start, naming file, line and text."""
+    directory, path, line = broken_copy(tmp_path, "texts.yaml", "Vraag {n} van {total}",
+                                        "Vraag {nn} van {total}")
+    err = error_of(directory)
+    assert len(err.problems) == 1, err.problems
+    (problem,) = err.problems
+    assert problem.startswith(f"{path}:{line}: texts.question_progress:"), problem
+    assert "{nn}" in problem and "n, theme, total" in problem
+
+    from bot.cli import main
+
+    assert main(["content", "check", "--dialogues", str(directory)]) == 1
+    assert f"{path}:{line}:" in capsys.readouterr().err
+
+    # start-up: `teamspiegel run` (here: the console chat, no token) refuses to start
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEAMSPIEGEL_", "TELEGRAM_",
+                                                                    "MATRIX_"))}
+    env.update(TEAMSPIEGEL_DIALOGUES=str(directory), TEAMSPIEGEL_DB=str(tmp_path / "t.db"))
+    proc = subprocess.run([str(TEAMSPIEGEL), "run"], env=env, capture_output=True, text=True,
+                          timeout=60, cwd=tmp_path, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert f"{path}:{line}:" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize(("new", "words"), [
+    ("Vraag {0} van {total}", ["{0}", "naam"]),
+    ("Vraag {} van {total}", ["{}", "naam"]),
+    ("Vraag {n van {total}", ["accolades"]),
+    ("Vraag {n.x} van {total}", ["{n.x}", "naam"]),
+])
+def test_placeholders_must_be_plain_names(tmp_path: Path, new: str, words: list[str]) -> None:
+    directory, path, line = broken_copy(tmp_path, "texts.yaml", "Vraag {n} van {total}", new)
+    (problem,) = error_of(directory).problems
+    assert problem.startswith(f"{path}:{line}: texts.question_progress:"), problem
+    assert all(w in problem for w in words), problem
+
+
+def test_a_text_nobody_fills_in_has_no_placeholders(tmp_path: Path) -> None:
+    """`menu` is shown through a flow's `say:` without values: a {team} there would be shown
+    with its braces."""
+    directory, path, line = broken_copy(tmp_path, "texts.yaml", "menu: Wat wil je doen?",
+                                        "menu: Wat wil je doen, {team}?")
+    (problem,) = error_of(directory).problems
+    assert problem.startswith(f"{path}:{line}: texts.menu:") and "geen" in problem, problem
+
+
+def test_the_code_scan_sees_literal_computed_and_spread_keys() -> None:
+    from bot.engine.placeholders import TextValues, _scan, check_placeholders
+
+    found = TextValues()
+    _scan('''
+turn.say("joined", team=name)
+turn.say("a" if x else "b", n=1)
+turn.say(f"invite_{reason}", why=r)
+d.text("open", **values)
+fig.text(0.5, 0.5, "x", fontsize=9)
+fig.text(0.1 / w, 0.2, note, color="k")
+''', found)
+    assert found.by_key["joined"] == {"team"}
+    assert found.by_key["a"] == found.by_key["b"] == {"n"}
+    assert found.dynamic == {"why"} and found.open_keys == {"open"}
+    texts = {"joined": "Welkom bij {team} ({why})", "a": "{n} {team}", "open": "{what} {ever}",
+             "plain": "{fontsize}"}
+    problems = check_placeholders(texts, found)
+    assert problems == [("a", "onbekende plaatshouder {team} (de code vult hier in: n, why)"),
+                        ("plain", "onbekende plaatshouder {fontsize} "
+                                  "(de code vult hier in: why)")]

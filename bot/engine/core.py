@@ -244,8 +244,23 @@ class Engine:
         cpath = d.files.get("commands") or (next(iter(d.files.values())).parent / "commands.yaml")
         for i, t in enumerate(d.commands.any):
             self._check_transition(check, cpath, ("any", i), t, "")
+        problems += self._check_placeholders(cpath.parent / "texts.yaml")
         if problems:
             raise ConfigError(problems)
+
+    def _check_placeholders(self, path: Any) -> list[str]:
+        """Every ``{name}`` in texts.yaml must be a value the code passes for that text."""
+        from bot.engine.placeholders import check_placeholders, text_values
+
+        found = check_placeholders(self.dialogues.texts, text_values())
+        if not found:
+            return []
+        try:
+            _, locate = load_yaml(path)
+        except Exception:  # not where we thought: the key still names the text
+            def locate(loc: tuple[Any, ...]) -> int:
+                return 1
+        return [f"{path}:{locate(('texts', key))}: texts.{key}: {msg}" for key, msg in found]
 
     def _check_transition(
         self, check: Callable[..., None], path: Any, loc: tuple[Any, ...], t: Any, flow: str
