@@ -557,11 +557,11 @@ class Dispatcher:
 
     @staticmethod
     def _adopt(row: _Row, claimed: tuple[str, int, str]) -> None:
+        """Send what the claim found in the store, not what an earlier read saw."""
         payload, delivered, txn_id = claimed
         row.txn_id = txn_id
-        if delivered != row.offset + row.index:
-            row.replies = _parse_payload(payload)
-            row.offset, row.index = delivered, 0
+        row.replies = _parse_payload(payload)
+        row.offset, row.index = delivered, 0
 
     def _launch(self, st: _Pass, row: _Row) -> None:
         task = asyncio.create_task(self._send_one(row))
