@@ -362,6 +362,7 @@ class FakeBotAPI:
         call = Call(method or name, params, time.time(), files=files)
         with self._cond:
             self._calls.append(call)
+            self._cond.notify_all()  # wait_for() may be waiting for this call to start
         try:
             if request.match_info["token"] != self.token:
                 raise _ApiError(401, "Unauthorized")
