@@ -146,6 +146,17 @@ async def supervise(
         pause = min(pause * 2, 60.0)
 
 
+def log_tasks() -> None:
+    """``kill -USR1 <pid>``: log where every task of the running bot is waiting (a stuck bot
+    tells its story without being stopped)."""
+    lines = []
+    for task in asyncio.all_tasks():
+        frames = task.get_stack(limit=12)
+        where = " <- ".join(f"{f.f_code.co_name}:{f.f_lineno}" for f in reversed(frames))
+        lines.append(f"  {task.get_name()}: {where or 'not started'}")
+    log.warning("%d tasks:\n%s", len(lines), "\n".join(sorted(lines)))
+
+
 def build_engine(settings: Settings) -> Engine:
     from bot.access_cli import print_notices
 
@@ -206,6 +217,8 @@ async def _serve(settings: Settings, *, stop: asyncio.Event | None = None) -> No
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):  # not in the main thread
             pass
+    with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
+        loop.add_signal_handler(signal.SIGUSR1, log_tasks)
     transports: list[Any] = []
     if settings.telegram_enabled:
         from bot.transports.telegram import TelegramTransport
