@@ -147,3 +147,27 @@ async def test_a_press_that_stored_nothing_is_not_shown_as_accepted(fake, tmp_pa
         store.close()
     outage = [r for r in caplog.records if "unavailable" in r.getMessage()]
     assert len(outage) == 1 and not [r for r in caplog.records if r.exc_info]
+
+
+async def test_a_reply_telegram_would_not_take_is_sent_later(fake, tmp_path: Path, caplog):
+    """Telegram fails longer than the reply's retry policy waits: the turn is stored, its reply
+    stays owed, and a little later the person gets the current question anyway."""
+    caplog.set_level(logging.INFO)
+    store = Store(tmp_path / "later.db")
+    engine = Engine(store, get_content(), load_dialogues())
+    (uid,) = seed_people(store, 1)
+    transport = TelegramTransport(engine, settings_for(fake), poll_timeout=1)
+    transport.owed_sweep_seconds = 1.0
+    await transport.start()
+    try:
+        fake.error_next(6, status=502, method="sendMessage", chat_id=uid)
+        fake.push_message(uid, "/help")
+        await wait_progress(lambda: len(fake.calls("sendMessage", uid)),
+                            lambda: bool(fake.sent_to(uid)), "the owed reply")
+        assert any("could not deliver a reply" in r.getMessage() for r in caplog.records)
+        assert [m.text for m in fake.sent_to(uid)] == ["Wat wil je doen?"]  # the question
+        await wait_progress(lambda: store.owed_count(), lambda: store.owed_count() == 0,
+                            "the debt to be paid")
+    finally:
+        await transport.stop()
+        store.close()

@@ -581,6 +581,8 @@ class TelegramTransport:
         #: chats with replies on their way (the owed-reply sweep leaves them alone)
         self._delivering: set[str] = set()
         self._next_sweep = 0.0
+        #: a reply owed this long (its delivery gave up) is paid with the current prompt
+        self.owed_sweep_seconds = OWED_SWEEP_SECONDS
         #: interactive sends that may have arrived and were sent again (for status and tests)
         self.reply_resends = 0
         self._add_handlers()
@@ -1022,14 +1024,14 @@ class TelegramTransport:
         return len(owed)
 
     async def _sweep_owed(self) -> None:
-        """Now and then (between batches): pay debts older than a minute."""
+        """Now and then (between batches): pay debts older than ``owed_sweep_seconds``."""
         now = time.monotonic()
         if now < self._next_sweep:
             return
-        self._next_sweep = now + OWED_SWEEP_SECONDS
+        self._next_sweep = now + self.owed_sweep_seconds
         self._paid.flush()
         async with self._lock:
-            await self._pay_owed(older_than=OWED_SWEEP_SECONDS)
+            await self._pay_owed(older_than=self.owed_sweep_seconds)
 
     async def _close_keyboard(self, chat_id: str) -> None:
         """Remove the keyboard of the previous prompt (answered by typing, not a button)."""
