@@ -7,11 +7,14 @@ request beyond L per sliding second) and runs ``teamspiegel run`` as a separate 
 outbox is drained. The bot is told the same limit (``TEAMSPIEGEL_RATE_GLOBAL=L``).
 
 Targets (per pass): sustained delivery at least 95 % of the enforced limit, under 1 % of requests
-answered 429, zero duplicates, zero losses; the same when the bot gets SIGKILL halfway and is
-started again ("kill" passes). Rows in flight at the kill become ``uncertain`` (the design: a
-request that left may have arrived, an operator decides); they are reported, not counted as
-losses, and the kill pass then plays the operator: ``teamspiegel outbox requeue-uncertain`` and
-one more bot start, after which duplicates and losses are counted again.
+answered 429, zero losses, zero unexplained duplicates; the same when the bot gets SIGKILL halfway
+and is started again ("kill" passes). Rows in flight at the kill are sent again by the restarted
+bot (``TEAMSPIEGEL_UNCERTAIN=resend``, the default): a request that had arrived then arrives twice.
+Such duplicates are counted by the bot itself (``dup_risk`` in the outbox, "mogelijk dubbel" in
+``teamspiegel status``); the target is that every duplicate is one of those. With ``hold`` they
+would be ``uncertain`` instead, and the kill pass plays the operator (``teamspiegel outbox
+requeue-uncertain`` and one more start), after which duplicates and losses are counted again.
+A tip is one message.
 
 Scaled passes. At 30 messages/s, 20,000 recipients (40,000 messages) take 23 minutes per pass.
 A scaled pass runs the same logic with the clock K times faster (default K = 5): the fake enforces
@@ -231,6 +234,8 @@ class PassResult:
     uncertain_got: dict[str, int] = field(default_factory=dict)
     killed_at: int = 0
     restart_gap: float = 0.0
+    #: duplicates the bot counted as risked (resent although the request may have arrived)
+    dup_risk: int = 0
     after_requeue_duplicates: int | None = None
     after_requeue_losses: int | None = None
     bot_cpu: float = 0.0
@@ -250,7 +255,8 @@ class PassResult:
     @property
     def met(self) -> bool:
         return (self.ratio >= TARGET_RATE and self.share_429 < TARGET_429
-                and self.duplicates == 0 and self.losses == 0 and self.unfinished == 0)
+                and self.duplicates <= self.dup_risk and self.losses == 0
+                and self.unfinished == 0)
 
 
 def _steady_rate(times: list[float], gaps: list[tuple[float, float]]) -> float:
@@ -337,6 +343,7 @@ def run_pass(name: str, recipients: int, limit: float, scale: float, kill: bool,
                                 if c.status == 429]
             res.unfinished = open_rows(db)
             res.duplicates, res.losses, uncertain = _count(fake, expected, db)
+            res.dup_risk = int(db_rows(db, "SELECT COALESCE(SUM(dup_risk), 0) FROM outbox")[0][0])
             res.uncertain = len(uncertain)
             res.uncertain_got = {f"{k} msgs": v for k, v in sorted(
                 collections.Counter(uncertain.values()).items())}
@@ -383,7 +390,7 @@ def machine() -> str:
 
 def table(results: list[PassResult]) -> str:
     head = ("| pass | recipients | messages | limit/s | sustained/s | % of limit | 429 % "
-            "| dups | losses | uncertain (got) | restart gap s | wall s | bot CPU s "
+            "| dups (counted) | losses | uncertain (got) | restart gap s | wall s | bot CPU s "
             "| targets |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in results:
@@ -392,7 +399,7 @@ def table(results: list[PassResult]) -> str:
             if r.uncertain_got else "")
         lines.append(
             f"| {r.name} | {r.recipients:,} | {r.messages:,} | {r.limit:g} | {r.sustained:.1f} "
-            f"| {100 * r.ratio:.1f} % | {100 * r.share_429:.2f} % | {r.duplicates} "
+            f"| {100 * r.ratio:.1f} % | {100 * r.share_429:.2f} % | {r.duplicates} ({r.dup_risk}) "
             f"| {r.losses}{f' (+{r.unfinished} unfinished)' if r.unfinished else ''} | {unc} "
             f"| {f'{r.restart_gap:.1f}' if r.kill else '-'} | {r.wall:.0f} | {r.bot_cpu:.0f} "
             f"| {'met' if r.met else 'NOT met'} |")
@@ -432,11 +439,11 @@ def main(argv: list[str] | None = None) -> int:
     passes = parse_passes(args.passes, args.recipients)
     print(f"Broadcast benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {machine()}")
     print("Fake Bot API in this process (429 beyond the limit per sliding second); bot = "
-          "`teamspiegel run` in its own process; a tip = 2 messages per recipient.")
+          "`teamspiegel run` in its own process; a tip = 1 message per recipient.")
     for kind, n, _ in passes:
         scaled = kind.startswith("scaled")
         lim = args.limit * (args.scale if scaled else 1)
-        eta = 2 * n / lim / 0.98 * (1.3 if kind.endswith("kill") else 1)
+        eta = n / lim / 0.98 * (1.3 if kind.endswith("kill") else 1)
         note = (f" (SCALED: clock x{args.scale:g}, {lim:g}/s global, {args.scale:g}/s per "
                 f"chat)" if scaled else " (real: 30/s global, 1/s per chat)"
                 if args.limit == 30 else "")
@@ -451,7 +458,8 @@ def main(argv: list[str] | None = None) -> int:
                            verbose=not args.quiet)
             results.append(res)
             print(f"  {kind}: {res.sustained:.1f}/s sustained ({100 * res.ratio:.1f} % of "
-                  f"{res.limit:g}), {100 * res.share_429:.2f} % 429, dups {res.duplicates}, "
+                  f"{res.limit:g}), {100 * res.share_429:.2f} % 429, dups {res.duplicates} "
+                  f"(counted as risked: {res.dup_risk}), "
                   f"losses {res.losses}, uncertain {res.uncertain}, wall {res.wall:.0f} s",
                   flush=True)
     print()
@@ -477,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
     met = all(r.met for r in results)
     print(f"\nTotal wall time {time.monotonic() - bench_started:.0f} s.")
     print(f"Targets (>= {100 * TARGET_RATE:.0f} % of the limit sustained, < "
-          f"{100 * TARGET_429:.0f} % 429, 0 duplicates, 0 losses): "
+          f"{100 * TARGET_429:.0f} % 429, 0 losses, no duplicate the bot did not count): "
           f"{'all met' if met else 'NOT all met'}")
     if args.json:
         Path(args.json).write_text(json.dumps(
