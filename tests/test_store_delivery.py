@@ -98,9 +98,9 @@ def test_engine_owes_until_delivered_and_renders_the_current_prompt(engine: Engi
                    event_id="u77")
     replies = engine.handle(inc, owe=True)
     assert replies and replies[-1].is_prompt
-    [(chat, event, prompt)] = engine.owed_prompts("telegram")
-    assert (chat, event) == ("77", "u77")
-    assert [r.text for r in prompt] == [replies[-1].text]  # the welcome, again
+    [owed] = engine.owed_prompts("telegram")
+    assert (owed.chat_id, owed.user_id, owed.event_id) == ("77", "77", "u77")
+    assert [r.text for r in owed.replies] == [replies[-1].text]  # the welcome, again
     assert engine.owed_prompts("telegram", older_than=3600) == []  # not old yet
     assert engine.replies_delivered("telegram", ["u77"]) == 1
     assert engine.owed_prompts("telegram") == []
