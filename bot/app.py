@@ -151,9 +151,14 @@ def log_tasks() -> None:
     tells its story without being stopped)."""
     lines = []
     for task in asyncio.all_tasks():
-        frames = task.get_stack(limit=12)
-        where = " <- ".join(f"{f.f_code.co_name}:{f.f_lineno}" for f in reversed(frames))
-        lines.append(f"  {task.get_name()}: {where or 'not started'}")
+        where = []
+        coro: Any = task.get_coro()
+        while coro is not None and len(where) < 20:  # follow the chain of awaits
+            frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+            if frame is not None:
+                where.append(f"{frame.f_code.co_name}:{frame.f_lineno}")
+            coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+        lines.append(f"  {task.get_name()}: {' -> '.join(where) or 'not started'}")
     log.warning("%d tasks:\n%s", len(lines), "\n".join(sorted(lines)))
 
 

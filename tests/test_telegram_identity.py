@@ -82,13 +82,13 @@ async def test_personal_replies_are_refused_in_a_group_chat(fake, transport, eng
     refusal = engine.text("personal_private_only")
     handle = engine.handle
 
-    def leaky(incoming):
+    def leaky(incoming, **kwargs):
         if incoming.text.startswith("/export"):
             return [Reply("Je antwoorden: " + SECRET, personal=True),
                     Reply("bestand", document=("x.json", b"{}", "application/json"),
                           personal=True),
                     Reply("Verder met je ronde.")]
-        return handle(incoming)
+        return handle(incoming, **kwargs)
 
     engine.handle = leaky
     await Person(fake, ALICE)._apushed(fake.push_group_message(ALICE, GROUP, "/export"))

@@ -564,11 +564,11 @@ class Dispatcher:
         row.offset, row.index = delivered, 0
 
     def _launch(self, st: _Pass, row: _Row) -> None:
-        task = asyncio.create_task(self._send_one(row))
+        task = asyncio.create_task(self._send_one(st, row))
         st.in_flight[task] = row
-        task.add_done_callback(lambda t: st.in_flight.pop(t, None))
+        task.add_done_callback(lambda t: st.in_flight.pop(t, None))  # (also when cancelled)
 
-    async def _send_one(self, row: _Row) -> None:
+    async def _send_one(self, st: _Pass, row: _Row) -> None:
         sender = self.senders[row.platform]
         reply = row.replies[row.index]
         try:
@@ -591,6 +591,9 @@ class Dispatcher:
             done = _Done(row, "error", exc=exc)
         else:
             done = _Done(row, "ok", message_id=message_id)
+        # out of in_flight before the loop hears of it: the loop must never wait for a request
+        # that has already finished (a done-callback would run only after the loop's next look)
+        st.in_flight.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
         self._done.append(done)
         if self._wake is not None:
             self._wake.set()
@@ -606,8 +609,11 @@ class Dispatcher:
         assert self._wake is not None
         self._wake.clear()
         waiters: list[asyncio.Future[Any]] = []
-        if st.in_flight:
+        if any(not task.done() for task in st.in_flight):
             waiters.append(asyncio.ensure_future(self._wake.wait()))
+        elif until == math.inf:
+            await self._sleep(0.01)  # nothing out and nothing scheduled: look again soon
+            return
         if self._stop is not None and not self._stop.is_set():
             waiters.append(asyncio.ensure_future(self._stop.wait()))
         if until < math.inf:

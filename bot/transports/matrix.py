@@ -950,7 +950,8 @@ class MatrixTransport:
             except DeliveryError as exc:
                 # the turn is committed and its reply stays owed: the person gets the
                 # question again at the next start
-                log.warning("could not deliver a reply to %s yet: %s", target, exc)
+                # (no room id in the log: logs outlive /vergeet)
+                log.warning("could not deliver a reply yet: %s", type(exc).__name__)
                 delivered = False
         if user_id is not None and any(r.leave_chat for r in replies):
             await self.forget_person(user_id, room_id)
@@ -1117,7 +1118,7 @@ class MatrixTransport:
         attempt (the dispatcher took the budget slot and owns the retries)."""
         if not retry:
             return await self._send_once(room_id, item)
-        return await call_with_retries(lambda: self._send_once(room_id, item), what=room_id,
+        return await call_with_retries(lambda: self._send_once(room_id, item), what="a reply",
                                        budget=self.budget, idempotent=True)
 
     async def _send_once(self, room_id: str, item: _Out) -> str:

@@ -457,7 +457,8 @@ class TelegramSender:
                            parts: list[Message] = parts) -> Message:
                 if parts:  # part of this reply is out: finish it rather than duplicate it
                     message = await call_with_retries(lambda: translated(make),
-                                                      what=str(chat_id), budget=self.budget)
+                                                      what="a scheduled message",
+                                                      budget=self.budget)
                 else:
                     message = await translated(make)
                 parts.append(message)
@@ -952,10 +953,10 @@ class TelegramTransport:
             if message.text and label:
                 text = message.text + CHOSEN_SUFFIX.format(label=label)
                 if _u16(text) <= TEXT_LIMIT:
-                    await self._call(lambda: message.edit_text(text, reply_markup=None), chat_id)
+                    await self._call(lambda: message.edit_text(text, reply_markup=None), "edit")
                     return
             if message.reply_markup:
-                await self._call(lambda: message.edit_reply_markup(reply_markup=None), chat_id)
+                await self._call(lambda: message.edit_reply_markup(reply_markup=None), "edit")
         except DeliveryError as exc:
             log.info("could not mark the chosen answer: %s", type(exc).__name__)
 
@@ -975,7 +976,7 @@ class TelegramTransport:
                 await self._close_keyboard(target)
             try:
                 sent = await send_reply(self.bot, target, reply, username=username,
-                                        call=lambda make, t=target: self._call(make, str(t)))
+                                        call=lambda make: self._call(make, "a reply"))
             except Unreachable:
                 if str(target) == str(user_id):  # their private chat, not a group
                     log.info("chat %s blocked the bot: member marked unreachable", target)
@@ -986,8 +987,9 @@ class TelegramTransport:
             except DeliveryError as exc:
                 # the turn is committed and its reply stays owed: the person gets the
                 # question again (the owed-reply sweep, or the next start)
-                log.warning("could not deliver a reply to chat %s yet: %s: %s", target,
-                            type(exc).__name__, _REDACTOR.redact(str(exc)))
+                # (no chat id in the log: logs outlive /vergeet)
+                log.warning("could not deliver a reply yet: %s: %s", type(exc).__name__,
+                            _REDACTOR.redact(str(exc)))
                 return False
             if sent and reply.is_prompt and sent[-1].reply_markup is not None:
                 if len(self._open_keyboard) >= MAX_TRACKED_KEYBOARDS:
