@@ -656,3 +656,20 @@ async def test_a_stale_read_never_sends_what_another_process_sent(store: Store) 
     await drain(dispatcher, store, clock)
     assert [t for _, _, t in sender.delivered] == ["row0 part1"]
     assert statuses(store) == {"sent": 1}
+
+
+async def test_the_loop_never_waits_for_a_request_that_already_finished(store: Store) -> None:
+    """Regression: the last request of a pass finished and its outcome was written, but its
+    task still sat in ``in_flight`` (done-callbacks run later); with nothing else scheduled the
+    pass waited for a wake-up that could not come, and the broadcast stalled until a restart."""
+    import math
+
+    from bot.schedule.dispatcher import _Pass, _Row
+
+    dispatcher = Dispatcher(store, {})
+    st = _Pass()
+    dispatcher._wake = asyncio.Event()
+    finished = asyncio.get_running_loop().create_future()
+    finished.set_result(None)
+    st.in_flight[finished] = _Row(1, "telegram", "c1", False, None, "tip", "p", 0, [])  # type: ignore[index]
+    await asyncio.wait_for(dispatcher._wait(st, math.inf), timeout=10)
