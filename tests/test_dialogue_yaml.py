@@ -286,3 +286,13 @@ fig.text(0.1 / w, 0.2, note, color="k")
     assert problems == [("a", "onbekende plaatshouder {team} (de code vult hier in: n, why)"),
                         ("plain", "onbekende plaatshouder {fontsize} "
                                   "(de code vult hier in: why)")]
+
+
+def test_engine_wide_values_may_appear_in_any_text(tmp_path: Path) -> None:
+    """{controller}, {retention} and {min_group} are filled into every text by the engine."""
+    from bot.engine.core import TEXT_VALUES
+
+    directory, _, _ = broken_copy(tmp_path, "texts.yaml", "menu: Wat wil je doen?",
+                                  "menu: Wat wil je doen? ({min_group})")
+    load_and_check(directory)
+    assert "min_group" in TEXT_VALUES

@@ -249,10 +249,11 @@ class Engine:
             raise ConfigError(problems)
 
     def _check_placeholders(self, path: Any) -> list[str]:
-        """Every ``{name}`` in texts.yaml must be a value the code passes for that text."""
-        from bot.engine.placeholders import check_placeholders, text_values
+        """Every ``{name}`` in texts.yaml must be a value the code passes for that text, or one
+        the engine fills into every text (TEXT_VALUES)."""
+        from bot.engine.placeholders import check_placeholders, passed_values
 
-        found = check_placeholders(self.dialogues.texts, text_values())
+        found = check_placeholders(self.dialogues.texts, passed_values(), TEXT_VALUES)
         if not found:
             return []
         try:

@@ -6,6 +6,8 @@ would pass every schema check and then break every conversation that reaches the
 start-up (and in ``teamspiegel content check``) every placeholder of every text must be
 
 * a plain name (``{name}``; no ``{0}``, ``{}``, ``{a.b}`` or ``{a[0]}``), and
+* a value the engine fills into every text (``TEXT_VALUES`` in :mod:`bot.engine.core`: who is
+  responsible for the data, how long it is kept, the k), or
 * a value the code passes for that text: the keyword arguments of the calls
   ``.text("key", ...)`` / ``.say("key", ...)`` found in the ``bot`` package's source. A call
   with a computed key (``turn.say(f"invite_{reason}", ...)``) lends its keywords to every
@@ -20,10 +22,11 @@ from __future__ import annotations
 import ast
 import functools
 import string
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["TextValues", "check_placeholders", "placeholders", "text_values"]
+__all__ = ["TextValues", "check_placeholders", "passed_values", "placeholders"]
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 _TEXT_METHODS = frozenset({"text", "say"})
@@ -102,15 +105,17 @@ def _package_values(root: Path) -> TextValues | None:
     return found
 
 
-def text_values(root: Path = PACKAGE_DIR) -> TextValues | None:
+def passed_values(root: Path = PACKAGE_DIR) -> TextValues | None:
     """The values the package's code passes to texts (scanned once per process)."""
     return _package_values(root)
 
 
 def check_placeholders(
-    texts: dict[str, str], values: TextValues | None
+    texts: dict[str, str], values: TextValues | None, everywhere: Iterable[str] = ()
 ) -> list[tuple[str, str]]:
-    """Problems as ``(text key, message)``; ``values`` None checks only the name rules."""
+    """Problems as ``(text key, message)``; ``values`` None checks only the name rules.
+    ``everywhere``: names every text may use (the engine fills them in itself)."""
+    common = set(everywhere)
     problems: list[tuple[str, str]] = []
     for key, template in texts.items():
         try:
@@ -124,6 +129,8 @@ def check_placeholders(
                                       "zoals {team}"))
                 continue
             allowed = values.allowed(key) if values is not None else None
+            if allowed is not None:
+                allowed = allowed | common
             if allowed is not None and name not in allowed:
                 known = ", ".join(sorted(allowed)) or "geen"
                 problems.append((key, f"onbekende plaatshouder {{{name}}} "
