@@ -22,11 +22,12 @@ from hypothesis import strategies as st
 
 from bot.reports.aggregate import (
     COMPLEMENTARY,
+    LEVEL_GROUP,
     LEVEL_QUESTION,
-    LEVEL_ROLE,
     LEVEL_THEME,
     LEVEL_TOTAL,
     NO_ANSWERS,
+    NO_SCORE,
     OTHER_ROLE,
     PARENT_HIDDEN,
     TOO_FEW,
@@ -71,34 +72,51 @@ def latest_answers(records, team_id, periods):
     return [r for _, r in latest.values()]
 
 
-def truth_cells(report: TeamReport, records, roles):
-    """cell key -> list of (member, scale) answers behind it, computed independently."""
+def truth_cells(report: TeamReport, records, roles, score=None, total=None):
+    """cell key -> list of (member, scale) answers behind it, computed independently.
+
+    ``score``: the (theme, question) items of theme scores (None: all); ``total``: the themes
+    of the total (None: every scored theme)."""
     cells = defaultdict(list)
     for r in latest_answers(records, report.team_id, set(report.periods)):
         if r.scale is None:
             continue
         a = (r.member_id, r.scale)
-        cells[(LEVEL_TOTAL, r.period, None, None, None)].append(a)
-        cells[(LEVEL_THEME, r.period, r.theme_id, None, None)].append(a)
         cells[(LEVEL_QUESTION, r.period, r.theme_id, r.question_id, None)].append(a)
+        if score is None or (r.theme_id, r.question_id) in score:
+            cells[(LEVEL_THEME, r.period, r.theme_id, None, None)].append(a)
+            if total is None or r.theme_id in total:
+                cells[(LEVEL_TOTAL, r.period, None, None, None)].append(a)
         if roles is not None:
-            role = roles.get(r.member_id, OTHER_ROLE)
-            cells[(LEVEL_ROLE, r.period, None, None, role)].append(a)
+            group = r.group or roles.get(r.member_id, OTHER_ROLE)
+            cells[(LEVEL_GROUP, r.period, r.theme_id, r.question_id, group)].append(a)
     return cells
 
 
-def equations_of(report: TeamReport, period):
-    """The additive hierarchy of one period, built from the report's own structure."""
+def equations_of(report: TeamReport, period, score=None, total_themes=None):
+    """The additive hierarchy of one period, built from the report's own structure: the total
+    over the themes in it, a scored theme over its score items, a question over its groups."""
     total = (LEVEL_TOTAL, period, None, None, None)
     roles = [c.key for c in report.roles if c.period == period]
-    themes = [c.key for c in report.themes if c.period == period]
+    themes = [c for c in report.themes if c.period == period and c.reason != NO_SCORE]
     eqs = []
     if roles:
         eqs.append((total, roles))
-    if themes:
-        eqs.append((total, themes))
+    in_total = [t.key for t in themes if total_themes is None or t.theme_id in total_themes]
+    if in_total:
+        eqs.append((total, in_total))
     for t in themes:
-        eqs.append((t, [c.key for c in report.questions if c.period == period and c.theme_id == t[2]]))
+        items = [c.key for c in report.questions if c.period == period and c.theme_id == t.theme_id
+                 and (score is None or (c.theme_id, c.question_id) in score)]
+        if items:
+            eqs.append((t.key, items))
+    for q in report.questions:
+        if q.period != period:
+            continue
+        groups = [c.key for c in report.groups if c.period == period
+                  and (c.theme_id, c.question_id) == (q.theme_id, q.question_id)]
+        if groups:
+            eqs.append((q.key, groups))
     return eqs
 
 
@@ -145,10 +163,12 @@ def rref_single_unknowns(rows, ncols):
     return determined
 
 
-def check_report(report: TeamReport, records, k, roles, viewer=None, everyone=()):
+def check_report(report: TeamReport, records, k, roles, viewer=None, everyone=(), score=None,
+                 total=None):
     """``viewer``: the reader's member id; every count below leaves the reader out.
-    ``everyone``: the questions asked to every role (their zeros may be announced)."""
-    truth = truth_cells(report, records, roles)
+    ``everyone``: the questions asked to every role (their zeros may be announced).
+    ``score``/``total``: the items of theme scores and the themes of the total (None: all)."""
+    truth = truth_cells(report, records, roles, score, total)
     if viewer is not None:
         pass  # the reader's own answers stay in the numbers, but never count towards k
 
@@ -171,15 +191,25 @@ def check_report(report: TeamReport, records, k, roles, viewer=None, everyone=()
             if len(answers) > 1:
                 assert cell.sd == pytest.approx(statistics.stdev(s for _, s in answers), abs=1e-9)
         else:
-            assert cell.reason in (TOO_FEW, COMPLEMENTARY, PARENT_HIDDEN, NO_ANSWERS)
-            if cell.reason == NO_ANSWERS:  # an announced zero: a fact about >= k people
+            assert cell.reason in (TOO_FEW, COMPLEMENTARY, PARENT_HIDDEN, NO_ANSWERS, NO_SCORE)
+            if cell.reason == NO_SCORE:  # a theme without score items: never a number
+                assert cell.level == LEVEL_THEME and score is not None
+                assert not any(t == cell.theme_id for t, _q in score)
+            elif cell.reason == NO_ANSWERS and cell.level == LEVEL_GROUP:
+                qkey = (LEVEL_QUESTION, cell.period, cell.theme_id, cell.question_id, None)
+                assert not answers and cells[qkey].reason == NO_ANSWERS
+            elif cell.reason == NO_ANSWERS:  # an announced zero: a fact about >= k people
                 assert not answers and cell.level in (LEVEL_THEME, LEVEL_QUESTION)
                 theme_key = (LEVEL_THEME, cell.period, cell.theme_id, None, None)
-                if cells[theme_key].reason == NO_ANSWERS:  # a whole theme nobody answered
+                theme_qs = [key for key in truth if key[0] == LEVEL_QUESTION
+                            and key[1] == cell.period and key[2] == cell.theme_id]
+                if not theme_qs:  # a whole theme nobody answered
                     assert cells[(LEVEL_TOTAL, cell.period, None, None, None)].shown
                 else:  # a question for everyone that nobody answered in an answered theme
+                    assert cells[theme_key].reason != NO_ANSWERS
                     assert (cell.theme_id, cell.question_id) in set(everyone)
-                    assert len(others(m for m, _ in truth.get(theme_key, []))) >= k
+                    answered_theme = {m for key in theme_qs for m, _ in truth[key]}
+                    assert len(others(answered_theme)) >= k
             assert (cell.n, cell.n_answers, cell.mean, cell.sd) == (None, None, None, None)
             if cell.reason == TOO_FEW:
                 assert len(others(members)) < k
@@ -189,7 +219,7 @@ def check_report(report: TeamReport, records, k, roles, viewer=None, everyone=()
 
     # (2) no hidden cell can be computed from shown cells along the hierarchy
     for period in report.periods:
-        eqs = equations_of(report, period)
+        eqs = equations_of(report, period, score, total)
         for parent, children in eqs:
             # the hierarchy is additive in answers (that is what a manager may exploit)
             assert moments(truth.get(parent, [])) == tuple(
@@ -315,26 +345,36 @@ def scenarios(draw):
         names = ["sociaal werker", "consulent", "teamleider"][: draw(st.integers(1, 3))]
         covered = draw(st.lists(st.sampled_from(members), unique=True))
         roles = {m: draw(st.sampled_from(names)) for m in covered}
+        # some answers were given as another role than the member has now (/rol)
+        for i in draw(st.sets(st.integers(0, len(records) - 1), max_size=4)):
+            if records[i].team_id == TEAM:
+                records[i] = dataclasses.replace(records[i], group=draw(st.sampled_from(names)))
     k = draw(st.sampled_from([3, 3, 4]))
     explicit_periods = draw(st.none() | st.just(periods))
     viewer = draw(st.none() | st.sampled_from(members))
     everyone = draw(st.sets(st.sampled_from([(t, q) for t, q, _ in all_q])))
-    return records, roles, k, explicit_periods, viewer, everyone
+    # answer forms: only some items count for their theme's score, only some themes for the total
+    score = total = None
+    if draw(st.booleans()):
+        score = draw(st.sets(st.sampled_from([(t, q) for t, q, _ in all_q])))
+        total = draw(st.none() | st.sets(st.sampled_from(list(themes))))
+    return records, roles, k, explicit_periods, viewer, everyone, score, total
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios(), st.randoms(use_true_random=False))
 def test_random_teams_are_safe(scenario, rnd):
-    records, roles, k, periods, viewer, everyone = scenario
+    records, roles, k, periods, viewer, everyone, score, total = scenario
     report = build_team_report(records, TEAM, periods=periods, k=k, rng=rnd, roles=roles,
-                               exclude=viewer, everyone=everyone)
+                               exclude=viewer, everyone=everyone, score=score,
+                               total_themes=total)
     for cell in report.cells():
         event(f"{cell.level} {'shown' if cell.shown else cell.reason}")
     event(f"texts shown: {bool(report.texts)}; reader answered: {viewer is not None}")
-    check_report(report, records, k, roles, viewer, everyone)
+    check_report(report, records, k, roles, viewer, everyone, score, total)
     # what a reader sees of the same cells: shown exactly where the exact report shows them
     view = view_of_records(records, TEAM, periods=periods, k=k, roles=roles, viewer=viewer,
-                           everyone=everyone, rng=rnd)
+                           everyone=everyone, rng=rnd, score=score, total_themes=total)
     assert [(c.key, c.shown, c.reason) for c in view.cells()] == [
         (c.key, c.shown, c.reason) for c in report.cells()]
     for row in report_to_rows(view):
@@ -422,8 +462,8 @@ def test_role_split_hides_a_lonely_role_and_its_complement():
     report = build_team_report(records, TEAM, k=3, roles=roles)
     total = report.cell(LEVEL_TOTAL, "2026-Q3")
     assert total.shown and total.n == 5
-    sw = report.cell(LEVEL_ROLE, "2026-Q3", role="sociaal werker")
-    tl = report.cell(LEVEL_ROLE, "2026-Q3", role="teamleider")
+    sw = report.cell(LEVEL_GROUP, "2026-Q3", "t1", "q1", role="sociaal werker")
+    tl = report.cell(LEVEL_GROUP, "2026-Q3", "t1", "q1", role="teamleider")
     assert (sw.shown, sw.reason) == (False, COMPLEMENTARY)
     assert (tl.shown, tl.reason) == (False, TOO_FEW)
 
@@ -435,16 +475,16 @@ def test_role_that_did_not_answer_is_not_revealed():
     roles = {1: "sw", 2: "sw", 3: "sw", 4: "sw", 9: "teamleider"}
     report = build_team_report(records, TEAM, roles=roles)
     assert report.cell(LEVEL_TOTAL, "2026-Q3").shown
-    assert not report.cell(LEVEL_ROLE, "2026-Q3", role="sw").shown
-    assert not report.cell(LEVEL_ROLE, "2026-Q3", role="teamleider").shown
+    assert not report.cell(LEVEL_GROUP, "2026-Q3", "t1", "q1", role="sw").shown
+    assert not report.cell(LEVEL_GROUP, "2026-Q3", "t1", "q1", role="teamleider").shown
 
 
 def test_roles_all_large_enough_are_shown():
     records = [rec(m, "q1", 2 + m % 3) for m in range(1, 8)]
     roles = {m: ("a" if m <= 4 else "b") for m in range(1, 8)}
     report = build_team_report(records, TEAM, roles=roles)
-    a = report.cell(LEVEL_ROLE, "2026-Q3", role="a")
-    b = report.cell(LEVEL_ROLE, "2026-Q3", role="b")
+    a = report.cell(LEVEL_GROUP, "2026-Q3", "t1", "q1", role="a")
+    b = report.cell(LEVEL_GROUP, "2026-Q3", "t1", "q1", role="b")
     assert (a.n, b.n) == (4, 3) and a.shown and b.shown
 
 
@@ -682,8 +722,8 @@ def test_compare_teams_only_shown_cells_and_no_cross_team_total():
 def test_report_to_rows_aggregates_only():
     records = [rec(m, "q1", 3, text="geheim", share=True) for m in (11, 12, 13)]
     rows = report_to_rows(view_of_records(records, TEAM, roles={11: "a", 12: "a", 13: "a"}))
-    assert {r["level"] for r in rows} == {"participation", LEVEL_TOTAL, LEVEL_ROLE, LEVEL_THEME,
-                                          LEVEL_QUESTION}
+    assert {r["level"] for r in rows} == {"participation", LEVEL_TOTAL, LEVEL_THEME,
+                                          LEVEL_QUESTION, LEVEL_GROUP}
     for r in rows:
         assert set(r) == {"team_id", "period", "level", "role", "theme_id", "question_id",
                           "shown", "reason", "n_band", "mean", "spread", "version"}
@@ -733,3 +773,94 @@ def test_stored_rows_give_the_same_report_as_validated_records():
     b = build_team_report(rows, TEAM, roles=roles, rng=random.Random(0))
     assert a == b
     assert any(c.shown for c in b.themes)
+
+
+# ------------------------------------------------------------------------------------------
+# The mirror: groups split questions, never the total or a theme (the equations stay a tree)
+
+
+def test_two_way_tables_need_more_than_the_local_rule():
+    """Why the group split hangs under questions only. With groups under the total *and*
+    under themes (a groups x themes table with margins), every equation can keep two or more
+    hidden cells and yet one hidden cell is fixed: it bridges two cycles of hidden cells. In the
+    tree the report keeps, that cannot happen (module docstring, rule 2)."""
+    rows, cols = ["A", "B", "C", "Tot"], ["t1", "t2", "t3", "T"]
+    eqs = [((r, "T"), [(r, c) for c in cols[:-1]]) for r in rows]
+    eqs += [(("Tot", c), [(r, c) for r in rows[:-1]]) for c in cols]
+    hidden = sorted({("Tot", "t2"), ("A", "t3"), ("C", "t3"), ("Tot", "T"), ("C", "t1"),
+                     ("A", "t1"), ("B", "t2"), ("Tot", "t3"), ("B", "T")})
+    for parent, children in eqs:  # the local rule holds everywhere ...
+        assert sum(x in hidden for x in (parent, *children)) != 1
+    col = {x: i for i, x in enumerate(hidden)}
+    matrix = []
+    for parent, children in eqs:
+        row = [0] * len(hidden)
+        if parent in col:
+            row[col[parent]] += 1
+        for c in children:
+            if c in col:
+                row[col[c]] -= 1
+        if any(row):
+            matrix.append(row)
+    # ... and still the whole team's t3 is computable from what is shown
+    assert [hidden[i] for i in rref_single_unknowns(matrix, len(hidden))] == [("Tot", "t3")]
+
+
+def _mirror_team():
+    """Four professionals, three managers, one policy officer answer two questions of t1."""
+    roles = {m: "uitvoering" for m in (1, 2, 3, 4)} | {5: "management", 6: "management",
+                                                       7: "management", 8: "beleid"}
+    records = []
+    for m, group in roles.items():
+        low = group == "uitvoering"
+        records += [rec(m, "q1", 2 if low else 4), rec(m, "q2", 3 if low else 5)]
+    return records, roles
+
+
+def test_groups_split_each_question_and_protect_a_lonely_group():
+    records, roles = _mirror_team()
+    report = build_team_report(records, TEAM, roles=roles)
+    p = "2026-Q3"
+    for q in ("q1", "q2"):
+        assert report.cell(LEVEL_QUESTION, p, "t1", q).n == 8
+        uitvoering = report.cell(LEVEL_GROUP, p, "t1", q, "uitvoering")
+        assert uitvoering.shown and uitvoering.n == 4
+        # one policy officer: hidden, and management with it (question minus uitvoering would
+        # otherwise be management plus one person)
+        assert report.cell(LEVEL_GROUP, p, "t1", q, "beleid").reason == TOO_FEW
+        assert report.cell(LEVEL_GROUP, p, "t1", q, "management").reason == COMPLEMENTARY
+    assert not any(c.level == LEVEL_GROUP and c.question_id is None for c in report.cells())
+    check_report(report, records, 3, roles)
+
+
+def test_a_group_is_asked_only_its_questions():
+    records, roles = _mirror_team()
+    records += [rec(m, "q3", 4) for m in (5, 6, 7, 8)]  # a question for managers and beleid
+    asked = {("t1", "q1"): {"uitvoering", "management", "beleid"},
+             ("t1", "q2"): {"uitvoering", "management", "beleid"},
+             ("t1", "q3"): {"management", "beleid"}}
+    report = build_team_report(records, TEAM, roles=roles, asked=asked)
+    # no zero cell for uitvoering on q3: its roles are not asked it (that zero is known)
+    assert report.cell(LEVEL_GROUP, "2026-Q3", "t1", "q3", "uitvoering") is None
+    assert report.cell(LEVEL_GROUP, "2026-Q3", "t1", "q3", "management").reason == COMPLEMENTARY
+    check_report(report, records, 3, roles)
+
+
+def test_theme_scores_never_mix_directions():
+    """A theme score holds its score items only; an item kept out is reported on its own, and a
+    theme with too few score items has no score at all (issue 10)."""
+    records = []
+    for m in range(1, 6):
+        records += [rec(m, "t1q1", 4, theme="t1"), rec(m, "t1q2", 4, theme="t1"),
+                    rec(m, "t1q3", 1, theme="t1"),  # higher is worse: not in the score
+                    rec(m, "t2q1", 5, theme="t2")]  # the only scale item of t2
+    score = {("t1", "t1q1"), ("t1", "t1q2")}
+    report = build_team_report(records, TEAM, score=score, total_themes={"t1"})
+    p = "2026-Q3"
+    assert report.cell(LEVEL_THEME, p, "t1").mean == 4.0  # not (4 + 4 + 1) / 3
+    assert report.cell(LEVEL_THEME, p, "t2").reason == NO_SCORE
+    assert report.cell(LEVEL_THEME, p, "t2").mean is None
+    assert report.cell(LEVEL_QUESTION, p, "t1", "t1q3").mean == 1.0
+    assert report.cell(LEVEL_QUESTION, p, "t2", "t2q1").mean == 5.0
+    assert report.cell(LEVEL_TOTAL, p).mean == 4.0
+    check_report(report, records, 3, None, score=score, total={"t1"})

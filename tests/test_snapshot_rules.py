@@ -208,3 +208,91 @@ def test_the_lemmas_hold_beyond_the_enumeration() -> None:
                 moved[0] += 1
                 moved[-1] -= 1
                 assert _sd_at_least_one(moved), (n, total)
+
+
+# --------------------------------------------------------------------------------------------
+# The mirror: the spread word on one level of a question
+
+
+def _word(m: Multiset) -> str | None:
+    return snapshot.spread_of(len(m), sum(m), sum(v * v for v in m))
+
+
+def test_a_word_on_a_split_question_would_narrow_a_group() -> None:
+    """The rejected design: the question's word while its groups' means are known (shown, or
+    derivable as a remainder). For a group of three whose sum is known, the word about the
+    union still picks out one multiset in cases where the group's mean alone leaves several."""
+    found = []
+    for n_g, n_r in ((3, 3), (3, 4), (4, 3)):
+        for s_g in range(n_g, 5 * n_g + 1):
+            others = [g for g in multisets(n_g) if sum(g) == s_g]
+            for s_r in range(n_r, 5 * n_r + 1):
+                group = [r for r in multisets(n_r) if sum(r) == s_r]
+                if len(group) < 2:
+                    continue  # the mean alone pins it already
+                words: dict[str | None, set[Multiset]] = defaultdict(set)
+                for r in group:
+                    for g in others:
+                        words[_word(r + g)].add(r)
+                found += [(n_g, s_g, rs) for w, rs in words.items() if w and len(rs) == 1]
+    assert found  # e.g. beside a group averaging 1,0 "weinig verschil" leaves {2,2,3} alone
+    assert (3, 3, {(2, 2, 3)}) in found
+
+
+def test_the_view_puts_the_word_on_one_level_of_a_question() -> None:
+    from datetime import datetime
+
+    from bot.reports.aggregate import LEVEL_GROUP, AnswerRecord
+    from bot.reports.snapshot import view_of_records
+
+    at = datetime(2026, 7, 1, 9)
+    answers = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 2, 7: 3, 8: 3, 9: 3, 10: 4}
+    roles = {m: "uitvoering" if m <= 5 else "beleid" for m in answers}
+    records = [AnswerRecord(m, 1, "t", "q", "2026-Q3", at, v, None, False)
+               for m, v in answers.items()]
+    view = view_of_records(records, 1, roles=roles)
+    question = view.cell(LEVEL_QUESTION, "2026-Q3", "t", "q")
+    assert question.shown and question.spread is None  # its groups are shown: no word here
+    assert view.cell(LEVEL_GROUP, "2026-Q3", "t", "q", "uitvoering").spread == SPREAD_HIGH
+    assert view.cell(LEVEL_GROUP, "2026-Q3", "t", "q", "beleid").spread == SPREAD_LOW
+    # every group too small to show: the question is the one level, and gets the word
+    small = {1: "a", 2: "a", 3: "b", 4: "b", 5: "c"}
+    few = view_of_records(records[:5], 1, roles=small)
+    assert not any(c.shown for c in few.groups)
+    assert few.cell(LEVEL_QUESTION, "2026-Q3", "t", "q").spread == SPREAD_HIGH
+
+
+# --------------------------------------------------------------------------------------------
+# Participation of a published round: "8 van 12"
+
+
+@pytest.mark.parametrize("took", [True, False, None])
+def test_participation_never_narrows_who_did_not_take_part(took: bool | None) -> None:
+    """Exact only with k participants and k non-participants besides the reader; otherwise
+    every count of fewer than k non-participants (0 included: "everyone answered") reads the
+    same, so nobody's (non-)participation follows from it."""
+    from bot.reports.snapshot import participation_label
+
+    skipped = 1 if took in (False, None) else 0
+    for size in range(1, 40):
+        labels: dict[str, set[int]] = defaultdict(set)
+        for p in range(0, size + 1):
+            if took is True and p == 0 or took is False and p == size:
+                continue  # impossible for this reader
+            labels[participation_label(p, size, K, took)].add(p)
+        for label, ps in labels.items():
+            if label.isdigit():
+                (p,) = ps
+                assert p - (1 if took in (True, None) else 0) >= K
+                assert size - p - skipped >= K
+            few_out = {p for p in ps if size - p - skipped < K}
+            if few_out:  # a top band: it holds every count with few non-participants
+                top = {p for p in range(size + 1) if size - p - skipped < K and p >= K
+                       and not (took is False and p == size)}
+                assert top <= ps or label.startswith("minder"), (size, label, ps)
+    assert participation_label(8, 12, K, True) == "8"
+    assert participation_label(12, 12, K, True) == "10 of meer"
+    assert participation_label(11, 12, K, False) == "9 of meer"
+    assert participation_label(3, 12, K, True) == "3-4"  # two others only
+    assert participation_label(2, 12, K, None) == "minder dan 3"
+    assert participation_label(8, None, K, True) == "5-9"  # team size unknown (old snapshot)

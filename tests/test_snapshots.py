@@ -646,7 +646,7 @@ def test_report_publish_and_rounds_on_the_command_line(tmp_path: Path) -> None:
     assert again.returncode == 1 and "nog niets beantwoord" in again.stderr
     rounds = run("rounds", "Wijkteam West")
     assert rounds.returncode == 0 and "vroeg gesloten" in rounds.stdout
-    assert "algoritme 1" in rounds.stdout
+    assert "algoritme 2" in rounds.stdout
     assert run("publish", "Bestaat Niet").returncode == 1
     assert run("Wijkteam", "West", "Oost").returncode == 2
 

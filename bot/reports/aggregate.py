@@ -8,41 +8,61 @@ Report structure
 
 Per team and period (a quarter label such as ``"2026-Q3"``) the report is a small tree of cells::
 
-    total (team, period)                 all scale answers of the team in the period
-    |-- role sub-groups (optional)       the same answers, split by the member's role
-    `-- theme (team, theme, period)      the answers to the theme's questions
+    total (team, period)                 the score items of the themes in the total
+    `-- theme (team, theme, period)      a theme's score: its score items only
         `-- question (team, question, period)
+            `-- group (team, question, period, group)   the mirror: uitvoering, management,
+                                                        beleid (optional)
 
-Every cell is an aggregate over *answers* (the latest answer per member, question and period;
-earlier versions are ignored). It carries ``n`` (distinct members who gave a scale answer),
-``n_answers`` (how many scale answers), the pooled ``mean`` and the sample standard deviation
-``sd`` of those answers. A question cell holds exactly one answer per member, so there
-``n == n_answers``.
+Every scale question is a question cell with its group split, also one outside any theme score
+(such a question is the root of its own small tree). Every cell is an aggregate over *answers*
+(the latest answer per member, question and period; earlier versions are ignored). It carries
+``n`` (distinct members who gave a scale answer), ``n_answers`` (how many scale answers), the
+pooled ``mean`` and the sample standard deviation ``sd`` of those answers. Question and group
+cells hold exactly one answer per member, so there ``n == n_answers``.
+
+Answer forms
+------------
+A theme cell averages only the theme's *score items* (``score``): scale items of one direction
+(``higher_is_better``), and only when the theme has enough of them
+(:meth:`bot.content.Theme.can_score`). A theme without a score is a cell with reason
+``NO_SCORE`` that never carries a number; its items are reported one by one. The total averages
+only the themes in ``total_themes`` (scored themes where higher is better). So no cell ever
+averages items of opposite direction. (Without ``score`` every scale item counts for its theme
+and every theme for the total: generic callers and the tests.)
 
 Why pooled means
 ----------------
 Pooling makes every edge of the tree *additive*: the answers of a total are split without overlap
-over its themes, those of a theme over its questions, and those of a total over its role groups
-(each member has exactly one role). So ``n_answers``, the sum and the sum of squares of a parent
-are exactly the sums over its children. That is deliberate: it is precisely what a manager can
-exploit by subtraction, so it is what the suppression below is built and tested against, with no
-blind spots. A member-weighted theme mean (each person's mean first) would not be additive, but
-it leaks in a way no subtraction rule sees: when people answered different questions of a theme,
-the theme mean minus the question means reveals contrasts within one person's answers.
+over its themes, those of a theme over its score items, and those of a question over its groups
+(each answer is given as exactly one role). So ``n_answers``, the sum and the sum of squares of a
+parent are exactly the sums over its children. That is deliberate: it is precisely what a manager
+can exploit by subtraction, so it is what the suppression below is built and tested against,
+with no blind spots. A member-weighted theme mean (each person's mean first) would not be
+additive, but it leaks in a way no subtraction rule sees: when people answered different
+questions of a theme, the theme mean minus the question means reveals contrasts within one
+person's answers.
 
-Distinct-member counts ``n`` add up over the role split (roles partition the members). Over themes
-and questions they do not in general (members answer several questions), so there only the
-answer-level quantities are subtractive; where ``n`` happens to add up as well (each person
-answered one theme, or one question of a theme) it follows the same equations, and the same
-suppression pattern protects it.
+Distinct-member counts ``n`` add up over the group split of a question (one answer per member).
+Over themes and questions they do not in general (members answer several questions), so there
+only the answer-level quantities are subtractive; where ``n`` happens to add up as well (each
+person answered one theme, or one question of a theme) it follows the same equations, and the
+same suppression pattern protects it.
 
-Why role sub-groups only under the team total
----------------------------------------------
-Role x theme cells would turn the report into a two-way table with margins (roles x themes, plus
-totals both ways). There "every row and column has zero or at least two hidden cells" is not
-enough: a hidden cell that bridges two otherwise separate cycles of hidden cells can be computed.
-Keeping roles under the total keeps the equations a tree, where the simple local rules below are
-provably sufficient. For the same reason there are no monthly sub-cells of a quarter.
+Why the mirror splits questions, not themes or the total
+--------------------------------------------------------
+Groups under the total *and* under themes or questions would turn the report into a two-way
+table with margins (groups x themes, plus totals both ways: ``group total = sum of its theme
+cells`` closes a cycle with ``total = sum of themes``). There "every row and column has zero or
+at least two hidden cells" is not enough: a hidden cell that bridges two otherwise separate
+cycles of hidden cells can be computed. So the group split hangs under the question cells only,
+and there are no group cells under the total or a theme: the equations stay a tree, where the
+simple local rules below are provably sufficient (``tests/test_aggregate.py`` also shows the
+bridging leak the extra cells would bring). A group's view of a *theme* is computed by the
+views from the group's shown question cells (:mod:`bot.reports.mirror`): a function of shown
+cells reveals nothing beyond them. Snapshots of algorithm 1 had role groups under the total
+instead (``role_groups``); they are read as they were. For the same reason there are no
+monthly sub-cells of a quarter.
 
 Rules
 =====
@@ -62,8 +82,9 @@ Rules
      sum of its question cells).
 
    The rules are applied to a fixed point. Why this is enough: the equations form a tree
-   (``total`` is in the role equation and the theme equation, a theme in the theme equation and
-   in its own question equation, every other cell in exactly one equation), and every equation
+   (every cell is the parent of at most one equation and a child in at most one: the total over
+   its themes, a theme over its score items, a question over its groups; algorithm-1 snapshots
+   had the total in two, over roles and over themes, still a tree), and every equation
    ends with zero or at least two unknowns (a single hidden child of a shown parent is always
    below ``k``, so rule 2a adds a second one). In a tree of equations that each keep two
    unknowns, any one unknown can be changed and the change absorbed by another unknown of each
@@ -73,7 +94,8 @@ Rules
    (rule 2b makes the subtree under a suppressed theme part of that remainder).
    ``tests/test_aggregate.py`` checks this with exact linear algebra over random teams, and
    checks that weaker variants of these rules fail it.
-3. Spread: the sample standard deviation, on every shown cell. Minimum/maximum and quartiles
+3. Spread: the sample standard deviation, on every shown cell (views show it only in words,
+   on one level of a question: :mod:`bot.reports.snapshot`, rule 4). Minimum/maximum and quartiles
    are single people's answers (with three people, mean + min + max give all three answers), so
    they are not computed.
 4. The viewer (``exclude``): a reader who answered knows their own answers and can take them out
@@ -107,8 +129,9 @@ always inside a mixed theme) and a role group can be one person, so there a zero
 like any small count, and the suppression pattern does not tell 0 from 1 either.
 
 Empty questions: the same holds for a question asked to every role that nobody answered, in a
-theme that at least ``k`` members (other than the viewer) answered: nobody of them answered it,
-so it is marked ``NO_ANSWERS`` and left out of its theme's equation (only when the caller names
+theme that at least ``k`` members (other than the viewer) answered (any of its scale items):
+nobody of them answered it, so it is marked ``NO_ANSWERS`` with its group cells and left out of
+its theme's equation (only when the caller names
 such questions in ``everyone``; a snapshot does, from the content). Otherwise a team that skips
 one question would lose another question of the theme to suppression. A question addressed to
 some roles only keeps its protection: there a zero can be one person's.
@@ -116,7 +139,10 @@ some roles only keeps its protection: there a zero can be one person's.
 Known limits (documented, not solved here): if everybody in a shown cell gave the same answer, the
 mean shows it (that is true of any average); a pooled theme mean weighs a member by the number of
 questions they answered; the caller must pass a ``roles`` map that covers the team's membership
-(not only those who answered), otherwise the set of role groups itself could tell who answered.
+(not only those who answered), otherwise the set of groups itself could tell who answered; a
+group that only an answer's own role brings in (a member who changed role) is listed too, so
+such a group can appear although no member has that role any more. A group whose roles are not
+asked a question (``asked``) has no cell there: its zero is known from the content.
 """
 
 from __future__ import annotations
@@ -136,12 +162,16 @@ __all__ = [
     "COMPLEMENTARY",
     "DEFAULT_K",
     "EXPORT_COLUMNS",
+    "GROUP_ORDER",
+    "LEVEL_GROUP",
     "LEVEL_QUESTION",
     "LEVEL_ROLE",
     "LEVEL_THEME",
     "LEVEL_TOTAL",
     "MIN_K",
+    "MIXED",
     "NO_ANSWERS",
+    "NO_SCORE",
     "OTHER_ROLE",
     "PARENT_HIDDEN",
     "REASONS_NL",
@@ -177,17 +207,27 @@ LEVEL_TOTAL = "total"
 LEVEL_ROLE = "role"
 LEVEL_THEME = "theme"
 LEVEL_QUESTION = "question"
+#: a mirror group (uitvoering, management, beleid) within one question
+LEVEL_GROUP = "group"
+#: the order mirror groups are listed in (unknown groups after these, by name)
+GROUP_ORDER = ("uitvoering", "management", "beleid", OTHER_ROLE)
 
 TOO_FEW = "too_few"
 COMPLEMENTARY = "complementary"
 PARENT_HIDDEN = "parent_hidden"
 NO_ANSWERS = "no_answers"
+#: a theme with too few scale items of one direction for a theme score (no numbers, ever)
+NO_SCORE = "no_score"
+#: a cell of an algorithm-1 snapshot that averaged items of opposite direction (never shown)
+MIXED = "mixed"
 
 REASONS_NL = {
     TOO_FEW: "te weinig mensen",
     COMPLEMENTARY: "verborgen zodat een verborgen groep niet uit te rekenen is",
     PARENT_HIDDEN: "verborgen omdat het hele thema verborgen is",
     NO_ANSWERS: "niemand heeft dit thema beantwoord",
+    NO_SCORE: "te weinig schaalvragen voor een themascore",
+    MIXED: "oude berekening met vragen van tegengestelde richting",
 }
 
 
@@ -210,6 +250,8 @@ class StoredAnswer(NamedTuple):
     text: str | None
     share_text: bool
     answer_id: int | None = None  # the store's row id (a snapshot's texts refer to it)
+    #: the mirror group of the role the answer was given as (None: the member's group)
+    group: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +268,7 @@ class AnswerRecord:
     text: str | None
     share_text: bool
     answer_id: int | None = None
+    group: str | None = None
 
     def __post_init__(self) -> None:
         if self.scale is not None and (
@@ -348,9 +391,19 @@ class TeamReport:
     versions: dict[str, str] = field(default_factory=dict)
     #: a synthetic example (the Demoteam): never real answers
     demo: bool = False
+    #: mirror groups within each question (``LEVEL_GROUP``), in period order
+    groups: list[Cell] = field(default_factory=list)
+    #: views: participation as a reader may see it, "8" or "10 of meer" (of ``team_size``)
+    participation_text: dict[str, str] = field(default_factory=dict)
+    #: views: how many members the team had when the period was published (None: unknown)
+    team_size: dict[str, int | None] = field(default_factory=dict)
+    #: views: the open round's team size (members now)
+    open_team_size: int | None = None
+    #: which end of each theme score is good (True, False; None: neither), when known
+    directions: dict[str, bool | None] = field(default_factory=dict)
 
     def cells(self) -> list[Cell]:
-        return [*self.totals, *self.roles, *self.themes, *self.questions]
+        return [*self.totals, *self.roles, *self.themes, *self.questions, *self.groups]
 
     def shown_cells(self) -> list[Cell]:
         return [c for c in self.cells() if c.shown]
@@ -372,6 +425,18 @@ class TeamReport:
         for c in self.themes:
             seen.setdefault(c.theme_id or "", None)
         return list(seen)
+
+    def group_ids(self, period: str | None = None) -> list[str]:
+        """The mirror groups of one period (or of all periods), in :data:`GROUP_ORDER`."""
+        found = {c.role for c in self.groups if c.role and (period is None or c.period == period)}
+        return sorted(found, key=group_sort_key)
+
+
+def group_sort_key(group: str) -> tuple:
+    """Known mirror groups first, in :data:`GROUP_ORDER`; others after, by name."""
+    if group in GROUP_ORDER:
+        return (0, GROUP_ORDER.index(group), "")
+    return (1, 0, group)
 
 
 # --------------------------------------------------------------------------------------------
@@ -414,8 +479,10 @@ class PeriodData:
     """What one period's cells are computed from, before any threshold or suppression.
 
     ``accs`` holds the non-empty accumulators by cell key; ``questions`` is the structure (the
-    scale questions, ``(theme_id, question_id)`` in natural order), ``role_groups`` the role
-    groups of the team. A snapshot stores exactly this (with member ids replaced by indices).
+    scale questions, ``(theme_id, question_id)`` in natural order), ``groups`` the mirror groups
+    of the team (cells per question). A snapshot stores exactly this (with member ids replaced by
+    indices). ``role_groups`` are the role groups under the team total of algorithm-1 snapshots
+    (read only; see "Why no role groups under the total" in the module docstring).
     """
 
     period: str
@@ -428,9 +495,46 @@ class PeriodData:
     #: questions asked to every role: where nobody answered one of them in a theme that at
     #: least k people answered, that zero is announced (see "Empty questions")
     everyone: set[tuple[str, str]] = field(default_factory=set)
+    #: the items averaged into their theme's score (None: every scale item, every theme scored)
+    score: set[tuple[str, str]] | None = None
+    #: the themes averaged into the team total (None: every scored theme)
+    total_themes: set[str] | None = None
+    #: mirror groups of the team: each question's answers split by the group of the role they
+    #: were given as
+    groups: list[str] = field(default_factory=list)
+    #: (theme, question) -> the groups whose roles are asked it (None: every group)
+    asked: dict[tuple[str, str], set[str]] | None = None
+    #: members of the team when the period was published (None: not recorded)
+    team_size: int | None = None
+    #: the snapshot algorithm this was computed or stored with
+    algorithm: int = 2
 
     def acc(self, key: tuple) -> _Acc:
         return self.accs.get(key, _EMPTY)
+
+    def scored_themes(self) -> list[str]:
+        """Themes with a theme score, in structure order."""
+        themes = list(dict.fromkeys(t for t, _q in self.questions))
+        if self.score is None:
+            return themes
+        have = {t for t, _q in self.score}
+        return [t for t in themes if t in have]
+
+    def in_score(self, theme_id: str, question_id: str) -> bool:
+        return self.score is None or (theme_id, question_id) in self.score
+
+    def in_total(self, theme_id: str) -> bool:
+        return self.total_themes is None or theme_id in self.total_themes
+
+    def groups_of(self, theme_id: str, question_id: str) -> list[str]:
+        """The group cells of one question: the groups asked it, and any group that answered
+        it anyway (a role changed, older content): the split must add up to the question."""
+        if self.asked is None:
+            return list(self.groups)
+        asked = self.asked.get((theme_id, question_id), set(self.groups))
+        p = self.period
+        return [g for g in self.groups
+                if g in asked or (LEVEL_GROUP, p, theme_id, question_id, g) in self.accs]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -522,16 +626,25 @@ def collect(
     roles: dict[int, str] | None = None,
     questions: Iterable[tuple[str, str]] | None = None,
     everyone: Iterable[tuple[str, str]] = (),
+    *,
+    score: Iterable[tuple[str, str]] | None = None,
+    total_themes: Iterable[str] | None = None,
+    asked: dict[tuple[str, str], set[str]] | None = None,
+    team_size: int | None = None,
 ) -> list[PeriodData]:
     """Accumulate one team's answers per period (no threshold, no suppression yet).
 
     Only the latest answer per (member, question, period) of ``team_id`` counts (ties on
     ``answered_at``: the later record). ``periods`` selects and orders the periods (default: all
-    periods found, sorted). ``roles`` maps member id -> role for the team's whole membership; it
-    adds role sub-groups of the team total. ``questions`` is the structure every period lists
-    (a snapshot passes the content's scale questions, so that a question nobody answered is a
-    zero cell like any other); questions found in the answers are always added. ``everyone``:
-    the questions asked to every role (see "Empty questions" in the module docstring).
+    periods found, sorted). ``roles`` maps member id -> mirror group for the team's whole
+    membership; it adds a group split of every question (a record's own ``group``, the group of
+    the role it was answered as, wins over the member's). ``questions`` is the structure every
+    period lists (a snapshot passes the content's scale questions, so that a question nobody
+    answered is a zero cell like any other); questions found in the answers are always added.
+    ``everyone``: the questions asked to every role (see "Empty questions" in the module
+    docstring). ``score``: the items averaged into their theme's score (default: all; a theme
+    without any is not scored); ``total_themes``: the themes averaged into the total (default:
+    every scored theme); ``asked``: the groups asked each question (default: all).
     """
     # 1. latest answer per (member, question, period); ties on time: the later record wins
     latest: dict[tuple[int, str, str], AnswerRecord | StoredAnswer] = {}
@@ -548,15 +661,15 @@ def collect(
     else:
         period_list = list(dict.fromkeys(periods))
 
-    # 2. one pass: accumulate per question cell and per (period, member); themes, totals and
-    #    role groups are merged from these afterwards (pooled statistics are additive)
+    # 2. one pass: accumulate per question cell and per group cell; themes and totals are
+    #    merged from these afterwards (pooled statistics are additive)
     by_question: dict[tuple[str, str, str], _Acc] = {}
-    by_member: dict[tuple[str, int], list[int]] = {}  # (period, member) -> [count, sum, sumsq]
+    by_group: dict[tuple[str, str, str, str], _Acc] = {}
     participants: dict[str, set[int]] = {p: set() for p in period_list}
     answered: dict[tuple[str, str, str], set[int]] = defaultdict(set)
     shared: dict[str, list[SharedText]] = defaultdict(list)
     scale_questions: dict[tuple[str, str], None] = dict.fromkeys(questions or ())
-    track_members = roles is not None
+    found_groups: set[str] = set()
 
     for rec in latest.values():
         p = rec.period
@@ -581,43 +694,35 @@ def collect(
             acc.total += scale
             acc.sumsq += scale * scale
             acc.members.add(m)
-            if track_members:
-                macc = by_member.get((p, m))
-                if macc is None:
-                    by_member[(p, m)] = [1, scale, scale * scale]
-                else:
-                    macc[0] += 1
-                    macc[1] += scale
-                    macc[2] += scale * scale
+            if roles is not None:
+                group = rec.group or roles.get(m) or OTHER_ROLE
+                found_groups.add(group)
+                gkey = (p, rec.theme_id, rec.question_id, group)
+                gacc = by_group.get(gkey)
+                if gacc is None:
+                    gacc = by_group[gkey] = _Acc()
+                gacc.count += 1
+                gacc.total += scale
+                gacc.sumsq += scale * scale
+                gacc.members.add(m)
         if text and rec.share_text:
             shared[p].append(SharedText(rec.theme_id, rec.question_id, text, m, rec.answer_id))
 
+    score_set = None if score is None else set(score)
+    total_set = None if total_themes is None else set(total_themes)
     by_theme: dict[tuple[str, str], _Acc] = defaultdict(_Acc)
     tot: dict[str, _Acc] = defaultdict(_Acc)
-    for (p, t, _q), acc in by_question.items():
-        by_theme[(p, t)].merge(acc)
-    for (p, _t), acc in by_theme.items():
-        tot[p].merge(acc)
-    by_role: dict[tuple[str, str], _Acc] = defaultdict(_Acc)
-    unmapped = False
-    if roles is not None:
-        for (p, m), (count, total, sumsq) in by_member.items():
-            role = roles.get(m)
-            if role is None:
-                role = OTHER_ROLE
-                unmapped = True
-            racc = by_role[(p, role)]
-            racc.count += count
-            racc.total += total
-            racc.sumsq += sumsq
-            racc.members.add(m)
+    for (p, t, q), acc in by_question.items():
+        if score_set is None or (t, q) in score_set:
+            by_theme[(p, t)].merge(acc)
+    for (p, t), acc in by_theme.items():
+        if total_set is None or t in total_set:
+            tot[p].merge(acc)
 
     question_list = sorted(scale_questions, key=lambda tq: (_natural_key(tq[0]), _natural_key(tq[1])))
-    role_groups: list[str] = []
+    groups: list[str] = []
     if roles is not None:
-        role_groups = sorted(set(roles.values()), key=_natural_key)
-        if unmapped and OTHER_ROLE not in role_groups:
-            role_groups.append(OTHER_ROLE)
+        groups = sorted(set(roles.values()) | found_groups, key=group_sort_key)
 
     out: list[PeriodData] = []
     everyone_set = set(everyone)
@@ -625,18 +730,18 @@ def collect(
         accs: dict[tuple, _Acc] = {}
         if p in tot:
             accs[(LEVEL_TOTAL, p, None, None, None)] = tot[p]
-        for g in role_groups:
-            if (p, g) in by_role:
-                accs[(LEVEL_ROLE, p, None, None, g)] = by_role[(p, g)]
         for t, q in question_list:
             if (p, t) in by_theme:
                 accs[(LEVEL_THEME, p, t, None, None)] = by_theme[(p, t)]
             if (p, t, q) in by_question:
                 accs[(LEVEL_QUESTION, p, t, q, None)] = by_question[(p, t, q)]
+            for g in groups:
+                if (p, t, q, g) in by_group:
+                    accs[(LEVEL_GROUP, p, t, q, g)] = by_group[(p, t, q, g)]
         out.append(PeriodData(
-            p, role_groups, question_list, accs, participants[p],
+            p, [], question_list, accs, participants[p],
             {(t, q): who for (pp, t, q), who in answered.items() if pp == p}, shared.get(p, []),
-            everyone_set,
+            everyone_set, score_set, total_set, groups, asked, team_size,
         ))
     return out
 
@@ -647,17 +752,23 @@ def period_cells(
     """Threshold and complementary suppression for one period (module docstring, rules 1-4).
 
     ``exclude``: the viewer, whose own answers do not count towards ``k``. Returns the cells
-    (total, role groups, themes, questions) with exact numbers, and the reason per theme.
+    (total, role groups of old snapshots, themes, questions, groups) with exact numbers, and the
+    reason per theme.
     """
     p = data.period
     total_key = (LEVEL_TOTAL, p, None, None, None)
     role_keys = [(LEVEL_ROLE, p, None, None, g) for g in data.role_groups]
     themes = list(dict.fromkeys(t for t, _q in data.questions))
+    scored = set(data.scored_themes())
     theme_keys = [(LEVEL_THEME, p, t, None, None) for t in themes]
     q_by_theme: dict[str, list[tuple]] = defaultdict(list)
+    g_by_question: dict[tuple, list[tuple]] = {}
     for t, q in data.questions:
-        q_by_theme[t].append((LEVEL_QUESTION, p, t, q, None))
-    keys = [total_key, *role_keys, *theme_keys, *(qk for t in themes for qk in q_by_theme[t])]
+        qk = (LEVEL_QUESTION, p, t, q, None)
+        q_by_theme[t].append(qk)
+        g_by_question[qk] = [(LEVEL_GROUP, p, t, q, g) for g in data.groups_of(t, q)]
+    keys = [total_key, *role_keys, *theme_keys,
+            *(x for t in themes for qk in q_by_theme[t] for x in (qk, *g_by_question[qk]))]
 
     accs = data.accs
     if exclude is None:
@@ -667,37 +778,58 @@ def period_cells(
                    for key in keys}
     shown = {key: len(members[key]) >= k for key in keys}
     reasons: dict[tuple, str | None] = {key: None if ok else TOO_FEW for key, ok in shown.items()}
+    for tk in theme_keys:
+        if tk[2] not in scored:  # too few scale items of one direction: never a score
+            shown[tk] = False
+            reasons[tk] = NO_SCORE
 
+    def announce(qk: tuple) -> None:
+        reasons[qk] = NO_ANSWERS
+        for gk in g_by_question[qk]:
+            reasons[gk] = NO_ANSWERS
+
+    # who answered any scale item of a theme (its score items or not)
+    answered_theme = {t: set().union(*(members[qk] for qk in q_by_theme[t])) for t in themes}
     if shown[total_key]:
         # a theme nobody answered is a fact about the whole team: say so, and leave it out
         # of the subtraction (see the module docstring, "Empty themes")
-        empty = [tk for tk in theme_keys if tk not in accs]
+        empty = [tk for tk in theme_keys
+                 if not any(qk in accs for qk in q_by_theme[tk[2]])]
         for tk in empty:
-            reasons[tk] = NO_ANSWERS
+            if reasons[tk] != NO_SCORE:
+                reasons[tk] = NO_ANSWERS
             for qk in q_by_theme[tk[2]]:
-                reasons[qk] = NO_ANSWERS
-        if empty:
-            theme_keys = [tk for tk in theme_keys if tk in accs]
+                announce(qk)
+            q_by_theme[tk[2]] = []
     if data.everyone:
         # a question for every role that nobody answered, in a theme that k others answered:
         # a fact about all of them, announced (see the module docstring, "Empty questions")
-        for tk in theme_keys:
-            if reasons[tk] == NO_ANSWERS or len(members[tk]) < k:
+        for t in themes:
+            if len(answered_theme[t]) < k:
                 continue
-            empty_q = [qk for qk in q_by_theme[tk[2]]
+            empty_q = [qk for qk in q_by_theme[t]
                        if qk not in accs and (qk[2], qk[3]) in data.everyone]
             for qk in empty_q:
-                reasons[qk] = NO_ANSWERS
+                announce(qk)
             if empty_q:
-                q_by_theme[tk[2]] = [qk for qk in q_by_theme[tk[2]] if qk not in empty_q]
+                q_by_theme[t] = [qk for qk in q_by_theme[t] if qk not in empty_q]
 
     equations: list[tuple[tuple, list[tuple]]] = []
     if role_keys:
         equations.append((total_key, role_keys))
-    if theme_keys:
-        equations.append((total_key, theme_keys))
+    total_children = [tk for tk in theme_keys
+                      if tk[2] in scored and data.in_total(tk[2]) and reasons[tk] != NO_ANSWERS]
+    if total_children:
+        equations.append((total_key, total_children))
     for tk in theme_keys:
-        equations.append((tk, q_by_theme[tk[2]]))
+        if tk[2] in scored and reasons[tk] != NO_ANSWERS:
+            children = [qk for qk in q_by_theme[tk[2]] if data.in_score(qk[2], qk[3])]
+            if children:
+                equations.append((tk, children))
+    for t in themes:
+        for qk in q_by_theme[t]:
+            if g_by_question[qk]:
+                equations.append((qk, g_by_question[qk]))
     _suppress(equations, members, shown, reasons, k)
 
     cells: list[Cell] = []
@@ -754,26 +886,33 @@ def build_team_report(
     roles: dict[int, str] | None = None,
     exclude: int | None = None,
     everyone: Iterable[tuple[str, str]] = (),
+    *,
+    score: Iterable[tuple[str, str]] | None = None,
+    total_themes: Iterable[str] | None = None,
+    asked: dict[tuple[str, str], set[str]] | None = None,
 ) -> TeamReport:
     """Aggregate one team's answers into a report with exact numbers (see the module docstring).
 
     ``records`` may hold several teams and earlier versions of answers; only the latest answer per
     (member, question, period) of ``team_id`` counts (ties on ``answered_at``: the later record).
     ``periods`` selects and orders the periods (default: all periods found, sorted). ``roles``
-    maps member id -> role for the team's whole membership; it enables role sub-groups of the
-    team total. ``exclude``: the member id of the reader (rule 4). Texts are shuffled with
-    ``rng`` per question.
+    maps member id -> mirror group for the team's whole membership; it enables the group split
+    of every question. ``exclude``: the member id of the reader (rule 4). ``score``,
+    ``total_themes``, ``asked``: see :func:`collect`. Texts are shuffled with ``rng`` per
+    question.
     """
     _check_k(k)
     if rng is None:
         rng = random.Random()
-    data = collect(records, team_id, periods, roles, everyone=everyone)
+    data = collect(records, team_id, periods, roles, everyone=everyone, score=score,
+                   total_themes=total_themes, asked=asked)
     totals: list[Cell] = []
     role_cells: list[Cell] = []
     theme_cells: list[Cell] = []
     question_cells: list[Cell] = []
+    group_cells: list[Cell] = []
     sink = {LEVEL_TOTAL: totals, LEVEL_ROLE: role_cells, LEVEL_THEME: theme_cells,
-            LEVEL_QUESTION: question_cells}
+            LEVEL_QUESTION: question_cells, LEVEL_GROUP: group_cells}
     participation: dict[str, int | None] = {}
     texts: list[TextItem] = []
     for pd in data:
@@ -793,8 +932,10 @@ def build_team_report(
     period_list = [pd.period for pd in data]
     changes = _changes(theme_cells, period_list)
     insights = _insights(period_list, participation, totals, theme_cells, changes)
-    return TeamReport(team_id, k, period_list, participation, totals, role_cells, theme_cells,
-                      question_cells, texts, changes, insights)
+    report = TeamReport(team_id, k, period_list, participation, totals, role_cells, theme_cells,
+                        question_cells, texts, changes, insights)
+    report.groups = group_cells
+    return report
 
 
 def _changes(theme_cells: list[Cell], period_list: list[str]) -> list[Change]:

@@ -15,14 +15,18 @@ from typing import Any
 
 from bot.periods import quarter_of
 from bot.reports.aggregate import MIN_K, AnswerRecord, TeamReport
-from bot.reports.snapshot import structure, view_of_records
+from bot.reports.snapshot import ROLE_GROUP, content_structure, view_of_records
 
 __all__ = ["DEMO_NOTE", "DEMO_QUARTERS", "demo_periods", "demo_records", "demo_report"]
 
 DEMO_NOTE = "Voorbeeld met verzonnen antwoorden"
 DEMO_QUARTERS = 4
-#: the imaginary team: member number -> role
-DEMO_ROLES = {1: "manager", 2: "beleid", **{m: "professional" for m in range(3, 10)}}
+#: the imaginary team: member number -> role (three of each layer and eight professionals, so
+#: that the example shows a whole mirror)
+DEMO_ROLES = {**{m: "manager" for m in (1, 2, 3)}, **{m: "beleid" for m in (4, 5, 6)},
+              **{m: "professional" for m in range(7, 15)}}
+#: how each layer sees things in the example: policy a bit rosier than practice
+DEMO_LEAN = {"manager": 0.3, "beleid": 0.7, "professional": -0.2}
 #: made-up explanations, shared "anonymously" by imaginary colleagues
 DEMO_TEXTS = (
     "(voorbeeld) We bellen elkaar vaker even op voordat we een besluit nemen.",
@@ -56,7 +60,8 @@ def demo_records(team_id: int, periods: list[str], content: Any) -> list[AnswerR
             if rng.random() < 0.1:
                 continue  # not everybody takes part every quarter
             for number, theme in enumerate(themes):
-                level = 2.6 + 0.15 * ((number * 7) % 10) + 0.12 * step
+                level = (2.6 + 0.15 * ((number * 7) % 10) + 0.12 * step
+                         + DEMO_LEAN.get(role, 0.0) * ((number % 3) - 0.5))
                 for question in theme.questions:
                     if not question.for_role(role):
                         continue
@@ -82,7 +87,10 @@ def demo_report(
     if last is not None:
         periods = periods[-last:] if last > 0 else []
     records = demo_records(team_id, periods, content)
-    questions, everyone = structure(content)
-    return view_of_records(records, team_id, k=k, periods=periods, roles=DEMO_ROLES,
-                           questions=questions, everyone=everyone, demo=True,
+    shape = content_structure(content)
+    groups = {m: ROLE_GROUP.get(role, role) for m, role in DEMO_ROLES.items()}
+    return view_of_records(records, team_id, k=k, periods=periods, roles=groups,
+                           questions=shape.questions, everyone=shape.everyone,
+                           score=shape.score, total_themes=shape.total_themes,
+                           asked=shape.asked, team_size=len(DEMO_ROLES), current=shape, demo=True,
                            rng=random.Random(f"teamspiegel-demo-texts:{','.join(periods)}"))

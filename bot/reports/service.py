@@ -36,9 +36,11 @@ from bot.reports.snapshot import (
     ALGORITHM_VERSION,
     KIND_REFLECTION,
     KIND_TIPS,
+    ROLE_GROUP,
     Snapshot,
     TipMonth,
     build_view,
+    content_structure,
     decode,
     encode,
     encode_tips,
@@ -81,13 +83,18 @@ class NothingToClose(Exception):
 def load_records(store: Store, team_id: int, period: str,
                  pack: str = "praatplaat") -> list[StoredAnswer]:
     """One team's answers in one period and one content pack, with their row ids (texts refer
-    to them)."""
-    parse, new = datetime.fromisoformat, tuple.__new__
+    to them) and the mirror group of the role each was given as."""
+    parse, new, group = datetime.fromisoformat, tuple.__new__, ROLE_GROUP.get
     return [
         new(StoredAnswer, (r[0], r[1], r[2], r[3], r[4], parse(r[5]), r[6], r[7], bool(r[8]),
-                           r[9]))
+                           r[9], group(r[10], r[10])))
         for r in store.period_answer_rows(team_id, period, pack)
     ]
+
+
+def team_groups(store: Store, team_id: int) -> dict[int, str]:
+    """Member id -> mirror group, for the team's whole membership."""
+    return {m: ROLE_GROUP.get(role, role) for m, role in store.team_roles(team_id).items()}
 
 
 def snapshot_kind(pack: str) -> str:
@@ -154,10 +161,17 @@ def publish(
                 return None
         elif period in store.snapshot_periods(team_id, kind):
             return None
-        roles = store.team_roles(team_id)
+        roles = team_groups(store, team_id)
         questions, everyone, version = _structure(store, content, team_id, period, pack)
+        shape = content_structure(content) if pack == "praatplaat" else None
+        # the Praatplaat's theme scores keep directions apart (answer forms); another pack's
+        # units are reported per question, each pack on its own
         [data] = collect(load_records(store, team_id, period, pack), team_id, [period], roles,
-                         questions, everyone)
+                         questions, everyone,
+                         score=shape.score if shape else None,
+                         total_themes=shape.total_themes if shape else None,
+                         asked=shape.asked if shape else None,
+                         team_size=store.team_size(team_id))
         encoded, index = encode(data, rng)
         cells, theme_reasons = period_cells(data, team_id, k)
         shared = list(data.shared)
@@ -315,7 +329,10 @@ def team_report(
         open_period = store.answer_period(team_id, now)
         open_count = store.period_participants(team_id, open_period, pack)
     return build_view(team_id, snapshots, k, viewer=me, texts=texts, open_period=open_period,
-                      open_count=open_count)
+                      open_count=open_count, open_team_size=store.team_size(team_id),
+                      current=(content_structure(_content(content)) if pack == "praatplaat"
+                               else None),
+                      viewer_known=viewer is not None)
 
 
 def tips_report(

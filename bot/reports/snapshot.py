@@ -18,16 +18,22 @@ author edits it (consent is asked again), withdraws consent, or is erased. That 
 visible by design: erasure must remove a person's own words, and a reader who saw the text before
 can tell that it is gone.
 
-What a snapshot holds (``ALGORITHM_VERSION`` 1)
+What a snapshot holds (``ALGORITHM_VERSION`` 2)
 ===============================================
 The accumulators of :class:`bot.reports.aggregate.PeriodData` *before* threshold and suppression
-(count, sum and sum of squares of the answers per cell, and which members contributed), because
+(count, sum and sum of squares of the answers per cell, and which members contributed: total,
+theme scores, questions and the mirror groups of every question), the structure they were
+computed with (score items, themes of the total, which groups are asked what) and the team's
+size at publication, because
 the rules are applied per viewer at view time (rule 4 of :mod:`bot.reports.aggregate`: ``k``
 counts members other than the reader). Members appear only as indices local to the snapshot,
 assigned in random order; the store keeps the index of each member separately
 (``snapshot_members``), and erasure deletes that row: the numbers, and every other reader's view,
-stay exactly as they were. The structure (all scale questions of the content, the team's role
+stay exactly as they were. The structure (all scale questions of the content, the team's mirror
 groups) is fixed at publication, so a question nobody answered is a zero cell like any other.
+Algorithm 1 (before answer forms) pooled every scale item of a theme and split the total by role;
+such snapshots are read as stored, and a view hides their cells that average items a theme score
+now keeps apart (``MIXED``): hiding never makes another cell computable.
 Shared texts are kept apart (``snapshot_texts``), in an order drawn at random once at publication
 and without any date.
 
@@ -38,11 +44,18 @@ What a view shows
 2. The mean with one decimal, never more (the charts are drawn from the rounded mean too).
 3. ``n`` only as a band (:func:`n_band`): ``3-4``, ``5-9``, ``10-19``, ``20 of meer``.
 4. The spread only in words, ``weinig verschil`` (sample sd < 1) or ``veel verschil``, and only on
-   question cells (one answer per person), only from ``n >= 5`` answers, only when the mean (one
+   cells of one answer per person, only from ``n >= 5`` answers, only when the mean (one
    decimal) lies between 1,7 and 4,3, and never to a reader who answered that question (they
-   could take their own answer out). No standard deviation as a number, no distribution
-   (low/mid/high counts), no minimum or maximum.
-5. Participation as a band; for the open round only the band of participation so far.
+   could take their own answer out). On *one level* of a question: its group cells, and the
+   question cell itself only when none of its groups is shown. No standard deviation as a
+   number, no distribution (low/mid/high counts), no minimum or maximum.
+5. Participation of a published round as "8 van 12" (members of the team at publication) only
+   when at least ``k`` members other than the reader took part *and* at least ``k`` did not;
+   otherwise the band ("3-4") or "10 of meer van 12" (:func:`participation_label`). A frozen
+   count never moves by one person, and every reader reads it from the same snapshot; but "12
+   van 12" would say that each member answered and "11 van 12" points at the one who did not,
+   so the non-participants are protected like a small group. For the open round only the band
+   of participation so far.
 
 Reactions to the monthly tip are published the same way, per month (``KIND_TIPS``): the number of
 reactions as a band, the mean with one decimal from ``k`` others, the shared texts in a random
@@ -65,6 +78,13 @@ is that neither part is ever a single multiset:
   of squares by at most 6. From ``n >= 13`` the variance drops by at most ``6 / 12 = 0,5`` from at
   least 2, so both stay at or above 1; below 13 the test enumerates every multiset.
 
+Why one level per question: a word on a question whose group means are shown (or derivable as
+the remainder of the shown groups) is a word about a *union* of sub-multisets whose own means
+the reader knows; that does pin sub-multisets the means alone would not (``{2,2,3}`` next to a
+group averaging 1,0, for instance: ``tests/test_snapshot_rules.py`` enumerates it). A word on
+a group cell is about that cell alone: no other shown figure involves its sum of squares, so the
+single-cell proof below applies to it as it stands.
+
 The test enumerates every multiset of 1..5 answers for every ``n`` from 3 to 30 (the gate fails
 exactly outside these bounds: at ``n = 5``, mean 1,6 gives ``{1,1,1,1,4}`` alone), and reports how
 many multisets each rule protects compared with the views of release 0.3 (sd with one decimal,
@@ -82,11 +102,14 @@ from typing import Any
 
 from bot.reports.aggregate import (
     DEFAULT_K,
+    LEVEL_GROUP,
     LEVEL_QUESTION,
     LEVEL_ROLE,
     LEVEL_THEME,
     LEVEL_TOTAL,
     MIN_K,
+    MIXED,
+    NO_ANSWERS,
     AnswerRecord,
     Cell,
     Change,
@@ -106,6 +129,10 @@ from bot.reports.aggregate import (
 
 __all__ = [
     "ALGORITHM_VERSION",
+    "ROLE_GROUP",
+    "Structure",
+    "content_structure",
+    "participation_label",
     "KIND_REFLECTION",
     "KIND_TIPS",
     "SPREAD_HIGH",
@@ -127,7 +154,9 @@ __all__ = [
 
 #: bump when what a snapshot stores or how a view is computed from it changes; old snapshots
 #: keep their version and are read by the code of that version
-ALGORITHM_VERSION = 1
+ALGORITHM_VERSION = 2
+#: versions this code can still read (1: before answer forms and the mirror, see decode)
+READABLE_VERSIONS = (1, 2)
 KIND_REFLECTION = "reflection"
 KIND_TIPS = "tips"
 
@@ -175,12 +204,17 @@ def spread_of(count: int, total: int, sumsq: int) -> str | None:
     return SPREAD_HIGH if wide else SPREAD_LOW
 
 
-def present(cell: Cell, acc: _Acc, k: int, viewer: int | None = None) -> Cell:
-    """The cell as a reader sees it: rounded mean, ``n`` as a band, spread in words or nothing."""
+def present(cell: Cell, acc: _Acc, k: int, viewer: int | None = None,
+            spread_ok: bool = True) -> Cell:
+    """The cell as a reader sees it: rounded mean, ``n`` as a band, spread in words or nothing.
+
+    The spread word goes on one level of a question only (rule 4): on its group cells, and on
+    the question cell itself only when none of its groups is shown (``spread_ok``)."""
     if not cell.shown or not acc.count:
         return cell
     spread = None
-    if cell.level == LEVEL_QUESTION and (viewer is None or viewer not in acc.members):
+    if (cell.level in (LEVEL_QUESTION, LEVEL_GROUP) and spread_ok
+            and (viewer is None or viewer not in acc.members)):
         spread = spread_of(acc.count, acc.total, acc.sumsq)
     return Cell(cell.level, cell.team_id, cell.period, cell.theme_id, cell.question_id,
                 cell.role, True, None, mean=mean_label(acc.count, acc.total),
@@ -189,6 +223,64 @@ def present(cell: Cell, acc: _Acc, k: int, viewer: int | None = None) -> Cell:
 
 # --------------------------------------------------------------------------------------------
 # Storage format
+
+#: the mirror group of each role a member answers as: the three layers of the Praatplaat's
+#: "beleid, management en uitvoering" (bestuurders are counted with beleid: few in a team)
+ROLE_GROUP: dict[str, str] = {
+    "professional": "uitvoering",
+    "manager": "management",
+    "beleid": "beleid",
+    "bestuurder": "beleid",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Structure:
+    """What the content fixes about every snapshot: the scale questions, those asked to every
+    role, the items of each theme score (one direction, enough items), the themes of the team
+    total (scored, higher is better) and which mirror groups are asked each question."""
+
+    questions: list[tuple[str, str]]
+    everyone: set[tuple[str, str]]
+    score: set[tuple[str, str]]
+    total_themes: set[str]
+    asked: dict[tuple[str, str], set[str]]
+    directions: dict[str, bool | None]
+
+
+_STRUCTURES: dict[int, tuple[Any, Structure]] = {}
+
+
+def content_structure(content: Any) -> Structure:
+    """The :class:`Structure` of the content (see :meth:`bot.content.Theme.score_items`);
+    computed once per content object."""
+    cached = _STRUCTURES.get(id(content))
+    if cached is not None and cached[0] is content:
+        return cached[1]
+    shape = _content_structure(content)
+    if len(_STRUCTURES) > 16:
+        _STRUCTURES.clear()
+    _STRUCTURES[id(content)] = (content, shape)
+    return shape
+
+
+def _content_structure(content: Any) -> Structure:
+    from bot.content import ROLES
+
+    questions, everyone = structure(content)
+    score: set[tuple[str, str]] = set()
+    total: set[str] = set()
+    directions: dict[str, bool | None] = {}
+    asked: dict[tuple[str, str], set[str]] = {}
+    for theme in content.praatplaat.themes:
+        directions[theme.id] = theme.score_direction if theme.can_score() else None
+        if theme.can_score():
+            score |= {(theme.id, q.id) for q in theme.score_items()}
+            if theme.score_direction is True:
+                total.add(theme.id)
+        for q in theme.scale_items():
+            asked[(theme.id, q.id)] = {ROLE_GROUP.get(r, r) for r in ROLES if q.for_role(r)}
+    return Structure(questions, everyone, score, total, asked, directions)
 
 
 def structure(content: Any) -> tuple[list[tuple[str, str]], set[tuple[str, str]]]:
@@ -240,19 +332,30 @@ def encode(data: PeriodData, rng: random.Random | None = None) -> tuple[dict[str
         "v": ALGORITHM_VERSION,
         "period": data.period,
         "roles": list(data.role_groups),
+        "groups": list(data.groups),
         "questions": [list(tq) for tq in data.questions],
         "cells": cells,
         "participants": idx(data.participants),
         "answered": answered,
         "everyone": sorted([t, q] for t, q in data.everyone),
+        "score": None if data.score is None else sorted([t, q] for t, q in data.score),
+        "total_themes": None if data.total_themes is None else sorted(data.total_themes),
+        "asked": None if data.asked is None else sorted(
+            [t, q, sorted(gs)] for (t, q), gs in data.asked.items()),
+        "team_size": data.team_size,
     }
     return out, index
 
 
 def decode(raw: Mapping[str, Any]) -> PeriodData:
-    """The stored data back as :class:`PeriodData` (members are the snapshot's indices)."""
+    """The stored data back as :class:`PeriodData` (members are the snapshot's indices).
+
+    Version 1 (before answer forms) pooled every scale item of a theme and had role groups under
+    the team total; it is read as it was stored, and :func:`build_view` hides what of it mixes
+    items of opposite direction (``MIXED``).
+    """
     version = raw.get("v")
-    if version != ALGORITHM_VERSION:
+    if version not in READABLE_VERSIONS:
         raise ValueError(f"unknown snapshot version {version!r}")
     period = str(raw["period"])
     accs: dict[tuple, _Acc] = {}
@@ -262,9 +365,18 @@ def decode(raw: Mapping[str, Any]) -> PeriodData:
         acc.members = set(members)
         accs[(level, period, theme, question, role)] = acc
     answered = {(t, q): set(who) for t, q, who in raw["answered"]}
-    return PeriodData(period, list(raw["roles"]), [(t, q) for t, q in raw["questions"]], accs,
-                      set(raw["participants"]), answered, [],
-                      {(t, q) for t, q in raw.get("everyone", [])})
+    score = raw.get("score")
+    total_themes = raw.get("total_themes")
+    asked = raw.get("asked")
+    return PeriodData(
+        period, list(raw["roles"]), [(t, q) for t, q in raw["questions"]], accs,
+        set(raw["participants"]), answered, [], {(t, q) for t, q in raw.get("everyone", [])},
+        None if score is None else {(t, q) for t, q in score},
+        None if total_themes is None else set(total_themes),
+        list(raw.get("groups", [])),
+        None if asked is None else {(t, q): set(gs) for t, q, gs in asked},
+        raw.get("team_size"), int(version),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,6 +400,51 @@ class Snapshot:
 # Views
 
 
+def participation_label(participants: int, team_size: int | None, k: int,
+                        viewer_took_part: bool | None) -> str:
+    """How many took part, as a reader may see it: exact ("8") only when at least ``k``
+    members took part *and* at least ``k`` did not, each not counting the reader; otherwise
+    the band of the participants ("3-4"), or "10 of meer" when few did not take part.
+
+    Why: a published round is frozen, so "8 van 12" never moves by one person (no differencing
+    over time), and every reader gets it from the same snapshot. But "12 van 12" says that every
+    member answered, and "11 van 12" points at the one who did not: who (did not) answer is
+    never shown, so those non-participants are protected like a small group. ``viewer_took_part``:
+    True or False when known; None when the reader's own part is unknown (counted both ways).
+    """
+    if team_size is None or team_size < participants:
+        return n_band(participants, k)
+    took = 1 if viewer_took_part in (True, None) else 0
+    skipped = 1 if viewer_took_part in (False, None) else 0
+    if participants < k:
+        return n_band(participants, k)
+    # from ``low`` on, fewer than k members other than the reader did not take part: one label
+    low = team_size - skipped - (k - 1)
+    if participants >= low:
+        return f"{max(low, k)} of meer"
+    if participants - took < k:
+        return n_band(participants, k)
+    return str(participants)
+
+
+def _mixed(data: PeriodData, current: Structure | None) -> set[tuple]:
+    """Cells of an algorithm-1 snapshot that averaged items a score keeps apart (by the current
+    content): the team total, the role groups, and theme cells that pooled other items than the
+    theme score's. Hiding a cell never makes another one computable."""
+    if data.algorithm != 1 or current is None:
+        return set()
+    p = data.period
+    out: set[tuple] = {(LEVEL_TOTAL, p, None, None, None)}
+    out |= {(LEVEL_ROLE, p, None, None, g) for g in data.role_groups}
+    by_theme: dict[str, set[str]] = {}
+    for t, q in data.questions:
+        by_theme.setdefault(t, set()).add(q)
+    for t, qs in by_theme.items():
+        if {(t, q) for q in qs} != {(t, q) for tt, q in current.score if tt == t}:
+            out.add((LEVEL_THEME, p, t, None, None))
+    return out
+
+
 def build_view(
     team_id: int,
     snapshots: Iterable[Snapshot],
@@ -297,20 +454,28 @@ def build_view(
     texts: Mapping[int, list[SharedText]] | None = None,
     open_period: str | None = None,
     open_count: int | None = None,
+    open_team_size: int | None = None,
     demo: bool = False,
+    current: Structure | None = None,
+    viewer_known: bool = False,
 ) -> TeamReport:
     """What a reader sees of a team: the published snapshots, and the open round's band.
 
     ``viewer`` maps snapshot id -> the reader's index in that snapshot (absent: the reader did
     not answer in it). ``texts`` maps snapshot id -> its shared texts in their stored order.
+    ``current``: the content's structure now (directions of theme scores; hides what an old
+    snapshot mixed). ``viewer_known``: the reader is a known member id (their absence from a
+    snapshot means they did not take part); otherwise participation counts them both ways.
     """
     _check_k(k)
     viewer = viewer or {}
     texts = texts or {}
     sink: dict[str, list[Cell]] = {LEVEL_TOTAL: [], LEVEL_ROLE: [], LEVEL_THEME: [],
-                                   LEVEL_QUESTION: []}
+                                   LEVEL_QUESTION: [], LEVEL_GROUP: []}
     periods: list[str] = []
     bands: dict[str, str] = {}
+    labels: dict[str, str] = {}
+    sizes: dict[str, int | None] = {}
     versions: dict[str, str] = {}
     shown_texts: list[TextItem] = []
     spread_themes: dict[str, list[str]] = {}
@@ -318,36 +483,60 @@ def build_view(
         data = snap.data
         me = viewer.get(snap.id)
         cells, theme_reasons = period_cells(data, team_id, k, me)
+        mixed = _mixed(data, current)
+        if mixed:
+            cells = [Cell(c.level, c.team_id, c.period, c.theme_id, c.question_id, c.role, False,
+                          MIXED) if c.key in mixed and c.reason != NO_ANSWERS else c
+                     for c in cells]
+        with_groups = {(c.theme_id, c.question_id) for c in cells
+                       if c.level == LEVEL_GROUP and c.shown}
         for cell in cells:
-            shown = present(cell, data.acc(cell.key), k, me)
+            spread_ok = (cell.level != LEVEL_QUESTION
+                         or (cell.theme_id, cell.question_id) not in with_groups)
+            shown = present(cell, data.acc(cell.key), k, me, spread_ok)
             sink[cell.level].append(shown)
             if shown.spread == SPREAD_HIGH and shown.theme_id is not None:
                 spread_themes.setdefault(data.period, []).append(shown.theme_id)
         periods.append(data.period)
         bands[data.period] = n_band(len(data.participants), k)
+        took: bool | None = True if me is not None else (False if viewer_known else None)
+        labels[data.period] = participation_label(len(data.participants), data.team_size, k,
+                                                  took)
+        sizes[data.period] = data.team_size
         versions[data.period] = snap.version
         shown_texts += period_texts(data, cells, theme_reasons, k, me, texts.get(snap.id, []))
 
+    directions = dict(current.directions) if current is not None else {}
     changes: list[Change] = _changes(sink[LEVEL_THEME], periods)
     last = periods[-1] if periods else None
     total = next((c for c in sink[LEVEL_TOTAL] if c.period == last), None)
     recent = [ch for ch in changes if ch.to_period == last]
-    rose = max((ch for ch in recent if round(ch.delta, 1) > 0), key=lambda ch: ch.delta,
-               default=None)
-    fell = min((ch for ch in recent if round(ch.delta, 1) < 0), key=lambda ch: ch.delta,
-               default=None)
+
+    def better(ch: Change) -> float:  # how much better the theme got: direction-aware
+        direction = directions.get(ch.theme_id, True)
+        if direction is None:
+            return 0.0
+        return ch.delta if direction else -ch.delta
+
+    rose = max((ch for ch in recent if round(better(ch), 1) > 0), key=better, default=None)
+    fell = min((ch for ch in recent if round(better(ch), 1) < 0), key=better, default=None)
     wide = tuple(dict.fromkeys(spread_themes.get(last or "", [])))
     insights = Insights(last, None, total, rose, fell, None, wide)
     report = TeamReport(
         team_id, k, periods, dict.fromkeys(periods), sink[LEVEL_TOTAL], sink[LEVEL_ROLE],
         sink[LEVEL_THEME], sink[LEVEL_QUESTION], shown_texts, changes, insights,
     )
+    report.groups = sink[LEVEL_GROUP]
     report.participation_band = bands
+    report.participation_text = labels
+    report.team_size = sizes
     report.versions = versions
     report.demo = demo
+    report.directions = directions
     if open_period is not None and open_period not in bands:
         report.open_period = open_period
         report.open_participation = n_band(open_count or 0, k)
+        report.open_team_size = open_team_size
     return report
 
 
@@ -363,11 +552,18 @@ def view_of_records(
     viewer: int | None = None,
     demo: bool = False,
     rng: random.Random | None = None,
+    score: Iterable[tuple[str, str]] | None = None,
+    total_themes: Iterable[str] | None = None,
+    asked: dict[tuple[str, str], set[str]] | None = None,
+    team_size: int | None = None,
+    current: Structure | None = None,
 ) -> TeamReport:
     """A view built straight from answer records, as if every period were published now (the
-    Demoteam's example, tests). ``viewer`` is a member id of the records."""
+    Demoteam's example, tests). ``viewer`` is a member id of the records; ``roles`` maps member
+    id -> mirror group."""
     rng = rng or random.Random()
-    data = collect(records, team_id, periods, roles, questions, everyone)
+    data = collect(records, team_id, periods, roles, questions, everyone, score=score,
+                   total_themes=total_themes, asked=asked, team_size=team_size)
     snapshots: list[Snapshot] = []
     texts: dict[int, list[SharedText]] = {}
     me: dict[int, int] = {}
@@ -376,9 +572,10 @@ def view_of_records(
         shared = list(pd.shared)
         rng.shuffle(shared)
         texts[-i] = shared
-        if viewer is not None:
+        if viewer is not None and viewer in pd.participants:
             me[-i] = viewer
-    return build_view(team_id, snapshots, k, viewer=me, texts=texts, demo=demo)
+    return build_view(team_id, snapshots, k, viewer=me, texts=texts, demo=demo,
+                      current=current, viewer_known=viewer is not None)
 
 
 # --------------------------------------------------------------------------------------------
@@ -429,7 +626,7 @@ def encode_tips(
 def tip_month_view(data: Mapping[str, Any], texts: list[str], k: int,
                    viewer: int | None = None) -> TipMonth:
     """One month of reactions for a reader: shown from ``k`` reactions other than their own."""
-    if data.get("v") != ALGORITHM_VERSION:
+    if data.get("v") not in READABLE_VERSIONS:  # the tip format is the same in both
         raise ValueError(f"unknown snapshot version {data.get('v')!r}")
     scaled = set(data["scaled"])
     others = len(scaled - {viewer})

@@ -73,14 +73,21 @@ class SnapshotQueries:
     def period_answer_rows(self, team_id: int, period: str,
                            pack: str = "praatplaat") -> list[tuple[Any, ...]]:
         """(member_id, team_id, theme_id, question_id, period, updated_at, scale, text,
-        share_text, id) of one team's period in one content pack: what a snapshot is computed
-        from (each pack its own snapshot: nothing is ever averaged across packs)."""
+        share_text, id, role) of one team's period in one content pack: what a snapshot is
+        computed from (each pack its own snapshot: nothing is ever averaged across packs;
+        ``role``: the role the answer was given as)."""
         return self.conn.execute(
             """SELECT member_id, team_id, theme_id, question_id, period, updated_at, scale,
-                      text, share_text, id
+                      text, share_text, id, role
                FROM answers WHERE team_id = ? AND period = ? AND pack = ?""",
             (team_id, period, pack),
         ).fetchall()
+
+    def team_size(self, team_id: int) -> int:
+        """How many members the team has now (the Demoteam too)."""
+        row = self.conn.execute(
+            "SELECT COUNT(*) FROM memberships WHERE team_id = ?", (team_id,)).fetchone()
+        return int(row[0])
 
     def tip_reaction_months(self, team_id: int) -> list[str]:
         """Months with reactions to the monthly tip in one team, oldest first."""
