@@ -398,7 +398,8 @@ def test_social_proof_hidden_below_three(
 
 
 def test_followups_travel_with_the_tip(store: Store, team: dict[str, Any]) -> None:
-    """'Wat we ermee doen' of the past month goes out with the next tip, to members and group."""
+    """'Wat we ermee doen': open actions (and those done in the past month) go out with the
+    next tip, to members and group; an action done long ago does not."""
     other = store.create_team("Wijkteam Zuid")
     add_member(store, other, "z")
     a = team["members"]["a"]
@@ -409,10 +410,11 @@ def test_followups_travel_with_the_tip(store: Store, team: dict[str, Any]) -> No
     store.conn.execute("UPDATE followups SET created_at = '2026-06-20 10:00:00'")
     store.add_followup(team["id"], "bekend", "Te oud om nog mee te sturen.", a)
     store.conn.execute(
-        "UPDATE followups SET created_at = '2026-04-01 10:00:00' WHERE theme_id = 'bekend'")
+        "UPDATE followups SET created_at = '2026-04-01 10:00:00', status = 'done', "
+        "done_at = '2026-04-15' WHERE theme_id = 'bekend'")
     plan(store, JULY_SLOT)
     by_chat = {r["chat_id"]: json.loads(r["payload"])[0]["text"] for r in rows(store, "tip")}
     for chat in ("chat-a", "chat-b", "chat-c", "-100200"):
-        assert "Wat jullie team ermee doet:" in by_chat[chat]
+        assert "Wat we ermee doen:" in by_chat[chat]
         assert "casusoverleg" in by_chat[chat] and "Te oud" not in by_chat[chat]
-    assert "Wat jullie team ermee doet" not in by_chat["chat-z"]  # not another team's
+    assert "Wat we ermee doen" not in by_chat["chat-z"]  # not another team's

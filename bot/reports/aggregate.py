@@ -1058,7 +1058,8 @@ def report_to_rows(report: TeamReport) -> list[dict]:
 
 def summary_nl(report: TeamReport, theme_titles: dict[str, str]) -> str:
     """A short Dutch summary of a view (:mod:`bot.reports.snapshot`), for a phone screen: the
-    latest published round, and the round that is still open."""
+    latest published round, and the round that is still open. Changes are named by whether a
+    theme got better or worse (its direction), never a rise as good news by itself."""
     from bot.periods import quarter_last_day
 
     ins = report.insights
@@ -1067,37 +1068,52 @@ def summary_nl(report: TeamReport, theme_titles: dict[str, str]) -> str:
     def title(theme_id: str) -> str:
         return theme_titles.get(theme_id, theme_id)
 
+    def change(ch: Change) -> str:
+        text = format_number_nl(ch.delta, sign=True)
+        if report.directions.get(ch.theme_id, True) is False:
+            text += "; hier is hoger minder goed"
+        return f"{title(ch.theme_id)} ({text})"
+
+    def members(text: str | None, size: int | None) -> str:
+        return f"{text} van de {size} teamleden" if size else f"{text} teamleden"
+
     lines: list[str] = []
     if report.demo:
         lines.append("Voorbeeld met verzonnen antwoorden.")
     if ins.period is not None:
         label = period_label_nl(ins.period)
-        band = report.participation_band.get(ins.period)
-        if band:
-            lines.append(f"Deelname {label}: {band} collega's.")
+        text = report.participation_text.get(ins.period) or report.participation_band.get(
+            ins.period)
+        if text:
+            lines.append(f"Deelname {label}: {members(text, report.team_size.get(ins.period))}.")
         if ins.total is None or not ins.total.shown or ins.total.mean is None:
             lines.append(f"Nog te weinig scores om iets te laten zien. {too_few}")
         else:
-            lines.append(f"Gemiddeld over alle thema's: {format_number_nl(ins.total.mean)} (van 5).")
+            lines.append(f"Gemiddeld over de thema's: {format_number_nl(ins.total.mean)} (van 5).")
             if ins.rose is not None:
-                lines.append(f"Meest gestegen: {title(ins.rose.theme_id)} "
-                             f"({format_number_nl(ins.rose.delta, sign=True)}).")
+                lines.append(f"Meest vooruit: {change(ins.rose)}.")
             if ins.fell is not None:
-                lines.append(f"Meest gedaald: {title(ins.fell.theme_id)} "
-                             f"({format_number_nl(ins.fell.delta, sign=True)}).")
+                lines.append(f"Meest achteruit: {change(ins.fell)}.")
             if ins.spread_themes:
                 names = ", ".join(title(t) for t in ins.spread_themes[:3])
-                lines.append(f"Veel verschil in antwoorden bij: {names}.")
-            hidden = sum(1 for c in report.themes
-                         if c.period == ins.period and not c.shown and c.reason != NO_ANSWERS)
+                lines.append(f"De meningen lopen uiteen bij: {names}.")
+            hidden = sum(1 for c in report.themes if c.period == ins.period and not c.shown
+                         and c.reason in (TOO_FEW, COMPLEMENTARY, PARENT_HIDDEN))
             if hidden:
                 word = "thema" if hidden == 1 else "thema's"
                 lines.append(f"{hidden} {word} verborgen: te weinig antwoorden.")
+        unscored = ([t for t, d in report.directions.items() if d is None] if report.directions
+                    else [c.theme_id for c in report.themes
+                          if c.period == ins.period and c.reason == NO_SCORE])
+        if unscored:
+            lines.append(f"{len(unscored)} thema's hebben te weinig schaalvragen voor een "
+                         "score; die staan per vraag in de spiegel.")
     if report.open_period is not None:
         label = period_label_nl(report.open_period)
         last = quarter_last_day(report.open_period)
         until = f", uiterlijk {last.day}-{last.month}-{last.year}" if last else ""
-        lines.append(f"Lopende ronde {label}: tot nu toe {report.open_participation} collega's. "
+        lines.append(f"Lopende ronde {label}: tot nu toe "
+                     f"{members(report.open_participation, report.open_team_size)}. "
                      f"Cijfers komen als de ronde sluit{until}.")
     if not lines or (report.demo and len(lines) == 1):
         lines.append(f"Nog geen antwoorden. {too_few}")

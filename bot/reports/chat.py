@@ -15,14 +15,22 @@
 ``demo_report``
     the Demoteam's report: a synthetic example ("Voorbeeld met verzonnen antwoorden"), for any
     member of the Demoteam, never built from anybody's real answers (:mod:`bot.reports.demo`).
+``mirror``
+    ``/spiegel``: the mirror of the latest published round per team the reader may read (how
+    uitvoering, management and beleid see each theme, the largest gaps in plain Dutch, trends),
+    with the picture; with several teams also the same rows side by side (never a total across
+    teams, never a team the reader may not read).
+``team_mirror``
+    ``/teamspiegel``: for every member, the mirror of their own team's latest published round
+    (the same rules: at least ``k`` people besides themselves), what the team does with it and
+    the reactions to the monthly tips.
 ``dashboard_link``
     a single-use login link for the web dashboard (when :mod:`bot.web` is installed).
 ``followups``
-    lines for ``/mijnreflecties``: what the team's managers wrote under "Wat we ermee doen", the
-    latest per theme ("jullie zeiden, wij doen").
+    lines for ``/mijnreflecties``: the team's "Wat we ermee doen" (open actions first).
 
-Charts are slow to draw (matplotlib), so PNG bytes are cached in memory. The key is what the
-chart shows (periods, threshold and every total and theme cell as the reader sees it).
+Pictures are slow to draw (matplotlib), so PNG bytes are cached in memory. The key is what the
+picture shows (every value of the mirror as the reader sees it).
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.engine.messages import Link, Reply
 from bot.reports.aggregate import (
+    LEVEL_GROUP,
     LEVEL_TOTAL,
     MIN_K,
     NO_ANSWERS,
@@ -44,14 +53,16 @@ from bot.reports.aggregate import (
     period_label_nl,
     summary_nl,
 )
-from bot.reports.charts import theme_chart_png
+from bot.reports.charts import mirror_png
 from bot.reports.demo import DEMO_NOTE
+from bot.reports.mirror import GROUP_LABELS, Mirror, build_mirror, mirror_lines, value_nl
 from bot.reports.service import (
     AccessDenied,
     pack_reports_for,
     team_report,
     team_report_for,
     theme_titles,
+    tips_report,
 )
 
 if TYPE_CHECKING:
@@ -93,8 +104,21 @@ def month_label_nl(month: str) -> str:
 
 
 def _short(text: str, limit: int) -> str:
+    """At most ``limit`` characters, cut at a word boundary (never mid-word)."""
     text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if " " in cut:
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:") + "…"
+
+
+def _spread_nl(word: str) -> str:
+    """The spread in the words a manager reads: "de meningen lopen uiteen"."""
+    from bot.reports.snapshot import SPREAD_HIGH
+
+    return "de meningen lopen uiteen" if word == SPREAD_HIGH else "de meningen liggen dicht bij elkaar"
 
 
 def resolve_theme(content: Content, arg: str) -> list[Theme]:
@@ -117,7 +141,7 @@ def resolve_theme(content: Content, arg: str) -> list[Theme]:
 
 
 class ChartCache:
-    """A small LRU of PNG bytes, keyed by everything the chart draws."""
+    """A small LRU of PNG bytes, keyed by everything the picture draws."""
 
     def __init__(self, size: int = 128) -> None:
         self.size = size
@@ -126,23 +150,24 @@ class ChartCache:
         self.misses = 0
 
     @staticmethod
-    def key(report: TeamReport, titles: dict[str, str]) -> tuple:
-        cells = tuple(
-            (c.level, c.period, c.theme_id, c.shown, c.reason, c.n_band, c.mean, c.spread)
-            for c in (*report.totals, *report.themes)
-        )
-        return (report.team_id, report.k, tuple(report.periods), cells, report.demo,
-                tuple(sorted(titles.items())))
+    def key(mirror: Mirror | None, team_name: str, source: str) -> tuple:
+        if mirror is None:
+            return (None, team_name, source)
+        rows = tuple((r.number, r.title, r.direction,
+                      tuple((g, v.mean, v.previous) for g, v in r.values.items()))
+                     for r in mirror.rows)
+        return (mirror.team_id, mirror.period, mirror.previous, mirror.k, mirror.demo,
+                mirror.participation, rows, team_name, source)
 
-    def png(self, report: TeamReport, titles: dict[str, str]) -> bytes:
-        key = self.key(report, titles)
+    def png(self, mirror: Mirror | None, team_name: str, source: str = "") -> bytes:
+        key = self.key(mirror, team_name, source)
         data = self._items.get(key)
         if data is not None:
             self.hits += 1
             self._items.move_to_end(key)
             return data
         self.misses += 1
-        data = theme_chart_png(report, titles)
+        data = mirror_png(mirror, team_name, source=source)
         self._items[key] = data
         if len(self._items) > self.size:
             self._items.popitem(last=False)
@@ -231,23 +256,33 @@ class ReportHooks:
             turn.content.praatplaat.source.attribution()
         return replies
 
-    def _team_block(self, turn: Turn, name: str, report: TeamReport) -> Reply:
+    def _team_block(self, turn: Turn, name: str, report: TeamReport, *,
+                    rows: bool = False) -> Reply:
         titles = theme_titles(turn.content)
         period = report.insights.period
         head = f"Teamrapport {name}" + (f" ({period_label_nl(period)})" if period else "")
         if report.demo:
             head += f"\n{DEMO_HEAD}"
         text = f"{head}\n{summary_nl(report, titles)}"
-        slug = "".join(ch if ch.isalnum() else "-" for ch in name.lower()).strip("-") or "team"
+        mirror = build_mirror(report, turn.content)
+        if mirror is not None:
+            lines = mirror_lines(mirror, with_rows=rows)
+            text += "\n\n" + "\n".join(lines).strip()
         reply = Reply(text)
-        if not report.periods:  # nothing published yet: no chart to draw
-            return reply
+        self._picture(turn, reply, name, mirror)
+        return reply
 
-        def draw() -> None:  # after the commit: matplotlib must not hold the write lock
-            reply.image = (f"teamrapport-{slug}.png", self.charts.png(report, titles))
+    def _picture(self, turn: Turn, reply: Reply, name: str, mirror: Mirror | None) -> None:
+        """The mirror picture, drawn after the commit (matplotlib must not hold the lock)."""
+        if mirror is None:  # nothing published yet: nothing to draw
+            return
+        slug = "".join(ch if ch.isalnum() else "-" for ch in name.lower()).strip("-") or "team"
+        source = turn.content.praatplaat.source.attribution()
+
+        def draw() -> None:
+            reply.image = (f"teamspiegel-{slug}.png", self.charts.png(mirror, name, source))
 
         turn.later.append(draw)
-        return reply
 
     @staticmethod
     def _compare(reports: list[tuple[str, TeamReport]]) -> str | None:
@@ -256,13 +291,69 @@ class ReportHooks:
         if not rows:
             return None
         latest = rows[-1]
-        lines = [f"Teams naast elkaar ({period_label_nl(latest.period)}, gemiddeld over alle "
+        lines = [f"Teams naast elkaar ({period_label_nl(latest.period)}, gemiddeld over de "
                  "thema's):"]
         for name, report in reports:
             cell = latest.by_team.get(report.team_id)
             value = format_number_nl(cell.mean) if cell and cell.mean is not None else "–"
             lines.append(f"• {name}: {value}")
         return "\n".join(lines)
+
+    @staticmethod
+    def _compare_mirrors(mirrors: list[tuple[str, Mirror]]) -> str | None:
+        """The mirror rows of several teams side by side, per theme (each team's own shown
+        values; a team below k shows "–"; never a figure across teams)."""
+        if len(mirrors) < 2:
+            return None
+        lines = ["Teams naast elkaar (laatste afgesloten ronde van elk team):"]
+        numbers = list(dict.fromkeys(r.number for _, m in mirrors for r in m.rows))
+        for number in numbers:
+            title = next(r.title for _, m in mirrors for r in m.rows if r.number == number)
+            lines.append(f"{number}. {title}")
+            for name, m in mirrors:
+                row = next((r for r in m.rows if r.number == number), None)
+                if row is None:
+                    continue
+                parts = [f"{GROUP_LABELS.get(c, c).lower()} {value_nl(row.values[c])}"
+                         for c in m.columns()]
+                lines.append(f"   {name}: " + " · ".join(parts))
+        return "\n".join(lines)
+
+    # -- /spiegel ----------------------------------------------------------------------------
+
+    def mirror(self, turn: Turn) -> list[Reply]:
+        """``/spiegel``: the mirror per team the reader may read, and side by side."""
+        member_id = turn.member_id
+        if member_id is None:
+            return [Reply(turn.text("not_manager"))]
+        store = turn.store
+        teams = [t for t in store.report_teams(member_id)
+                 if store.may_read_team(member_id, int(t["id"]))]
+        if not teams:
+            return [Reply(turn.text("not_manager"))]
+        replies: list[Reply] = []
+        mirrors: list[tuple[str, Mirror]] = []
+        for name, report in self._reports(turn, teams, "chat_mirror"):
+            mirror = build_mirror(report, turn.content)
+            head = f"Teamspiegel {name}"
+            if mirror is None:
+                replies.append(Reply(f"{head}\nNog geen afgesloten ronde."))
+                continue
+            mirrors.append((name, mirror))
+            lines = [f"{head} ({mirror.label})"]
+            if mirror.participation:
+                lines.append(f"Deelname: {mirror.participation}.")
+            lines += mirror_lines(mirror)
+            reply = Reply("\n".join(lines))
+            self._picture(turn, reply, name, mirror)
+            replies.append(reply)
+        compare = self._compare_mirrors(mirrors)
+        if compare:
+            replies.append(Reply(compare))
+        if not replies:
+            return [Reply(turn.text("not_manager"))]
+        replies[-1].text += "\n\n" + turn.content.praatplaat.source.attribution()
+        return replies
 
     # -- /rapport THEMA ------------------------------------------------------------------------
 
@@ -288,7 +379,10 @@ class ReportHooks:
             if cell is not None and cell.reason != NO_ANSWERS:
                 period = p
                 break
-        if theme_cells:
+        if not theme.can_score():
+            lines.append("Geen themascore: dit thema heeft te weinig schaalvragen met dezelfde "
+                         "richting. Hieronder staat het per vraag.")
+        elif theme_cells:
             trend = " · ".join(
                 f"{period_label_nl(p)} {self._value(theme_cells.get(p))}"
                 for p in report.periods
@@ -304,15 +398,30 @@ class ReportHooks:
                 cell = next((c for c in questions if c.question_id == q.id), None)
                 if cell is None:
                     continue
-                lines.append(f"{theme.number}.{i} {_short(q.text, 90)}")
+                lines.append(f"{theme.number}.{i} {q.text}")
+                if q.higher_is_better is False:
+                    lines.append("   (hier is hoger minder goed)")
+                elif q.kind == "scale" and not q.in_theme_score and theme.can_score():
+                    lines.append("   (telt niet mee in de themascore)")
                 if cell.shown and cell.mean is not None:
                     parts = [f"gemiddeld {format_number_nl(cell.mean)}"]
                     if cell.spread:
-                        parts.append(cell.spread)
+                        parts.append(_spread_nl(cell.spread))
                     parts.append(f"{cell.n_band} mensen")
                     lines.append("   " + " · ".join(parts))
                 else:
                     lines.append("   –")
+                groups = []
+                for g in report.group_ids(period):
+                    gc = report.cell(LEVEL_GROUP, period, theme.id, q.id, g)
+                    if gc is None:
+                        continue
+                    value = self._value(gc)
+                    if gc.shown and gc.spread:
+                        value += f" ({_spread_nl(gc.spread)})"
+                    groups.append(f"{GROUP_LABELS.get(g, g).lower()} {value}")
+                if groups:
+                    lines.append("   " + " · ".join(groups))
         texts = [t for t in report.texts if t.theme_id == theme.id and t.period == period]
         if texts:
             number = {q.id: f"{theme.number}.{i}" for i, q in enumerate(theme.questions, 1)}
@@ -384,26 +493,100 @@ class ReportHooks:
             return [Reply(DASHBOARD_MISSING)]
         return [Reply(DASHBOARD_TEXT, links=[Link(DASHBOARD_LABEL, url)])]
 
+    # -- /teamspiegel ------------------------------------------------------------------------
+
+    def team_mirror(self, turn: Turn) -> list[Reply]:
+        """``/teamspiegel``: every member's view of their own team's latest published round."""
+        member_id = turn.member_id
+        if member_id is None:
+            return [Reply(turn.text("no_team_mirror"))]
+        store = turn.store
+        replies: list[Reply] = []
+        for team in store.memberships(member_id):
+            team_id, name = int(team["team_id"]), str(team["team_name"])
+            with store.transaction():
+                store.audit("chat_team_mirror", actor=member_id, team_id=team_id)
+            report = team_report(store, team_id, k=self.k, viewer=member_id, last=2,
+                                 now=turn.now(), content=turn.content)
+            replies.append(self._member_block(turn, team_id, name, report))
+        if not replies:
+            return [Reply(turn.text("no_team_mirror"))]
+        replies[-1].text += "\n\n" + turn.content.praatplaat.source.attribution()
+        return replies
+
+    def _member_block(self, turn: Turn, team_id: int, name: str, report: TeamReport) -> Reply:
+        mirror = build_mirror(report, turn.content)
+        lines = [f"Teamspiegel {name}" + (f" ({mirror.label})" if mirror else "")]
+        if report.demo:
+            lines.append(DEMO_HEAD)
+        if mirror is None:
+            lines.append("Er is nog geen afgesloten ronde. Als de ronde sluit, zie je hier wat "
+                         "het team samen zei.")
+        else:
+            lines.append(f"Dit zei jullie team samen: alleen groepscijfers van minstens "
+                         f"{report.k} mensen naast jou, nooit wie wat antwoordde.")
+            if mirror.participation:
+                lines.append(f"Deelname: {mirror.participation}.")
+            lines += mirror_lines(mirror)
+        if report.open_period:
+            size = f" van de {report.open_team_size}" if report.open_team_size else ""
+            lines.append(f"Lopende ronde {period_label_nl(report.open_period)}: tot nu toe "
+                         f"{report.open_participation}{size} teamleden.")
+        if not report.demo:
+            lines += action_lines(turn.store, team_id, turn.content)
+            lines += self._tip_lines(turn, team_id)
+        reply = Reply("\n".join(lines))
+        self._picture(turn, reply, name, mirror)
+        return reply
+
+    def _tip_lines(self, turn: Turn, team_id: int) -> list[str]:
+        months, _month, _band = tips_report(turn.store, team_id, k=self.k,
+                                            viewer=turn.member_id, now=turn.now())
+        if not months:
+            return []
+        latest = months[0]
+        try:
+            title = turn.content.kalender.tip_for_month(latest.tip_month).title
+        except ValueError:
+            title = ""
+        head = f"Reacties op de maandtip van {month_label_nl(latest.month)}"
+        head += f" ({title})" if title else ""
+        if not latest.shown or latest.mean is None:
+            return ["", f"{head}: minder dan {self.k} reacties naast de jouwe."]
+        out = ["", f"{head}: herkenbaar {format_number_nl(latest.mean)} van 5 "
+                   f"({latest.n_band} reacties)."]
+        out += [f"• “{_short(t, MAX_TEXT_CHARS)}”" for t in latest.texts[:3]]
+        return out
+
     # -- /mijnreflecties ------------------------------------------------------------------------
 
     def followups(self, turn: Turn) -> list[str]:
         member_id = turn.member_id
         if member_id is None:
             return []
-        titles = theme_titles(turn.content)
         lines: list[str] = []
         for team in turn.store.memberships(member_id):
-            latest: dict[str, dict[str, Any]] = {}
-            for row in turn.store.followups(int(team["team_id"]), limit=50):
-                latest.setdefault(str(row["theme_id"]), row)  # latest first
-            if not latest:
+            if team["is_demo"]:
                 continue
-            lines += ["", f"Jullie zeiden, wij doen ({team['team_name']}):"]
-            for theme_id, row in list(latest.items())[:MAX_FOLLOWUP_THEMES]:
-                when = _date_nl(str(row["created_at"]))
-                lines.append(f"• {titles.get(theme_id, theme_id)}: {_short(str(row['text']), 200)}"
-                             + (f" ({when})" if when else ""))
+            lines += action_lines(turn.store, int(team["team_id"]), turn.content,
+                                  team_name=str(team["team_name"]))
         return lines
+
+
+def action_lines(store: Any, team_id: int, content: Any, *, team_name: str | None = None,
+                 limit: int = MAX_FOLLOWUP_THEMES) -> list[str]:
+    """"Wat we ermee doen": the team's open actions (what, who, by when), then the latest done
+    ones; empty when there are none."""
+    from bot.reports.actions import describe_action
+
+    rows = store.team_actions(team_id, limit=limit * 2)
+    if not rows:
+        return []
+    head = "Wat we ermee doen" + (f" ({team_name})" if team_name else "") + ":"
+    out = ["", head]
+    for row in rows[:limit]:
+        out.append("• " + describe_action(row, content))
+    return out
 
 
 def _date_nl(stamp: str) -> str:
@@ -414,11 +597,14 @@ def _date_nl(stamp: str) -> str:
 
 
 def install(engine: Engine, settings: Settings | None = None) -> ReportHooks:
-    """Set the ``report``, ``demo_report``, ``dashboard_link`` and ``followups`` hooks."""
+    """Set the ``report``, ``demo_report``, ``mirror``, ``team_mirror``, ``dashboard_link`` and
+    ``followups`` hooks."""
     hooks = ReportHooks(settings)
     engine.hooks["report"] = hooks.report
     engine.hooks["demo_report"] = hooks.demo_report
     engine.hooks["dashboard_link"] = hooks.dashboard_link
+    engine.hooks["mirror"] = hooks.mirror
+    engine.hooks["team_mirror"] = hooks.team_mirror
     engine.hooks["followups"] = hooks.followups
     return hooks
 

@@ -21,10 +21,10 @@ __all__ = ["DEMO_NOTE", "DEMO_QUARTERS", "demo_periods", "demo_records", "demo_r
 
 DEMO_NOTE = "Voorbeeld met verzonnen antwoorden"
 DEMO_QUARTERS = 4
-#: the imaginary team: member number -> role (three of each layer and eight professionals, so
-#: that the example shows a whole mirror)
-DEMO_ROLES = {**{m: "manager" for m in (1, 2, 3)}, **{m: "beleid" for m in (4, 5, 6)},
-              **{m: "professional" for m in range(7, 15)}}
+#: the imaginary team: member number -> role (four managers and policy officers, who always
+#: take part, and eight professionals, so that the example shows a whole mirror)
+DEMO_ROLES = {**{m: "manager" for m in (1, 2, 3, 4)}, **{m: "beleid" for m in (5, 6, 7, 8)},
+              **{m: "professional" for m in range(9, 17)}}
 #: how each layer sees things in the example: policy a bit rosier than practice
 DEMO_LEAN = {"manager": 0.3, "beleid": 0.7, "professional": -0.2}
 #: made-up explanations, shared "anonymously" by imaginary colleagues
@@ -57,7 +57,7 @@ def demo_records(team_id: int, periods: list[str], content: Any) -> list[AnswerR
         year, quarter = (int(x) for x in period.split("-Q"))
         at = datetime(year, 3 * quarter - 2, 15, 10, 0)
         for member, role in DEMO_ROLES.items():
-            if rng.random() < 0.1:
+            if role == "professional" and rng.random() < 0.1:
                 continue  # not everybody takes part every quarter
             for number, theme in enumerate(themes):
                 level = (2.6 + 0.15 * ((number * 7) % 10) + 0.12 * step

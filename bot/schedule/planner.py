@@ -334,28 +334,14 @@ def _tip_payload(
     return _payload(out)
 
 
-#: follow-ups written this long before a tip go out with it
-FOLLOWUP_WINDOW = timedelta(days=35)
-
-
 def _followup_note(store: Store, team_id: int, content: Any, now: datetime) -> str | None:
-    """The team's latest "Wat we ermee doen" per theme from the past month, or None."""
-    since = (now - FOLLOWUP_WINDOW).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-    latest: dict[str, str] = {}
-    for row in store.followups(team_id, limit=10):  # newest first
-        if row["created_at"] >= since and row["theme_id"] not in latest:
-            latest[row["theme_id"]] = row["text"]
-    if not latest:
+    """"Wat we ermee doen" in the monthly tip: the team's open actions and those done in the
+    past month (:func:`bot.reports.actions.tip_note`), or None."""
+    try:
+        from bot.reports.actions import tip_note
+    except ImportError:  # reports not installed in this build
         return None
-    lines = ["Wat jullie team ermee doet:"]
-    for theme_id, text in list(latest.items())[:2]:
-        try:
-            title = content.praatplaat.theme(theme_id).title
-        except (AttributeError, KeyError):
-            title = theme_id
-        short = text if len(text) <= 200 else text[:199].rstrip() + "…"
-        lines.append(f"• {title}: {short}")
-    return "\n".join(lines)
+    return tip_note(store, team_id, content, now)
 
 
 def _plan_invites(

@@ -61,6 +61,21 @@ def _links(senders: dict[str, Any]) -> Any:
 PUBLISH_PER_TICK = 50
 
 
+def plan_team_results(engine: Engine, settings: Settings, now: datetime,
+                      platforms: list[str]) -> None:
+    """Results back to the team after a round is published, and the owners' monthly question
+    about open actions (:mod:`bot.reports.announce`); a failure is logged, never fatal."""
+    try:
+        from bot.reports.announce import plan_results
+    except ImportError:  # reports not installed in this build
+        return
+    try:
+        plan_results(engine.store, now, content=engine.content,
+                     k=max(3, int(settings.min_group)), platforms=platforms)
+    except Exception:
+        log.exception("planning team results failed")
+
+
 def publish_reports(engine: Engine, settings: Settings, now: datetime) -> None:
     """Publish every period that ended and has no report snapshot yet (see
     :func:`bot.reports.service.publish_due`); a failure is logged, never fatal."""
@@ -116,6 +131,7 @@ async def run_schedule(
                 raise  # reported once by the dispatcher's planning; tried again next tick
             log.exception("retention purge failed")
         publish_reports(engine, settings, now)
+        plan_team_results(engine, settings, now, list(senders))
         result = plan_due(store, now, content=engine.content, links=links,
                           platforms=list(senders))
         if next_prune is None or now >= next_prune:

@@ -21,6 +21,7 @@ from typing import Any
 import sqlite_utils
 
 from bot.store.access import AccessQueries, new_member_id, new_token
+from bot.store.actions import ActionQueries
 from bot.store.delivery import DeliveryQueries
 from bot.store.health import StoreHealth, is_outage
 from bot.store.insights import InsightQueries
@@ -79,7 +80,7 @@ def _rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
 
 
 class Store(OutboxQueries, DeliveryQueries, InsightQueries, AccessQueries,
-            PersonalDataQueries, SnapshotQueries, PackQueries):
+            PersonalDataQueries, SnapshotQueries, PackQueries, ActionQueries):
     """Data access for one SQLite database file.
 
     ``busy_timeout``: milliseconds a statement waits for another process's write lock before

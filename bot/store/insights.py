@@ -112,8 +112,8 @@ class InsightQueries:
         """Latest first; never the author (members see what was done, not who wrote it).
         Only those a reader wrote (not those of self-declared managers before version 4)."""
         return self._rows(
-            """SELECT id, team_id, theme_id, text, created_at FROM followups
-               WHERE team_id = ? AND by_reader = 1
+            """SELECT id, team_id, theme_id, text, created_at, who, due, status, done_at
+               FROM followups WHERE team_id = ? AND by_reader = 1
                ORDER BY created_at DESC, id DESC LIMIT ?""",
             (team_id, limit),
         )

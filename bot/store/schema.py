@@ -438,13 +438,28 @@ def _v13_packs(db: sqlite_utils.Database) -> None:
             PRIMARY KEY (team_id, pack_id)
         )"""
     )
+def _v9_mirror(db: sqlite_utils.Database) -> None:
+    """"Wat we ermee doen" becomes a list of actions (release 0.4).
+
+    A follow-up gets who does it (a role such as "teamleider" or "het hele team", never a
+    person's answers), by when, and a status (open or done, with the day it was done). Existing
+    follow-ups become open actions without who or when.
+    """
+    db.execute("ALTER TABLE followups ADD COLUMN who TEXT")
+    db.execute("ALTER TABLE followups ADD COLUMN due TEXT")
+    db.execute("ALTER TABLE followups ADD COLUMN status TEXT NOT NULL DEFAULT 'open' "
+               "CHECK (status IN ('open', 'done'))")
+    db.execute("ALTER TABLE followups ADD COLUMN done_at TEXT")
+    db.execute("ALTER TABLE followups ADD COLUMN updated_at TEXT")
+    db.execute("UPDATE followups SET updated_at = created_at")
+    db.execute("CREATE INDEX followups_team_status ON followups(team_id, status)")
 
 
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_core, _v2_delivery, _v3_insights,
     # release 0.4 is built in parallel lanes; each lane owns exactly one of these slots
     _v4_access, _v5_snapshots, _v6_identity, _v7_delivery, _v8_content,
-    _v13_packs,
+    _v13_packs, _v9_mirror,
 ]
 LATEST = len(MIGRATIONS)
 #: the version from which read rights are granted, not chosen (bot.store.access)

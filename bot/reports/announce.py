@@ -1,0 +1,126 @@
+"""Results back to the team: when a round is published, the team hears what it said.
+
+For every team whose latest round was published in the past :data:`WINDOW`, the schedule's tick
+plans (exactly once, by the outbox's dedup key ``{platform}:{chat}:results:{period}``):
+
+- one message per member, in their private chat: the team's mirror as *that member* may see it
+  (every cell from at least ``k`` people besides them, the same rules as every view), the largest
+  gaps, what the team does with it ("Wat we ermee doen") and the way back: ``/teamspiegel``;
+- one message per linked team chat: the same summary, with every cell from at least ``k + 1``
+  people, so that no member of the group can take their own answer out and read ``k - 1`` others;
+- once a month, the owners of a team with open actions are asked for an update
+  (:func:`bot.reports.actions.plan_action_updates`).
+
+Never an individual answer, never who took part. The messages go out at :data:`SEND_AT` on the
+first working day after publication (a round closes at midnight; the monthly tip and the new
+round's invitation go out in the morning: this comes after them, not in the same minute).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from bot.engine.messages import Reply, reply_to_payload
+from bot.reports.actions import plan_action_updates
+from bot.reports.aggregate import MIN_K, period_label_nl
+from bot.reports.mirror import build_mirror, mirror_lines
+
+__all__ = ["KIND_RESULTS", "SEND_AT", "WINDOW", "plan_results", "results_text"]
+
+log = logging.getLogger(__name__)
+
+KIND_RESULTS = "results"
+#: rounds published this long ago are still announced (a bot that was down catches up)
+WINDOW = timedelta(days=5)
+SEND_AT = time(13, 0)
+
+
+def _send_at(published: datetime) -> datetime:
+    """:data:`SEND_AT` on the first working day at or after ``published`` (local time)."""
+    from bot.schedule.calendar import AMSTERDAM, is_working_day
+
+    local = published.astimezone(AMSTERDAM)
+    day = local.date()
+    if local.time() > SEND_AT:
+        day += timedelta(days=1)
+    while not is_working_day(day):
+        day += timedelta(days=1)
+    return datetime.combine(day, SEND_AT, tzinfo=AMSTERDAM)
+
+
+def results_text(name: str, report: Any, content: Any, store: Any, team_id: int, *,
+                 group: bool = False) -> str | None:
+    """The message about a team's latest published round; None when nothing is published."""
+    from bot.reports.chat import action_lines
+
+    mirror = build_mirror(report, content)
+    if mirror is None:
+        return None
+    lines = [f"De teamspiegel van {name} over {period_label_nl(mirror.period)} staat klaar."]
+    if mirror.participation:
+        lines.append(f"Deelname: {mirror.participation}.")
+    who = "elk lid van deze groep" if group else "jou"
+    lines.append(f"Alleen groepscijfers van minstens {report.k if not group else report.k - 1} "
+                 f"mensen naast {who}; nooit wie wat antwoordde.")
+    lines += [""] + mirror_lines(mirror)
+    lines += action_lines(store, team_id, content)
+    lines += ["", "Alles zien, met de plaat en per vraag: /teamspiegel"]
+    return "\n".join(lines)
+
+
+def _payload(text: str) -> str:
+    return json.dumps([reply_to_payload(Reply(text))], ensure_ascii=False,
+                      separators=(",", ":"))
+
+
+def plan_results(store: Any, now: datetime, *, content: Any, k: int = MIN_K,
+                 platforms: list[str] | None = None) -> int:
+    """Plan the results messages of rounds published in the past :data:`WINDOW`, and the
+    owners' monthly update question. Returns the rows planned."""
+    from bot.reports.service import team_report
+    from bot.schedule.planner import iso
+
+    planned = 0
+    now_s = iso(now)
+    for snap in store.recent_snapshots(iso(now - WINDOW)):
+        team_id, period = int(snap["team_id"]), str(snap["period"])
+        team = store.get_team(team_id)
+        if team is None:
+            continue
+        name = str(team["name"])
+        not_before = iso(_send_at(datetime.fromisoformat(str(snap["published_at"]))))
+        before = planned
+        with store.transaction():
+            members = [m for m in store.member_chats(team_id, now_s)
+                       if platforms is None or m["platform"] in platforms]
+            keys = [f"{m['platform']}:{m['chat_id']}:{KIND_RESULTS}:{period}" for m in members]
+            done = store.outbox_by_keys(keys)
+            for m, key in zip(members, keys, strict=True):
+                if key in done:
+                    continue
+                report = team_report(store, team_id, k=k, viewer=int(m["member_id"]),
+                                     last=2, now=now, content=content)
+                text = results_text(name, report, content, store, team_id)
+                if text is None:
+                    continue
+                planned += int(store.enqueue_row(
+                    platform=m["platform"], chat_id=m["chat_id"], kind=KIND_RESULTS,
+                    period=period, payload=_payload(text), not_before=not_before, now=now_s,
+                    member_id=int(m["member_id"]), team_id=team_id))
+            plats = store.team_chat_platforms(team_id, platforms)
+            if plats:
+                report = team_report(store, team_id, k=k + 1, last=2, now=now, content=content)
+                text = results_text(name, report, content, store, team_id, group=True)
+                for platform in plats if text else []:
+                    planned += store.enqueue_group_rows(
+                        team_id=team_id, platform=platform, kind=KIND_RESULTS, period=period,
+                        payload=_payload(text or ""), not_before=not_before, now=now_s)
+            if planned > before:
+                store.audit("results_planned", team_id=team_id, detail=period)
+    planned += plan_action_updates(store, now, content=content, platforms=platforms)
+    if planned:
+        log.info("planned %d results/actions message(s)", planned)
+    return planned
