@@ -801,7 +801,5 @@ def render_summary(turn: Turn) -> list[Reply]:
 # the names of typed invites and of the owners' flow live in their own module, those of
 # content packs (menus, cases, tips, the owners' choice) too
 from bot.engine import access as _access  # noqa: E402, F401
-
-# the mirror, /teamspiegel and "Wat we ermee doen" live in their own module
-from bot.engine import mirror as _mirror  # noqa: E402, F401
+from bot.engine import mirror as _mirror  # noqa: E402, F401  (the mirror, "Wat we ermee doen")
 from bot.engine import packs as _packs  # noqa: E402, F401

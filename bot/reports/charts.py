@@ -107,9 +107,11 @@ def _period(period: str) -> str:
 
 
 def mirror_png(mirror: Mirror | None, team_name: str, *, source: str = "",
-               empty_text: str = "Nog geen afgesloten ronde: cijfers komen als de ronde sluit."
-               ) -> bytes:
-    """The mirror as PNG bytes (780 px wide)."""
+               empty_text: str = "Nog geen afgesloten ronde: cijfers komen als de ronde sluit.",
+               title: str | None = None,
+               sections: list[tuple[str, list[str]]] | None = None) -> bytes:
+    """The mirror as PNG bytes (780 px wide). ``title`` replaces the heading; ``sections``
+    (heading, lines) are written under the grid (the gespreksplaat's prompts and tip)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
@@ -121,8 +123,8 @@ def mirror_png(mirror: Mirror | None, team_name: str, *, source: str = "",
     title_px = TITLE_PT * px * 1.3
     box_h = FONT_PT * px * 2.0
     head: list[_Line] = []
-    for part in _wrap(f"Teamspiegel {team_name}" + (f" · {mirror.label}" if mirror else ""),
-                      TITLE_PT, inner):
+    heading = title or (f"Teamspiegel {team_name}" + (f" · {mirror.label}" if mirror else ""))
+    for part in _wrap(heading, TITLE_PT, inner):
         head.append(_Line(part, TITLE_PT, True))
     if mirror is not None and mirror.demo:
         head.append(_Line("Voorbeeld met verzonnen antwoorden", FONT_PT, True, MUTED))
@@ -136,13 +138,18 @@ def mirror_png(mirror: Mirror | None, team_name: str, *, source: str = "",
     if mirror is not None and mirror.has_numbers():
         for row in mirror.rows:
             label = f"{row.number}. {row.title}"
-            if row.question_id is not None:
+            if row.note:
                 label += " (één vraag)"
             if row.direction is False:
                 label += " – hoger is minder goed"
             rows.append((_wrap(label, FONT_PT, inner), row))
         for note in mirror_legend(mirror):
             notes += _wrap(note, FONT_PT * 0.8 if False else FONT_PT, inner)
+    body: list[_Line] = []
+    for head_text, lines in sections or []:
+        body += [_Line(part, FONT_PT, True) for part in _wrap(head_text, FONT_PT, inner)]
+        for line in lines:
+            body += [_Line(part, FONT_PT) for part in _wrap(line, FONT_PT, inner)]
     if source:
         notes += _wrap(source, FONT_PT, inner)
 
@@ -152,7 +159,7 @@ def mirror_png(mirror: Mirror | None, team_name: str, *, source: str = "",
         height += sum(len(lines) * line_px + box_h + pad for lines, _ in rows)
     else:
         height += 2 * line_px
-    height += len(notes) * line_px + pad
+    height += (len(notes) + len(body) + len(sections or [])) * line_px + pad
     fig = Figure(figsize=(WIDTH_PX / DPI, height / DPI), dpi=DPI)
     FigureCanvasAgg(fig)
     fig.set_facecolor("white")
@@ -194,6 +201,11 @@ def mirror_png(mirror: Mirror | None, team_name: str, *, source: str = "",
         for part in _wrap(empty_text, FONT_PT, inner):
             text(pad, top, part, FONT_PT)
             top += line_px
+    for ln in body:
+        if ln.bold and top > pad:
+            top += line_px / 2
+        text(pad, top, ln.text, ln.size, bold=ln.bold)
+        top += line_px
     for note in notes:
         text(pad, top, note, FONT_PT, color=MUTED)
         top += line_px

@@ -266,18 +266,25 @@ def build_mirror(report: TeamReport, content: Any, period: str | None = None) ->
     for theme in content.praatplaat.themes:
         numbered = {q.id: f"{theme.number}.{i}" for i, q in enumerate(theme.questions, 1)}
         q_rows: list[MirrorRow] = []
+        unanswered: set[str] = set()
         for q in theme.scale_items():
-            if report.cell(LEVEL_QUESTION, period, theme.id, q.id) is None:
+            qcell = report.cell(LEVEL_QUESTION, period, theme.id, q.id)
+            if qcell is None:
                 continue  # not in this snapshot (older content)
+            if qcell.reason == NO_ANSWERS:
+                unanswered.add(q.id)  # nobody in the team answered it: not in the figure
             values = {g: _value(cell_of(period, theme.id, q.id, g),
                                 cell_of(previous, theme.id, q.id, g), k) for g in columns}
             q_rows.append(MirrorRow(theme.id, q.id, numbered[q.id], q.ask, q.higher_is_better,
                                     values))
         questions[theme.id] = q_rows
         if theme.can_score():
-            common = [q for q in theme.score_items() if "all" in q.audience]
+            common = [q for q in theme.score_items()
+                      if "all" in q.audience and q.id not in unanswered]
             by_id = {r.question_id: r for r in q_rows}
             items = [by_id[q.id] for q in common if q.id in by_id]
+            if not items:
+                continue  # nobody in the team answered this theme in this round
             values = {}
             for g in columns:
                 now = [r.values[g].mean for r in items]
@@ -295,6 +302,8 @@ def build_mirror(report: TeamReport, content: Any, period: str | None = None) ->
         else:
             unscored.append(theme.id)
             for r in q_rows:
+                if r.question_id in unanswered:
+                    continue
                 rows.append(MirrorRow(theme.id, r.question_id, r.number, theme.title,
                                       r.direction, r.values,
                                       note="te weinig schaalvragen voor een themascore: "
@@ -327,7 +336,7 @@ def row_line(row: MirrorRow, columns: list[str]) -> str:
     parts = [f"{GROUP_LABELS.get(c, c).lower()} {value_nl(row.values[c])}" for c in columns
              if c in row.values]
     label = f"{row.number}. {row.title}"
-    if row.question_id is not None:
+    if row.note:
         label += " (één vraag)"
     if row.direction is False:
         label += " (hoger is minder goed)"

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -56,11 +55,13 @@ from bot.reports.aggregate import (
     period_label_nl,
     summary_nl,
 )
-from bot.reports.charts import theme_chart_svg
+from bot.reports.charts import heat_color, mirror_legend
 from bot.reports.demo import DEMO_NOTE
 from bot.reports.export import csv_bytes, export_columns, export_rows, notes_nl, xlsx_bytes
+from bot.reports.mirror import GROUP_LABELS, Mirror, build_mirror, participation_nl, trend_symbol
 from bot.reports.service import AccessDenied, team_report_for, theme_titles, tips_report
 from bot.store import Store
+from bot.store.actions import WHO
 from bot.web.auth import (
     COOKIE_NAME,
     SESSION_TTL,
@@ -134,6 +135,30 @@ def date_nl(stamp: str | None) -> str:
     return f"{day.day}-{day.month}-{day.year}"
 
 
+_HEAT = {color: name for name, color in
+         (("good", "#cdebd3"), ("mid", "#fbe6b0"), ("low", "#f7cdc8"), ("neutral", "#dfe6ee"),
+          ("hidden", "#f3f5f7"))}
+
+
+def heat_class(value: Any, direction: bool | None) -> str:
+    """The CSS class of a mirror cell: the same levels as the picture's colours."""
+    return "heat-" + _HEAT.get(heat_color(value, direction), "hidden")
+
+
+def spread_nl(word: str | None) -> str:
+    from bot.reports.snapshot import SPREAD_HIGH
+
+    if not word:
+        return ""
+    return "meningen lopen uiteen" if word == SPREAD_HIGH else "meningen dicht bij elkaar"
+
+
+def describe_action(row: dict[str, Any], content: Content) -> str:
+    from bot.reports.actions import describe_action as describe
+
+    return describe(row, content)
+
+
 class _Pages:
     """Shared state of one dashboard app (store, settings, content, clock, signer)."""
 
@@ -167,6 +192,13 @@ class _Pages:
         env.globals["demo_note"] = DEMO_NOTE
         env.globals["roles_nl"] = ROLES_NL
         env.globals["k"] = self.k
+        env.globals["group_label"] = lambda g: GROUP_LABELS.get(g, g)
+        env.globals["heat_class"] = heat_class
+        env.globals["trend_symbol"] = trend_symbol
+        env.globals["spread_nl"] = spread_nl
+        env.globals["mirror_legend"] = mirror_legend
+        env.globals["who_options"] = list(WHO.items())
+        env.globals["describe_action"] = lambda row: describe_action(row, self.content)
         self.templates = Jinja2Templates(env=env)
 
     # -- rendering ---------------------------------------------------------------------------
@@ -349,7 +381,7 @@ class _Pages:
                 reports.append(report)
             cards.append({
                 "id": team_id, "name": team["name"], "role": team["role"], "period": period,
-                "participation": report.participation_band.get(period) if period else None,
+                "participation": participation_nl(report, period) if period else None,
                 "total": report.cell(LEVEL_TOTAL, period) if period else None,
                 "open_period": report.open_period,
                 "open_participation": report.open_participation,
@@ -368,6 +400,22 @@ class _Pages:
                 comparison.append({"title": self.titles.get(theme_id, theme_id),
                                    "theme_id": theme_id, "by_team": rows[theme_id]})
         compared = {r.team_id for r in same}
+        # the mirror side by side: each team's own view, never a figure across teams
+        mirrors: list[tuple[str, Mirror]] = []
+        names = {int(t["id"]): str(t["name"]) for t in teams}
+        for report in reports:
+            mirror = build_mirror(report, self.content)
+            if mirror is not None and mirror.has_numbers():
+                mirrors.append((names.get(report.team_id, ""), mirror))
+        side_by_side: list[dict[str, Any]] = []
+        if len(mirrors) >= 2:
+            numbers = list(dict.fromkeys(r.number for _, m in mirrors for r in m.rows))
+            for number in numbers:
+                entries = [(name, m, next((r for r in m.rows if r.number == number), None))
+                           for name, m in mirrors]
+                title = next(r.title for _, _, r in entries if r is not None)
+                side_by_side.append({"number": number, "title": title, "entries": [
+                    e for e in entries if e[2] is not None]})
         return self.render(request, "index.html", {
             "title": "Je teams",
             "name": member.get("display_name") or "",
@@ -375,6 +423,9 @@ class _Pages:
             "latest": latest,
             "comparison": comparison,
             "compared": [c for c in cards if c["id"] in compared],
+            "side_by_side": side_by_side,
+            "mirror_groups": list(dict.fromkeys(
+                g for _, m in mirrors for g in m.columns())),
         }, session=session)
 
     async def team(self, request: Request) -> Response:
@@ -412,25 +463,24 @@ class _Pages:
             for theme_id in with_cells
         ]
         other_themes = [(t, self.titles[t]) for t in self.theme_order if t not in with_cells]
-        followups = [
-            {**f, "theme_title": self.titles.get(f["theme_id"], f["theme_id"])}
-            for f in self.store.followups(team_id)
-        ]
+        actions = self.store.team_actions(team_id, limit=100)
+        mirror = build_mirror(report, self.content)
         return self.render(request, "team.html", {
             **self.packs_context(session, team_id, report),
             "title": self.team_name(team_id),
             "team_id": team_id,
             "report": report,
-            "participation": [(p, report.participation_band.get(p))
+            "mirror": mirror,
+            "linkable": set(self.titles),
+            "theme_link": lambda theme_id: f"/team/{team_id}/thema/{theme_id}",
+            "participation": [(p, participation_nl(report, p))
                               for p in reversed(report.periods)],
-            "chart": Markup(theme_chart_svg(report, self.titles, id_prefix="grafiek"))
-            if any(c.shown for c in (*report.totals, *report.themes)) else None,
             "summary": summary_nl(report, self.titles).split("\n"),
             "recent": recent,
             "more_periods": len(report.periods) > len(recent),
             "theme_rows": theme_rows,
             "other_themes": other_themes,
-            "followups": followups,
+            "actions": actions,
             "themes": [(t.id, t.title) for t in self.content.praatplaat.themes],
             "error": error,
             "draft": draft,
@@ -470,17 +520,29 @@ class _Pages:
                 if all(c is None for _p, c in rows):
                     rows = []  # nobody answered this question yet
             questions.append({"q": q, "rows": rows, "texts": texts.get(q.id, [])})
-        followups = [f for f in self.store.followups(team_id, limit=100)
-                     if f["theme_id"] == theme_id]
+        actions = [a for a in self.store.team_actions(team_id, limit=100)
+                   if a["theme_id"] == theme_id]
+        mirror = build_mirror(report, self.content)
+        mirror_rows = []
+        if mirror is not None:
+            mirror_rows = [r for r in mirror.rows if r.theme_id == theme_id
+                           and r.question_id is None]
+            mirror_rows += mirror.questions.get(theme_id, [])
         return self.render(request, "theme.html", {
             "title": theme.title,
             "report": report,
             "team_id": team_id,
             "team_name": self.team_name(team_id),
             "theme": theme,
-            "theme_cells": [(p, report.cell(LEVEL_THEME, p, theme_id)) for p in periods],
+            "theme_cells": [(p, report.cell(LEVEL_THEME, p, theme_id)) for p in periods
+                            if theme.can_score()],
             "questions": questions,
-            "followups": followups,
+            "actions": actions,
+            "mirror": mirror if mirror_rows and mirror is not None and mirror.has_numbers()
+            else None,
+            "mirror_rows": mirror_rows,
+            "linkable": set(),
+            "theme_link": lambda t: "",
             "source": self.content.praatplaat.source.attribution(),
         }, session=session)
 
@@ -518,29 +580,67 @@ class _Pages:
             return self.not_logged_in(request)
         team_id = int(request.path_params["team_id"])
         kind = str(request.path_params["kind"])
-        if kind not in ("csv", "xlsx"):
+        if kind not in ("csv", "xlsx", "pdf"):
             raise HTTPException(404)
         try:
             report = self.report(session, team_id, f"dashboard_export_{kind}")
         except AccessDenied:
             return self.forbidden(request, session)
         columns = export_columns()
-        rows = export_rows(report, self.titles)
+        rows = export_rows(report, self.content, self.team_name(team_id))
         if not report.demo:  # every other pack the team answered: its own rows
             from bot.reports.export import pack_export_rows
 
             rows += pack_export_rows(self.store, session.member_id, team_id,
                                      action=f"dashboard_export_{kind}", k=self.k,
-                                     now=self.clock(), content=self.content)
+                                     now=self.clock(), content=self.content,
+                                     team_name=self.team_name(team_id))
         filename = f"teamspiegel-team-{team_id}.{kind}"
         headers = {"content-disposition": f'attachment; filename="{filename}"'}
         if kind == "csv":
             return Response(csv_bytes(rows, columns), media_type="text/csv; charset=utf-8",
                             headers=headers)
+        if kind == "pdf":
+            from bot.reports.pdf import team_pdf
+
+            pdf = team_pdf(report, self.content, self.team_name(team_id),
+                           self.store.team_actions(team_id))
+            return Response(pdf, media_type="application/pdf", headers=headers)
         notes = notes_nl(report, self.team_name(team_id),
                          self.content.praatplaat.source.attribution())
         return Response(xlsx_bytes(rows, columns, notes, sheet="Teamspiegel", about="Uitleg"),
                         media_type=XLSX_TYPE, headers=headers)
+
+    async def team_pdf(self, request: Request) -> Response:
+        request.path_params["kind"] = "pdf"
+        return await self.export(request)
+
+    async def gespreksplaat(self, request: Request) -> Response:
+        """The printable plate of one theme for the team meeting (PDF or PNG)."""
+        session = self.session(request)
+        if session is None:
+            return self.not_logged_in(request)
+        team_id = int(request.path_params["team_id"])
+        theme_id = str(request.path_params["theme_id"])
+        kind = str(request.path_params["kind"])
+        if kind not in ("pdf", "png"):
+            raise HTTPException(404)
+        try:
+            report = self.report(session, team_id, f"dashboard_gespreksplaat_{kind}")
+        except AccessDenied:
+            return self.forbidden(request, session)
+        try:
+            self.content.praatplaat.theme(theme_id)
+        except KeyError:
+            raise HTTPException(404) from None
+        from bot.reports.gespreksplaat import gespreksplaat_pdf, gespreksplaat_png
+
+        name = self.team_name(team_id)
+        make = gespreksplaat_pdf if kind == "pdf" else gespreksplaat_png
+        data = make(report, self.content, name, theme_id)
+        filename = f"gespreksplaat-{theme_id}.{kind}"
+        return Response(data, media_type="application/pdf" if kind == "pdf" else "image/png",
+                        headers={"content-disposition": f'attachment; filename="{filename}"'})
 
     async def followup(self, request: Request) -> Response:
         session = self.session(request)
@@ -556,20 +656,35 @@ class _Pages:
             return self.forbidden(request, session)
         theme_id = str(form.get("theme_id") or "")
         text = " ".join(str(form.get("text") or "").split())
+        who = str(form.get("who") or "") or None
+        due_raw = str(form.get("due") or "").strip()
         back = str(form.get("back") or "team")
         error = None
+        due = None
         if theme_id not in self.titles:
             error = "Kies een thema."
         elif not text:
             error = "Schrijf kort op wat jullie ermee doen."
         elif len(text) > FOLLOWUP_MAX:
             error = f"Dat is te lang: maximaal {FOLLOWUP_MAX} tekens."
+        elif who is not None and who not in WHO:
+            error = "Kies wie het doet uit de lijst."
+        elif due_raw:
+            from bot.reports.actions import parse_due
+
+            try:
+                day = parse_due(due_raw, self.clock().date())
+                due = day.isoformat() if day else None
+            except ValueError as exc:
+                error = str(exc)
         if error:
             report = self.report(session, team_id, "dashboard_team")
             return self.team_page(request, session, team_id, report, error=error, draft=text,
                                   draft_theme=theme_id, status=400)
         with self.store.transaction():
-            self.store.add_followup(team_id, theme_id, text, session.member_id)
+            self.store.add_action(team_id, theme_id, text, session.member_id, who=who, due=due)
+            self.store.audit("action_add", actor=session.member_id, team_id=team_id,
+                             detail=theme_id)
         if back == "thema":
             target = f"/team/{team_id}/thema/{theme_id}#wat-we-doen"
         else:
@@ -623,6 +738,33 @@ class _Pages:
         choose_packs(self.store, self.content, team_id, on=on, off=off,
                      actor=session.member_id, via="web")
         return RedirectResponse(f"/team/{team_id}#pakketten", status_code=303)
+
+    async def action_status(self, request: Request) -> Response:
+        """Mark one of the team's actions done or open again (readers of the team only)."""
+        session = self.session(request)
+        if session is None:
+            return self.not_logged_in(request)
+        team_id = int(request.path_params["team_id"])
+        action_id = int(request.path_params["action_id"])
+        form = await request.form()
+        if not self.signer.check_csrf(session, str(form.get("csrf") or "")):
+            return self.csrf_failed(request, session)
+        try:
+            self.report(session, team_id, "dashboard_action", NO_PERIODS)
+        except AccessDenied:
+            return self.forbidden(request, session)
+        status = str(form.get("status") or "")
+        if status not in ("open", "done") or action_id > MAX_ID:
+            raise HTTPException(400)
+        with self.store.transaction():
+            changed = self.store.set_action_status(action_id, team_id, status,
+                                                   session.member_id)
+            if changed:
+                self.store.audit(f"action_{status}", actor=session.member_id, team_id=team_id,
+                                 detail=str(action_id))
+        if not changed:
+            raise HTTPException(404)
+        return RedirectResponse(f"/team/{team_id}#wat-we-doen", status_code=303)
 
     async def not_found(self, request: Request, exc: Exception) -> Response:
         return self.message(request, "Niet gevonden", ["Deze pagina bestaat niet."],
@@ -703,8 +845,13 @@ def create_app(
         Route("/team/{team_id:int}/thema/{theme_id}", pages.theme, methods=["GET"]),
         Route("/team/{team_id:int}/tips", pages.tips, methods=["GET"]),
         Route("/team/{team_id:int}/export.{kind}", pages.export, methods=["GET"]),
+        Route("/team/{team_id:int}/rapport.pdf", pages.team_pdf, methods=["GET"]),
+        Route("/team/{team_id:int}/thema/{theme_id}/gespreksplaat.{kind}", pages.gespreksplaat,
+              methods=["GET"]),
         Route("/team/{team_id:int}/followup", pages.followup, methods=["POST"]),
         Route("/team/{team_id:int}/packs", pages.packs, methods=["POST"]),
+        Route("/team/{team_id:int}/actie/{action_id:int}", pages.action_status,
+              methods=["POST"]),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(
