@@ -678,10 +678,10 @@ def test_summary_nl_normal_case():
     records = _two_quarters() + [rec(5, "t3q1", 3, theme="t3")]  # 5 people: spread in words
     text = summary_nl(view_of_records(records, TEAM), titles)
     lines = text.split("\n")
-    assert lines[0] == "Deelname Q3 2026: 5-9 collega's."
-    assert "Meest gestegen: Regie voeren (+1,0)." in lines
-    assert "Meest gedaald: Samen <leren> (\u22120,5)." in lines
-    assert "Veel verschil in antwoorden bij: Ruimte." in lines
+    assert lines[0] == "Deelname Q3 2026: 5-9 teamleden."
+    assert "Meest vooruit: Regie voeren (+1,0)." in lines
+    assert "Meest achteruit: Samen <leren> (\u22120,5)." in lines
+    assert "De meningen lopen uiteen bij: Ruimte." in lines
     assert all(len(line) <= 80 for line in lines)
     assert len(text) < 400
     # a change is the difference of the rounded means a reader sees, never of exact ones
@@ -693,14 +693,14 @@ def test_summary_nl_too_few():
     assert summary_nl(view_of_records([], TEAM), {}) == (
         "Nog geen antwoorden. We tonen pas iets vanaf 3 mensen.")
     two = [rec(1, "q1", 3), rec(2, "q1", 4)]
-    expected = ("Deelname Q3 2026: minder dan 3 collega's.\n"
+    expected = ("Deelname Q3 2026: minder dan 3 teamleden.\n"
                 "Nog te weinig scores om iets te laten zien. We tonen pas iets vanaf 3 mensen.")
     assert summary_nl(view_of_records(two, TEAM), {}) == expected
     assert "vanaf 5 mensen" in summary_nl(view_of_records(two, TEAM, k=5), {})
     # three took part, but only two gave a score
     text_only = two + [rec(3, "open", None, text="Fijn team")]
     assert summary_nl(view_of_records(text_only, TEAM), {}) == (
-        "Deelname Q3 2026: 3-4 collega's.\n"
+        "Deelname Q3 2026: 3-4 teamleden.\n"
         "Nog te weinig scores om iets te laten zien. We tonen pas iets vanaf 3 mensen.")
 
 

@@ -1,172 +1,111 @@
-"""Tests for bot.reports.charts: a valid PNG, and an SVG with only shown cells, escaped, drawn
-from what a view shows (the rounded mean), never from more."""
+"""The mirror (bot.reports.mirror) and its picture (bot.reports.charts): what they show, from
+cells a reader may see only, in the items' directions, readable on a 390 px phone."""
 
 from __future__ import annotations
 
 import io
-import xml.etree.ElementTree as ET
 from datetime import datetime
 
-import matplotlib.image as mpimg
-import pytest
+from bot.content import get_content
+from bot.reports.aggregate import AnswerRecord
+from bot.reports.charts import HEAT_COLORS, MIN_TEXT_PX_AT_390, heat_color, mirror_png
+from bot.reports.mirror import TEAM, MirrorValue, build_mirror, mirror_lines
+from bot.reports.snapshot import ROLE_GROUP, content_structure, view_of_records
 
-from bot.reports.aggregate import (
-    LEVEL_THEME,
-    LEVEL_TOTAL,
-    AnswerRecord,
-)
-from bot.reports.charts import chart_series, theme_chart_png, theme_chart_svg
-from bot.reports.snapshot import view_of_records
-
-
-def build_team_report(records, team):  # noqa: ANN001, ANN201 - what a reader's chart is drawn from
-    return view_of_records(records, team)
-
-SVG = "{http://www.w3.org/2000/svg}"
-TEAM = 3
+CONTENT = get_content()
+PP = CONTENT.praatplaat
+SHAPE = content_structure(CONTENT)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-TITLES = {"t1": "Regie <voeren> & \"samen\"", "t2": "Openstaan voor verandering",
-          "t3": "Bekend maakt bemind"}
+AT = {"2026-Q2": datetime(2026, 4, 2, 10), "2026-Q3": datetime(2026, 7, 2, 10)}
+#: three layers of three people, and one policy officer's role answered as bestuurder
+ROLES = {**{m: "professional" for m in (1, 2, 3, 4)}, **{m: "manager" for m in (5, 6, 7)},
+         **{m: "beleid" for m in (8, 9)}, 10: "bestuurder"}
 
 
-def answer(member, theme, question, scale, period):
-    year, quarter = period.split("-Q")
-    at = datetime(int(year), 3 * int(quarter) - 2, 5)
-    return AnswerRecord(member, TEAM, theme, question, period, at, scale, None, False)
+def records(levels: dict[str, dict[str, int]], period: str = "2026-Q3") -> list[AnswerRecord]:
+    """Every member answers every scale question of their role at their layer's level per
+    theme (``levels[group][theme_id]``, default 3)."""
+    out = []
+    for m, role in ROLES.items():
+        group = ROLE_GROUP[role]
+        for theme in PP.themes:
+            for q in theme.scale_items(role):
+                out.append(AnswerRecord(m, 1, theme.id, q.id, period, AT[period],
+                                        levels.get(group, {}).get(theme.id, 3), None, False))
+    return out
 
 
-@pytest.fixture
-def report():
-    records = []
-    for period, people in (("2026-Q2", range(1, 6)), ("2026-Q3", range(1, 8))):
-        for m in people:
-            records.append(answer(m, "t1", "t1q1", 1 + (m % 5), period))
-            records.append(answer(m, "t1", "t1q2", 3, period))
-    # t2: enough people in Q3 only; t3 (two people) and t4 (one other person) are never
-    # shown, but together they are three people, so no other theme has to be hidden for them
-    for m in (1, 2, 3, 4):
-        records.append(answer(m, "t2", "t2q1", 4, "2026-Q3"))
-    for m in (1, 2):
-        records.append(answer(m, "t3", "t3q1", 5, "2026-Q3"))
-    records.append(answer(3, "t4", "t4q1", 1, "2026-Q3"))
-    return build_team_report(records, TEAM)
+def view(recs: list[AnswerRecord], viewer: int | None = None):  # noqa: ANN201
+    groups = {m: ROLE_GROUP[r] for m, r in ROLES.items()}
+    return view_of_records(recs, 1, roles=groups, questions=SHAPE.questions,
+                           everyone=SHAPE.everyone, score=SHAPE.score,
+                           total_themes=SHAPE.total_themes, asked=SHAPE.asked,
+                           team_size=len(ROLES), current=SHAPE, viewer=viewer)
 
 
-def test_fixture_has_shown_and_hidden_cells(report):
-    assert report.cell(LEVEL_THEME, "2026-Q3", "t1").shown
-    assert not report.cell(LEVEL_THEME, "2026-Q3", "t3").shown
-    assert report.cell(LEVEL_THEME, "2026-Q3", "t2").shown
-    assert not report.cell(LEVEL_THEME, "2026-Q3", "t4").shown
-    assert not report.cell(LEVEL_THEME, "2026-Q2", "t2").shown
+def test_the_gap_is_named_in_plain_dutch() -> None:
+    levels = {"uitvoering": {"regie": 2}, "beleid": {"regie": 4}, "management": {"regie": 3}}
+    mirror = build_mirror(view(records(levels)), CONTENT)
+    regie = next(r for r in mirror.rows if r.theme_id == "regie")
+    assert {g: regie.values[g].mean for g in mirror.columns()} == {
+        TEAM: 2.9, "uitvoering": 2.0, "management": 3.0, "beleid": 4.0}
+    assert mirror.gaps[0].sentence() == "Beleid ziet regie voeren als 4,0, de uitvoering als 2,0."
+    text = "\n".join(mirror_lines(mirror))
+    assert "Grootste verschillen:" in text and "• Beleid ziet regie voeren als 4,0" in text
 
 
-def shown_theme_cells(report):
-    return {(c.theme_id, c.period): c for c in report.themes + report.totals if c.shown}
+def test_a_rise_of_an_item_where_higher_is_worse_is_not_called_better() -> None:
+    before = records({"uitvoering": {"opdrachten": 2}}, "2026-Q2")
+    after = records({"uitvoering": {"opdrachten": 4}}, "2026-Q3")
+    mirror = build_mirror(view(before + after), CONTENT)
+    row = next(r for r in mirror.rows if r.theme_id == "opdrachten")
+    assert row.question_id == "opdrachten-1" and row.direction is False
+    assert row.note and "te weinig schaalvragen" in row.note  # theme 2 has no score
+    assert row.values["uitvoering"].trend() == "up"
+    assert row.trend_nl("uitvoering") == "hoger, minder goed (+2,0)"
+    assert "beter" not in (row.trend_nl("uitvoering") or "").replace("minder goed", "")
+    # the colour follows the direction: a 4 where higher is worse is red
+    assert heat_color(row.values["uitvoering"], False) == HEAT_COLORS["low"]
+    assert heat_color(MirrorValue(4.0), True) == HEAT_COLORS["good"]
+    line = next(line for line in mirror_lines(mirror) if "conflicterende" in line)
+    assert "(hoger is minder goed)" in line and "(één vraag)" in line
 
 
-def test_series_hold_only_shown_cells(report):
-    series = chart_series(report, TITLES)
-    drawn = {(s.theme_id, p.period) for s in series for p in s.points}
-    assert drawn == set(shown_theme_cells(report))
-    assert "t3" not in {s.theme_id for s in series}
+def test_themes_without_a_score_are_said_to_be_so() -> None:
+    mirror = build_mirror(view(records({})), CONTENT)
+    themes_with_rows = {r.theme_id for r in mirror.rows}
+    assert set(mirror.unscored) == {"opdrachten", "vraagverheldering", "invloed", "maatwerk"}
+    assert "invloed" not in themes_with_rows  # text questions only: nothing to average
+    assert all(r.note for r in mirror.rows if r.theme_id in mirror.unscored)
 
 
-def test_png_is_a_valid_png(report):
-    out = io.BytesIO()
-    data = theme_chart_png(report, TITLES, out=out)
-    assert data.startswith(PNG_MAGIC) and len(data) > 1000
-    assert out.getvalue() == data
-    image = mpimg.imread(io.BytesIO(data), format="png")
-    height, width = image.shape[:2]
-    assert width == 900  # 6 inch at 150 dpi: sharp on a phone, small enough for chat
-    assert height > 3 * 250  # one column of three panels, scrolls on a phone
-    assert image.shape[2] in (3, 4)
+def test_a_small_group_is_hidden_everywhere_in_the_mirror() -> None:
+    global ROLES
+    saved = ROLES
+    ROLES = {**{m: "professional" for m in (1, 2, 3, 4)}, **{m: "manager" for m in (5, 6, 7)},
+             8: "beleid", 9: "beleid"}  # two in beleid: below k
+    try:
+        mirror = build_mirror(view(records({"beleid": {"regie": 5}})), CONTENT)
+    finally:
+        ROLES = saved
+    for row in mirror.rows:
+        assert row.values["beleid"].mean is None
+        # and one more group with it, or the question minus the others would give beleid
+        assert sum(v.mean is None for g, v in row.values.items() if g != TEAM) >= 2
+    assert not mirror.gaps or all("beleid" not in (g.high, g.low) for g in mirror.gaps)
 
 
-def test_png_when_nothing_can_be_shown():
-    empty = build_team_report([], TEAM)
-    data = theme_chart_png(empty, {})
+def test_the_picture_is_compact_and_readable_at_390_px() -> None:
+    from PIL import Image
+
+    mirror = build_mirror(view(records({"beleid": {"regie": 4}})), CONTENT)
+    data = mirror_png(mirror, "Wijkteam Noord", source=PP.source.attribution())
     assert data.startswith(PNG_MAGIC)
-    height, width = mpimg.imread(io.BytesIO(data), format="png").shape[:2]
-    assert (width, height) == (900, 240)
+    image = Image.open(io.BytesIO(data))
+    width, height = image.size
+    assert width == 780 and height < 2200  # not the old 900 x 2800 column of dots
+    assert MIN_TEXT_PX_AT_390 >= 12  # every text of the picture, shown 390 px wide
 
 
-def test_svg_parses_and_shows_only_shown_cells(report):
-    svg = theme_chart_svg(report, TITLES)
-    root = ET.fromstring(svg)
-    assert root.tag == f"{SVG}svg"
-    assert root.get("role") == "img"
-    title = root.find(f"{SVG}title")
-    desc = root.find(f"{SVG}desc")
-    assert title is not None and title.text
-    assert desc is not None and "minstens 3 mensen" in desc.text
-    labelled = root.get("aria-labelledby").split()
-    assert labelled == [title.get("id"), desc.get("id")]
-
-    points = [g for g in root.iter(f"{SVG}g") if g.get("class") == "point"]
-    drawn = {(g.get("data-theme"), g.get("data-period")): g for g in points}
-    expected = shown_theme_cells(report)
-    assert set(drawn) == set(expected)
-    for key, g in drawn.items():
-        cell = expected[key]
-        assert g.get("data-mean") == f"{cell.mean:.1f}"
-        assert g.get("data-n") == cell.n_band
-        assert g.find(f"{SVG}title").text  # every point has an accessible label
-    # the total panel has no theme; its points are the shown totals
-    assert {p for t, p in drawn if t is None} == {
-        c.period for c in report.totals if c.shown and c.level == LEVEL_TOTAL}
-
-
-def test_svg_escapes_titles_and_has_no_external_resources(report):
-    svg = theme_chart_svg(report, TITLES)
-    assert "<voeren>" not in svg
-    assert "&lt;voeren&gt; &amp; " in svg
-    root = ET.fromstring(svg)
-    panel_titles = [t.text for t in root.iter(f"{SVG}text") if t.get("class") == "panel-title"]
-    assert TITLES["t1"] in panel_titles
-    assert "Bekend maakt bemind" not in panel_titles  # never shown
-    footer = " ".join(t.text or "" for t in root.iter(f"{SVG}text"))
-    assert "Niet getoond (te weinig antwoorden): Bekend maakt bemind, t4" in footer
-    lowered = svg.lower()
-    assert "href" not in lowered and "<script" not in lowered and "url(" not in lowered
-    assert lowered.count("http") == 1  # only the xmlns declaration
-
-
-def test_svg_escapes_the_id_prefix_and_handles_an_empty_report():
-    svg = theme_chart_svg(build_team_report([], TEAM), {}, id_prefix='a"b<c')
-    root = ET.fromstring(svg)
-    assert root.find(f"{SVG}title").get("id") == 'a"b<c-title'
-    texts = " ".join(t.text or "" for t in root.iter(f"{SVG}text"))
-    assert "Nog geen afgesloten ronde" in texts
-    assert not [g for g in root.iter(f"{SVG}g") if g.get("class") == "point"]
-
-
-def test_chart_series_follow_the_praatplaat_order():
-    """Themes are drawn in the order of the titles given (theme 1..10), not by id."""
-    from bot.content import get_content
-    from bot.reports.charts import chart_series
-    from bot.reports.service import theme_titles
-
-    titles = theme_titles(get_content())
-    first, second = list(titles)[:2]
-    assert first > second  # ids out of alphabetical order, so sorting by id would swap them
-    at = datetime(2026, 5, 1)
-    records = [
-        AnswerRecord(m, 1, theme, f"{theme}-1", "2026-Q2", at, 3, None, False)
-        for m in range(1, 4) for theme in (second, first)
-    ]
-    series = chart_series(build_team_report(records, 1), titles)
-    assert [s.theme_id for s in series if s.theme_id] == [first, second]
-
-
-def test_chart_shows_no_more_than_the_rounded_mean():
-    """Two teams whose exact means differ but round alike get the very same chart: a point's
-    position says nothing a reader cannot read in its label."""
-    def team(scales):  # noqa: ANN001, ANN202
-        return view_of_records([answer(m, "t1", "t1q1", s, "2026-Q3")
-                                for m, s in enumerate(scales, 1)], TEAM)
-
-    a, b = team([4, 4, 4, 4, 4, 4, 5]), team([4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 5])  # 4.14 / 4.09
-    assert a.cell(LEVEL_THEME, "2026-Q3", "t1").mean == b.cell(LEVEL_THEME, "2026-Q3", "t1").mean
-    assert theme_chart_svg(a, TITLES).replace("5-9", "10-19") == theme_chart_svg(b, TITLES)
-    assert "data-sd" not in theme_chart_svg(a, TITLES)
+def test_the_picture_without_a_round() -> None:
+    assert mirror_png(None, "Nieuw team").startswith(PNG_MAGIC)

@@ -129,7 +129,7 @@ def test_dashboard_in_chromium(served: Served, browser: Browser, tmp_path: Path)
     summary = page.locator(".summary").inner_text()
     assert "Deelname Q1 2026: 5-9 collega's." in summary  # published round, n as a band
     assert "Lopende ronde" in summary and "Cijfers komen als de ronde sluit" in summary
-    assert "Gemiddeld over alle thema's" in summary
+    assert "Gemiddeld over de thema's" in summary
     _no_horizontal_scroll(page)
 
     shot = tmp_path / "team-phone.png"

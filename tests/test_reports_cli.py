@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import os
 import subprocess
 import sys
@@ -13,8 +14,8 @@ import openpyxl
 import pytest
 
 from bot.content import get_content
-from bot.reports.aggregate import EXPORT_COLUMNS
 from bot.reports.cli import REFUSED
+from bot.reports.export import COLUMNS as EXPORT_COLUMNS
 from bot.store import Store
 
 TEAMSPIEGEL = Path(sys.executable).parent / "teamspiegel"
@@ -91,28 +92,31 @@ def test_csv_export_holds_aggregates_only(db: dict[str, Any]) -> None:
     proc = teamspiegel(db, "report", "Wijkteam Noord", "--format", "csv", "--output", str(out))
     assert proc.returncode == 0, proc.stderr
     assert "opgeslagen" in proc.stdout and "minstens 3 mensen" in proc.stdout
-    raw = out.read_text(encoding="utf-8")
+    data = out.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf")  # UTF-8 with BOM: Dutch Excel reads it right
+    raw = data.decode("utf-8-sig")
     assert_no_personal_data(raw)
-    with open(out, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    assert set(EXPORT_COLUMNS) <= set(rows[0])
+    rows = list(csv.DictReader(io.StringIO(raw), delimiter=";"))
+    assert tuple(rows[0]) == EXPORT_COLUMNS
     assert not any("member" in c for c in rows[0])
+    people = "Aantal mensen (ongeveer)"
     for row in rows:
-        assert row["n_band"] in ("", "minder dan 3", "3-4"), row  # a band, never a count
-    regie = [r for r in rows if r["level"] == "question" and r["question_id"] == "regie-1"]
-    assert {r["period"] for r in regie} == {"2026-Q2", "2026-Q3"}
-    by_period = {r["period"]: r for r in regie}
-    assert by_period["2026-Q2"]["mean"] == "3.0" and by_period["2026-Q2"]["n_band"] == "3-4"
+        if row["Niveau"] != "deelname":
+            assert row[people] in ("", "minder dan 3", "3-4"), row  # a band, never a count
+    regie = [r for r in rows if r["Niveau"] == "vraag" and r["Vraag-id"] == "regie-1"]
+    assert {r["Ronde"] for r in regie} == {"Q2 2026", "Q3 2026"}
+    by_period = {r["Ronde"]: r for r in regie}
+    assert by_period["Q2 2026"]["Gemiddelde (1-5)"] == "3,0"  # a decimal comma
+    assert by_period["Q2 2026"][people] == "3-4"
     # in Q3 one person answered 'bekend' alone: that theme is hidden, and so is the smallest
     # other theme (regie), or the total minus the shown themes would give that person's answer
-    assert by_period["2026-Q3"]["shown"] == "False" and by_period["2026-Q3"]["mean"] == ""
-    assert regie[0]["theme_title"] == "Regie voeren"
-    bekend = [r for r in rows if r["question_id"] == "bekend-1"]
-    assert bekend and all(r["shown"] == "False" and r["mean"] == "" for r in bekend)
-    assert bekend[-1]["reason_nl"] == "te weinig mensen"
-    # one row per cell (every question of the Praatplaat) or participation, not per answer
-    assert len(rows) < 120
-    assert {r["version"] for r in rows} == {f"algoritme 1; {get_content().version}"}
+    assert by_period["Q3 2026"]["Getoond"] == "nee"
+    assert by_period["Q3 2026"]["Gemiddelde (1-5)"] == ""
+    assert regie[0]["Thema"] == "Regie voeren" and regie[0]["Vraag"].startswith("Is bij jullie vastgelegd")
+    bekend = [r for r in rows if r["Vraag-id"] == "bekend-1"]
+    assert bekend and all(r["Getoond"] == "nee" and r["Gemiddelde (1-5)"] == "" for r in bekend)
+    assert bekend[-1]["Reden"] == "te weinig mensen"
+    assert {r["Versie"] for r in rows} == {f"algoritme 2; {get_content().version}"}
     [entry] = [e for e in audit(db) if e["action"] == "export_csv"]
     assert entry["actor_member_id"] is None and entry["team_id"] == db["noord"]
 
@@ -124,7 +128,7 @@ def test_xlsx_export_has_header_and_note(db: dict[str, Any]) -> None:
     wb = openpyxl.load_workbook(out)
     ws = wb["Teamrapport"]
     header = [c.value for c in ws[1]]
-    assert header[:3] == ["team_id", "period", "level"] and "mean" in header
+    assert header[:3] == ["Team", "Ronde", "Niveau"] and "Gemiddelde (1-5)" in header
     values = [str(v) for row in ws.iter_rows(values_only=True) for v in row if v is not None]
     notes = [str(v) for row in wb["Over dit bestand"].iter_rows(values_only=True) for v in row
              if v is not None]
@@ -132,9 +136,9 @@ def test_xlsx_export_has_header_and_note(db: dict[str, Any]) -> None:
     assert any(n.startswith("Bron: Praatplaat") for n in notes)
     assert_no_personal_data("\n".join(values + notes))
     assert "n" not in header and "sd" not in header
-    n_col = header.index("n_band")
-    assert all(row[n_col] in (None, "minder dan 3", "3-4")
-               for row in ws.iter_rows(min_row=2, values_only=True))
+    n_col, level = header.index("Aantal mensen (ongeveer)"), header.index("Niveau")
+    assert all(row[n_col] in (None, "", "minder dan 3", "3-4")
+               for row in ws.iter_rows(min_row=2, values_only=True) if row[level] != "deelname")
     assert any(e["action"] == "export_xlsx" and e["actor_member_id"] is None
                for e in audit(db))
 

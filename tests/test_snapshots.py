@@ -31,9 +31,10 @@ from bot.engine.core import Engine, Turn
 from bot.engine.messages import Incoming
 from bot.periods import open_period
 from bot.reports.aggregate import LEVEL_QUESTION, LEVEL_THEME, report_to_rows, summary_nl
-from bot.reports.charts import theme_chart_svg
 from bot.reports.chat import ReportHooks, install
 from bot.reports.demo import DEMO_NOTE, demo_records
+from bot.reports.export import export_rows
+from bot.reports.mirror import build_mirror, mirror_lines
 from bot.reports.service import (
     NothingToClose,
     close_round,
@@ -127,7 +128,7 @@ def test_rapport_in_an_open_round_shows_no_numbers(bot: Engine, store: Store,
         walk(p, "regie", {q: 1 + (i + j) % 5 for j, q in enumerate(REGIE)})
     replies = manager.type("/rapport")
     text = manager.texts()
-    assert "Lopende ronde Q3 2026: tot nu toe 5-9 collega's." in text
+    assert "Lopende ronde Q3 2026: tot nu toe 5-9 van de 6 teamleden." in text
     assert "Cijfers komen als de ronde sluit, uiterlijk 30-9-2026." in text
     assert not NUMBER.search(text), text  # no mean, no delta, no spread
     assert not any(r.image for r in replies)  # nothing published: no chart
@@ -140,8 +141,8 @@ def test_rapport_in_an_open_round_shows_no_numbers(bot: Engine, store: Store,
     clock.now = AFTER_Q3
     manager.type("/rapport")
     assert "Teamrapport Wijkteam Noord (Q3 2026)" in manager.texts()
-    assert "Gemiddeld over alle thema's: 3,0 (van 5)." in manager.texts()
-    assert "Lopende ronde Q4 2026: tot nu toe minder dan 3 collega's." in manager.texts()
+    assert "Gemiddeld over de thema's: 3,0 (van 5)." in manager.texts()
+    assert "Lopende ronde Q4 2026: tot nu toe minder dan 3 van de 6 teamleden." in manager.texts()
     assert store.snapshot_periods(team_id) == ["2026-Q3"]
 
 
@@ -151,7 +152,7 @@ def test_participation_moves_in_bands_not_by_one(bot: Engine, store: Store) -> N
     for p in people:
         walk(p, "regie", dict.fromkeys(REGIE, 3))
         manager.type("/rapport")
-        seen.append(re.search(r"tot nu toe (.*?) collega's", manager.texts()).group(1))
+        seen.append(re.search(r"tot nu toe (.*?) van de \d+ teamleden", manager.texts()).group(1))
     assert seen == ["minder dan 3", "minder dan 3", "3-4", "3-4", "5-9", "5-9"]
 
 
@@ -180,14 +181,17 @@ def _save(store: Store, member: int, team: int, period: str, qid: str,
 def everything_a_reader_sees(store: Store, team_id: int, reader: int | None,
                              now: datetime) -> dict[str, Any]:
     """Every view of the team for one reader: summary, every theme in the chat, the export
-    rows, the dashboard's chart."""
+    rows (also the Dutch spreadsheet's, with the mirror), the mirror as the chat and the
+    dashboard show it."""
     report = team_report(store, team_id, viewer=reader, now=now, content=CONTENT)
     hooks = ReportHooks()
+    mirror = build_mirror(report, CONTENT)
     return {
         "summary": summary_nl(report, TITLES),
         "themes": [hooks._theme_text(PP.theme(t), "Team", report) for t in ("regie", "verandering")],
         "rows": report_to_rows(report),
-        "svg": theme_chart_svg(report, TITLES),
+        "sheet": export_rows(report, CONTENT),
+        "mirror": "\n".join(mirror_lines(mirror)) if mirror is not None else "",
         "texts": sorted(t.text for t in report.texts),
     }
 
@@ -457,8 +461,8 @@ def test_a_round_closed_early_counts_later_answers_for_the_next_one(
     manager.type("/rapport")
     text = manager.texts()
     assert "Teamrapport Wijkteam Noord (Q3 2026)" in text
-    assert "Gemiddeld over alle thema's: 4,0 (van 5)." in text  # the late 1s are not in it
-    assert "Lopende ronde Q4 2026: tot nu toe minder dan 3 collega's." in text
+    assert "Gemiddeld over de thema's: 4,0 (van 5)." in text  # the late 1s are not in it
+    assert "Lopende ronde Q4 2026: tot nu toe minder dan 3 van de 6 teamleden." in text
     assert close_round(store, team_id, IN_Q3, content=CONTENT) == "2026-Q4"  # one person
     with pytest.raises(NothingToClose):  # nobody answered in 2027-Q1 yet
         close_round(store, team_id, IN_Q3, content=CONTENT)

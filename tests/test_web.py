@@ -27,6 +27,19 @@ START = datetime(2026, 4, 2, 9, 0, tzinfo=UTC)  # Q2 2026: Q4 2025 and Q1 2026 h
 EXPORT_COLUMNS = tuple(export_columns())
 
 
+def read_csv(data: bytes) -> list[dict[str, str]]:
+    """A report CSV the way Dutch Excel reads it: UTF-8 with BOM, ';', decimal comma."""
+    assert data.startswith(b"\xef\xbb\xbf")  # the BOM: Excel then reads UTF-8
+    text = data.decode("utf-8-sig")
+    assert "\r\n" in text
+    return list(csv.DictReader(io.StringIO(text), delimiter=";"))
+
+
+def nl_float(value: str) -> float:
+    assert "." not in value  # a decimal comma, as Dutch Excel expects
+    return float(value.replace(",", "."))
+
+
 # --------------------------------------------------------------------------------------------
 # Seed data (also used by tests/test_dashboard_browser.py)
 
@@ -387,7 +400,7 @@ def test_overview_compares_own_teams(client: TestClient, store: Store, settings:
     # team A, Q1 2026: samenhang (3+4+4+4+5+5)/6 = 4,2
     assert "4,2" in r.text
     assert f'href="/team/{seeded.team_a}"' in r.text and f'href="/team/{seeded.team_c}"' in r.text
-    assert "Deelname Q1 2026</dt>\n      <dd>minder dan 3 collega's" in r.text  # team C
+    assert "Deelname Q1 2026</dt>\n      <dd>minder dan 3 van de 3 teamleden" in r.text  # C
 
 
 def test_team_page_k_rule(client: TestClient, store: Store, settings: Settings,
@@ -398,12 +411,13 @@ def test_team_page_k_rule(client: TestClient, store: Store, settings: Settings,
     assert_page_is_clean(r)
     html = unescape(r.text)
     assert "<h1>Wijkteam Noord</h1>" in html
-    assert "<svg" in html and 'class="point"' in html and 'data-mean="4.2"' in html
-    assert "4.17" not in html  # one decimal, also in the chart
-    assert "Deelname Q1 2026: 5-9 collega's." in html  # summary_nl: a band
+    assert 'id="spiegel"' in html and 'data-mean="4.2"' in html  # the mirror, team column
+    assert "4.17" not in html  # one decimal, also in the mirror
+    # six of seven took part and the reader did not: one other did not, so no exact count
+    assert "Deelname Q1 2026: 4 of meer van de 7 teamleden." in html
     assert "Q4 2025" in html and "Q1 2026" in html
     assert "4,2" in html and "5-9 mensen" in html and "± " not in html
-    assert "Lopende ronde Q2 2026: tot nu toe minder dan 3 collega's." in html
+    assert "Lopende ronde Q2 2026: tot nu toe minder dan 3 van de 7 teamleden." in html
     assert "Wat we ermee doen" in html
     assert f'href="/team/{seeded.team_a}/export.csv"' in html
 
@@ -508,23 +522,27 @@ def test_csv_export_holds_aggregates_only(client: TestClient, store: Store, sett
     assert r.headers["content-type"].startswith("text/csv")
     assert r.headers["content-disposition"].startswith("attachment;")
     assert_page_is_clean(r)
-    rows = list(csv.DictReader(io.StringIO(r.text)))
+    rows = read_csv(r.content)
     assert rows and tuple(rows[0].keys()) == EXPORT_COLUMNS
-    assert all(row["team_id"] == str(seeded.team_a) for row in rows)
+    assert all(row["Team"] == "Wijkteam Noord" for row in rows)
+    people = "Aantal mensen (ongeveer)"
     for row in rows:
-        if row["shown"] == "True" and row["n_band"]:
-            assert row["n_band"] in ("3-4", "5-9")  # a band, never an exact count
-        if row["shown"] == "False":
-            assert row["mean"] == ""
-    assert {row["period"] for row in rows} == {"2025-Q4", "2026-Q1"}
+        if row["Getoond"] == "ja" and row[people] and row["Niveau"] != "deelname":
+            assert row[people] in ("3-4", "5-9")  # a band, never an exact count
+        if row["Getoond"] == "nee":
+            assert row["Gemiddelde (1-5)"] == ""
+        assert row["Getoond"] in ("ja", "nee")  # never True/False
+    assert {row["Ronde"] for row in rows} == {"Q4 2025", "Q1 2026"}
     for secret in ("Meer overleg", "Dit blijft", "Noord Collega", "Mirjam", "member"):
-        assert secret not in r.text
-    total = next(row for row in rows if row["level"] == "total" and row["period"] == "2026-Q1")
-    assert total["shown"] == "True" and float(total["mean"]) > 0
+        assert secret not in r.content.decode("utf-8-sig")
+    total = next(row for row in rows if row["Niveau"] == "totaal" and row["Ronde"] == "Q1 2026")
+    assert total["Getoond"] == "ja" and nl_float(total["Gemiddelde (1-5)"]) > 0
+    question = next(row for row in rows if row["Vraag-id"] == "samenhang-1")
+    assert question["Vraag"].startswith("Is er sprake van een gezamenlijk gedragen visie")
 
-    small = list(csv.DictReader(io.StringIO(
-        client.get(f"/team/{seeded.team_c}/export.csv").text)))
-    assert small and all(row["shown"] == "False" and row["mean"] == "" for row in small)
+    small = read_csv(client.get(f"/team/{seeded.team_c}/export.csv").content)
+    assert small and all(row["Getoond"] == "nee" and row["Gemiddelde (1-5)"] == ""
+                         for row in small)
 
 
 def test_xlsx_export_opens_and_holds_aggregates_only(
@@ -540,15 +558,18 @@ def test_xlsx_export_opens_and_holds_aggregates_only(
     ws = wb["Teamspiegel"]
     values = list(ws.iter_rows(values_only=True))
     assert values[0] == EXPORT_COLUMNS
-    csv_rows = list(csv.DictReader(io.StringIO(
-        client.get(f"/team/{seeded.team_a}/export.csv").text)))
+    csv_rows = read_csv(client.get(f"/team/{seeded.team_a}/export.csv").content)
     assert len(values) - 1 == len(csv_rows)
     header = values[0]
     for row in values[1:]:
         rec = dict(zip(header, row, strict=True))
-        assert rec["team_id"] == seeded.team_a
-        if rec["shown"] and rec["n_band"] is not None:
-            assert rec["n_band"] in ("3-4", "5-9")
+        assert rec["Team"] == "Wijkteam Noord" and rec["Getoond"] in ("ja", "nee")
+        mean = rec["Gemiddelde (1-5)"]
+        assert mean is None or isinstance(mean, float)  # a real number in Excel
+        if rec["Getoond"] == "ja" and rec["Niveau"] not in ("deelname", "spiegel: thema per groep"):
+            assert rec["Aantal mensen (ongeveer)"] in ("3-4", "5-9")
+    notes = " ".join(str(v[0]) for v in wb["Uitleg"].iter_rows(values_only=True))
+    assert "(Nederlandse tijd)" in notes and "UTC" not in notes
     flat = " ".join(str(v) for row in values for v in row if v is not None)
     for secret in ("Meer overleg", "Noord Collega", "Mirjam"):
         assert secret not in flat
