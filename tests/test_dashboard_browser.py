@@ -3,8 +3,6 @@ by uvicorn on 127.0.0.1 over a SQLite file. No skip: if Chromium cannot start, t
 
 from __future__ import annotations
 
-import csv
-import io
 import shutil
 import socket
 import threading

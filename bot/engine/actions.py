@@ -14,6 +14,7 @@ from typing import Any
 from bot.content import Question
 from bot.engine.core import MAX_TEXT, Engine, Turn, format_count
 from bot.engine.messages import Choice, Reply
+from bot.scoring import own_theme_text
 
 REGISTRY: dict[str, dict[str, Callable[..., Any]]] = {
     "condition": {},
@@ -783,11 +784,12 @@ def render_summary(turn: Turn) -> list[Reply]:
         rows = by_theme.get(theme.id)
         if not rows:
             continue
-        scales = [r["scale"] for r in rows if r["scale"] is not None]
+        scales = {r["question_id"]: r["scale"] for r in rows if r["scale"] is not None}
         texts = sum(1 for r in rows if r["text"])
         parts = []
-        if scales:
-            parts.append(f"gemiddeld {sum(scales) / len(scales):.1f}".replace(".", ","))
+        own = own_theme_text(theme, scales)  # score items only: never opposite directions
+        if own:
+            parts.append(own)
         if texts:
             parts.append(f"{texts} toelichting{'en' if texts != 1 else ''}")
         lines.append(f"• {theme.title}: {', '.join(parts) or 'beantwoord'}")

@@ -6,6 +6,7 @@ from collections import defaultdict
 
 from bot.engine.core import Turn
 from bot.engine.messages import Reply
+from bot.scoring import own_theme_text
 
 
 def my_reflections(turn: Turn) -> list[Reply]:
@@ -20,21 +21,20 @@ def my_reflections(turn: Turn) -> list[Reply]:
     latest: dict[tuple[str, str, str], dict] = {}
     for row in rows:  # ordered by time: later answers win
         latest[(row.get("pack") or "praatplaat", row["period"], row["question_id"])] = row
-    per: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
-    for (pack, period, _), row in latest.items():
+    per: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
+    for (pack, period, qid), row in latest.items():
         if row["scale"] is not None and pack == "praatplaat":
-            per[row["theme_id"]][period].append(row["scale"])
+            per[row["theme_id"]][period][qid] = row["scale"]
     pp = turn.content.praatplaat
-    lines = ["Jouw reflecties (gemiddelde per kwartaal, alleen voor jou):"]
+    lines = ["Jouw reflecties (per kwartaal, alleen voor jou):"]
     for theme in pp.themes:
         periods = per.get(theme.id)
         if not periods:
             continue
-        cells = [
-            f"{p.replace('-', ' ')}: {sum(v) / len(v):.1f}".replace(".", ",")
-            for p, v in sorted(periods.items())
-        ]
-        lines.append(f"• {theme.title} — " + "; ".join(cells))
+        cells = [f"{p.replace('-', ' ')}: {text}" for p, scales in sorted(periods.items())
+                 if (text := own_theme_text(theme, scales))]
+        if cells:
+            lines.append(f"• {theme.title} — " + "; ".join(cells))
     lines += _pack_lines(turn, [row for (pack, _, _), row in latest.items()
                                 if pack != "praatplaat"])
     lines.extend(extra)
