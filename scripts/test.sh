@@ -9,13 +9,15 @@ command -v "$PY" >/dev/null 2>&1 || PY=python3
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
 
-if ! command -v chromium >/dev/null 2>&1; then
+# Chromium for the dashboard tests; poppler-utils (pdftoppm, pdftotext) to render and read
+# the PDF reports in the tests
+if ! command -v chromium >/dev/null 2>&1 || ! command -v pdftoppm >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq chromium fonts-dejavu-core >/dev/null
+    apt-get install -y -qq chromium fonts-dejavu-core poppler-utils >/dev/null
   else
-    echo "De dashboardtests hebben Chromium nodig: sudo apt-get install chromium" >&2
+    echo "De tests hebben Chromium en poppler-utils nodig: sudo apt-get install chromium poppler-utils" >&2
     exit 1
   fi
 fi

@@ -1,7 +1,7 @@
 """Results back to the team: when a round is published, the team hears what it said.
 
 For every team whose latest round was published in the past :data:`WINDOW`, the schedule's tick
-plans (exactly once, by the outbox's dedup key ``{platform}:{chat}:results:{period}``):
+plans (exactly once, by the outbox's dedup key ``{platform}:{chat}:results:{period}:team{id}``):
 
 - one message per member, in their private chat: the team's mirror as *that member* may see it
   (every cell from at least ``k`` people besides them, the same rules as every view), the largest
@@ -81,6 +81,7 @@ def plan_results(store: Any, now: datetime, *, content: Any, k: int = MIN_K,
     """Plan the results messages of rounds published in the past :data:`WINDOW`, and the
     owners' monthly update question. Returns the rows planned."""
     from bot.reports.service import team_report
+    from bot.schedule.calendar import next_working_time
     from bot.schedule.planner import iso
 
     planned = 0
@@ -91,12 +92,18 @@ def plan_results(store: Any, now: datetime, *, content: Any, k: int = MIN_K,
         if team is None:
             continue
         name = str(team["name"])
-        not_before = iso(_send_at(datetime.fromisoformat(str(snap["published_at"]))))
+        # 13:00 on the first working day after publication; a late tick (the bot was down)
+        # waits for working time, never a message at night
+        not_before = iso(max(_send_at(datetime.fromisoformat(str(snap["published_at"]))),
+                             next_working_time(now)))
         before = planned
         with store.transaction():
             members = [m for m in store.member_chats(team_id, now_s)
                        if platforms is None or m["platform"] in platforms]
-            keys = [f"{m['platform']}:{m['chat_id']}:{KIND_RESULTS}:{period}" for m in members]
+            # one message per member *and team*: someone in two teams hears about both
+            key_period = f"{period}:team{team_id}"
+            keys = [f"{m['platform']}:{m['chat_id']}:{KIND_RESULTS}:{key_period}"
+                    for m in members]
             done = store.outbox_by_keys(keys)
             for m, key in zip(members, keys, strict=True):
                 if key in done:
@@ -108,7 +115,7 @@ def plan_results(store: Any, now: datetime, *, content: Any, k: int = MIN_K,
                     continue
                 planned += int(store.enqueue_row(
                     platform=m["platform"], chat_id=m["chat_id"], kind=KIND_RESULTS,
-                    period=period, payload=_payload(text), not_before=not_before, now=now_s,
+                    period=key_period, payload=_payload(text), not_before=not_before, now=now_s,
                     member_id=int(m["member_id"]), team_id=team_id))
             plats = store.team_chat_platforms(team_id, platforms)
             if plats:
@@ -116,7 +123,7 @@ def plan_results(store: Any, now: datetime, *, content: Any, k: int = MIN_K,
                 text = results_text(name, report, content, store, team_id, group=True)
                 for platform in plats if text else []:
                     planned += store.enqueue_group_rows(
-                        team_id=team_id, platform=platform, kind=KIND_RESULTS, period=period,
+                        team_id=team_id, platform=platform, kind=KIND_RESULTS, period=key_period,
                         payload=_payload(text or ""), not_before=not_before, now=now_s)
             if planned > before:
                 store.audit("results_planned", team_id=team_id, detail=period)
