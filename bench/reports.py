@@ -33,8 +33,12 @@ What it does:
    * ``team_report_for`` over all 12 quarters (what the dashboard's team page builds);
    * the dashboard's team page ``GET /team/{id}`` through Starlette's ``TestClient`` on
      ``bot.web.app.create_app``, logged in through a real one-time login link (session cookie);
-   * the chat's ``/rapport``: the report over all quarters plus ``theme_chart_png`` uncached
-     (matplotlib), and the chart from :class:`bot.reports.chat.ChartCache`.
+   * the chat's ``/rapport``: the report over all quarters plus the mirror picture uncached
+     (matplotlib), and the picture from :class:`bot.reports.chat.ChartCache`;
+   * the one-page PDF team report (fpdf2) over all quarters, with the mirror (target < 2 s).
+
+   The quarterly report includes the mirror (group cells per question in the snapshot, the
+   groups' theme figures, gaps and trends built from the view).
 
    Both databases are measured in the same run, call by call in turn (big, small, big, ...),
    so that load from other processes on a shared machine hits both alike.
@@ -76,14 +80,17 @@ from bot.config import Settings  # noqa: E402
 from bot.content import get_content  # noqa: E402
 from bot.reports.aggregate import collect  # noqa: E402
 from bot.reports.chat import ChartCache  # noqa: E402
+from bot.reports.mirror import build_mirror  # noqa: E402
+from bot.reports.pdf import team_pdf  # noqa: E402
 from bot.reports.service import (  # noqa: E402
     load_records,
     publish_due,
+    team_groups,  # noqa: E402
     team_report,
     team_report_for,
     theme_titles,
 )
-from bot.reports.snapshot import encode, structure  # noqa: E402
+from bot.reports.snapshot import content_structure, encode  # noqa: E402
 from bot.store import Store  # noqa: E402
 
 CONTENT = get_content()
@@ -104,6 +111,7 @@ TEXTS = [
 ]
 TARGET_QUARTER_MS = 50.0
 TARGET_PAGE_MS = 150.0
+TARGET_PDF_MS = 2000.0
 #: the clock of every view: after the last generated quarter, so all twelve are published
 NOW = datetime(2027, 1, 15, 10, 0, tzinfo=UTC)
 
@@ -279,9 +287,13 @@ class Target:
             self.app = create_app(self.store, self.settings, clock=lambda: NOW)
 
     def quarterly(self, i: int) -> object:
+        """One quarter's view *with the mirror* (group cells per question, the groups' theme
+        figures, gaps and trends), as every view builds it."""
         t = self.teams[i]
-        return team_report_for(self.store, self.managers[t], t, action="bench_quarter", k=3,
-                               periods=self.latest, now=NOW, content=CONTENT)
+        report = team_report_for(self.store, self.managers[t], t, action="bench_quarter", k=3,
+                                 periods=self.latest, now=NOW, content=CONTENT)
+        build_mirror(report, CONTENT)
+        return report
 
     def all_periods(self, i: int) -> object:
         t = self.teams[i]
@@ -316,15 +328,22 @@ class Target:
     def png_uncached(self, i: int) -> bytes:
         report = self.all_periods(i)
         t0 = time.perf_counter()
-        data = ChartCache().png(report, self.titles)  # type: ignore[arg-type]
+        data = ChartCache().png(build_mirror(report, CONTENT), "Team")  # type: ignore[arg-type]
         self.extra.setdefault("png_only_ms", []).append(  # type: ignore[union-attr]
             (time.perf_counter() - t0) * 1000)
         return data
 
     def png_cached(self, i: int) -> bytes:
-        if not hasattr(self, "_report0"):
-            self._report0 = self.all_periods(0)
-        return self.cache.png(self._report0, self.titles)  # type: ignore[arg-type]
+        if not hasattr(self, "_mirror0"):
+            self._mirror0 = build_mirror(self.all_periods(0), CONTENT)  # type: ignore[arg-type]
+        return self.cache.png(self._mirror0, "Team")
+
+    def pdf(self, i: int) -> bytes:
+        """The one-page PDF team report: the view over all quarters, the mirror, the PDF."""
+        t = self.teams[i]
+        report = team_report_for(self.store, self.managers[t], t, action="bench_pdf", k=3,
+                                 now=NOW, content=CONTENT)
+        return team_pdf(report, CONTENT, f"Team {t}", self.store.team_actions(t))
 
     def parts_of(self, periods: list[str] | None, n: int) -> dict[str, float]:
         """Where the time of one view goes (median ms per part, same teams)."""
@@ -352,14 +371,16 @@ class Target:
     def publish_parts(self, n: int) -> dict[str, float]:
         """What publishing one quarter of one team costs (median ms), without the write."""
         store = self.store
-        questions, everyone = structure(CONTENT)
+        shape = content_structure(CONTENT)
         parts: dict[str, list[float]] = {"SQL + records": [], "aggregation": [], "encoding": []}
         for t in self.teams[:n]:
             t0 = time.perf_counter()
             records = load_records(store, t, self.latest[0])
-            roles = store.team_roles(t)
+            roles = team_groups(store, t)
             t1 = time.perf_counter()
-            [data] = collect(records, t, self.latest, roles, questions, everyone)
+            [data] = collect(records, t, self.latest, roles, shape.questions, shape.everyone,
+                             score=shape.score, total_themes=shape.total_themes,
+                             asked=shape.asked, team_size=len(roles))
             t2 = time.perf_counter()
             encode(data, random.Random(0))
             t3 = time.perf_counter()
@@ -445,6 +466,7 @@ def run_all(targets: list[Target], reps: dict[str, int], profile: bool,
                 targets[0].extra["profile"] = profile_page(targets[0])
     add("chat: report + PNG, uncached", reps["png"], "png_uncached")
     add("chat chart PNG, cached", reps["quarter"], "png_cached")
+    add("PDF team report (all quarters)", reps["pdf"], "pdf")
     breakdowns = []
     for t in targets:
         t.facts()
@@ -477,8 +499,8 @@ def main() -> int:
     parser.add_argument("--dir", help="where to put the databases (default: a temp dir)")
     args = parser.parse_args()
     sizes = (40, 4) if args.quick else (200, 20)
-    reps = ({"quarter": 100, "all": 50, "page": 50, "png": 2} if args.quick
-            else {"quarter": 300, "all": 120, "page": 120, "png": 3})
+    reps = ({"quarter": 100, "all": 50, "page": 50, "png": 2, "pdf": 10} if args.quick
+            else {"quarter": 300, "all": 120, "page": 120, "png": 3, "pdf": 20})
     work = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="teamspiegel-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"Machine: {machine()}, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
@@ -560,6 +582,9 @@ def main() -> int:
               f"(CPU p95 {page.cpu_p95:.1f} ms)")
     else:
         print("target dashboard page: not measured (bot.web not available)")
+    pdf = by_name["PDF team report (all quarters)"]
+    print(f"target PDF team report p95 < {TARGET_PDF_MS:.0f} ms: {pdf.p95:.1f} ms -> "
+          f"{'met' if pdf.p95 < TARGET_PDF_MS else 'NOT met'} (CPU p95 {pdf.cpu_p95:.1f} ms)")
     for _n, _i, _r, _b, extra in runs[:1]:
         if "profile" in extra:
             print("\nProfile of 20 dashboard pages (big database):")

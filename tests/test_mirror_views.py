@@ -324,3 +324,16 @@ def test_teamspiegel_for_every_member(chat: Engine, store: Store, mseed: MirrorS
     assert "Dit zei jullie team samen" in text and GAP in text
     member.type("/spiegel")  # no read right: the mirror of all teams is not theirs
     assert "leesrecht" in member.text()
+
+
+def test_gespreksplaat_in_the_chat(chat: Engine, store: Store, mseed: MirrorSeed) -> None:
+    bea = _person(chat, "bea", store)
+    bea.type("/gespreksplaat")
+    assert "/gespreksplaat 4 – Regie voeren" in bea.text()
+    replies = bea.type("/gespreksplaat regie")
+    plates = [r for r in replies if r.document]
+    assert len(plates) == 2  # one per team Bea reads, never Wijkteam Ander
+    assert all(r.image[1].startswith(PNG_MAGIC) for r in plates)
+    text = pdf_text(plates[-1].document[1])
+    assert "Regie voeren" in text and "Praat erover" in text
+    assert "Wijkteam Ander" not in bea.text()

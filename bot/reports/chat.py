@@ -20,6 +20,9 @@
     uitvoering, management and beleid see each theme, the largest gaps in plain Dutch, trends),
     with the picture; with several teams also the same rows side by side (never a total across
     teams, never a team the reader may not read).
+``gespreksplaat``
+    ``/gespreksplaat THEMA``: a printable plate of one theme for the team meeting (picture and
+    PDF; :mod:`bot.reports.gespreksplaat`).
 ``team_mirror``
     ``/teamspiegel``: for every member, the mirror of their own team's latest published round
     (the same rules: at least ``k`` people besides themselves), what the team does with it and
@@ -493,6 +496,42 @@ class ReportHooks:
             return [Reply(DASHBOARD_MISSING)]
         return [Reply(DASHBOARD_TEXT, links=[Link(DASHBOARD_LABEL, url)])]
 
+    # -- /gespreksplaat ----------------------------------------------------------------------
+
+    def gespreksplaat(self, turn: Turn) -> list[Reply]:
+        """``/gespreksplaat THEMA``: the printable plate of one theme per team the reader may
+        read, as a picture and as a PDF (drawn after the commit)."""
+        member_id = turn.member_id
+        store = turn.store
+        teams = [t for t in store.report_teams(member_id or 0)
+                 if store.may_read_team(member_id or 0, int(t["id"]))]
+        if member_id is None or not teams:
+            return [Reply(turn.text("not_manager"))]
+        themes = resolve_theme(turn.content, turn.args.strip()) if turn.args.strip() else []
+        if len(themes) != 1:
+            options = "\n".join(f"/gespreksplaat {t.number} – {t.title}"
+                                 for t in (themes or turn.content.praatplaat.themes))
+            return [Reply(f"Van welk thema wil je de gespreksplaat?\n{options}")]
+        theme = themes[0]
+        replies: list[Reply] = []
+        for name, report in self._reports(turn, teams, f"chat_gespreksplaat:{theme.id}"):
+            reply = Reply(f"Gespreksplaat {theme.number}. {theme.title} – {name}: om te printen "
+                          "of te delen in het teamoverleg.")
+
+            def draw(reply: Reply = reply, report: TeamReport = report, name: str = name) -> None:
+                from bot.reports.gespreksplaat import gespreksplaat_pdf, gespreksplaat_png
+
+                slug = f"gespreksplaat-{theme.id}"
+                reply.image = (f"{slug}.png", gespreksplaat_png(report, turn.content, name,
+                                                                theme.id))
+                reply.document = (f"{slug}.pdf", gespreksplaat_pdf(report, turn.content, name,
+                                                                   theme.id),
+                                  "application/pdf")
+
+            turn.later.append(draw)
+            replies.append(reply)
+        return replies or [Reply(turn.text("not_manager"))]
+
     # -- /teamspiegel ------------------------------------------------------------------------
 
     def team_mirror(self, turn: Turn) -> list[Reply]:
@@ -605,6 +644,7 @@ def install(engine: Engine, settings: Settings | None = None) -> ReportHooks:
     engine.hooks["dashboard_link"] = hooks.dashboard_link
     engine.hooks["mirror"] = hooks.mirror
     engine.hooks["team_mirror"] = hooks.team_mirror
+    engine.hooks["gespreksplaat"] = hooks.gespreksplaat
     engine.hooks["followups"] = hooks.followups
     return hooks
 
