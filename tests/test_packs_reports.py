@@ -122,7 +122,7 @@ def test_pack_sections_in_rapport(hooked: Engine, store: Store, oost: dict) -> N
     assert CASUS.source.attribution() in casus
     assert "gemiddeld 1,0" in bu and "Te weinig tijd" in bu
     # and the Praatplaat block still says 5,0 over all its themes
-    assert "Gemiddeld over alle thema's: 5,0" in texts[0]
+    assert "Gemiddeld over de thema's: 5,0" in texts[0]
     audit = [a["action"] for a in store.audit_entries(oost["id"])]
     assert "chat_report:packs" in audit
 
@@ -155,12 +155,17 @@ def test_exports_list_each_pack_in_its_own_rows(store: Store, oost: dict, tmp_pa
 
     path = export_report(store, oost["id"], "csv", tmp_path / "oost.csv", k=3,
                          member_id=oost["reader"].id, now=NOW)
-    rows = list(csv.DictReader(path.read_text(encoding="utf-8").splitlines()))
-    packs = {r["pack"] for r in rows}
+    from bot.reports.aggregate import period_label_nl
+
+    # a CSV for Dutch Excel: BOM, ';', Dutch headers and a decimal comma
+    rows = list(csv.DictReader(path.read_text(encoding="utf-8-sig").splitlines(),
+                               delimiter=";"))
+    packs = {r["Pakket"] for r in rows}
     assert packs == {"praatplaat", "casus", "beleidsuitgangspunten"}
-    totals = {r["pack"]: r["mean"] for r in rows if r["level"] == "total" and r["period"] == Q}
-    assert totals["praatplaat"] == "5.0" and totals["beleidsuitgangspunten"] == "1.0"
-    [cell] = [r for r in rows if r["question_id"] == "zelfredzaamheid-1"]
-    assert cell["theme_title"] == "Zelfredzaamheid"
+    totals = {r["Pakket"]: r["Gemiddelde (1-5)"] for r in rows
+              if r["Niveau"] == "totaal" and r["Ronde"] == period_label_nl(Q)}
+    assert totals["praatplaat"] == "5,0" and totals["beleidsuitgangspunten"] == "1,0"
+    [cell] = [r for r in rows if r["Vraag-id"] == "zelfredzaamheid-1" and r["Niveau"] == "vraag"]
+    assert cell["Thema"] == "Zelfredzaamheid"
     # aggregates only: no text of anybody in any pack's rows
     assert "Robert zelf laten kiezen" not in path.read_text(encoding="utf-8")

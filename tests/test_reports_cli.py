@@ -128,7 +128,7 @@ def test_xlsx_export_has_header_and_note(db: dict[str, Any]) -> None:
     wb = openpyxl.load_workbook(out)
     ws = wb["Teamrapport"]
     header = [c.value for c in ws[1]]
-    assert header[:3] == ["Team", "Ronde", "Niveau"] and "Gemiddelde (1-5)" in header
+    assert header[:4] == ["Team", "Ronde", "Pakket", "Niveau"] and "Gemiddelde (1-5)" in header
     values = [str(v) for row in ws.iter_rows(values_only=True) for v in row if v is not None]
     notes = [str(v) for row in wb["Over dit bestand"].iter_rows(values_only=True) for v in row
              if v is not None]
