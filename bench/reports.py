@@ -187,7 +187,9 @@ def generate(path: Path, n_teams: int, seed: int = 7) -> dict[str, object]:
                         share = int(text is not None and rng.random() < 0.4)
                         answers.append((run_id, mid, team_id, role, tid, qid, period, scale,
                                         text, share, stamp, stamp, CONTENT.version))
-        conn.executemany("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)", runs)
+        conn.executemany(
+            """INSERT INTO runs (id, member_id, team_id, scope, period, started_at,
+                   last_activity_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""", runs)
         conn.executemany(
             """INSERT INTO answers (run_id, member_id, team_id, role, theme_id, question_id,
                    period, scale, text, share_text, answered_at, updated_at, content_version)
