@@ -287,8 +287,12 @@ def test_start_code_when_already_onboarded_joins_second_team(chat: Chat, engine:
     team, token = _invite(chat.store, "valid")
     chat.type(f"/start {token}")
     assert chat.state == "menu.main"
-    # the new team is the current one: a reflection now counts for it
+    # in two teams now: a round first asks which team it is for (issue 10)
     chat.press("tour")
+    assert chat.state == "reflect.pick_team"
+    assert [c.label for c in chat.prompt().choices] == ["Demoteam", "Wijkteam Noord"]
+    chat.type("wijkteam noord")
+    assert chat.state == "reflect.question"
     run = chat.store.latest_run(chat.member_id or -1)
     assert run is not None and run["team_id"] == team
     assert {m["team_id"] for m in chat.store.memberships(chat.member_id or -1)} >= {team}
@@ -548,9 +552,14 @@ def test_menu_mid_flow_then_verder_waar_je_was(chat: Chat) -> None:
     assert chat.state == "reflect.question" and chat.question_id == qid
 
 
-def test_menu_without_open_run_has_no_resume(chat: Chat) -> None:
+def test_menu_without_open_run_says_there_is_nothing_to_resume(chat: Chat, engine: Engine
+                                                               ) -> None:
+    """The menu's options never change places (issue 10): 'Verder waar je was' is always
+    option 1, and says so when there is nothing open."""
     chat.onboard()
-    assert "resume" not in [c.value for c in chat.prompt().choices]
+    assert [c.value for c in chat.prompt().choices][0] == "resume"
+    chat.type("1")
+    assert t(engine, "nothing_to_resume") in chat.texts() and chat.state == "menu.main"
     chat.type("/verder")
     assert chat.state == "menu.main"
 

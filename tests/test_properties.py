@@ -55,14 +55,18 @@ AUTO_STATES = {name for name, spec in DIALOGUES.states.items() if spec.auto}
 CURSOR_STATES = {"reflect.question", "reflect.explain", "reflect.follow_up", "reflect.share"}
 #: states right after a scale answer: its explanation or the open half of the question
 AFTER_SCALE = {"reflect.explain", "reflect.follow_up"}
+#: a side trip that ends with only its thanks (back where the person was, nothing shown again)
+TRIP = "extras.tip_text"
 
 COMMANDS = [
     "/start", "/start onzin", "/menu", "/pauze", "/stop", "/verder", "/terug", "/overslaan",
     "/help", "/mijnreflecties", "/mijngegevens", "/vergeet", "/herinneringen uit",
     "/herinneringen aan", "/pauze tot 2099-01-15", "/pauze tot gisteren", "/rapport",
-    "/dashboard", "/koppel", "/START", "/terug extra woorden",
+    "/dashboard", "/koppel", "/START", "/terug extra woorden", "/herinneringen", "/rol",
+    "/herinneringen misschien",
 ]
-BUTTONS = ["go:tour", "go:resume", "go:menu", "tip:2025-03:4", "tip:2025-04:1"]
+BUTTONS = ["go:tour", "go:theme", "go:later", "go:resume", "go:menu", "tip:2025-03:4",
+           "tip:2025-04:1"]
 
 texts = st.one_of(
     st.text(max_size=40),
@@ -324,6 +328,9 @@ def test_random_inputs_never_crash_lose_or_strand(
             if shown is not None and shown.expects in ("scale", "text"):
                 qid = question_in(shown.text)
             history: list[Incoming] = []
+            #: the prompt shown before a side trip (the tip's reaction): a trip ends with only
+            #: its thanks, and that prompt is the current one again
+            before_trip: tuple[Reply | None, str | None] = (None, None)
             steps = data.draw(st.integers(1, 40), label="steps")
             for n in range(steps):
                 pre = snapshot(stores[0])
@@ -335,6 +342,11 @@ def test_random_inputs_never_crash_lose_or_strand(
                     history.append(inc)
                 post = snapshot(stores[0])
                 check_step(inc, replies, pre, post, replayed, qid)
+                if post.state == TRIP and pre.state != TRIP:
+                    before_trip = (shown, pre.state)
+                if pre.state == TRIP and post.state != TRIP and last_prompt(replies) is None:
+                    assert replies and post.state == before_trip[1], (inc, replies)
+                    shown = before_trip[0]
                 shown = last_prompt(replies) or shown
                 if post.state is None:
                     shown = None

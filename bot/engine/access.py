@@ -268,14 +268,37 @@ def make_group_code(turn: Turn, arg: str | None) -> None:
     turn.replies.append(invite_reply(turn, text, token, group=True))
 
 
+@action("ask_revoke")
+def ask_revoke(turn: Turn, arg: str | None) -> None:
+    """Remember the picked ``revoke:<member id>`` or ``uninvite:<token>`` until it is
+    confirmed (``access.confirm_revoke``)."""
+    turn.ctx["access_pending"] = str(turn.value)
+
+
+@condition("pending_revoke")
+def pending_revoke(turn: Turn, arg: str | None) -> bool:
+    return str(turn.ctx.get("access_pending") or "").startswith(f"{arg}:")
+
+
+@action("clear_pending_revoke")
+def clear_pending_revoke(turn: Turn, arg: str | None) -> None:
+    turn.ctx.pop("access_pending", None)
+
+
+def _picked(turn: Turn) -> str:
+    """The option the owner picked and then confirmed (or picked just now)."""
+    return str(turn.ctx.pop("access_pending", None) or turn.value)
+
+
 @action("revoke_reader")
 def revoke_reader(turn: Turn, arg: str | None) -> None:
     """``revoke:<member id>``: take a reader's right away (owners stay: the operator removes
     owners with the command line)."""
+    picked = _picked(turn)
     team_id = _owned_team(turn, "revoke_read")
     if team_id is None:
         return
-    raw = str(turn.value).partition(":")[2]
+    raw = picked.partition(":")[2]
     member_id = int(raw) if raw.isdigit() else -1
     label = next((r["label"] for r in turn.store.team_access_list(team_id)
                   if r["member_id"] == member_id), None)
@@ -291,10 +314,11 @@ def revoke_reader(turn: Turn, arg: str | None) -> None:
 @action("cancel_invite")
 def cancel_invite(turn: Turn, arg: str | None) -> None:
     """``uninvite:<token>``: an open owner or leader invite of this team stops working."""
+    picked = _picked(turn)
     team_id = _owned_team(turn, "cancel_invite")
     if team_id is None:
         return
-    token = str(turn.value).partition(":")[2]
+    token = picked.partition(":")[2]
     row = next((r for r in turn.store.open_invites(team_id, ("owner", "leader"),
                                                      _now_stamp(turn))
                 if r["token"] == token), None)
@@ -359,3 +383,28 @@ def render_access_readers(turn: Turn) -> list[Reply]:
             choices.append(Choice(f"Uitnodiging intrekken: {label}", f"uninvite:{inv['token']}"))
     lines += ["", turn.text("access_readers_footer")]
     return [Reply("\n".join(lines), choices=[*choices, back], expects="choice")]
+
+
+@renderer("access_confirm_revoke")
+def render_access_confirm_revoke(turn: Turn) -> list[Reply]:
+    """"Leesrecht van Bas intrekken?": names the person by the owners' own label only."""
+    picked = str(turn.ctx.get("access_pending") or "")
+    kind, _, ref = picked.partition(":")
+    team_id = turn.ctx.get("access_team")
+    choices = [Choice("Ja, intrekken", "ja"), Choice("Nee, laten staan", "nee")]
+    no_name = turn.text("access_no_name")
+    if team_id is None:
+        return [Reply(turn.text("not_owner"), choices=choices[1:], expects="choice")]
+    team_id = int(team_id)
+    if kind == "uninvite":
+        row = next((r for r in turn.store.open_invites(team_id, ("owner", "leader"),
+                                                         _now_stamp(turn))
+                    if r["token"] == ref), None)
+        name = (row["label"] if row else None) or no_name
+        text = turn.text("access_confirm_uninvite", name=name)
+    else:
+        label = next((r["label"] for r in turn.store.team_access_list(team_id)
+                      if ref.isdigit() and r["member_id"] == int(ref)), None)
+        text = turn.text("access_confirm_revoke", name=label or no_name,
+                         team=_team_name(turn, team_id))
+    return [Reply(text, choices=choices, expects="choice")]

@@ -23,6 +23,9 @@ REGISTRY: dict[str, dict[str, Callable[..., Any]]] = {
     "provider": {},
 }
 
+#: the scope of a review ("Antwoorden bekijken of aanpassen"): every question of the period
+ALL_ANSWERS = "all"
+
 ROLE_LABELS = {
     "professional": "professional",
     "manager": "teamleider/manager",
@@ -79,8 +82,12 @@ def questions_of(engine: Engine, ctx: dict[str, Any]) -> list[str]:
     key = ("questions", pack_id, ctx.get("pv"), team, scope, role)
     if key not in engine.memo:
         pack = reflection_pack(engine, ctx)
-        themes = pack.round_units() if scope == "tour" else [pack.theme(str(scope))]
-        engine.memo[key] = tuple(q.id for t in themes for q in t.questions if q.for_role(role))
+        if scope == ALL_ANSWERS:  # reviewing a period: every question, whatever the role
+            engine.memo[key] = tuple(q.id for t in pack.units for q in t.questions)
+        else:
+            themes = pack.round_units() if scope == "tour" else [pack.theme(str(scope))]
+            engine.memo[key] = tuple(q.id for t in themes for q in t.questions
+                                     if q.for_role(role))
     return list(engine.memo[key])
 
 
@@ -124,14 +131,71 @@ def _start_run(turn: Turn, scope: str, pack: Any = None) -> None:
     team_id = int(ctx["team_id"])
     pack_id = None if pack is None or pack.id == "praatplaat" else pack.id
     version = None if pack_id is None else str(pack.version)
+    period = turn.store.answer_period(team_id, turn.now())
     run_id = turn.store.start_run(
-        turn.member_id or 0, team_id, scope, turn.store.answer_period(team_id, turn.now()),
+        turn.member_id or 0, team_id, scope, period,
         pack=pack_id or "praatplaat", pack_version=version,
     )
     ctx.pop("qs", None)
     ctx.pop("brief", None)
+    ctx.pop("intent", None)
     _set_pack(ctx, pack_id, version)
     ctx.update(run=run_id, scope=scope, i=0, editing=False, review=False)
+    # in a period where the person answered before, the round starts from those answers: each
+    # question shows the earlier one, and what is changed is changed in place (one answer per
+    # question, pack and period)
+    done = load_round(turn, team_id, period)
+    qs = run_questions(turn)
+    earlier = sum(1 for q in qs if q in done)
+    if earlier:  # about the person's own answers: only for them (Reply.personal)
+        turn.replies.append(Reply(turn.text("round_from_earlier", n=earlier, total=len(qs),
+                                            period=period_label(period)), personal=True))
+
+
+def period_label(period: str) -> str:
+    """``2026-Q3`` -> ``2026 Q3`` (how periods are shown to people)."""
+    return period.replace("-", " ")
+
+
+def load_round(turn: Turn, team_id: int, period: str) -> dict[str, int]:
+    """Remember in the conversation which questions of the run's pack the person answered in
+    this team's period and in which run's row (``done``), and the team's name when they are in
+    several teams (every question shows it). Built once per round, kept up to date by each
+    save: an ordinary answer turn needs no extra query."""
+    ctx = turn.ctx
+    pack = str(ctx.get("pack") or "praatplaat")
+    done = turn.store.period_answer_runs(turn.member_id or 0, team_id, period, pack)
+    ctx["done"] = done
+    ctx["done_for"] = [team_id, period, pack]
+    teams = turn.store.memberships(turn.member_id or 0) if turn.member_id else []
+    if len(teams) > 1:
+        ctx["team_label"] = next((str(m["team_name"]) for m in teams
+                                  if int(m["team_id"]) == team_id), "")
+    else:
+        ctx.pop("team_label", None)
+    return done
+
+
+def _done_key(ctx: dict[str, Any], team_id: int, period: str) -> list[Any]:
+    return [team_id, period, str(ctx.get("pack") or "praatplaat")]
+
+
+def round_done(turn: Turn) -> dict[str, int]:
+    """Question id -> run holding the person's answer in the round's team, pack and period
+    (built when missing, e.g. a conversation saved by an older version)."""
+    ctx = turn.ctx
+    done = ctx.get("done")
+    if isinstance(done, dict) and isinstance(ctx.get("done_for"), list):
+        return done
+    team_id = ctx.get("team_id")
+    if not team_id or turn.member_id is None:
+        return {}
+    return load_round(turn, int(team_id), turn.store.answer_period(int(team_id), turn.now()))
+
+
+def _answer_run(turn: Turn, question_id: str) -> int:
+    """The run whose row holds this question's answer in the round (else the current run)."""
+    return int(round_done(turn).get(question_id, turn.ctx["run"]))
 
 
 def _set_pack(ctx: dict[str, Any], pack_id: str | None, version: str | None) -> None:
@@ -366,13 +430,19 @@ def resume_run(turn: Turn, arg: str | None) -> None:
         i = cursors.pop(str(run["id"]))
     else:  # no remembered cursor (e.g. a conversation from version 0.1): first unanswered
         qs = _questions_for(turn, run["scope"], run)
-        answered = turn.store.run_answers(run["id"])
+        team_id = int(run["team_id"])
+        answered: dict[str, Any] = turn.store.period_answer_runs(
+            turn.member_id or 0, team_id, turn.store.answer_period(team_id, turn.now()),
+            str(run.get("pack") or "praatplaat"))
+        answered.update(dict.fromkeys(turn.store.run_answers(run["id"]), run["id"]))
         i = next((n for n, q in enumerate(qs) if q not in answered), len(qs))
     if not same:
         ctx.pop("qs", None)
     _set_pack(ctx, run.get("pack"), run.get("pack_version"))
     ctx.update(run=run["id"], scope=run["scope"], i=i, editing=False, review=False,
                team_id=run["team_id"])
+    load_round(turn, int(run["team_id"]),
+               turn.store.answer_period(int(run["team_id"]), turn.now()))
 
 
 @action("advance")
@@ -392,22 +462,30 @@ def go_back(turn: Turn, arg: str | None) -> None:
 
 
 def _save(turn: Turn, *, scale: int | None = None, text: str | None = None) -> None:
+    """Save the answer under the cursor. One answer per question, pack and period: when the
+    person answered this question earlier in the period (another round), that row is changed."""
     q = _question(turn)
     assert q is not None
     ctx = turn.ctx
     team_id = int(ctx["team_id"])
     pack = reflection_pack(turn.engine, ctx)
     praatplaat = pack.id == "praatplaat"
+    # the one place that decides a new answer's period (a round closed early counts what comes
+    # after it for the next one); a changed answer keeps its first period
+    period = turn.store.answer_period(team_id, turn.now())
+    done = round_done(turn)
+    if ctx.get("done_for") != _done_key(ctx, team_id, period) and not ctx.get("review"):
+        done = load_round(turn, team_id, period)  # a new quarter, or the round closed early
+    run_id = int(ctx["run"])
+    target = int(done.get(q.id, run_id))
     turn.store.save_answer(
-        run_id=int(ctx["run"]),
+        run_id=target,
         member_id=turn.member_id or 0,
         team_id=team_id,
         role=str(ctx.get("role", "professional")),
         theme_id=pack.theme_of(q.id).id,
         question_id=q.id,
-        # the one place that decides a new answer's period (a round closed early counts
-        # what comes after it for the next one); a changed answer keeps its first period
-        period=turn.store.answer_period(team_id, turn.now()),
+        period=period,
         # the combined version for the Praatplaat (as before); "<pack>=<version>" for a pack
         content_version=turn.content.version if praatplaat else f"{pack.id}={pack.version}",
         scale=scale,
@@ -416,6 +494,11 @@ def _save(turn: Turn, *, scale: int | None = None, text: str | None = None) -> N
         pack=pack.id,
         pack_version=str(pack.version),
     )
+    if target != run_id:  # the round being walked saw activity too (reminders look at it)
+        from bot.store import utcnow
+
+        turn.store.touch_run(run_id, utcnow())
+    done[q.id] = target
 
 
 @action("save_scale")
@@ -441,7 +524,7 @@ def save_explanation(turn: Turn, arg: str | None) -> None:
     next); a changed one also leaves published reports."""
     q = _question(turn)
     assert q is not None
-    turn.store.set_answer_text(int(turn.ctx["run"]), q.id, str(turn.value),
+    turn.store.set_answer_text(_answer_run(turn, q.id), q.id, str(turn.value),
                                turn.incoming.message_ref)
 
 
@@ -449,7 +532,7 @@ def save_explanation(turn: Turn, arg: str | None) -> None:
 def share(turn: Turn, arg: str | None) -> None:
     q = _question(turn)
     assert q is not None
-    turn.store.set_answer_share(int(turn.ctx["run"]), q.id, arg == "1")
+    turn.store.set_answer_share(_answer_run(turn, q.id), q.id, arg == "1")
 
 
 @action("finish_run")
@@ -462,17 +545,29 @@ def finish_run(turn: Turn, arg: str | None) -> None:
             turn.store.finish_run(int(run_id))
 
 
+@action("review_period")
 @action("review_last_run")
-def review_last_run(turn: Turn, arg: str | None) -> None:
-    run = turn.store.latest_run(turn.member_id or 0)
+def review_period(turn: Turn, arg: str | None) -> None:
+    """'Antwoorden bekijken of aanpassen': every answer of the team's current period in the pack
+    of the latest round, from whichever round it was given in (none yet this period: the
+    latest period with answers)."""
+    ctx = turn.ctx
+    member = turn.member_id or 0
+    run = turn.store.latest_run(member)
     if run is None:
         return
+    team_id = int(ctx.get("team_id") or run["team_id"])
+    pack = str(run.get("pack") or "praatplaat")
+    period = turn.store.answer_period(team_id, turn.now())
+    if not turn.store.period_answer_runs(member, team_id, period, pack):
+        period = turn.store.latest_answer_period(member, team_id, pack) or period
     _leave_run(turn)
-    qs = _questions_for(turn, run["scope"], run)
-    turn.ctx.pop("qs", None)
-    _set_pack(turn.ctx, run.get("pack"), run.get("pack_version"))
-    turn.ctx.update(run=run["id"], scope=run["scope"], i=len(qs), editing=False,
-                    review=True, team_id=run["team_id"])
+    ctx.pop("qs", None)
+    ctx.pop("intent", None)
+    _set_pack(ctx, run.get("pack"), run.get("pack_version"))
+    ctx.update(run=run["id"], scope=ALL_ANSWERS, editing=False, review=True, team_id=team_id)
+    ctx["i"] = len(run_questions(turn))
+    load_round(turn, team_id, period)
 
 
 @action("edit_question")
@@ -486,9 +581,14 @@ def edit_question(turn: Turn, arg: str | None) -> None:
 
 @action("remember_resume")
 def remember_resume(turn: Turn, arg: str | None) -> None:
+    """Where to come back to after a pause or a side trip (``menu.resume``): the state the
+    person is in now (the menu too); from a side trip, where that trip started."""
     state = turn.conv.state
-    if not state.startswith(("menu.", "extras.")):
-        turn.ctx["resume"] = state
+    if state == "extras.tip_text":
+        state = str((turn.ctx.get("back") or {}).get("state") or "menu.main")
+    elif state.startswith("extras."):
+        return
+    turn.ctx["resume"] = state
 
 
 @action("resume_paused")
@@ -538,9 +638,18 @@ def forget(turn: Turn, arg: str | None) -> None:
 
 @action("set_reminders")
 def set_reminders(turn: Turn, arg: str | None) -> None:
-    off = turn.args.lower().startswith("uit")
+    """``set_reminders:off`` / ``set_reminders:on`` (``/herinneringen uit`` / ``aan``)."""
+    off = arg == "off" if arg else turn.args.lower().startswith("uit")
     turn.store.update_member(turn.member_id or 0, reminders_off=int(off))
     turn.say("reminders_off" if off else "reminders_on")
+
+
+@action("show_reminders")
+def show_reminders(turn: Turn, arg: str | None) -> None:
+    """``/herinneringen`` without a word: what the setting is, and how to change it."""
+    member = turn.store.get_member(turn.member_id or 0)
+    off = bool(member and member["reminders_off"])
+    turn.say("reminders_status_off" if off else "reminders_status_on")
 
 
 def parse_date(text: str) -> date | None:
@@ -671,20 +780,21 @@ def reshare(turn: Turn, arg: str | None) -> None:
 
 @provider("menu_choices")
 def menu_choices(turn: Turn) -> list[Choice]:
+    """Always in this order, so a typed number never changes meaning with the person's state
+    (typing "2" is always the whole round, and asks first when one is open): continue, the
+    whole round, one theme, review, your reflections. Only what the team uses (its packs) and
+    a granted right (report, managing the team) add options, after those."""
     from bot.packs import library
 
     lib = library(turn.engine)
     team = turn.ctx.get("team_id")
-    choices: list[Choice] = []
+    choices = [Choice("Verder waar je was", "resume")]
     if lib.is_enabled(team, "praatplaat"):  # a team may use other packs only
         choices += [Choice("Hele ronde (10 thema's)", "tour"), Choice("Eén thema kiezen", "theme")]
+    choices += [Choice("Antwoorden bekijken of aanpassen", "review"),
+                Choice("Mijn reflecties door de tijd", "mine")]
     if lib.member_packs(team, str(turn.ctx.get("role", "professional"))):
         choices.append(Choice(turn.text("menu_packs"), "packs"))
-    if has_open_run(turn, None):
-        choices.insert(0, Choice("Verder waar je was", "resume"))
-    if has_any_run(turn, None):
-        choices.append(Choice("Antwoorden bekijken of aanpassen", "review"))
-    choices.append(Choice("Mijn reflecties door de tijd", "mine"))
     if may_read(turn) or demo_report_available(turn):  # a granted right, not the role
         choices.append(Choice("Teamrapport", "report"))
     if is_owner(turn, None):
@@ -697,9 +807,18 @@ def theme_choices(turn: Turn) -> list[Choice]:
     return [Choice(f"{t.number}. {t.title}", t.id) for t in turn.content.praatplaat.themes]
 
 
+def round_answers(turn: Turn) -> dict[str, dict[str, Any]]:
+    """The person's answers in the round's team, pack and period (from every round in it)."""
+    round_done(turn)
+    team, period, pack = turn.ctx.get("done_for") or [None, "", "praatplaat"]
+    if not team or turn.member_id is None:
+        return {}
+    return turn.store.period_answers(turn.member_id, int(team), str(period), str(pack))
+
+
 @provider("answered_choices")
 def answered_choices(turn: Turn) -> list[Choice]:
-    answers = turn.store.run_answers(int(turn.ctx.get("run") or 0))
+    answers = round_answers(turn)
     pp = reflection_pack(turn.engine, turn.ctx)
     return [
         Choice(f"{_short(pp.question(qid).text, 40)} ({_answer_label(answers[qid])})", qid)
@@ -729,24 +848,36 @@ def render_question(turn: Turn) -> list[Reply]:
             return [Reply(q.ask, choices=choices, expects="scale", scale_labels=anchors)]
         return [Reply(q.ask, expects="text")]
     replies: list[Reply] = []
+    editing = bool(ctx.get("editing"))
     first_of_theme = i == 0 or pp.theme_of(qs[i - 1]).id != theme.id
-    if first_of_theme and not ctx.get("editing") and pp.id != "praatplaat":
+    if first_of_theme and not editing and pp.id != "praatplaat":
         from bot.engine.packs import unit_intro  # a pack's themes, cases and tips
 
         replies += unit_intro(turn, pp, theme, first_of_round=i == 0)
-    elif first_of_theme and not ctx.get("editing"):
+    elif first_of_theme and not editing:
         intro = f"Thema {theme.number}: {theme.title}\n\n{theme.intro}"
         if i == 0:  # once per round: where the questions come from, and what is ours
             intro += "\n\n" + turn.text("source_note", source=pp.source.attribution())
         replies.append(Reply(intro))
-    lines = [turn.text("question_progress", n=i + 1, total=len(qs), theme=theme.title), "",
-             q.ask]
+    team = ctx.get("team_label")  # only for someone in several teams
+    if editing:  # a review lists every question of the period: no "n of total" there
+        head = turn.text("question_team", theme=theme.title, team=team) if team else theme.title
+    elif team:
+        head = turn.text("question_progress_team", n=i + 1, total=len(qs), theme=theme.title,
+                         team=team)
+    else:
+        head = turn.text("question_progress", n=i + 1, total=len(qs), theme=theme.title)
+    lines = [head, "", q.ask]
     quotes = False
-    if ctx.get("editing"):
-        row = turn.store.run_answers(int(ctx["run"])).get(q.id)
-        if row:
-            lines += ["", turn.text("previous_answer", answer=_answer_label(row))]
-            quotes = True
+    # the answer already saved (after a pause, /terug, or from an earlier round this period);
+    # only looked up when the round knows there is one: an ordinary turn costs no query
+    done = round_done(turn)
+    row = turn.store.answer_row(int(done[q.id]), q.id) if q.id in done else None
+    if row and (row["scale"] is not None or row["text"]):
+        lines += ["", turn.text("previous_answer", answer=_answer_label(row))]
+        if not editing:
+            lines.append(turn.text("keep_answer"))
+        quotes = True
     if q.kind == "scale":
         assert anchors is not None  # the content loader requires them
         lines += ["", turn.text("scale_hint", low=anchors[0].lower(), high=anchors[1].lower())]
@@ -772,8 +903,10 @@ def render_follow_up(turn: Turn) -> list[Reply]:
 
 @renderer("summary")
 def render_summary(turn: Turn) -> list[Reply]:
+    """What the person answered for the round's questions in this period (every round in it
+    counts: one answer per question). A review lists every question of the period."""
     ctx = turn.ctx
-    answers = turn.store.run_answers(int(ctx.get("run") or 0))
+    answers = round_answers(turn)
     pp = reflection_pack(turn.engine, ctx)
     lines: list[str] = []
     by_theme: dict[str, list[dict[str, Any]]] = {}
@@ -796,12 +929,20 @@ def render_summary(turn: Turn) -> list[Reply]:
     menu = Choice("Naar het menu", "menu")
     if not lines:
         return [Reply(turn.text("summary_empty"), choices=[menu], expects="choice")]
-    text = "\n".join([turn.text("summary_title"), *lines, "", turn.text("summary_footer")])
+    if ctx.get("review"):
+        period = str((ctx.get("done_for") or [None, ""])[1])
+        team = ctx.get("team_label")
+        title = turn.text("review_title", period=period_label(period)
+                          + (f" · {team}" if team else ""))
+    else:
+        title = turn.text("summary_title")
+    text = "\n".join([title, *lines, "", turn.text("summary_footer")])
     return [Reply(text, choices=[Choice("Antwoord aanpassen", "edit"), menu], expects="choice")]
 
 
 # the names of typed invites and of the owners' flow live in their own module, those of
-# content packs (menus, cases, tips, the owners' choice) too
+# content packs (menus, cases, tips, the owners' choice) and of rounds too
 from bot.engine import access as _access  # noqa: E402, F401
 from bot.engine import mirror as _mirror  # noqa: E402, F401  (the mirror, "Wat we ermee doen")
 from bot.engine import packs as _packs  # noqa: E402, F401
+from bot.engine import rounds as _rounds  # noqa: E402, F401

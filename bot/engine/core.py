@@ -92,6 +92,11 @@ class Turn:
     retry: bool = False
     #: jobs to run after the turn committed (they may fill in replies, e.g. an image)
     later: list[Callable[[], None]] = field(default_factory=list)
+    #: the prompt is not shown again: the person sees only the replies said (e.g. the thanks
+    #: for a tip reaction); their last prompt stays the current one
+    quiet: bool = False
+    #: a state an action sends the conversation back to (where a side trip started)
+    jump: str | None = None
 
     @property
     def store(self) -> Store:
@@ -403,7 +408,7 @@ class Engine:
             store.delete_conversation(conv.platform, inc.user_id)
             self._forget_model(conv.platform, inc.user_id)
             return turn.replies
-        if show_prompt:
+        if show_prompt and not turn.quiet:
             turn.replies.extend(self._render_prompt(turn))
         if (conv.state, conv.prompt_seq) != before or conv.id is None or show_prompt or moved:
             store.save_conversation(conv)
@@ -438,6 +443,8 @@ class Engine:
                 turn.say("unknown_input")
             turn.retry = True
             return True
+        if turn.jump is not None and turn.jump in self.dialogues.states:
+            self.machine.set_state(turn.jump, model)
         for _ in range(10):
             conv.state = model.state
             spec = self.dialogues.states[conv.state]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
 
 from bot.engine.core import Turn
 from bot.engine.messages import Reply
@@ -25,20 +27,45 @@ def my_reflections(turn: Turn) -> list[Reply]:
     for (pack, period, qid), row in latest.items():
         if row["scale"] is not None and pack == "praatplaat":
             per[row["theme_id"]][period][qid] = row["scale"]
+    texts = _own_texts(row for (pack, _, _), row in latest.items() if pack == "praatplaat")
     pp = turn.content.praatplaat
-    lines = ["Jouw reflecties (per kwartaal, alleen voor jou):"]
+    lines = [turn.text("mine_title")]
     for theme in pp.themes:
         periods = per.get(theme.id)
-        if not periods:
+        if not periods and theme.id not in texts:
             continue
-        cells = [f"{p.replace('-', ' ')}: {text}" for p, scales in sorted(periods.items())
+        cells = [f"{p.replace('-', ' ')}: {text}" for p, scales in sorted((periods or {}).items())
                  if (text := own_theme_text(theme, scales))]
-        if cells:
-            lines.append(f"• {theme.title} — " + "; ".join(cells))
+        if cells or theme.id in texts:
+            lines.append(f"• {theme.title} — "
+                         + ("; ".join(cells) or turn.text("mine_texts_only")))
+            lines.extend(texts.get(theme.id, []))
+    if texts:
+        lines.append(turn.text("mine_more_texts"))
     lines += _pack_lines(turn, [row for (pack, _, _), row in latest.items()
                                 if pack != "praatplaat"])
     lines.extend(extra)
     return [Reply("\n".join(lines))]
+
+
+#: how much of each of your own texts /mijnreflecties shows (all of it: /mijngegevens)
+TEXT_SHOWN = 200
+
+
+def _own_texts(rows: Iterable[dict[str, Any]]) -> dict[str, list[str]]:
+    """Per theme: your own texts of the latest quarter in which you wrote any for it (every
+    theme, also those with open questions only), shortened, with the quarter."""
+    by_theme: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        text = (row.get("text") or "").strip()
+        if text:
+            short = text if len(text) <= TEXT_SHOWN else text[: TEXT_SHOWN - 1].rstrip() + "…"
+            by_theme[row["theme_id"]][row["period"]].append(short)
+    out: dict[str, list[str]] = {}
+    for theme_id, periods in by_theme.items():
+        period = max(periods)
+        out[theme_id] = [f"  {period.replace('-', ' ')}: “{t}”" for t in periods[period]]
+    return out
 
 
 def _pack_lines(turn: Turn, rows: list[dict]) -> list[str]:

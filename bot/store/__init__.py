@@ -28,6 +28,7 @@ from bot.store.insights import InsightQueries
 from bot.store.outbox import OutboxQueries
 from bot.store.packs import PackQueries
 from bot.store.personal import PersonalDataQueries
+from bot.store.reflection import ReflectionQueries
 from bot.store.schema import IDENTITY_VERSION, LATEST, SchemaError, current_version, migrate
 from bot.store.snapshots import SnapshotQueries
 
@@ -80,7 +81,8 @@ def _rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
 
 
 class Store(OutboxQueries, DeliveryQueries, InsightQueries, AccessQueries,
-            PersonalDataQueries, SnapshotQueries, PackQueries, ActionQueries):
+            PersonalDataQueries, SnapshotQueries, PackQueries, ActionQueries,
+            ReflectionQueries):
     """Data access for one SQLite database file.
 
     ``busy_timeout``: milliseconds a statement waits for another process's write lock before

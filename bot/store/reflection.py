@@ -1,0 +1,93 @@
+"""Queries behind rounds, resuming and editing (mixed into :class:`bot.store.Store`).
+
+A person has at most one answer per question in a team's period: a new round in the same period
+starts from the earlier answers and changes them in place (the row keeps its first run and
+period), so reviewing "this period" is one look-up per person, team and period.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+
+def _dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+class ReflectionQueries:
+    conn: sqlite3.Connection
+
+    def period_answers(self, member_id: int, team_id: int, period: str,
+                       pack: str = "praatplaat") -> dict[str, dict[str, Any]]:
+        """A person's answers in one team's period and content pack, per question id.
+
+        Older databases may hold several rows for a question in one period (a round per run);
+        the latest one (by ``updated_at``, then id) is the one that counts, as in reports.
+        """
+        rows = _dicts(self.conn.execute(
+            """SELECT * FROM answers
+               WHERE member_id = ? AND team_id = ? AND period = ? AND pack = ?
+               ORDER BY updated_at, id""",
+            (member_id, team_id, period, pack),
+        ))
+        return {r["question_id"]: r for r in rows}
+
+    def period_answer_runs(self, member_id: int, team_id: int, period: str,
+                           pack: str = "praatplaat") -> dict[str, int]:
+        """Question id -> the run whose row holds a person's answer in a team's period and
+        content pack."""
+        rows = self.conn.execute(
+            """SELECT question_id, run_id FROM answers
+               WHERE member_id = ? AND team_id = ? AND period = ? AND pack = ?
+               ORDER BY updated_at, id""",
+            (member_id, team_id, period, pack),
+        ).fetchall()
+        return {str(q): int(r) for q, r in rows}
+
+    def latest_answer_period(self, member_id: int, team_id: int,
+                             pack: str = "praatplaat") -> str | None:
+        """The most recent period in which a person answered anything for a team (in a pack)."""
+        row = self.conn.execute(
+            "SELECT MAX(period) FROM answers WHERE member_id = ? AND team_id = ? AND pack = ?",
+            (member_id, team_id, pack),
+        ).fetchone()
+        return str(row[0]) if row and row[0] else None
+
+    def answer_row(self, run_id: int, question_id: str) -> dict[str, Any] | None:
+        rows = _dicts(self.conn.execute(
+            "SELECT * FROM answers WHERE run_id = ? AND question_id = ?", (run_id, question_id)))
+        return rows[0] if rows else None
+
+    def touch_run(self, run_id: int, now: str) -> None:
+        """The run a person is walking saw activity (an answer kept in an earlier run's row)."""
+        self.conn.execute("UPDATE runs SET last_activity_at = ? WHERE id = ?", (now, run_id))
+
+    def open_runs(self, member_id: int) -> list[dict[str, Any]]:
+        return _dicts(self.conn.execute(
+            "SELECT * FROM runs WHERE member_id = ? AND finished_at IS NULL ORDER BY id",
+            (member_id,),
+        ))
+
+    def set_member_role(self, member_id: int, role: str) -> int:
+        """The role a person answers as, in every team (``/rol``). Never a right: read rights
+        are granted (``team_access``) and are not touched here."""
+        cur = self.conn.execute("UPDATE memberships SET role = ? WHERE member_id = ?",
+                                (role, member_id))
+        return cur.rowcount
+
+    def team_member_count(self, team_id: int) -> int:
+        row = self.conn.execute(
+            "SELECT COUNT(*) FROM memberships WHERE team_id = ?", (team_id,)).fetchone()
+        return int(row[0])
+
+    def planned_dates(self, team_id: int, kind: str, period: str) -> list[str]:
+        """When the team's messages of a kind and period are planned (``not_before``, UTC), so
+        that the invitation for a new round never lands on the day of the monthly tip."""
+        rows = self.conn.execute(
+            """SELECT DISTINCT not_before FROM outbox
+               WHERE team_id = ? AND kind = ? AND period = ?""",
+            (team_id, kind, period),
+        ).fetchall()
+        return [str(r[0]) for r in rows]
