@@ -31,6 +31,7 @@ __all__ = [
     "is_working_day",
     "is_working_time",
     "month_period",
+    "next_working_day",
     "next_working_time",
     "nth_working_day",
     "parse_hhmm",
@@ -203,14 +204,28 @@ def tip_slot(year: int, month: int, schedule: TeamSchedule | None = None) -> dat
 
 
 def quarter_slot(year: int, quarter: int, schedule: TeamSchedule | None = None) -> datetime:
-    """The quarterly reflection invite: first working day of the quarter, at the team's tip time.
+    """The quarterly reflection invite: the first working day of the quarter that is not the day
+    of that month's tip, at the team's tip time.
 
-    The invite does not follow ``off`` or ``day`` (those are about tips), only the time of day.
+    The invite and the monthly tip never arrive together: with the default schedule (the tip on
+    the first working day) the invite goes out on the second working day. With tips off, or on
+    a later day, it goes out on the first working day.
     """
     if not 1 <= quarter <= 4:
         raise ValueError("quarter must be 1..4")
     schedule = schedule or TeamSchedule()
-    return _at(nth_working_day(year, 3 * quarter - 2, 1), schedule.at)
+    month = 3 * quarter - 2
+    tip = tip_slot(year, month, schedule)
+    day = next(d for d in working_days(year, month) if tip is None or d != tip.date())
+    return _at(day, schedule.at)
+
+
+def next_working_day(day: date) -> date:
+    """The first working day after ``day``."""
+    day += timedelta(days=1)
+    while not is_working_day(day):
+        day += timedelta(days=1)
+    return day
 
 
 def quarter_start(dt: datetime) -> datetime:

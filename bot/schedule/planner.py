@@ -25,11 +25,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from bot.content import ROLES
 from bot.engine.messages import Choice, Reply, reply_to_payload
 from bot.schedule.calendar import (
     AMSTERDAM,
     TeamSchedule,
     is_working_time,
+    next_working_day,
     next_working_time,
     quarter_period,
     quarter_slot,
@@ -83,8 +85,10 @@ MIN_SOCIAL_PROOF = 3
 
 INVITE_TEXT = (
     "Een nieuw kwartaal: tijd om weer even stil te staan bij jullie samenwerking. "
-    "Zin om de 10 vragen opnieuw te doen?"
+    "De hele ronde is {questions} vragen, zo'n {minutes} minuten. Liever één thema, of later?"
 )
+#: about how long a question takes (a score, now and then a few words): ~20 seconds
+SECONDS_PER_QUESTION = 20
 REMINDER_TEXTS = {
     1: "Je reflectie staat nog open. Zin om verder te gaan waar je gebleven was?",
     2: "Nog één keer een seintje: je reflectie staat nog open. Daarna laat ik je met rust.",
@@ -132,16 +136,39 @@ def _payload(replies: list[Reply]) -> str:
                       separators=(",", ":"))
 
 
-def invite_replies() -> list[Reply]:
-    return [Reply(text=INVITE_TEXT, choices=[Choice("Ja, start de vragen", "go:tour")],
+def minutes_for(questions: int) -> int:
+    """About how long a round takes, in whole five minutes (29-33 questions: 10)."""
+    return max(5, round(questions * SECONDS_PER_QUESTION / 60 / 5) * 5)
+
+
+def invite_replies(questions: int = 29) -> list[Reply]:
+    """The invitation for a new round: how many questions (the person's role decides) and about
+    how long; the whole round, one theme, or later."""
+    text = INVITE_TEXT.format(questions=questions, minutes=minutes_for(questions))
+    return [Reply(text=text, choices=[Choice("Hele ronde", "go:tour"),
+                                      Choice("Eén thema", "go:theme"),
+                                      Choice("Later", "go:later")],
                   expects="choice")]
 
 
-def reminder_replies(n: int, colleagues: int) -> list[Reply]:
-    """Reminder ``n`` (1 or 2); ``colleagues`` = other team members who reflected this quarter."""
+def social_proof(colleagues: int, others: int) -> str | None:
+    """Coarse words for how many others of the team reflected this quarter, never a count that
+    moves by one (who has or has not answered is never shown): nothing below
+    :data:`MIN_SOCIAL_PROOF`, then "a few", then "more than half"."""
+    if colleagues < MIN_SOCIAL_PROOF:
+        return None
+    if colleagues * 2 > others:
+        return "Al meer dan de helft van je team heeft dit kwartaal gereflecteerd."
+    return "Al een paar collega's uit je team hebben dit kwartaal gereflecteerd."
+
+
+def reminder_replies(n: int, colleagues: int, others: int | None = None) -> list[Reply]:
+    """Reminder ``n`` (1 or 2); ``colleagues`` = other team members who reflected this quarter,
+    ``others`` = the team's other members (default: as many as ``colleagues``)."""
     parts = [REMINDER_TEXTS[n]]
-    if colleagues >= MIN_SOCIAL_PROOF:
-        parts.append(f"{colleagues} collega's uit je team hebben dit kwartaal al gereflecteerd.")
+    proof = social_proof(colleagues, colleagues if others is None else others)
+    if proof:
+        parts.append(proof)
     parts.append(REMINDER_STOP_HINT)
     return [Reply(text="\n\n".join(parts), choices=[Choice("Verder gaan", "go:resume")],
                   expects="choice")]
@@ -190,8 +217,9 @@ def plan_due(
         result.cancelled = store.cancel_unwanted(now_s)
         teams = store.schedule_teams()
         _plan_tips(store, now, _using(store, teams, "kalender"), content, links, plats, result)
-        _plan_invites(store, now, _using(store, teams, "praatplaat"), plats, result)
+        # a pack's series tip before the invitation: the invitation keeps clear of both
         _plan_series(store, now, teams, content, links, plats, result)
+        _plan_invites(store, now, _using(store, teams, "praatplaat"), plats, result, content)
         if is_working_time(now):
             _plan_reminders(store, now, plats, result)
     if result.total or result.cancelled:
@@ -308,10 +336,14 @@ def _plan_tips(
         batches = ([(plain, None)] if plain else []) + [
             ([tid], notes[tid]) for tid in team_ids if notes[tid]
         ]
+        # privately only to the people the tip speaks to (its audience); every tip still goes
+        # to the team's linked group chats
+        audience = list(tip.audience)
+        roles = None if "all" in audience else [r for r in ROLES if r in audience]
         for ids, note in batches:
             result.counts[KIND_TIP] += store.enqueue_member_rows(
                 team_ids=ids, kind=KIND_TIP, period=period, payload=_tip_payload(tip, period, source, False, note),
-                not_before=not_before, now=iso(now), platforms=plats,
+                not_before=not_before, now=iso(now), platforms=plats, roles=roles,
             )
         for team_id in team_ids:
             for platform in store.team_chat_platforms(team_id, plats):
@@ -344,17 +376,38 @@ def _followup_note(store: Store, team_id: int, content: Any, now: datetime) -> s
     return tip_note(store, team_id, content, now)
 
 
+def _apart_from_tip(
+    store: Store, team_id: int, schedule: TeamSchedule, moment: datetime
+) -> datetime:
+    """The invitation's moment, moved to the next working day when the team's monthly tip (or a
+    pack's series tip) is planned for that same day (after a bot was down, both would be caught
+    up at once)."""
+    from bot.schedule.series import KIND_SERIES
+
+    local = moment.astimezone(AMSTERDAM)
+    month = f"{local.year}-{local.month:02d}"
+    planned = [*store.planned_dates(team_id, KIND_TIP, month),
+               *store.planned_dates(team_id, KIND_SERIES, f"%:{month}")]
+    slot = tip_slot(local.year, local.month, schedule)
+    days = {datetime.fromisoformat(p).astimezone(AMSTERDAM).date() for p in planned}
+    if slot is not None:
+        days.add(slot.date())
+    if local.date() not in days:
+        return moment
+    return datetime.combine(next_working_day(local.date()), schedule.at, tzinfo=AMSTERDAM)
+
+
 def _plan_invites(
     store: Store,
     now: datetime,
     teams: list[dict[str, Any]],
     plats: list[str] | None,
     result: PlanResult,
+    content: Content | None = None,
 ) -> None:
     local = now.astimezone(AMSTERDAM)
     quarter = (local.month - 1) // 3 + 1
     prev = (local.year, quarter - 1) if quarter > 1 else (local.year - 1, 4)
-    payload = _payload(invite_replies())
     due: dict[tuple[str, str, str], list[int]] = {}
     for team in teams:
         if (team.get("reflection_cadence") or "quarter") != "quarter":
@@ -365,13 +418,28 @@ def _plan_invites(
             if _due(slot, now):
                 # members who already started a run this quarter need no invite
                 since = iso(quarter_start(slot))
-                key = (quarter_period(year, q), iso(_not_before(slot, now)), since)
+                at = _apart_from_tip(store, int(team["id"]), schedule, _not_before(slot, now))
+                key = (quarter_period(year, q), iso(at), since)
                 due.setdefault(key, []).append(int(team["id"]))
+    if not due:
+        return
+    counts = _questions_per_role(content)
     for (period, not_before, since), team_ids in sorted(due.items()):
-        result.counts[KIND_INVITE] += store.enqueue_member_rows(
-            team_ids=team_ids, kind=KIND_INVITE, period=period, payload=payload,
-            not_before=not_before, now=iso(now), platforms=plats, skip_run_since=since,
-        )
+        for role in ROLES:  # the invitation says how many questions: the role decides
+            result.counts[KIND_INVITE] += store.enqueue_member_rows(
+                team_ids=team_ids, kind=KIND_INVITE, period=period,
+                payload=_payload(invite_replies(counts[role])), not_before=not_before,
+                now=iso(now), platforms=plats, skip_run_since=since, roles=[role],
+            )
+
+
+def _questions_per_role(content: Content | None) -> dict[str, int]:
+    pp = getattr(content, "praatplaat", None)
+    if pp is None:
+        from bot.content import get_content
+
+        pp = get_content().praatplaat
+    return {role: sum(1 for q in pp.questions if q.for_role(role)) for role in ROLES}
 
 
 def _plan_reminders(
@@ -405,9 +473,11 @@ def _plan_reminders(
         colleagues = store.team_reflectors_since(
             int(c["team_id"]), quarter_since, exclude_member=int(c["member_id"])
         )
+        others = store.team_member_count(int(c["team_id"])) - 1
         inserted = store.enqueue_row(
             platform=c["platform"], chat_id=c["chat_id"], kind=KIND_REMINDER,
-            period=f"run{c['run_id']}:{n}", payload=_payload(reminder_replies(n, colleagues)),
+            period=f"run{c['run_id']}:{n}",
+            payload=_payload(reminder_replies(n, colleagues, others)),
             not_before=now_s, now=now_s, member_id=int(c["member_id"]),
             team_id=int(c["team_id"]),
         )

@@ -38,11 +38,12 @@ MONTHS_NL = (
     "januari", "februari", "maart", "april", "mei", "juni",
     "juli", "augustus", "september", "oktober", "november", "december",
 )
+#: the audience as people ("Vooral voor beleidsmedewerkers en bestuurders"), never the body
 _AUDIENCE_NL = {
     "professional": "professionals",
     "manager": "teamleiders",
-    "beleid": "beleid",
-    "bestuurder": "bestuur",
+    "beleid": "beleidsmedewerkers",
+    "bestuurder": "bestuurders",
 }
 
 
