@@ -604,3 +604,4 @@ def test_first_question_after_the_end_of_a_quarter(engine: Engine, store: Store)
     chat.answer(scale=3)
     rows = store._all("SELECT question_id, period FROM answers ORDER BY id")
     assert [r["period"] for r in rows] == ["2026-Q3", "2026-Q4"]
+

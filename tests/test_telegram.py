@@ -571,3 +571,40 @@ async def test_sender_timeout_means_maybe_delivered(fake, store):
             await TelegramSender(bot, store).send(str(USER), [Reply("Hallo")], is_group=False)
         assert timed_out.value.maybe_delivered
         assert fake.last_message(USER).text == "Hallo"  # it did arrive
+
+
+# -- a side trip (issue 10): after a tip reaction the question's buttons still work ----------------------------
+
+
+async def test_tip_reaction_keeps_the_questions_buttons(fake, person, store, team):
+    """On Telegram the question's keyboard stays while the person reacts to the tip, and after
+    the thanks its buttons answer the question (a side trip leaves the prompt open)."""
+    from bot.content import get_content
+    from bot.schedule.tips import tip_replies
+
+    await onboard(person, team[1])
+    await person.press("Hele ronde (10 thema's)")
+    question = person.keyboard_message()
+    assert question.buttons() == [["1", "2", "3", "4", "5"]]
+    tip = get_content().kalender.tip_for_month(3)
+    async with Bot(fake.token, base_url=fake.base_url) as bot:
+        await TelegramSender(bot, store).send(
+            str(person.user_id), tip_replies(tip, "2026-03", group=False, source_line="Bron"),
+            is_group=False)
+    scale = person.keyboard_message()
+    await person._apushed(fake.push_callback(person.user_id, "|tip:2026-03:4", scale.message_id))
+    assert person.last().text == t_tg("tip_thanks")
+    await person.press("Klaar")
+    assert person.last().text == t_tg("tip_done")  # only the thanks, nothing shown again
+    [still] = [m for m in person.messages() if m.message_id == question.message_id]
+    assert still.buttons() == [["1", "2", "3", "4", "5"]]
+    data = still.callback_data()[1]
+    await person._apushed(fake.push_callback(person.user_id, data, question.message_id))
+    assert person.last().text.startswith("Wil je dit toelichten?"), person.transcript()
+    run = store.latest_run(store.member_id("telegram", str(person.user_id)))
+    [answer] = store.run_answers(run["id"]).values()
+    assert answer["scale"] == 2
+
+
+def t_tg(key: str) -> str:
+    return load_dialogues().text(key)

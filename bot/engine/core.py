@@ -544,6 +544,8 @@ class Engine:
         prompt.is_prompt = True
         if spec.accepts_scale:
             prompt.numbered = False  # typed numbers are a score here, not an option
+        if spec.side_trip:
+            prompt.side_trip = True
         # what the next input is matched against (a scale's 1..5 need no list)
         seen: dict[str, Any] = {
             "ex": prompt.expects,

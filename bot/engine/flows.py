@@ -60,6 +60,9 @@ class StateSpec(_Strict):
     accepts_scale: bool = False
     #: text key of the prompt's short form, repeated after input that was not understood
     short: str | None = None
+    #: a short side trip (reacting to the tip): the prompt the person came from stays open
+    #: (transports leave its buttons), and the trip ends by going back to it quietly
+    side_trip: bool = False
     transitions: list[TransitionSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")

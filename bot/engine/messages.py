@@ -92,6 +92,8 @@ class Reply:
     #: set on the error message of a turn that failed: nothing of the turn was stored, so a
     #: transport must not show the input as accepted (no "✅ Jouw keuze")
     failed: Failure | None = None
+    #: the prompt of a short side trip: the previous prompt stays open (its buttons stay)
+    side_trip: bool = False
 
     def to_json(self) -> dict[str, object]:
         """The console's machine format (also handy in tests)."""

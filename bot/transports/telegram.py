@@ -972,7 +972,9 @@ class TelegramTransport:
                     continue
                 refused.add(str(target))
                 reply = self.engine.personal_refusal()
-            if reply.is_prompt:  # a new prompt: the previous one's buttons are stale
+            # a new prompt: the previous one's buttons are stale (not so for a side trip's,
+            # which ends by going back to that prompt)
+            if reply.is_prompt and not reply.side_trip:
                 await self._close_keyboard(target)
             try:
                 sent = await send_reply(self.bot, target, reply, username=username,
@@ -991,7 +993,8 @@ class TelegramTransport:
                 log.warning("could not deliver a reply yet: %s: %s", type(exc).__name__,
                             _REDACTOR.redact(str(exc)))
                 return False
-            if sent and reply.is_prompt and sent[-1].reply_markup is not None:
+            if (sent and reply.is_prompt and not reply.side_trip
+                    and sent[-1].reply_markup is not None):
                 if len(self._open_keyboard) >= MAX_TRACKED_KEYBOARDS:
                     self._open_keyboard.clear()  # cosmetic only: old keyboards stay visible
                 self._open_keyboard[str(target)] = sent[-1].message_id
