@@ -131,7 +131,7 @@ def render_confirm_new(turn: Turn) -> list[Reply]:
     n = sum(1 for q in qs if q in answered)
     text = turn.text("confirm_new", scope=_scope_name(turn, run), n=n,
                      total=len(qs))
-    return [Reply(text, choices=choices, expects="choice")]
+    return [Reply(text, choices=choices, expects="choice", personal=True)]
 
 
 @action("close_open_run")
