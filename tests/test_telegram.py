@@ -259,7 +259,7 @@ async def test_media_gets_a_friendly_dutch_answer_and_state_is_kept(person, stor
 async def test_typed_answer_closes_the_old_keyboard(person, team):
     await onboard(person, team[1])
     menu = person.keyboard_message()
-    await person.say("1")  # the first menu option, typed
+    await person.say("2")  # the menu's second option (always the whole round), typed
     old = [m for m in person.messages() if m.message_id == menu.message_id][0]
     assert old.reply_markup is None  # no second live keyboard in the chat
     assert person.keyboard_message().buttons() == [["1", "2", "3", "4", "5"]]
