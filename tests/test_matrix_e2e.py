@@ -311,7 +311,10 @@ async def test_edits_media_and_group_rules(bot, synapse, matrix_users, tmp_path)
     await member.say(room, "4", "Dank je!")
     (reaction,) = store.tip_reactions(team)
     assert (reaction["period"], reaction["scale"]) == ("2026-03", 4)
-    await member.say(room, "Klaar", "Vraag 1 van")  # back at the question it was on
+    # only the thanks (issue 10), and the conversation goes on where it was: the share question
+    got = await member.say(room, "Klaar", "Dank je voor je reactie!")
+    assert not any("Vraag" in text_of(e) or "anoniem" in text_of(e) for e in got)
+    await member.say(room, "nee", "Vraag 2 van")
 
     # A named team room with more people is a group: chatter is ignored, commands answered.
     colleague = await member_of(bot, synapse, matrix_users, tmp_path, "colleague")
