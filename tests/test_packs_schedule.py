@@ -11,7 +11,7 @@ from typing import Any
 
 from bot.content import Pack, get_content
 from bot.packs import choose_packs
-from bot.schedule.calendar import AMSTERDAM
+from bot.schedule.calendar import AMSTERDAM, quarter_slot
 from bot.schedule.planner import plan_due, set_team_schedule
 from bot.schedule.series import KIND_SERIES, series_tip
 from bot.store import Conversation, Store
@@ -54,7 +54,10 @@ def test_series_goes_a_week_after_the_calendar_to_its_audience(store: Store) -> 
     team_with_series(store)
     plan_due(store, JULY_SLOT, content=CONTENT)
     assert rows(store, KIND_SERIES) == []  # the calendar's day: its tip only
-    assert len(rows(store, "tip")) == 5  # 4 members + the group
+    # July's calendar tip speaks to policy, the board and team leaders (not professionals):
+    # 3 members + the group
+    assert sorted(r["chat_id"] for r in rows(store, "tip")) == [
+        "-100", "chat-boss", "chat-pol", "chat-wh"]
     plan_due(store, JULY_SERIES - timedelta(seconds=1), content=CONTENT)
     assert rows(store, KIND_SERIES) == []
     result = plan_due(store, JULY_SERIES, content=CONTENT)
@@ -123,7 +126,7 @@ def test_a_team_without_the_praatplaat_gets_no_quarterly_invite(store: Store) ->
     other = store.create_team("Wijkteam")
     member(store, other, "pro", "professional")
     choose_packs(store, CONTENT, team, on=["sturing"], off=["praatplaat"])
-    plan_due(store, JULY_SLOT, content=CONTENT)
+    plan_due(store, quarter_slot(2026, 3), content=CONTENT)  # the day after the tip's
     invites = rows(store, "invite")
     assert [r["chat_id"] for r in invites] == ["chat-pro"]
 
