@@ -376,23 +376,21 @@ def _followup_note(store: Store, team_id: int, content: Any, now: datetime) -> s
     return tip_note(store, team_id, content, now)
 
 
-def _apart_from_tip(
-    store: Store, team_id: int, schedule: TeamSchedule, moment: datetime
-) -> datetime:
-    """The invitation's moment, moved to the next working day when the team's monthly tip (or a
-    pack's series tip) is planned for that same day (after a bot was down, both would be caught
-    up at once)."""
-    from bot.schedule.series import KIND_SERIES
-
+def _apart_from_tip(schedule: TeamSchedule, slot: datetime, now: datetime) -> datetime:
+    """When the invitation for a new round goes out: at its slot (:func:`quarter_slot` keeps
+    that clear of the tip's day); caught up later (the bot was down), on the next working day
+    when the month's tip is caught up that same day. Computed, never looked up: this runs for
+    every team on every tick of the catch-up window."""
+    moment = _not_before(slot, now)
+    if moment == slot:
+        return moment
     local = moment.astimezone(AMSTERDAM)
-    month = f"{local.year}-{local.month:02d}"
-    planned = [*store.planned_dates(team_id, KIND_TIP, month),
-               *store.planned_dates(team_id, KIND_SERIES, f"%:{month}")]
-    slot = tip_slot(local.year, local.month, schedule)
-    days = {datetime.fromisoformat(p).astimezone(AMSTERDAM).date() for p in planned}
-    if slot is not None:
-        days.add(slot.date())
-    if local.date() not in days:
+    # a pack's series tip "instead of the calendar" has the calendar tip's slot too
+    tip = tip_slot(local.year, local.month, schedule)
+    if tip is None:
+        return moment
+    tip_day = (_not_before(tip, now) if _due(tip, now) else tip).astimezone(AMSTERDAM).date()
+    if local.date() != tip_day:
         return moment
     return datetime.combine(next_working_day(local.date()), schedule.at, tzinfo=AMSTERDAM)
 
@@ -418,7 +416,7 @@ def _plan_invites(
             if _due(slot, now):
                 # members who already started a run this quarter need no invite
                 since = iso(quarter_start(slot))
-                at = _apart_from_tip(store, int(team["id"]), schedule, _not_before(slot, now))
+                at = _apart_from_tip(schedule, slot, now)
                 key = (quarter_period(year, q), iso(at), since)
                 due.setdefault(key, []).append(int(team["id"]))
     if not due:

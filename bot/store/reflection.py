@@ -81,14 +81,3 @@ class ReflectionQueries:
         row = self.conn.execute(
             "SELECT COUNT(*) FROM memberships WHERE team_id = ?", (team_id,)).fetchone()
         return int(row[0])
-
-    def planned_dates(self, team_id: int, kind: str, period: str) -> list[str]:
-        """When the team's messages of a kind and period are planned (``not_before``, UTC), so
-        that the invitation for a new round never lands on the day of a tip. ``period`` is a
-        LIKE pattern (``%:2026-07``: a pack's series tip of July)."""
-        rows = self.conn.execute(
-            """SELECT DISTINCT not_before FROM outbox
-               WHERE team_id = ? AND kind = ? AND period LIKE ?""",
-            (team_id, kind, period),
-        ).fetchall()
-        return [str(r[0]) for r in rows]
