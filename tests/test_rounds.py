@@ -240,7 +240,7 @@ def test_console_mijnreflecties_shows_your_texts_and_every_theme(tmp_path: Path,
     _, prompt = bot.send("nee")
     got, prompt = bot.send("/mijnreflecties")
     mine = got[0]["text"]
-    assert re.search(r"Regie voeren — \d{4} Q\d: 4,0", mine), mine
+    assert re.search(r"Regie voeren — \d{4} Q\d: (gemiddeld )?4,0", mine), mine
     assert "“Wij spreken af wie de regie heeft.”" in mine
     assert "Invloed van de cliënt" in mine  # a theme of open questions only
     assert "“De cliënt zit bij ons overleg aan tafel.”" in mine
