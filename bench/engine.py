@@ -667,6 +667,18 @@ ODD_INPUTS: list[tuple[str, str, str]] = [
 
 def transcript(path: Path, n_users: int = 40, n_turns: int = 2400) -> None:
     """A deterministic session with odd inputs; writes replies + DB content (no timestamps)."""
+    import bot.store as store_module  # member ids are random: draw them from a seeded generator
+
+    ids = random.Random(7)
+    saved_new_member_id = store_module.new_member_id
+    store_module.new_member_id = lambda: 2**40 + ids.randrange(2**62)
+    try:
+        _transcript(path, n_users, n_turns)
+    finally:
+        store_module.new_member_id = saved_new_member_id
+
+
+def _transcript(path: Path, n_users: int, n_turns: int) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="ts-transcript-"))
     fixed = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
     engine = Engine(Store(tmp / "t.db", synchronous="OFF"), clock=lambda: fixed,
@@ -736,8 +748,11 @@ def transcript(path: Path, n_users: int = 40, n_turns: int = 2400) -> None:
         driver.take(user, replies, err, unk)
     conn = engine.store.conn
     for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name"):
-        cur = conn.execute(f"SELECT * FROM {table} ORDER BY rowid" if table != "handled_events"
-                           else f"SELECT * FROM {table} ORDER BY platform, event_id")
+        without_rowid = conn.execute(
+            "SELECT sql LIKE '%WITHOUT ROWID%' FROM sqlite_master WHERE name = ?", (table,)
+        ).fetchone()[0]
+        cur = conn.execute(f"SELECT * FROM {table} ORDER BY rowid" if not without_rowid
+                           else f"SELECT * FROM {table} ORDER BY 1, 2")
         cols = [d[0] for d in cur.description]
         keep = [i for i, c in enumerate(cols) if not (c.endswith("_at") or c == "at")]
         out.write(f"## {table} {[cols[i] for i in keep]}\n")
