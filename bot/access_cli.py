@@ -24,11 +24,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bot.cli_common import find_team, open_store, settings_for
 from bot.config import Settings
 from bot.store import Store
 from bot.store.access import OWNER, READER, grant_command
 
-__all__ = ["OWNER_INVITE_DAYS", "print_invite", "print_notices", "register"]
+__all__ = ["OWNER_INVITE_DAYS", "print_invite", "register"]
 
 #: an owner invite printed on the command line works once, for this many days by default
 OWNER_INVITE_DAYS = 14
@@ -41,16 +42,6 @@ VIA_NL = {
     "leader_invite": "met een uitnodiging voor leesrecht",
     "chat": "in de chat",
 }
-
-
-def print_notices(store: Store) -> None:
-    """What the operator must know after this open migrated the database (on stderr)."""
-    from bot.store.schema import ACCESS_VERSION
-
-    if store.migrated_from and store.migrated_from < ACCESS_VERSION:
-        notice = store.access_migration_notice()
-        if notice:
-            print(notice, file=sys.stderr)
 
 
 def _expiry(days: int | None) -> str | None:
@@ -104,10 +95,8 @@ def _owner_invite(store: Store, settings: Settings, team: dict[str, Any],
 
 
 def cmd_team_create(args: argparse.Namespace) -> int:
-    from bot.cli import _settings, _store
-
-    store = _store(args)
-    settings = _settings(args)
+    store = open_store(args)
+    settings = settings_for(args)
     try:
         team_id = store.create_team(args.name)
     except ValueError as exc:
@@ -123,21 +112,17 @@ def cmd_team_create(args: argparse.Namespace) -> int:
 
 
 def cmd_team_owner_invite(args: argparse.Namespace) -> int:
-    from bot.cli import _settings, _store, _team
-
-    store = _store(args)
-    team = _team(store, args.team)
+    store = open_store(args)
+    team = find_team(store, args.team)
     if team["is_demo"]:
         raise SystemExit("Het Demoteam heeft geen eigenaren.")
-    _owner_invite(store, _settings(args), team, args)
+    _owner_invite(store, settings_for(args), team, args)
     return 0
 
 
 def cmd_team_grant(args: argparse.Namespace) -> int:
-    from bot.cli import _settings, _store, _team
-
-    store = _store(args)
-    team = _team(store, args.team)
+    store = open_store(args)
+    team = find_team(store, args.team)
     if team["is_demo"]:
         raise SystemExit("Het Demoteam heeft geen lezers of eigenaren: daar kiest ieder zelf.")
     if not args.member:
@@ -157,7 +142,7 @@ def cmd_team_grant(args: argparse.Namespace) -> int:
         print(f"Uitnodiging voor leesrecht op {team['name']}, voor {label} (één keer te "
               f"gebruiken" + (f", geldig tot {_day(expires)}" if expires else "") + "):")
         print(f"Code: {token}")
-        print_invite(_settings(args), token, bot=args.bot, qr=args.qr, matrix=True)
+        print_invite(settings_for(args), token, bot=args.bot, qr=args.qr, matrix=True)
         return 0
     access = OWNER if args.owner else READER
     failed = 0
@@ -178,9 +163,7 @@ def cmd_team_grant(args: argparse.Namespace) -> int:
 
 
 def cmd_team_revoke(args: argparse.Namespace) -> int:
-    from bot.cli import _store, _team
-
-    store = _store(args)
+    store = open_store(args)
     if not args.member:  # the old form: an invite token
         if store.revoke_invite(args.ref):
             with store.transaction():
@@ -189,7 +172,7 @@ def cmd_team_revoke(args: argparse.Namespace) -> int:
             return 0
         print("Die uitnodiging bestaat niet of was al ingetrokken.", file=sys.stderr)
         return 1
-    team = _team(store, args.ref)
+    team = find_team(store, args.ref)
     failed = 0
     for member_id in args.member:
         with store.transaction():
@@ -204,10 +187,8 @@ def cmd_team_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_team_readers(args: argparse.Namespace) -> int:
-    from bot.cli import _store, _team
-
-    store = _store(args)
-    team = _team(store, args.team)
+    store = open_store(args)
+    team = find_team(store, args.team)
     team_id = int(team["id"])
     rows = store.team_access_list(team_id)
     print(f"Wie de rapporten van {team['name']} mag lezen:")
@@ -238,10 +219,8 @@ def cmd_team_readers(args: argparse.Namespace) -> int:
 
 
 def cmd_team_members(args: argparse.Namespace) -> int:
-    from bot.cli import _store, _team
-
-    store = _store(args)
-    team = _team(store, args.team)
+    store = open_store(args)
+    team = find_team(store, args.team)
     rights = {int(r["member_id"]): str(r["access"])
               for r in store.team_access_list(int(team["id"]))}
     members = store.team_members(int(team["id"]))
@@ -253,10 +232,8 @@ def cmd_team_members(args: argparse.Namespace) -> int:
 
 
 def cmd_team_rotate(args: argparse.Namespace) -> int:
-    from bot.cli import _settings, _store, _team
-
-    store = _store(args)
-    team = _team(store, args.team)
+    store = open_store(args)
+    team = find_team(store, args.team)
     expires = _expiry(args.expires_days)
     with store.transaction():
         token, revoked = store.rotate_member_invite(int(team["id"]), expires_at=expires)
@@ -265,7 +242,7 @@ def cmd_team_rotate(args: argparse.Namespace) -> int:
         print(f"Geldig tot {expires}")
     print(f"{revoked} oude code{'s' if revoked != 1 else ''} werk{'en' if revoked != 1 else 't'} "
           "niet meer.")
-    print_invite(_settings(args), token, bot=args.bot, qr=args.qr, matrix=args.matrix)
+    print_invite(settings_for(args), token, bot=args.bot, qr=args.qr, matrix=args.matrix)
     return 0
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from bot.config import Settings, StartupError
 from bot.engine.core import Engine
+from bot.notices import print_notices
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -163,8 +164,6 @@ def log_tasks() -> None:
 
 
 def build_engine(settings: Settings) -> Engine:
-    from bot.access_cli import print_notices
-
     store = Store(settings.db_path)
     if store.migrated_from and store.migrated_from < store.schema_version:
         log.info("database migrated from schema %s to %s", store.migrated_from,

@@ -13,33 +13,13 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.config import Settings, SettingsError, StartupError
+from bot.cli_common import find_team as _team
+from bot.cli_common import open_store as _store
+from bot.cli_common import settings_for as _settings
+from bot.config import SettingsError, StartupError
 from bot.operator_export import EXPORT_FIELDS as EXPORT_FIELDS  # the CSV columns
 from bot.store import SchemaError, Store
 from bot.yamlio import ConfigError
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    settings = Settings.from_env()
-    if getattr(args, "db", None):
-        settings.db_path = Path(args.db).expanduser()
-    return settings
-
-
-def _store(args: argparse.Namespace) -> Store:
-    from bot.access_cli import print_notices
-
-    store = Store(_settings(args).db_path)
-    print_notices(store)
-    return store
-
-
-def _team(store: Store, ref: str) -> dict:
-    team = store.find_team(ref)
-    if team is None:
-        raise SystemExit(f"Team '{ref}' bestaat niet. Zie: teamspiegel team list")
-    return team
-
 
 # -- chat and run -----------------------------------------------------------------------
 
@@ -247,6 +227,13 @@ def _running(lock: Path) -> str:
         os.close(fd)
 
 
+def cmd_web(args: argparse.Namespace) -> int:
+    from bot.web.app import run_web
+
+    run_web(_settings(args))
+    return 0
+
+
 def cmd_outbox(args: argparse.Namespace) -> int:
     from bot.schedule import dispatcher
 
@@ -327,12 +314,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("status", cmd_status, "stand van de verzending")
     p = add("outbox", cmd_outbox, "onzekere berichten afhandelen")
     p.add_argument("action", choices=["requeue-uncertain", "drop-uncertain"])
-    try:
-        from bot.reports.cli import register
-    except ImportError:
-        pass
-    else:
-        register(sub, add)
+    from bot.reports.cli import register as register_reports
+
+    register_reports(sub, add)  # report TEAM, report publish TEAM, report rounds TEAM
+    add("web", cmd_web, "het dashboard starten")
     return parser
 
 

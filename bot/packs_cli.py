@@ -9,16 +9,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bot.cli_common import find_team, open_store
 from bot.yamlio import ConfigError
 
 __all__ = ["cmd_content_add", "print_team_packs", "register"]
 
 
 def _store_and_team(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
-    from bot.cli import _store, _team
-
-    store = _store(args)
-    return store, _team(store, args.team)
+    store = open_store(args)
+    return store, find_team(store, args.team)
 
 
 def print_team_packs(store: Any, content: Any, team: dict[str, Any]) -> None:

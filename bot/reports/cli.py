@@ -1,4 +1,4 @@
-"""``teamspiegel report`` (CSV, XLSX, PNG of one team; publishing a round) and ``teamspiegel web``.
+"""``teamspiegel report``: CSV, XLSX, PNG of one team; publishing a round.
 
 Registered by :func:`bot.cli.build_parser` through :func:`register`:
 
@@ -17,11 +17,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bot.cli_common import open_store, settings_for
 from bot.reports.aggregate import period_label_nl
 from bot.reports.export import FORMATS, export_report
 from bot.reports.service import AccessDenied, NothingToClose, close_round
 
-__all__ = ["REFUSED", "cmd_report", "cmd_web", "register"]
+__all__ = ["REFUSED", "cmd_report", "register"]
 
 #: the same words for "no such team" and "not your team": a refusal reveals nothing
 REFUSED = ("Geen toegang. Rapporten zijn er alleen voor teamleiders en beleidsmedewerkers "
@@ -46,10 +47,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace, ref: str) -> int:
-    from bot.cli import _settings, _store
-
-    settings = _settings(args)
-    store = _store(args)
+    settings = settings_for(args)
+    store = open_store(args)
     try:
         team = store.find_team(ref)
         member_id: int | None = args.as_member
@@ -78,10 +77,8 @@ def _export(args: argparse.Namespace, ref: str) -> int:
 
 
 def _publish(args: argparse.Namespace, ref: str) -> int:
-    from bot.cli import _settings, _store
-
-    settings = _settings(args)
-    store = _store(args)
+    settings = settings_for(args)
+    store = open_store(args)
     try:
         team = store.find_team(ref)
         if team is None:
@@ -107,9 +104,7 @@ def _publish(args: argparse.Namespace, ref: str) -> int:
 
 
 def _rounds(args: argparse.Namespace, ref: str) -> int:
-    from bot.cli import _store
-
-    store = _store(args)
+    store = open_store(args)
     try:
         team = store.find_team(ref)
         if team is None:
@@ -128,19 +123,6 @@ def _rounds(args: argparse.Namespace, ref: str) -> int:
         store.close()
 
 
-def cmd_web(args: argparse.Namespace) -> int:
-    from bot.cli import _settings
-
-    settings = _settings(args)
-    try:
-        from bot.web.app import run_web
-    except ImportError:
-        print("Het dashboard zit niet in deze installatie.", file=sys.stderr)
-        return 1
-    run_web(settings)
-    return 0
-
-
 def register(
     sub: argparse._SubParsersAction,
     add: Callable[[str, object, str], argparse.ArgumentParser],
@@ -154,4 +136,3 @@ def register(
     p.add_argument("--output", "-o", help="bestand (standaard: teamrapport-TEAM-DATUM.FORMAT)")
     p.add_argument("--as-member", type=int, metavar="ID",
                    help="als dit lid (de toegangsregel van de chat geldt dan)")
-    add("web", cmd_web, "het dashboard starten")

@@ -881,7 +881,7 @@ def run_web(settings: Settings) -> None:
     if not settings.secret_key:
         log.warning("TEAMSPIEGEL_SECRET is not set: dashboard sessions end when this process stops")
     store = Store(settings.db_path)
-    from bot.access_cli import print_notices
+    from bot.notices import print_notices
 
     print_notices(store)
     try:
