@@ -170,21 +170,23 @@ def build_engine(settings: Settings) -> Engine:
                  store.schema_version)
         print_notices(store)  # e.g. who lost read rights, and the command that grants them
     engine = Engine(store, settings=engine_settings(settings))
-    install_hooks(engine, settings)
+    install_plugins(engine, settings)
     return engine
 
 
-def install_hooks(engine: Engine, settings: Settings) -> None:
-    """Optional features the engine reaches through named hooks (reports, dashboard)."""
-    try:
-        from bot.reports.chat import install
-    except ImportError:  # reports not installed in this build
-        return
+def install_plugins(engine: Engine, settings: Settings) -> None:
+    """The features the engine reaches through its typed plug-ins (``engine.plugins``): reports
+    in the chat, the dashboard link. (Invite links follow when the transports started:
+    :func:`install_invite_links`.)"""
+    from bot.reports.chat import install
+    from bot.web.chat import DashboardLink
+
     install(engine, settings)
+    engine.plugins.dashboard_link = DashboardLink(settings)
 
 
 def install_invite_links(engine: Engine, transports: list[Any]) -> None:
-    """The ``invite_link`` hook: the link behind an invite or a group-link code, for platforms
+    """The ``invite_link`` plug-in: the link behind an invite or a group-link code, for platforms
     whose links carry a payload (Telegram: ``?start=`` and ``?startgroup=``). Matrix links
     carry none: there the engine says what to type."""
     from bot.transports.telegram import PLATFORM as TELEGRAM
@@ -199,7 +201,7 @@ def install_invite_links(engine: Engine, transports: list[Any]) -> None:
             return None
         return group_deep_link(username, token) if group else deep_link(username, token)
 
-    engine.hooks["invite_link"] = invite_link
+    engine.plugins.invite_link = invite_link
 
 
 async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> None:

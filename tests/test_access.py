@@ -170,14 +170,14 @@ def test_demoteam_manager_reads_nobody(hooked: Engine, store: Store) -> None:
         called.append(turn.member_id)
         return [Reply("Voorbeeldrapport (verzonnen antwoorden)")]
 
-    real = hooked.hooks["report"]
-    hooked.hooks["report"] = lambda turn: pytest.fail("the real report was asked for")
-    hooked.hooks["demo_report"] = demo_report
+    real = hooked.plugins.report
+    hooked.plugins.report = lambda turn: pytest.fail("the real report was asked for")
+    hooked.plugins.demo_report = demo_report
     boss.type("/rapport")
     assert "Voorbeeldrapport (verzonnen antwoorden)" in boss.text() and called == [boss.id]
     boss.type("/menu")
     assert "report" in [c.value for c in [r for r in boss.last if r.is_prompt][-1].choices]
-    hooked.hooks["report"] = real
+    hooked.plugins.report = real
 
 
 # -- owners ------------------------------------------------------------------------------------
@@ -284,7 +284,7 @@ def test_invite_link_and_qr_when_the_platform_has_links(hooked: Engine, store: S
         kind = "startgroup" if group else "start"
         return f"https://t.me/testbot?{kind}={token}"
 
-    hooked.hooks["invite_link"] = invite_link
+    hooked.plugins.invite_link = invite_link
     owner.type("/beheer")
     owner.press("leader")
     replies = owner.type("Els")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.app import install_hooks, install_invite_links
+from bot.app import install_invite_links, install_plugins
 from bot.engine.flows import load_dialogues
 from bot.store import Store
 from bot.transports.telegram import TelegramTransport
@@ -27,7 +27,7 @@ def fake():
 @pytest.fixture
 async def transport(fake, engine):
     settings = settings_for(fake, web_url="https://dashboard.example", secret_key="s" * 32)
-    install_hooks(engine, settings)
+    install_plugins(engine, settings)
     t = TelegramTransport(engine, settings, poll_timeout=1)
     await t.start()
     install_invite_links(engine, [t])

@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 import sqlite_utils
 
+from bot.app import install_plugins
 from bot.config import Settings
 from bot.content import get_content
 from bot.engine.core import Engine
 from bot.engine.messages import Incoming, Reply, withhold_personal
 from bot.engine.mydata import OTHER, SECTIONS
-from bot.reports.chat import install
 from bot.store import Store
 from bot.store.schema import migrate
 
@@ -97,7 +97,7 @@ def test_a_chat_that_changes_hands_does_not_change_who_is_speaking(
 ) -> None:
     """Even if a transport took a shared room for a private chat, the engine would not let
     the next person in it continue the conversation of the first."""
-    install(engine, Settings(web_url="https://dash.example", secret_key="s" * 32))
+    install_plugins(engine, Settings(web_url="https://dash.example", secret_key="s" * 32))
     alice = Person(engine, "@alice:example.org", chat="!dm")
     onboard_and_answer(alice, team[1])
     alice_id = alice.member_id()
@@ -152,7 +152,7 @@ def test_no_display_name_is_stored(engine: Engine, team: tuple[int, str]) -> Non
 
 
 def test_personal_replies_are_marked(engine: Engine, team: tuple[int, str]) -> None:
-    install(engine, Settings(web_url="https://dash.example", secret_key="s" * 32))
+    install_plugins(engine, Settings(web_url="https://dash.example", secret_key="s" * 32))
     alice = Person(engine, "alice", platform="console")
     onboard_and_answer(alice, team[1])
     question = [r for r in alice.last if r.is_prompt][-1]
@@ -243,7 +243,7 @@ def _keys(value: Any) -> set[str]:
 
 
 def test_mijngegevens_is_readable(engine: Engine, team: tuple[int, str]) -> None:
-    install(engine, Settings(web_url="https://dash.example", secret_key="s" * 32))
+    install_plugins(engine, Settings(web_url="https://dash.example", secret_key="s" * 32))
     alice = Person(engine, "alice", platform="console")
     qid = onboard_and_answer(alice, team[1])
     alice.type("/dashboard")

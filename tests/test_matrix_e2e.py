@@ -669,11 +669,11 @@ async def test_a_dm_that_changes_hands_yields_nothing_of_its_owner(
 ):
     """Alice invites Bob into her DM with the bot and leaves: Bob is not Alice. While all
     three are in the room, Alice's own personal commands are refused there too."""
-    from bot.reports.chat import install
+    from bot.app import install_plugins
 
     transport: MatrixTransport = bot["transport"]
     store: Store = bot["store"]
-    install(transport.engine, Settings(web_url=DASH_URL, secret_key="s" * 32))
+    install_plugins(transport.engine, Settings(web_url=DASH_URL, secret_key="s" * 32))
     alice = await member_of(bot, synapse, matrix_users, tmp_path, "alice")
     bob = await member_of(bot, synapse, matrix_users, tmp_path, "bob")
     room = await alice.open_dm(encrypted=True)

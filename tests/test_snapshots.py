@@ -513,7 +513,7 @@ def test_the_demoteam_report_is_synthetic_and_marked(bot: Engine, store: Store,
     for args, expected in (("", "Teamrapport Demoteam"), ("3", "Thema 3: ")):
         turn = Turn(bot, conv, Incoming("console", people[1].user, people[1].user, "command"))
         turn.args = args
-        replies = bot.hooks["demo_report"](turn)
+        replies = bot.plugins.demo_report(turn)
         assert expected in replies[0].text and DEMO_NOTE in replies[0].text
         assert "ECHT" not in replies[0].text
     # deterministic: the same quarter always gives the same example

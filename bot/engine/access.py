@@ -1,6 +1,6 @@
 """Conditions, actions, providers and renderers of typed invites and of the owners' flow.
 
-Registered in :data:`bot.engine.actions.REGISTRY` (imported at the end of that module).
+Registered in :data:`bot.engine.registry.REGISTRY` (the engine imports this module).
 
 * Joining with an invite (``/start CODE``, or the code typed while onboarding): a *member*
   invite joins the team, an *owner* invite also makes the person an owner, a *leader* invite
@@ -13,7 +13,7 @@ Registered in :data:`bot.engine.actions.REGISTRY` (imported at the end of that m
   to the group-link code, ``/leesrecht`` to the name for a leader invite. Every action checks again that the person is an owner of the team
   *now*; a refusal is audited.
 
-Links: the engine does not know the bot's public address. The application sets the hook
+Links: the engine does not know the bot's public address. The application sets the plug-in
 ``invite_link(platform, token, group) -> str | None`` (Telegram: ``t.me/<bot>?start=`` or
 ``?startgroup=``); without a link (Matrix, console) the reply says what to type instead.
 """
@@ -24,9 +24,10 @@ import io
 import unicodedata
 from datetime import UTC, datetime, timedelta
 
-from bot.engine.actions import _join, action, condition, provider, renderer
-from bot.engine.core import Turn
+from bot.engine.actions import _join
 from bot.engine.messages import Choice, Link, Reply
+from bot.engine.registry import action, condition, provider, renderer
+from bot.engine.turn import Turn
 from bot.store.access import OWNER, READER
 
 __all__ = [
@@ -88,7 +89,7 @@ def _team_name(turn: Turn, team_id: int) -> str:
 def invite_reply(turn: Turn, text: str, token: str, *, group: bool = False) -> Reply:
     """The message with an invite: a link button and a QR code when the platform has links,
     else the words to type."""
-    hook = turn.engine.hooks.get("invite_link")
+    hook = turn.engine.plugins.invite_link
     url = hook(turn.incoming.platform, token, group) if hook is not None else None
     key = ("group_code" if group else "invite_code") + ("_hint" if url else "_only")
     hint = turn.text(key, cmd=_cmd(turn, "koppel" if group else "start"), code=token)

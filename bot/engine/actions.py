@@ -1,27 +1,25 @@
 """Named conditions, actions, choice providers and prompt renderers used by the dialogues.
 
-Every name a dialogue file uses is registered here with one of the decorators. Each function
-takes the :class:`~bot.engine.core.Turn` and the optional argument written after a colon in
-the YAML (``value:ja`` -> ``arg="ja"``).
+Every name a dialogue file uses is registered with one of the decorators of
+:mod:`bot.engine.registry` (here, and in the modules the engine imports beside this one). Each
+function takes the :class:`~bot.engine.turn.Turn` and the optional argument written after a
+colon in the YAML (``value:ja`` -> ``arg="ja"``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
 from bot.content import Question
-from bot.engine.core import MAX_TEXT, Engine, Turn, format_count
 from bot.engine.messages import Choice, Reply
+from bot.engine.registry import REGISTRY, action, condition, provider, renderer
+from bot.engine.turn import MAX_TEXT, Turn
+from bot.engine.turn import TurnEngine as Engine  # what actions may use of the engine
+from bot.nl import format_count
 from bot.scoring import own_theme_text
 
-REGISTRY: dict[str, dict[str, Callable[..., Any]]] = {
-    "condition": {},
-    "action": {},
-    "renderer": {},
-    "provider": {},
-}
+__all__ = ["REGISTRY", "action", "apply_edit", "condition", "provider", "renderer", "say"]
 
 #: the scope of a review ("Antwoorden bekijken of aanpassen"): every question of the period
 ALL_ANSWERS = "all"
@@ -32,23 +30,6 @@ ROLE_LABELS = {
     "beleid": "beleidsmedewerker",
     "bestuurder": "bestuurder",
 }
-
-
-def _register(kind: str) -> Callable[[str], Callable[[Callable[..., Any]], Callable[..., Any]]]:
-    def named(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        def deco(func: Callable[..., Any]) -> Callable[..., Any]:
-            REGISTRY[kind][name] = func
-            return func
-
-        return deco
-
-    return named
-
-
-condition = _register("condition")
-action = _register("action")
-renderer = _register("renderer")
-provider = _register("provider")
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -297,7 +278,7 @@ def may_read(turn: Turn) -> bool:
 
 def demo_report_available(turn: Turn) -> bool:
     """A member of the Demoteam, and a demo report (synthetic answers) is installed."""
-    if turn.engine.hooks.get("demo_report") is None or turn.member_id is None:
+    if turn.engine.plugins.demo_report is None or turn.member_id is None:
         return False
     return any(m["is_demo"] for m in turn.store.memberships(turn.member_id))
 
@@ -709,13 +690,13 @@ def show_my_reflections(turn: Turn, arg: str | None) -> None:
 @action("show_report")
 def show_report(turn: Turn, arg: str | None) -> None:
     """Reports for people with a granted read right. The Demoteam's members get the demo
-    report (synthetic answers, hook ``demo_report``) and never anything of real people."""
-    hook = turn.engine.hooks.get("report")
-    if hook is not None and may_read(turn):
-        turn.replies.extend(_personal(hook(turn)))  # for the reader only, never a shared room
+    report (synthetic answers, plug-in ``demo_report``) and never anything of real people."""
+    plugins = turn.engine.plugins
+    if plugins.report is not None and may_read(turn):
+        turn.replies.extend(_personal(plugins.report(turn)))  # for the reader only
         return
-    if demo_report_available(turn):
-        replies = turn.engine.hooks["demo_report"](turn)
+    if demo_report_available(turn) and plugins.demo_report is not None:
+        replies = plugins.demo_report(turn)
         if replies:
             turn.replies.extend(_personal(replies))
             return
@@ -726,7 +707,7 @@ def show_report(turn: Turn, arg: str | None) -> None:
 @action("send_dashboard_link")
 def send_dashboard_link(turn: Turn, arg: str | None) -> None:
     """A dashboard login link, for people with a granted read right only."""
-    hook = turn.engine.hooks.get("dashboard_link")
+    hook = turn.engine.plugins.dashboard_link
     if hook is None or not may_read(turn):
         turn.store.audit("dashboard_link:denied", actor=turn.member_id)
         turn.say("not_manager")
@@ -851,7 +832,7 @@ def render_question(turn: Turn) -> list[Reply]:
     editing = bool(ctx.get("editing"))
     first_of_theme = i == 0 or pp.theme_of(qs[i - 1]).id != theme.id
     if first_of_theme and not editing and pp.id != "praatplaat":
-        from bot.engine.packs import unit_intro  # a pack's themes, cases and tips
+        from bot.engine.intros import unit_intro  # a pack's themes, cases and tips
 
         replies += unit_intro(turn, pp, theme, first_of_round=i == 0)
     elif first_of_theme and not editing:
@@ -939,10 +920,3 @@ def render_summary(turn: Turn) -> list[Reply]:
     text = "\n".join([title, *lines, "", turn.text("summary_footer")])
     return [Reply(text, choices=[Choice("Antwoord aanpassen", "edit"), menu], expects="choice")]
 
-
-# the names of typed invites and of the owners' flow live in their own module, those of
-# content packs (menus, cases, tips, the owners' choice) and of rounds too
-from bot.engine import access as _access  # noqa: E402, F401
-from bot.engine import mirror as _mirror  # noqa: E402, F401  (the mirror, "Wat we ermee doen")
-from bot.engine import packs as _packs  # noqa: E402, F401
-from bot.engine import rounds as _rounds  # noqa: E402, F401

@@ -1,8 +1,8 @@
 """The dialogue engine: one ``Incoming`` in, a list of ``Reply`` out, every turn durable.
 
 Per turn: load the conversation from the store, turn the input into a trigger, let the shared
-``transitions`` machine move the conversation (conditions and actions come from
-:mod:`bot.engine.actions`), render the new state's prompt, and commit everything in one
+``transitions`` machine move the conversation (conditions and actions are looked up in
+:mod:`bot.engine.registry`, filled by the modules imported below), render the new state's prompt, and commit everything in one
 transaction *before* any reply is returned. A crash between two turns loses nothing that the
 person saw acknowledged.
 """
@@ -12,27 +12,34 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from transitions import EventData, Machine
 
 from bot.content import Content, get_content
+
+# the modules that register the dialogues' names (conditions, actions, providers, renderers)
+from bot.engine import access as _access  # noqa: F401  typed invites, the owners' flow
+from bot.engine import mirror as _mirror  # noqa: F401  the mirror, "Wat we ermee doen"
+from bot.engine import packs as _packs  # noqa: F401  content packs
+from bot.engine import rounds as _rounds  # noqa: F401  rounds, resuming, reviewing
 from bot.engine import understand
+from bot.engine.actions import apply_edit
 from bot.engine.flows import Dialogues, StateSpec, load_dialogues
+from bot.engine.groups import handle_group
 from bot.engine.messages import SCALE_VALUES, Choice, Failure, Incoming, Reply
+from bot.engine.placeholders import check_placeholders, passed_values
+from bot.engine.registry import REGISTRY
+from bot.engine.turn import MAX_TEXT, Plugins, Turn
+from bot.nl import format_count
 from bot.store import Conversation, Store, is_outage, utcnow
 from bot.yamlio import ConfigError, load_yaml
 
+__all__ = ["MAX_TEXT", "MEDIA_NAMES", "TEXT_VALUES", "Engine", "OwedPrompt", "Plugins", "Turn"]
+
 log = logging.getLogger(__name__)
 
-MAX_TEXT = 4000
-
-
-def format_count(n: int) -> str:
-    """Dutch thousands separator: 4001 -> '4.001'."""
-    return f"{n:,}".replace(",", ".")
 #: placeholders every text may use; their values come from the settings (see text_values)
 TEXT_VALUES = ("controller", "retention", "min_group")
 #: who is responsible for the data (AVG "verwerkingsverantwoordelijke") when not configured
@@ -76,54 +83,6 @@ class OwedPrompt(NamedTuple):
     replies: list[Reply]
 
 
-@dataclass
-class Turn:
-    """Everything conditions, actions and renderers may look at during one turn."""
-
-    engine: Engine
-    conv: Conversation
-    incoming: Incoming
-    value: Any = None
-    args: str = ""
-    replies: list[Reply] = field(default_factory=list)
-    forgotten: bool = False
-    #: the input was not understood: the prompt is repeated in its short form (no welcome,
-    #: no theme intro)
-    retry: bool = False
-    #: jobs to run after the turn committed (they may fill in replies, e.g. an image)
-    later: list[Callable[[], None]] = field(default_factory=list)
-    #: the prompt is not shown again: the person sees only the replies said (e.g. the thanks
-    #: for a tip reaction); their last prompt stays the current one
-    quiet: bool = False
-    #: a state an action sends the conversation back to (where a side trip started)
-    jump: str | None = None
-
-    @property
-    def store(self) -> Store:
-        return self.engine.store
-
-    @property
-    def content(self) -> Content:
-        return self.engine.content
-
-    @property
-    def ctx(self) -> dict[str, Any]:
-        return self.conv.context
-
-    @property
-    def member_id(self) -> int | None:
-        return self.conv.member_id
-
-    def now(self) -> datetime:
-        return self.engine.clock()
-
-    def text(self, key: str, **values: object) -> str:
-        return self.engine.text(key, **values)
-
-    def say(self, key: str, **values: object) -> None:
-        self.replies.append(Reply(self.text(key, **values)))
-
-
 class _Model:
     """What the shared machine moves: one per conversation, state only."""
 
@@ -151,8 +110,6 @@ class Engine:
         settings: dict[str, Any] | None = None,
         model_cache_size: int = 4096,
     ) -> None:
-        from bot.engine import actions  # registry; imported here to avoid a cycle
-
         self.store = store
         self.content = content or get_content()
         self.dialogues = dialogues or load_dialogues()
@@ -160,7 +117,7 @@ class Engine:
         self.settings = settings or {}
         #: values every text may use (``{controller}`` in the consent text, ...)
         self.text_values: dict[str, str] = text_values(self.settings)
-        self.registry = actions.REGISTRY
+        self.registry = REGISTRY
         self._check_names()
         self.machine = Machine(
             model=None,
@@ -173,9 +130,9 @@ class Engine:
         self._add_transitions()
         self._models: OrderedDict[tuple[str, str], _Model] = OrderedDict()
         self._cache_size = model_cache_size
-        #: hooks the application can set (dashboard links, reports) without the engine
-        #: importing them
-        self.hooks: dict[str, Callable[..., Any]] = {}
+        #: optional features the application plugs in (reports, dashboard and invite links)
+        #: without the engine importing them
+        self.plugins = Plugins()
         #: derived values that depend only on content (e.g. a run's question list)
         self.memo: dict[Any, Any] = {}
 
@@ -256,8 +213,6 @@ class Engine:
     def _check_placeholders(self, path: Any) -> list[str]:
         """Every ``{name}`` in texts.yaml must be a value the code passes for that text, or one
         the engine fills into every text (TEXT_VALUES)."""
-        from bot.engine.placeholders import check_placeholders, passed_values
-
         found = check_placeholders(self.dialogues.texts, passed_values(), TEXT_VALUES)
         if not found:
             return []
@@ -381,8 +336,6 @@ class Engine:
         if inc.event_id and not store.claim_event(inc.platform, inc.event_id):
             return []  # a replayed event
         if inc.is_group:
-            from bot.engine.groups import handle_group
-
             return handle_group(self, inc)
         # the conversation is the sender's, never the room's (a room can change hands)
         conv = store.load_conversation(inc.platform, inc.user_id)
@@ -425,8 +378,6 @@ class Engine:
             turn.say("unsupported", what=what)
             return first_contact
         if inc.kind == "edit":
-            from bot.engine.actions import apply_edit
-
             if not apply_edit(turn):
                 return first_contact
             trigger: str | None = "edited"  # a shared text changed: the dialogue asks again

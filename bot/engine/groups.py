@@ -15,12 +15,10 @@ from __future__ import annotations
 from datetime import UTC
 
 from bot.engine.messages import Incoming, Link, Reply
+from bot.engine.turn import TurnEngine
 
 
-def handle_group(engine: object, inc: Incoming) -> list[Reply]:
-    from bot.engine.core import Engine
-
-    assert isinstance(engine, Engine)
+def handle_group(engine: TurnEngine, inc: Incoming) -> list[Reply]:
     d = engine.dialogues
     if inc.kind != "command":
         return []  # privacy mode: people talk to each other here, not to us
@@ -40,12 +38,9 @@ def handle_group(engine: object, inc: Incoming) -> list[Reply]:
     return [Reply(d.text("group_private"), links=[Link("Naar de privéchat", "private:")])]
 
 
-def link_group(engine: object, inc: Incoming, code: str, *,
+def link_group(engine: TurnEngine, inc: Incoming, code: str, *,
                quiet_unknown: bool = False) -> list[Reply]:
     """Link the group ``inc`` came from with a group-link code (see the module's text)."""
-    from bot.engine.core import Engine
-
-    assert isinstance(engine, Engine)
     d, store = engine.dialogues, engine.store
     now = engine.clock().astimezone(UTC).isoformat(timespec="seconds")
     member_id = store.member_id(inc.platform, inc.user_id)

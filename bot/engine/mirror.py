@@ -1,22 +1,26 @@
 """Conditions, actions, providers and renderers of the mirror and of "Wat we ermee doen".
 
-Registered in :data:`bot.engine.actions.REGISTRY` (imported at the end of that module).
+Registered in :data:`bot.engine.registry.REGISTRY` (the engine imports this module).
 
-* ``/spiegel`` (readers): the mirror of every team the person may read (hook ``mirror``).
-* ``/teamspiegel`` (every member): their own team's mirror, actions and tip reactions (hook
+* ``/spiegel`` (readers): the mirror of every team the person may read (plug-in ``mirror``).
+* ``/teamspiegel`` (every member): their own team's mirror, actions and tip reactions (plug-in
   ``team_mirror``); the Demoteam's members get its made-up example.
 * ``/watwedoen``: members read their team's actions; readers of a team also add one (theme,
   what, who as a role, by when) and mark one done, in ``dialogues/actions.yaml``. Every step
   checks the read right again; only the actions of the team picked are touched.
-* ``/gespreksplaat THEMA`` (readers): a printable plate for the team meeting (hook
+* ``/gespreksplaat THEMA`` (readers): a printable plate for the team meeting (plug-in
   ``gespreksplaat``).
 """
 
 from __future__ import annotations
 
-from bot.engine.actions import _personal, action, condition, may_read, provider, renderer
-from bot.engine.core import Turn
+from collections.abc import Callable
+
+from bot.engine.actions import _personal, may_read
 from bot.engine.messages import Choice, Reply
+from bot.engine.registry import action, condition, provider, renderer
+from bot.engine.team_actions import describe_action, parse_due
+from bot.engine.turn import Turn
 from bot.store.actions import WHO
 
 ACTION_TEXT_MAX = 300
@@ -39,20 +43,19 @@ def _actions_team(turn: Turn) -> int | None:
     return int(team_id)
 
 
-def _hook(turn: Turn, name: str) -> list[Reply] | None:
-    hook = turn.engine.hooks.get(name)
-    return None if hook is None else hook(turn)
+def _hook(turn: Turn, plugin: Callable[[Turn], list[Reply]] | None) -> list[Reply] | None:
+    return None if plugin is None else plugin(turn)
 
 
 @action("show_mirror")
 def show_mirror(turn: Turn, arg: str | None) -> None:
     """``/spiegel``: for people with a granted read right (the Demoteam: its example)."""
     if may_read(turn):
-        replies = _hook(turn, "mirror")
+        replies = _hook(turn, turn.engine.plugins.mirror)
         if replies is not None:
             turn.replies.extend(_personal(replies))
             return
-    replies = _hook(turn, "team_mirror")
+    replies = _hook(turn, turn.engine.plugins.team_mirror)
     if replies is not None and any(m["is_demo"] for m in turn.store.memberships(
             turn.member_id or 0)):
         turn.replies.extend(_personal(replies))
@@ -64,7 +67,7 @@ def show_mirror(turn: Turn, arg: str | None) -> None:
 @action("show_team_mirror")
 def show_team_mirror(turn: Turn, arg: str | None) -> None:
     """``/teamspiegel``: what the member's own team said, for every member."""
-    replies = _hook(turn, "team_mirror")
+    replies = _hook(turn, turn.engine.plugins.team_mirror)
     if replies is None:
         turn.say("no_team_mirror")
         return
@@ -73,7 +76,7 @@ def show_team_mirror(turn: Turn, arg: str | None) -> None:
 
 @action("send_gespreksplaat")
 def send_gespreksplaat(turn: Turn, arg: str | None) -> None:
-    replies = _hook(turn, "gespreksplaat") if may_read(turn) else None
+    replies = _hook(turn, turn.engine.plugins.gespreksplaat) if may_read(turn) else None
     if replies is None:
         turn.store.audit("chat_gespreksplaat:denied", actor=turn.member_id)
         turn.say("not_manager")
@@ -85,8 +88,6 @@ def send_gespreksplaat(turn: Turn, arg: str | None) -> None:
 
 
 def _describe(turn: Turn, row: dict) -> str:
-    from bot.reports.actions import describe_action
-
     return describe_action(row, turn.content)
 
 
@@ -172,8 +173,6 @@ def set_action_who(turn: Turn, arg: str | None) -> None:
 
 @condition("valid_action_due")
 def valid_action_due(turn: Turn, arg: str | None) -> bool:
-    from bot.reports.actions import parse_due
-
     try:
         parse_due(str(turn.value or ""), turn.now().date())
     except ValueError:
@@ -183,8 +182,6 @@ def valid_action_due(turn: Turn, arg: str | None) -> bool:
 
 @action("say_action_due_problem")
 def say_action_due_problem(turn: Turn, arg: str | None) -> None:
-    from bot.reports.actions import parse_due
-
     try:
         parse_due(str(turn.value or ""), turn.now().date())
     except ValueError as exc:
@@ -194,8 +191,6 @@ def say_action_due_problem(turn: Turn, arg: str | None) -> None:
 @action("save_action")
 def save_action(turn: Turn, arg: str | None) -> None:
     """Store the new action (the read right is checked again in the store)."""
-    from bot.reports.actions import parse_due
-
     team_id = _actions_team(turn)
     theme = turn.ctx.pop("wwd_theme", None)
     text = turn.ctx.pop("wwd_text", None)
@@ -219,8 +214,6 @@ def save_action(turn: Turn, arg: str | None) -> None:
 
 @provider("open_action_choices")
 def open_action_choices(turn: Turn) -> list[Choice]:
-    from bot.reports.actions import describe_action
-
     team_id = _actions_team(turn)
     rows = [] if team_id is None else turn.store.team_actions(team_id, status="open")
     out = [Choice(_short(describe_action(r, turn.content)), str(r["id"])) for r in rows]

@@ -1,6 +1,6 @@
 """Conditions, actions, providers and renderers of content packs (``dialogues/packs.yaml``).
 
-Registered in :data:`bot.engine.actions.REGISTRY` (imported at the end of that module).
+Registered in :data:`bot.engine.registry.REGISTRY` (the engine imports this module).
 
 * Members: "Meer vragen en casussen" in the menu lists the packs their team uses that have
   questions for their role (other than the Praatplaat, which has its own entries); a pack's
@@ -20,9 +20,11 @@ from __future__ import annotations
 from typing import Any
 
 from bot.content import Pack, Unit
-from bot.engine.actions import _start_run, action, condition, provider, renderer
-from bot.engine.core import Turn
+from bot.engine.actions import _start_run
+from bot.engine.intros import unit_intro
 from bot.engine.messages import Choice, Reply
+from bot.engine.registry import action, condition, provider, renderer
+from bot.engine.turn import Turn
 from bot.packs import library
 
 __all__ = ["GO_PREFIX", "go_value", "unit_intro"]
@@ -196,41 +198,6 @@ def _unit_label(turn: Turn, unit: Unit) -> str:
 
 
 # -- showing a unit before its first question ------------------------------------------------------
-
-
-def unit_intro(turn: Turn, pack: Any, unit: Unit, *, first_of_round: bool) -> list[Reply]:
-    """The messages before a unit's first question: its title and our intro (plain), then
-    what the source says, each in quotation marks with its citation. A case is told in a few
-    short messages (one per quote). The first unit of a round also names the source, once."""
-    replies: list[Reply] = []
-    if unit.kind == "tip" and isinstance(pack, Pack):
-        tip = pack.tip(unit.id)
-        head = turn.text("tip_header", n=tip.number, title=tip.title)
-        if turn.ctx.get("brief"):  # came from the tip message itself
-            replies.append(Reply(head))
-        else:
-            replies.append(Reply("\n\n".join([
-                head, tip.text.strip(), f"„{tip.quote.strip()}” — {tip.quote_role.strip()}"])))
-    elif unit.kind == "case":
-        head = [turn.text("case_header", title=unit.title)]
-        if unit.intro:
-            head += ["", unit.intro]
-        replies.append(Reply("\n".join(head)))
-        replies += [Reply(q.shown()) for q in unit.quotes]  # the story, a message at a time
-    else:
-        number = getattr(unit, "number", None)
-        title = turn.text("theme_header", n=number, title=unit.title) if number else unit.title
-        parts = [title]
-        if unit.intro:
-            parts.append(unit.intro)
-        parts += [q.shown() for q in unit.quotes]
-        replies.append(Reply("\n\n".join(parts)))
-    if first_of_round:
-        note = turn.text("pack_source_note", source=pack.source.attribution())
-        if isinstance(pack, Pack) and pack.quotes and unit.kind == "theme":
-            note = "\n\n".join([*(q.shown() for q in pack.quotes), note])
-        replies[0].text += "\n\n" + note  # with the heading: the story stays as told
-    return replies
 
 
 # -- owners: which packs the team uses ---------------------------------------------------------

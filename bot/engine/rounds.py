@@ -20,16 +20,13 @@ from bot.content import ROLES
 from bot.engine.actions import (
     ROLE_LABELS,
     _questions_for,
-    action,
-    condition,
-    provider,
     questions_of,
     reflection_pack,
-    renderer,
     run_questions,
 )
-from bot.engine.core import Turn
 from bot.engine.messages import Choice, Reply
+from bot.engine.registry import action, condition, provider, renderer
+from bot.engine.turn import Turn
 from bot.engine.understand import normalize
 
 #: the answering roles as the person picks them (the same words as at the start)

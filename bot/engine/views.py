@@ -6,8 +6,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from bot.engine.core import Turn
 from bot.engine.messages import Reply
+from bot.engine.turn import Turn
 from bot.scoring import own_theme_text
 
 
@@ -16,7 +16,7 @@ def my_reflections(turn: Turn) -> list[Reply]:
     if turn.member_id is None:
         return [Reply(turn.text("no_reflections"))]
     rows = turn.store.member_answers(turn.member_id)
-    followups = turn.engine.hooks.get("followups")
+    followups = turn.engine.plugins.followups
     extra: list[str] = followups(turn) if followups is not None else []
     if not rows:
         return [Reply("\n\n".join([turn.text("no_reflections"), *extra]))]

@@ -11,10 +11,10 @@ month to bring them up to date (:func:`plan_action_updates`).
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.store.actions import WHO
+from bot.engine.team_actions import describe_action, parse_due
 
 __all__ = [
     "FEATURE",
@@ -29,60 +29,6 @@ FEATURE = "Wat we ermee doen"
 KIND_ACTIONS = "actions"
 #: actions named in the monthly tip at most
 TIP_ACTIONS = 3
-
-
-def _date_nl(value: str | None) -> str:
-    if not value:
-        return ""
-    try:
-        day = datetime.fromisoformat(str(value)[:10]).date()
-    except ValueError:
-        return ""
-    return f"{day.day}-{day.month}-{day.year}"
-
-
-def parse_due(text: str, today: date) -> date | None:
-    """A deadline as typed: "2026-10-01", "1-10-2026" or "1-10" (this year or the next).
-    Raises ValueError (Dutch message) for something that is no date or lies in the past."""
-    raw = text.strip()
-    if not raw:
-        return None
-    try:
-        if "-" in raw and len(raw.split("-")[0]) == 4:
-            day = date.fromisoformat(raw)
-        else:
-            parts = [int(p) for p in raw.replace("/", "-").split("-")]
-            if len(parts) == 2:
-                day = date(today.year, parts[1], parts[0])
-                if day < today:
-                    day = date(today.year + 1, parts[1], parts[0])
-            elif len(parts) == 3:
-                day = date(parts[2], parts[1], parts[0])
-            else:
-                raise ValueError
-    except ValueError:
-        raise ValueError("Schrijf de datum als dag-maand-jaar, bijvoorbeeld 1-10-2026.") from None
-    if day < today:
-        raise ValueError("Die datum is al voorbij. Kies een datum vanaf vandaag.")
-    return day
-
-
-def describe_action(row: dict[str, Any], content: Any) -> str:
-    """"Regie voeren: maandelijks casusoverleg met beleid (het hele team, vóór 1-10-2026)"."""
-    try:
-        title = content.praatplaat.theme(str(row["theme_id"])).title
-    except (AttributeError, KeyError):
-        title = str(row["theme_id"])
-    extra = []
-    if row.get("who"):
-        extra.append(WHO.get(str(row["who"]), str(row["who"])))
-    if row.get("status") == "done":
-        when = _date_nl(row.get("done_at"))
-        extra.append("klaar" + (f" op {when}" if when else ""))
-    elif row.get("due"):
-        extra.append(f"vóór {_date_nl(row['due'])}")
-    text = f"{title}: {row['text']}"
-    return text + (f" ({', '.join(extra)})" if extra else "")
 
 
 def tip_note(store: Any, team_id: int, content: Any, now: datetime) -> str | None:

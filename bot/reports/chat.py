@@ -1,6 +1,7 @@
-"""Reports in the chat: ``/rapport``, ``/rapport THEMA``, ``/dashboard`` and follow-ups.
+"""Reports in the chat: ``/rapport``, ``/rapport THEMA`` and follow-ups.
 
-:func:`install` puts three hooks on the engine (the engine never imports this module):
+:func:`install` plugs these into the engine (:class:`bot.engine.turn.Plugins`; the engine never
+imports this module; the dashboard link is :mod:`bot.web.chat`'s):
 
 ``report``
     ``/rapport`` (and the menu's "Teamrapport"): per team the member may read a short summary
@@ -27,8 +28,6 @@
     ``/teamspiegel``: for every member, the mirror of their own team's latest published round
     (the same rules: at least ``k`` people besides themselves), what the team does with it and
     the reactions to the monthly tips.
-``dashboard_link``
-    a single-use login link for the web dashboard (when :mod:`bot.web` is installed).
 ``followups``
     lines for ``/mijnreflecties``: the team's "Wat we ermee doen" (open actions first).
 
@@ -43,7 +42,7 @@ from collections import OrderedDict
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from bot.engine.messages import Link, Reply
+from bot.engine.messages import Reply
 from bot.reports.aggregate import (
     LEVEL_GROUP,
     LEVEL_TOTAL,
@@ -71,7 +70,8 @@ from bot.reports.service import (
 if TYPE_CHECKING:
     from bot.config import Settings
     from bot.content import Content, Theme
-    from bot.engine.core import Engine, Turn
+    from bot.engine.core import Engine
+    from bot.engine.turn import Turn
 
 __all__ = ["ChartCache", "ReportHooks", "install", "resolve_theme"]
 
@@ -87,10 +87,6 @@ MAX_FOLLOWUP_THEMES = 5
 MONTHS_NL = ("januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus",
              "september", "oktober", "november", "december")
 
-DASHBOARD_TEXT = "Je inloglink voor het dashboard (15 minuten geldig, één keer te gebruiken):"
-DASHBOARD_LABEL = "Open het dashboard"
-DASHBOARD_MISSING = ("Het dashboard is hier (nog) niet beschikbaar. "
-                     "Met /rapport krijg je het teamrapport in de chat.")
 UNKNOWN_ARG = ("Dat thema of team vind ik niet bij jouw teams. Kies een thema met een nummer, "
                "bijvoorbeeld /rapport 4, of typ /rapport voor het hele rapport.")
 HIDDEN_NOTE = "– = verborgen: te weinig mensen (we tonen pas iets vanaf {k})."
@@ -474,28 +470,6 @@ class ReportHooks:
             turn.content.praatplaat.source.attribution()
         return [reply]
 
-    # -- /dashboard ---------------------------------------------------------------------------
-
-    def dashboard_link(self, turn: Turn) -> list[Reply]:
-        member_id = turn.member_id
-        if member_id is None or not turn.store.report_teams(member_id):
-            return [Reply(turn.text("not_manager"))]
-        try:
-            from bot.web.auth import create_login_link
-        except ImportError:
-            return [Reply(DASHBOARD_MISSING)]
-        settings = self.settings
-        if settings is None:
-            from bot.config import Settings
-
-            settings = Settings.from_env(env_file=None)
-        try:
-            url = create_login_link(turn.store, member_id, settings, now=turn.now())
-        except (ValueError, RuntimeError) as exc:  # e.g. no public address configured
-            log.warning("no dashboard link: %s", exc)
-            return [Reply(DASHBOARD_MISSING)]
-        return [Reply(DASHBOARD_TEXT, links=[Link(DASHBOARD_LABEL, url)])]
-
     # -- /gespreksplaat ----------------------------------------------------------------------
 
     def gespreksplaat(self, turn: Turn) -> list[Reply]:
@@ -636,16 +610,15 @@ def _date_nl(stamp: str) -> str:
 
 
 def install(engine: Engine, settings: Settings | None = None) -> ReportHooks:
-    """Set the ``report``, ``demo_report``, ``mirror``, ``team_mirror``, ``dashboard_link`` and
-    ``followups`` hooks."""
+    """Plug ``report``, ``demo_report``, ``mirror``, ``team_mirror``, ``gespreksplaat`` and
+    ``followups`` into the engine (:class:`bot.engine.turn.Plugins`)."""
     hooks = ReportHooks(settings)
-    engine.hooks["report"] = hooks.report
-    engine.hooks["demo_report"] = hooks.demo_report
-    engine.hooks["dashboard_link"] = hooks.dashboard_link
-    engine.hooks["mirror"] = hooks.mirror
-    engine.hooks["team_mirror"] = hooks.team_mirror
-    engine.hooks["gespreksplaat"] = hooks.gespreksplaat
-    engine.hooks["followups"] = hooks.followups
+    engine.plugins.report = hooks.report
+    engine.plugins.demo_report = hooks.demo_report
+    engine.plugins.mirror = hooks.mirror
+    engine.plugins.team_mirror = hooks.team_mirror
+    engine.plugins.gespreksplaat = hooks.gespreksplaat
+    engine.plugins.followups = hooks.followups
     return hooks
 
 

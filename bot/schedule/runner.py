@@ -79,10 +79,8 @@ def plan_team_results(engine: Engine, settings: Settings, now: datetime,
 def publish_reports(engine: Engine, settings: Settings, now: datetime) -> None:
     """Publish every period that ended and has no report snapshot yet (see
     :func:`bot.reports.service.publish_due`); a failure is logged, never fatal."""
-    try:
-        from bot.reports.service import publish_due
-    except ImportError:  # reports not installed in this build
-        return
+    from bot.reports.service import publish_due
+
     try:
         publish_due(engine.store, now, k=max(3, int(settings.min_group)), content=engine.content,
                     limit=PUBLISH_PER_TICK)

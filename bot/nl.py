@@ -1,0 +1,63 @@
+"""Dutch formatting, in one place: numbers, counts, dates, month names, role names.
+
+Everything users read is Dutch; every module that writes a number, a date, a month or a role
+for them takes it from here (so "3,5" and "4.001" and "januari" are spelled one way).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+__all__ = [
+    "MONTHS",
+    "MONTHS_SHORT",
+    "ROLE_NAMES",
+    "WEEKDAYS",
+    "format_count",
+    "format_date",
+    "format_number",
+    "format_years",
+]
+
+#: month names, January first (``MONTHS[month - 1]``)
+MONTHS = ("januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus",
+          "september", "oktober", "november", "december")
+#: short month names as in a Dutch calendar
+MONTHS_SHORT = ("jan", "feb", "mrt", "apr", "mei", "jun", "jul", "aug", "sep", "okt", "nov",
+                "dec")
+#: weekday names, Monday first (``WEEKDAYS[d.weekday()]``)
+WEEKDAYS = ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag")
+#: the roles a person answers as (:data:`bot.content.ROLES`), as users read them
+ROLE_NAMES = {
+    "professional": "professional",
+    "manager": "teamleider/manager",
+    "beleid": "beleidsmedewerker",
+    "bestuurder": "bestuurder",
+}
+
+
+def format_count(n: int) -> str:
+    """A whole number with the Dutch thousands separator: 4001 -> ``4.001``."""
+    return f"{n:,}".replace(",", ".")
+
+
+def format_number(value: float, decimals: int = 1, sign: bool = False) -> str:
+    """A decimal number the Dutch way: ``3,5``, a true minus sign, a ``+`` with ``sign``."""
+    text = f"{abs(value):.{decimals}f}".replace(".", ",")
+    if round(value, decimals) < 0:
+        return "\u2212" + text
+    if sign:
+        return "+" + text
+    return text
+
+
+def format_date(moment: date | datetime | str) -> str:
+    """``15-01-2027`` (a date, a datetime or an ISO timestamp)."""
+    when = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+    return f"{when.day:02d}-{when.month:02d}-{when.year}"
+
+
+def format_years(years: float) -> str:
+    """``3 jaar``, ``1,5 jaar``."""
+    whole = years == int(years)
+    return f"{int(years) if whole else format_number(years)} jaar"
