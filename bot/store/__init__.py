@@ -10,11 +10,9 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ import sqlite_utils
 
 from bot.store.access import AccessQueries, new_member_id, new_token
 from bot.store.actions import ActionQueries
+from bot.store.clock import utcnow
 from bot.store.delivery import DeliveryQueries
 from bot.store.health import StoreHealth, is_outage
 from bot.store.insights import InsightQueries
@@ -34,19 +33,6 @@ from bot.store.snapshots import SnapshotQueries
 
 __all__ = ["Conversation", "SchemaError", "Store", "StoreHealth", "is_outage", "utcnow",
            "LATEST"]
-
-
-_NOW: tuple[int, str] = (-1, "")
-
-
-def utcnow() -> str:
-    """Timestamps are stored as ISO 8601 UTC strings (sortable, readable)."""
-    global _NOW
-    second = int(time.time())
-    cached = _NOW
-    if cached[0] != second:  # formatting costs more than a turn's SQL; once per second
-        cached = _NOW = (second, datetime.fromtimestamp(second, UTC).isoformat(timespec="seconds"))
-    return cached[1]
 
 
 #: what ``json.dumps(..., ensure_ascii=False, separators=(",", ":"))`` builds on every call

@@ -113,6 +113,6 @@ class ActionQueries:
         )
 
     def owner_chats(self, team_id: int, now: str | None = None) -> list[dict[str, Any]]:
-        from bot.store import utcnow
+        from bot.store.clock import utcnow
 
         return self.member_chats(team_id, now or utcnow(), owners_only=True)

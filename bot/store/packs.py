@@ -12,10 +12,10 @@ import sqlite3
 from contextlib import AbstractContextManager
 from typing import Any
 
+from bot.store.clock import utcnow
+
 
 def _now() -> str:
-    from bot.store import utcnow
-
     return utcnow()
 
 
