@@ -3,6 +3,9 @@
 Everything that sends to a chat platform goes through the pieces here, replies to a person and
 scheduled broadcasts (the outbox) alike:
 
+* :class:`ChatEngine`: what a chat transport may ask of the engine (turns in, replies out, the
+  replies it still owes, who blocked the bot). A transport only translates: it never touches
+  the store; what is recorded, the engine records.
 * :class:`Sender`: the outgoing side of a platform. ``send(chat_id, replies, is_group=..., key=...)``
   sends replies in order and returns the platform id of the last message. It raises one of the
   :class:`DeliveryError` subclasses below and says in ``sent`` how many of the replies went out
@@ -34,17 +37,18 @@ import logging
 import math
 import random as _random
 import time as _time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from bot.engine.messages import Reply
+    from bot.engine.messages import CommandHelp, Incoming, OwedPrompt, Reply
 
 __all__ = [
     "BROADCAST_POLICY",
     "REPLY_POLICY",
+    "ChatEngine",
     "Decision",
     "DeliveryError",
     "Rejected",
@@ -149,6 +153,55 @@ class Sender(Protocol):
         self, chat_id: str, replies: list[Reply], *, is_group: bool, key: DeliveryKey | None = None
     ) -> str | None:
         """Send the replies in order; return the platform message id (of the last one)."""
+        ...
+
+
+class ChatEngine(Protocol):
+    """What a chat transport may ask of the engine (:class:`bot.engine.core.Engine`).
+
+    The transport turns platform updates into :class:`~bot.engine.messages.Incoming` and the
+    replies into messages; every decision and every record is the engine's.
+    """
+
+    def handle(self, incoming: Incoming, *, owe: bool = False) -> list[Reply]:
+        """One turn, committed before its replies are returned (``owe``: the replies are
+        owed until :meth:`replies_delivered`)."""
+        ...
+
+    def handle_many(
+        self, incomings: Sequence[Incoming], *, owe: bool = False
+    ) -> list[list[Reply]]:
+        """Several turns in one commit (group commit)."""
+        ...
+
+    def current_prompt(self, platform: str, user_id: str) -> list[Reply]:
+        """Where a person's conversation is, again (nothing when there is none)."""
+        ...
+
+    def personal_refusal(self) -> Reply:
+        """What goes instead of a personal reply into a chat with others in it."""
+        ...
+
+    def replies_delivered(self, platform: str, event_ids: Sequence[str]) -> int:
+        """The replies of these turns arrived: they are no longer owed."""
+        ...
+
+    def owed_prompts(
+        self, platform: str, *, older_than: float | None = None
+    ) -> list[OwedPrompt]:
+        """The current prompt of every conversation whose replies never arrived."""
+        ...
+
+    def owed_event_ids(self, platform: str) -> set[str]:
+        """The event ids of the turns whose replies are owed now."""
+        ...
+
+    def set_reachable(self, platform: str, user_id: str, reachable: bool) -> bool:
+        """The person blocked the bot in their private chat (or unblocked it)."""
+        ...
+
+    def command_menu(self) -> list[CommandHelp]:
+        """The commands and their help, for a platform's command menu."""
         ...
 
 

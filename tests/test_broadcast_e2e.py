@@ -394,7 +394,7 @@ async def test_between_its_two_messages_a_row_is_not_in_flight(tmp_path: Path) -
                 not_before=iso(datetime.now(UTC)), now=iso(datetime.now(UTC)))
     with FakeBotAPI(token=TOKEN) as fake:
         async with Bot(fake.token, base_url=fake.base_url) as bot:
-            sender = TelegramSender(bot, store, bot_username="teamspiegel_test_bot")
+            sender = TelegramSender(bot, bot_username="teamspiegel_test_bot")
             # one message per 4 s per chat: a wide window between the two messages of a row
             dispatcher = Dispatcher(store, {"telegram": sender},
                                     Limits(global_per_second=1000, per_chat_per_second=0.25))

@@ -25,13 +25,12 @@ from bot.channel import DeliveryKey
 from bot.config import Settings
 from bot.content import get_content
 from bot.engine.core import Engine
-from bot.engine.messages import Choice, Link, Reply
-from bot.schedule.dispatcher import RetryAfter, TransientError, Unreachable
+from bot.engine.messages import Choice, Link, Reply, reply_to_payload
+from bot.schedule.dispatcher import Dispatcher, RetryAfter, TransientError, Unreachable
 from bot.schedule.tips import tip_replies
 from bot.store import Store
 from bot.transports.matrix import (
     CONTENT_BYTES,
-    UNDECRYPTABLE_TEXT,
     MatrixTransport,
     error_for,
     incoming_from_event,
@@ -185,7 +184,7 @@ async def bot(synapse, matrix_users, tmp_path):
     await transport.start()
     members: list[Member] = []
     state = {"transport": transport, "store": store, "user": user, "members": members,
-             "settings": settings}
+             "settings": settings, "engine": engine}
     try:
         yield state
     finally:
@@ -217,7 +216,7 @@ async def test_undecryptable_message_gets_an_explanation(bot, synapse, matrix_us
     mark = member.mark()
     secret_id = await member.send(room, "geheim")
     got = await member.wait_for(room, "niet ontsleutelen", mark)
-    assert [text_of(e) for e in got] == [UNDECRYPTABLE_TEXT]
+    assert [text_of(e) for e in got] == [bot["engine"].dialogues.text("undecryptable")]
     assert got[0].decrypted
     assert (room, secret_id) not in transport.handled  # nothing reached the engine
     assert bot["store"].event_seen("matrix", secret_id)  # explained once, even after a replay
@@ -305,8 +304,16 @@ async def test_edits_media_and_group_rules(bot, synapse, matrix_users, tmp_path)
     # A monthly tip from the outbox: typing "4" answers the tip's scale (no buttons on Matrix).
     tip = get_content().kalender.tip_for_month(3)
     mark = member.mark()
-    await transport.sender.send(room, tip_replies(tip, "2026-03", group=False,
-                                                  source_line="Bron: test"), is_group=False)
+    with store.transaction():
+        store.enqueue_row(
+            platform="matrix", chat_id=room, kind="tip", period="2026-03",
+            payload=json.dumps([reply_to_payload(r) for r in tip_replies(
+                tip, "2026-03", group=False, source_line="Bron: test")]),
+            not_before="2000-01-01T00:00:00+00:00", now="2000-01-01T00:00:00+00:00",
+            member_id=store.member_id("matrix", member.user_id), team_id=team)
+    dispatcher = Dispatcher(store, {"matrix": transport.sender},
+                            on_delivered=bot["engine"].scheduled_delivered)
+    assert (await dispatcher.run_once()).rows_sent == 1
     await member.wait_for(room, "Hoe herkenbaar", mark)
     await member.say(room, "4", "Dank je!")
     (reaction,) = store.tip_reactions(team)

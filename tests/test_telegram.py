@@ -485,7 +485,7 @@ async def test_sender_renders_and_maps_errors_without_retrying(fake, store):
                 choices=[Choice(str(n), f"tip:2026-03:{n}") for n in range(1, 6)],
                 links=[Link("Open de chat", "private:")])
     async with Bot(fake.token, base_url=fake.base_url) as bot:
-        sender = TelegramSender(bot, store)
+        sender = TelegramSender(bot)
         assert sender.platform == "telegram"
         message_id = await sender.send(str(USER), [tip], is_group=False)
         sent = fake.last_message(USER)
@@ -529,7 +529,7 @@ async def test_sender_sends_the_monthly_tip_privately_and_to_a_group(fake, store
 
     tip = get_content().kalender.tip_for_month(3)
     async with Bot(fake.token, base_url=fake.base_url) as bot:
-        sender = TelegramSender(bot, store)
+        sender = TelegramSender(bot)
         assert sender.private_link("tip-2026-03") == "private:tip-2026-03"  # name unknown yet
         private = tip_replies(tip, "2026-03", group=False, source_line="Bron")
         assert len(private) == 1  # one message: a tip never arrives half
@@ -568,7 +568,7 @@ async def test_sender_timeout_means_maybe_delivered(fake, store):
     async with Bot(fake.token, base_url=fake.base_url, request=slow) as bot:
         fake.add_fault(None, count=1, method="sendMessage", delay=1.0, deliver_first=True)
         with pytest.raises(TransientError) as timed_out:
-            await TelegramSender(bot, store).send(str(USER), [Reply("Hallo")], is_group=False)
+            await TelegramSender(bot).send(str(USER), [Reply("Hallo")], is_group=False)
         assert timed_out.value.maybe_delivered
         assert fake.last_message(USER).text == "Hallo"  # it did arrive
 

@@ -10,10 +10,12 @@ person saw acknowledged.
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
 from transitions import EventData, Machine
 
@@ -28,7 +30,15 @@ from bot.engine import understand
 from bot.engine.actions import apply_edit
 from bot.engine.flows import Dialogues, StateSpec, load_dialogues
 from bot.engine.groups import handle_group
-from bot.engine.messages import SCALE_VALUES, Choice, Failure, Incoming, Reply
+from bot.engine.messages import (
+    SCALE_VALUES,
+    Choice,
+    CommandHelp,
+    Failure,
+    Incoming,
+    OwedPrompt,
+    Reply,
+)
 from bot.engine.placeholders import check_placeholders, passed_values
 from bot.engine.registry import REGISTRY
 from bot.engine.turn import MAX_TEXT, Plugins, Turn
@@ -59,6 +69,11 @@ def text_values(settings: dict[str, Any]) -> dict[str, str]:
 
 
 START_STATE = "onboarding.welcome"
+#: an undecryptable message in a group room is explained at most this often per room (seconds)
+GROUP_EXPLAIN_EVERY = 3600.0
+#: context key: the options of the last scheduled message a person got (a tip's 1..5), which a
+#: typed number or label answers until the next prompt is shown (:meth:`Engine.scheduled_delivered`)
+SCHEDULED = "_s"
 #: button values with these prefixes are global triggers, valid from any state
 BUTTON_TRIGGERS = ("tip", "go")
 MEDIA_NAMES = {
@@ -72,15 +87,6 @@ MEDIA_NAMES = {
     "contact": "Contactkaarten",
     "poll": "Peilingen",
 }
-
-
-class OwedPrompt(NamedTuple):
-    """A reply a committed turn still owes: the current prompt, for the person's private chat."""
-
-    chat_id: str
-    user_id: str
-    event_id: str
-    replies: list[Reply]
 
 
 class _Model:
@@ -135,6 +141,8 @@ class Engine:
         self.plugins = Plugins()
         #: derived values that depend only on content (e.g. a run's question list)
         self.memo: dict[Any, Any] = {}
+        #: group rooms -> when an undecryptable message there was last explained (monotonic)
+        self._explained: OrderedDict[tuple[str, str], float] = OrderedDict()
 
     def text(self, key: str, **values: object) -> str:
         """A text of ``texts.yaml`` with its placeholders filled in; the engine-wide values
@@ -335,6 +343,8 @@ class Engine:
         store = self.store
         if inc.event_id and not store.claim_event(inc.platform, inc.event_id):
             return []  # a replayed event
+        if inc.kind == "undecryptable":
+            return self._undecryptable(inc)
         if inc.is_group:
             return handle_group(self, inc)
         # the conversation is the sender's, never the room's (a room can change hands)
@@ -368,6 +378,19 @@ class Engine:
         if owe and turn.replies and inc.event_id and conv.id is not None:
             store.owe_reply(conv.id, inc.platform, inc.event_id, utcnow())
         return turn.replies
+
+    def _undecryptable(self, inc: Incoming) -> list[Reply]:
+        """A message the transport could not decrypt (its key never came): explained once per
+        event (its id was claimed), in a group room at most once an hour; nothing is stored."""
+        if inc.is_group:
+            key, now = (inc.platform, inc.chat_id), time.monotonic()
+            if now - self._explained.get(key, -math.inf) < GROUP_EXPLAIN_EVERY:
+                return []
+            self._explained[key] = now
+            self._explained.move_to_end(key)
+            if len(self._explained) > self._cache_size:
+                self._explained.popitem(last=False)
+        return [Reply(self.text("undecryptable"))]
 
     def _dispatch(self, turn: Turn) -> bool:
         """Run the input through the machine; True when the prompt should be (re)shown."""
@@ -411,6 +434,11 @@ class Engine:
     def _trigger_for(self, turn: Turn) -> str | None:
         """Which trigger this input is, or None after replying with a hint."""
         inc, ctx = turn.incoming, turn.ctx
+        if inc.kind == "text" and ctx.get(SCHEDULED):
+            picked = _match_scheduled(inc.text, ctx[SCHEDULED])
+            if picked is not None:  # typed to the last scheduled message: it is pressed
+                del ctx[SCHEDULED]
+                inc.kind, inc.value = "choice", picked
         if inc.kind == "command":
             name = self.dialogues.command_names.get((inc.command or "").lower())
             if name is None:
@@ -472,6 +500,7 @@ class Engine:
         """The state's prompt; after a miss (``turn.retry``) its short form: a say-state's
         ``short`` text, and renderers leave out intros."""
         conv = turn.conv
+        conv.context.pop(SCHEDULED, None)  # a new prompt: typed input is for this one now
         spec: StateSpec = self.dialogues.states[conv.state]
         if spec.render:
             replies: list[Reply] = self.registry["renderer"][spec.render](turn)
@@ -548,6 +577,61 @@ class Engine:
         """What a transport sends instead of a personal reply (``Reply.personal``) it may not
         deliver because someone else is in the chat."""
         return Reply(self.dialogues.text("personal_private_only"))
+
+    # -- what transports and the outbox tell the engine ---------------------------------------
+
+    def owed_event_ids(self, platform: str) -> set[str]:
+        """The event ids of the turns whose replies are owed now (see :meth:`owed_prompts`)."""
+        return {str(d["event_id"]) for d in self.store.owed_replies(platform)}
+
+    def set_reachable(self, platform: str, user_id: str, reachable: bool) -> bool:
+        """Record that a person blocked the bot in their private chat (``reachable=False``:
+        marked, their scheduled messages cancelled) or unblocked it. The store's one rule
+        (``member_unreachable`` / ``mark_reachable``) is also what the outbox uses when a send
+        comes back unreachable, and writing again makes a person reachable (a turn). Never
+        raises: False when nothing was recorded (unknown person, store unavailable)."""
+        try:
+            with self.store.transaction():
+                member_id = self.store.member_id(platform, user_id)
+                if member_id is None:
+                    return False
+                if reachable:
+                    self.store.mark_reachable(member_id)
+                else:
+                    self.store.member_unreachable(member_id, utcnow())
+        except Exception as exc:
+            if not is_outage(exc):  # an outage was reported by the store, once
+                log.exception("could not record whether a %s chat is reachable", platform)
+            return False
+        return True
+
+    def scheduled_delivered(self, platform: str, member_id: int, reply: Reply) -> None:
+        """The outbox delivered a scheduled message with options (a tip's 1..5) into a person's
+        private chat: it is their last prompt now, so a typed number or label answers it (on
+        Matrix, without buttons, the only way). Kept in the conversation, so it survives a
+        restart; called inside the outbox's transaction; the next prompt shown replaces it."""
+        if not reply.choices:
+            return
+        user_id = self.store.member_user_id(member_id)
+        conv = self.store.load_conversation(platform, user_id) if user_id else None
+        if conv is None:
+            return
+        conv.context[SCHEDULED] = [[c.label, c.value] for c in reply.choices]
+        self.store.save_conversation(conv)
+
+    def command_menu(self) -> list[CommandHelp]:
+        """The commands with their help, for a platform's command menu."""
+        return [CommandHelp(name, spec.help, bool(spec.group))
+                for name, spec in self.dialogues.commands.commands.items()]
+
+
+def _match_scheduled(text: str, choices: list[list[str]]) -> str | None:
+    """The option of a scheduled message a typed answer names: its number or its label."""
+    typed = text.strip().lower().rstrip(".")
+    for n, (label, value) in enumerate(choices, 1):
+        if typed in (str(n), label.lower()):
+            return value
+    return None
 
 
 def _match_choice(raw: str, choices: list[list[str]], *, pressed: bool = False,

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
-IncomingKind = Literal["text", "choice", "command", "edit", "unsupported"]
+IncomingKind = Literal["text", "choice", "command", "edit", "unsupported", "undecryptable"]
 Expects = Literal["choice", "scale", "text", "none"]
 #: why a turn failed: "retry" (the store was unavailable; the same input may work later) or
 #: "error" (a fault that would repeat)
@@ -43,6 +43,7 @@ class Incoming:
     display_name: str | None = None
     #: for kind="unsupported": what it was (photo, sticker, voice, ...)
     media: str | None = None
+    # kind="undecryptable": an end-to-end encrypted message whose key never reached the bot
 
 
 @dataclass(slots=True, frozen=True)
@@ -115,6 +116,24 @@ class Reply:
 
 
 SCALE_VALUES = ("1", "2", "3", "4", "5")
+
+
+class CommandHelp(NamedTuple):
+    """A command as a platform's command menu shows it."""
+
+    name: str
+    help: str
+    #: also offered in group chats
+    in_groups: bool
+
+
+class OwedPrompt(NamedTuple):
+    """A reply a committed turn still owes: the current prompt, for the person's private chat."""
+
+    chat_id: str
+    user_id: str
+    event_id: str
+    replies: list[Reply]
 
 
 def withhold_personal(replies: list[Reply], *, private: bool, refusal: Reply) -> list[Reply]:

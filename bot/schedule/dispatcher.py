@@ -239,6 +239,9 @@ class Dispatcher:
     shape the :class:`~bot.channel.RetryPolicy` (or pass ``policy``). A sender's own ``budget``
     (shared with its replies) is used when the clocks are the real ones; otherwise each
     platform gets a budget of ``limits.global_per_second`` on the dispatcher's clock.
+    ``on_delivered(platform, member_id, reply)``: told of every reply delivered into a person's
+    private chat, inside the transaction that records it (the engine remembers a tip's options
+    there: :meth:`bot.engine.core.Engine.scheduled_delivered`).
     """
 
     def __init__(
@@ -259,10 +262,12 @@ class Dispatcher:
         monotonic: Callable[[], float] | None = None,
         sleep: Callable[[float], Awaitable[Any]] | None = None,
         random: Callable[[], float] | None = None,
+        on_delivered: Callable[[str, int, Reply], None] | None = None,
     ) -> None:
         if max_attempts < 1 or concurrency < 1 or batch_size < 1:
             raise ValueError("max_attempts, concurrency and batch_size must be >= 1")
         self.store = store
+        self.on_delivered = on_delivered
         self.senders = dict(senders)
         self.limits = limits
         self.uncertain = UncertainPolicy.parse(str(uncertain))
@@ -663,6 +668,7 @@ class Dispatcher:
         row, stats = d.row, st.stats
         now_s = _iso(wall)
         if d.outcome == "ok":
+            self._delivered(row, row.replies[row.index])
             index = row.index + 1
             message_id = d.message_id or row.message_id
             if index >= len(row.replies):
@@ -773,6 +779,18 @@ class Dispatcher:
 
         effects.append(failed)
 
+    def _delivered(self, row: _Row, reply: Reply) -> None:
+        """Tell ``on_delivered`` of a reply that arrived in a person's private chat. A database
+        error undoes the outcome's transaction (tried again); any other error is logged."""
+        if self.on_delivered is None or row.member_id is None or row.is_group:
+            return
+        try:
+            self.on_delivered(row.platform, int(row.member_id), reply)
+        except sqlite3.Error:
+            raise
+        except Exception:
+            log.exception("outbox row %s: on_delivered failed", row.id)
+
     def backoff(self, attempts: int) -> float:
         """Delay before attempt ``attempts + 1``: base * 2^(attempts-1), capped, + 0-25 % jitter."""
         return self.policy.backoff(attempts, self._random())
@@ -781,8 +799,7 @@ class Dispatcher:
                      effects: list[Callable[[], None]]) -> None:
         """After an Unreachable: mark the member, cancel what else waits for them or the chat."""
         if row.member_id is not None and not row.is_group:
-            self.store.mark_member_unreachable(int(row.member_id), now_s)
-            ids = set(self.store.cancel_pending(member_id=int(row.member_id)))
+            ids = set(self.store.member_unreachable(int(row.member_id), now_s))
 
             def gone(r: _Row) -> bool:
                 return r.member_id == row.member_id or (

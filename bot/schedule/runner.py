@@ -115,6 +115,7 @@ async def run_schedule(
             per_group_per_minute=settings.rate_group_per_minute,
         ),
         uncertain=settings.uncertain_policy,
+        on_delivered=engine.scheduled_delivered,
     )
     links = _links(senders)
     retention = RetentionTick(store, settings.retention_years)

@@ -36,6 +36,13 @@ class DeliveryQueries:
             (conversation_id, platform, event_id, now),
         )
 
+    def member_user_id(self, member_id: int) -> str | None:
+        """The platform user id of a member (whose conversation a scheduled message joins)."""
+        row = self.conn.execute(
+            "SELECT platform_user_id FROM members WHERE id = ?", (member_id,)
+        ).fetchone()
+        return str(row[0]) if row else None
+
     def forget_owed(self, conversation_id: int) -> None:
         self.conn.execute("DELETE FROM owed_replies WHERE conversation_id = ?", (conversation_id,))
 

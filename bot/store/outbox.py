@@ -387,6 +387,14 @@ class OutboxQueries:
             (now, member_id),
         )
 
+    def member_unreachable(self, member_id: int, now: str) -> list[int]:
+        """The one rule for "this person cannot be reached in their private chat" (they blocked
+        the bot): marked, and what waits in the outbox for them is cancelled. Returns the ids of
+        the cancelled rows. Used by the engine (a transport saw it) and by the dispatcher (a
+        send came back unreachable); writing again makes them reachable (``mark_reachable``)."""
+        self.mark_member_unreachable(member_id, now)
+        return self.cancel_pending(member_id=member_id)
+
     def cancel_pending(
         self, *, member_id: int | None = None, platform: str | None = None,
         chat_id: str | None = None, reason: str = "onbereikbaar",

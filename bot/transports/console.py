@@ -10,7 +10,7 @@ import json
 import sys
 from typing import TextIO
 
-from bot.engine.core import Engine
+from bot.channel import ChatEngine
 from bot.engine.messages import Incoming, Reply
 
 PLATFORM = "console"
@@ -47,7 +47,7 @@ def render_text(reply: Reply) -> str:
 
 
 def run_console(
-    engine: Engine,
+    engine: ChatEngine,
     user_id: str,
     *,
     jsonl: bool = False,
@@ -64,11 +64,8 @@ def run_console(
                 stdout.write(render_text(reply) + "\n\n")
         stdout.flush()
 
-    conv = engine.store.load_conversation(PLATFORM, user_id)
-    if conv is None:
-        show(engine.handle(parse_line("/start", user_id)))
-    else:
-        show(engine.current_prompt(PLATFORM, user_id))
+    # where the conversation is; a new one starts with /start
+    show(engine.current_prompt(PLATFORM, user_id) or engine.handle(parse_line("/start", user_id)))
     while True:
         if not jsonl:
             stdout.write("> ")

@@ -63,6 +63,7 @@ import aiohttp
 import nio
 
 from bot.channel import (
+    ChatEngine,
     DeliveryError,
     DeliveryKey,
     PaidReplies,
@@ -73,7 +74,8 @@ from bot.channel import (
     Unreachable,
     call_with_retries,
 )
-from bot.engine.messages import Choice, Incoming, Reply, withhold_personal
+from bot.config import Settings
+from bot.engine.messages import Incoming, Reply, withhold_personal
 from bot.engine.messages import split_text as engine_split_text
 from bot.transports.matrix_crypto import (
     drop_room_keys,
@@ -95,14 +97,6 @@ TIMELINE_LIMIT = 50
 GAP_LIMIT = 1000
 #: attempts to join a room we were invited to (one per sync)
 JOIN_ATTEMPTS = 5
-#: an undecryptable group message is explained at most this often per room (seconds)
-GROUP_EXPLAIN_EVERY = 3600.0
-
-UNDECRYPTABLE_TEXT = (
-    "Ik kon je bericht niet ontsleutelen: de sleutel ervan kwam niet bij mij aan. "
-    "Stuur het nog eens. Lukt het dan nog niet? Verifieer mij in je app, "
-    "of begin een nieuw privégesprek met me."
-)
 
 #: msgtype -> the engine's media names (bot.engine.core.MEDIA_NAMES)
 MEDIA_BY_MSGTYPE = {
@@ -113,9 +107,6 @@ MEDIA_BY_MSGTYPE = {
     "m.location": "location",
 }
 POLL_TYPES = ("m.poll.start", "org.matrix.msc3381.poll.start")
-#: choice values of scheduled messages (tips, invites, reminders) that the engine handles in
-#: any state; typed answers to them are resolved here against the last scheduled message
-SCHEDULED_PREFIXES = ("tip:", "go:", "menu:")
 
 
 # -- pure translation helpers (no network) ------------------------------------------------
@@ -386,7 +377,7 @@ class MatrixSender:
 # -- the transport --------------------------------------------------------------------------
 
 
-def _setting(settings: Any, name: str, default: Any = None) -> Any:
+def _setting(settings: Settings, name: str, default: Any = None) -> Any:
     value = getattr(settings, name, None)
     return default if value in (None, "") else value
 
@@ -398,8 +389,8 @@ class MatrixTransport:
 
     def __init__(
         self,
-        engine: Any,
-        settings: Any,
+        engine: ChatEngine,
+        settings: Settings,
         *,
         sync_timeout_ms: int = 30_000,
         megolm_grace: float = 4.0,
@@ -432,11 +423,8 @@ class MatrixTransport:
         self._join_retry: dict[str, int] = {}
         #: room -> (inviter, is_direct) of a pending invite
         self._invites: dict[str, tuple[str, bool]] = {}
-        self._explained_group: dict[str, float] = {}
         #: room -> the user who created it (who opened it with the bot): its owner
         self._creators: dict[str, str] = {}
-        #: room -> choices of the last scheduled message (a tip's 1..5), for typed answers
-        self._scheduled: dict[str, list[Choice]] = {}
         self.first_start = False
         #: the latest events handed to the engine (for tests and status): (room id, event id)
         self.handled: deque[tuple[str, str]] = deque(maxlen=1000)
@@ -455,10 +443,6 @@ class MatrixTransport:
     @property
     def sender(self) -> MatrixSender:
         return self._sender
-
-    @property
-    def store(self) -> Any:
-        return self.engine.store
 
     @property
     def device_id(self) -> str | None:
@@ -610,7 +594,6 @@ class MatrixTransport:
             if self.client is not None and self.client.rooms.pop(room_id, None) is not None:
                 log.info("no longer in room %s", room_id)
             self._joining.discard(room_id)
-            self._scheduled.pop(room_id, None)
         for room_id, info in resp.rooms.join.items():
             self._note_creator(room_id, [*info.state, *info.timeline.events])
         if skip_timeline:
@@ -844,7 +827,6 @@ class MatrixTransport:
             inc = incoming_from_event(event, room_id, is_group=group)
             if inc is None:
                 return
-            self._resolve_scheduled(inc)
             replies = self.engine.handle(inc, owe=True)
             failed = next((r for r in replies if r.failed), None)
             if failed is not None:
@@ -858,18 +840,6 @@ class MatrixTransport:
         except Exception:
             log.exception("handling Matrix event %s in %s failed", getattr(event, "event_id", "?"),
                           room_id)
-
-    def _resolve_scheduled(self, inc: Incoming) -> None:
-        """A typed answer to the last scheduled message (a tip's 1..5) becomes its choice."""
-        choices = self._scheduled.get(inc.chat_id)
-        if not choices or inc.kind != "text":
-            return
-        typed = inc.text.strip().lower().rstrip(".")
-        for n, choice in enumerate(choices, 1):
-            if typed in (str(n), choice.label.lower()):
-                inc.kind, inc.value = "choice", choice.value
-                del self._scheduled[inc.chat_id]
-                return
 
     async def _on_member(self, room: nio.MatrixRoom, event: nio.RoomMemberEvent) -> None:
         """Leave a room in which nobody is left to talk to."""
@@ -904,6 +874,8 @@ class MatrixTransport:
         self._pending = still
 
     async def _explain_undecryptable(self, item: _Pending) -> None:
+        """Tell the engine of a message that stayed undecryptable; it decides what to say (once
+        per event, at most hourly in a group room)."""
         event, room_id = item.event, item.room_id
         # no sender in the log: logs outlive /vergeet
         log.warning("could not decrypt event %s in %s (session %s)", event.event_id, room_id,
@@ -914,16 +886,11 @@ class MatrixTransport:
         if room is None:
             return
         try:
-            with self.store.transaction():
-                if self.store.event_seen(PLATFORM, event.event_id):
-                    return
-                self.store.mark_event(PLATFORM, event.event_id)
-            if self.is_group(room):
-                last = self._explained_group.get(room_id, -GROUP_EXPLAIN_EVERY)
-                if time.monotonic() - last < GROUP_EXPLAIN_EVERY:
-                    return
-                self._explained_group[room_id] = time.monotonic()
-            await self._deliver(room_id, [Reply(UNDECRYPTABLE_TEXT)])
+            inc = Incoming(PLATFORM, event.sender, room_id, "undecryptable",
+                           event_id=event.event_id, is_group=self.is_group(room, event.sender))
+            replies = self.engine.handle(inc)
+            if replies and not any(r.failed for r in replies):
+                await self._deliver(room_id, replies, user_id=event.sender)
         except Exception:
             log.exception("explaining an undecryptable event in %s failed", room_id)
 
@@ -990,8 +957,6 @@ class MatrixTransport:
         return rooms
 
     def _forget_room_state(self, room_id: str) -> None:
-        self._scheduled.pop(room_id, None)
-        self._explained_group.pop(room_id, None)
         self._creators.pop(room_id, None)
         self._direct.discard(room_id)
         self._pending = [p for p in self._pending if p.room_id != room_id]
@@ -1038,7 +1003,7 @@ class MatrixTransport:
     def _owed_snapshot(self) -> set[str]:
         """Event ids of the turns whose replies a previous run still owed."""
         try:
-            return {str(d["event_id"]) for d in self.store.owed_replies(PLATFORM)}
+            return self.engine.owed_event_ids(PLATFORM)
         except Exception as exc:  # the store is unavailable (it said so): next start
             log.debug("owed replies not readable: %s", type(exc).__name__)
             return set()
@@ -1106,10 +1071,6 @@ class MatrixTransport:
                     exc.sent = sent_replies
                     raise
             sent_replies += 1
-            if scheduled and reply.choices:
-                self._scheduled[room_id] = list(reply.choices)
-            elif reply.is_prompt:
-                self._scheduled.pop(room_id, None)
         return last
 
     async def _send_out(self, room_id: str, item: _Out, *, retry: bool) -> str:

@@ -59,6 +59,7 @@ from telegram.ext import (
 )
 
 from bot.channel import (
+    ChatEngine,
     DeliveryError,
     DeliveryKey,
     PaidReplies,
@@ -70,9 +71,9 @@ from bot.channel import (
     Unreachable,
     call_with_retries,
 )
+from bot.config import Settings
 from bot.engine.messages import Choice, Incoming, Reply
 from bot.engine.messages import split_text as engine_split_text
-from bot.store import utcnow
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -429,11 +430,10 @@ class TelegramSender:
     idempotent = False
 
     def __init__(
-        self, bot: Bot, store: Any = None, *, bot_username: str | None = None,
+        self, bot: Bot, *, bot_username: str | None = None,
         budget: PlatformBudget | None = None,
     ) -> None:
         self.bot = bot
-        self.store = store
         self._username = bot_username
         self.budget = budget
 
@@ -522,7 +522,7 @@ class _Job:
     update_id: int | None = None
 
 
-def _setting(settings: Any, name: str, default: Any = None) -> Any:
+def _setting(settings: Settings, name: str, default: Any = None) -> Any:
     value = getattr(settings, name, None)
     return default if value in (None, "") else value
 
@@ -534,8 +534,8 @@ class TelegramTransport:
 
     def __init__(
         self,
-        engine: Any,
-        settings: Any,
+        engine: ChatEngine,
+        settings: Settings,
         *,
         poll_timeout: float = 30.0,
         application: Application | None = None,
@@ -595,13 +595,9 @@ class TelegramTransport:
         return self.application.bot
 
     @property
-    def store(self) -> Any:
-        return self.engine.store
-
-    @property
     def sender(self) -> TelegramSender:
         if self._sender is None:
-            self._sender = TelegramSender(self.bot, self.store, bot_username=self._username,
+            self._sender = TelegramSender(self.bot, bot_username=self._username,
                                           budget=self.budget)
         return self._sender
 
@@ -667,9 +663,9 @@ class TelegramTransport:
 
     async def set_commands(self) -> None:
         """The command menus, in Dutch: everything in private chats, the group ones in groups."""
-        specs = self.engine.dialogues.commands.commands
-        private = [BotCommand(name, spec.help) for name, spec in specs.items()]
-        group = [BotCommand(name, spec.help) for name, spec in specs.items() if spec.group]
+        menu = self.engine.command_menu()
+        private = [BotCommand(c.name, c.help) for c in menu]
+        group = [BotCommand(c.name, c.help) for c in menu if c.in_groups]
         try:
             await self.bot.set_my_commands(private, scope=BotCommandScopeAllPrivateChats())
             await self.bot.set_my_commands(group, scope=BotCommandScopeAllGroupChats())
@@ -856,21 +852,14 @@ class TelegramTransport:
             return
         status = change.new_chat_member.status
         if status in ("kicked", "left"):
-            self._mark_unreachable(str(change.from_user.id))
+            self.engine.set_reachable(PLATFORM, str(change.from_user.id), False)
         elif status == "member":
-            self._mark_unreachable(str(change.from_user.id), reachable=True)
+            self.engine.set_reachable(PLATFORM, str(change.from_user.id), True)
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         err = context.error
         log.error("error while handling a Telegram update: %s", type(err).__name__,
                   exc_info=(type(err), err, err.__traceback__) if err else None)
-
-    def _mark_unreachable(self, user_id: str, *, reachable: bool = False) -> None:
-        member_id = self.store.member_id(PLATFORM, user_id)
-        if member_id is None:
-            return
-        with self.store.transaction():
-            self.store.update_member(member_id, unreachable_at=None if reachable else utcnow())
 
     # -- delivering ----------------------------------------------------------------------------
 
@@ -982,7 +971,7 @@ class TelegramTransport:
             except Unreachable:
                 if str(target) == str(user_id):  # their private chat, not a group
                     log.info("chat %s blocked the bot: member marked unreachable", target)
-                    self._mark_unreachable(user_id)
+                    self.engine.set_reachable(PLATFORM, user_id, False)
                 else:
                     log.info("no access to chat %s (403)", target)
                 return True
