@@ -23,38 +23,17 @@ from typing import Any
 from bot.config import Settings, StartupError
 from bot.engine.core import Engine
 from bot.notices import print_notices
+from bot.redact import install_redaction
 from bot.store import Store
 
 log = logging.getLogger(__name__)
 
 
-class RedactSecrets(logging.Filter):
-    """Replaces secret values (tokens, passwords) in every log record."""
-
-    def __init__(self, secrets: list[str]) -> None:
-        super().__init__()
-        self.secrets = [s for s in secrets if s]
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
-            return True
-        message = record.getMessage()
-        redacted = message
-        for secret in self.secrets:
-            redacted = redacted.replace(secret, "***")
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
-
-
 def setup_logging(settings: Settings, level: int = logging.INFO) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    redact = RedactSecrets(settings.secrets())
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(redact)
-    # httpx logs every request URL, and Telegram's URLs contain the bot token
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    # every secret of the settings, on every handler; httpx's request log (URLs with the
+    # Telegram token) is silenced
+    install_redaction(*settings.secrets())
     # transitions logs every state callback at INFO
     logging.getLogger("transitions").setLevel(logging.WARNING)
 

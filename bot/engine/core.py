@@ -31,6 +31,7 @@ from bot.engine.actions import apply_edit
 from bot.engine.flows import Dialogues, StateSpec, load_dialogues
 from bot.engine.groups import handle_group
 from bot.engine.messages import (
+    GLOBAL_BUTTONS,
     SCALE_VALUES,
     Choice,
     CommandHelp,
@@ -75,7 +76,7 @@ GROUP_EXPLAIN_EVERY = 3600.0
 #: typed number or label answers until the next prompt is shown (:meth:`Engine.scheduled_delivered`)
 SCHEDULED = "_s"
 #: button values with these prefixes are global triggers, valid from any state
-BUTTON_TRIGGERS = ("tip", "go")
+BUTTON_TRIGGERS = GLOBAL_BUTTONS
 MEDIA_NAMES = {
     "photo": "Foto's",
     "sticker": "Stickers",

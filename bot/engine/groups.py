@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import UTC
 
-from bot.engine.messages import Incoming, Link, Reply
+from bot.engine.messages import Incoming, Link, Reply, private_link
 from bot.engine.turn import TurnEngine
 
 
@@ -35,7 +35,8 @@ def handle_group(engine: TurnEngine, inc: Incoming) -> list[Reply]:
         if replies:
             return replies
     # everything else, /start and /help included, happens in the private chat
-    return [Reply(d.text("group_private"), links=[Link("Naar de privéchat", "private:")])]
+    return [Reply(d.text("group_private"),
+                  links=[Link(d.text("private_chat_button"), private_link())])]
 
 
 def link_group(engine: TurnEngine, inc: Incoming, code: str, *,

@@ -117,6 +117,62 @@ class Reply:
 
 SCALE_VALUES = ("1", "2", "3", "4", "5")
 
+#: button values that are triggers of their own, valid in any state (the buttons of scheduled
+#: messages: ``tip:<period>:<n>``, ``go:<what>``); they belong to no prompt (no prompt token)
+GLOBAL_BUTTONS = ("tip", "go")
+#: the engine's link to the person's private chat with the bot (``private:<start payload>``);
+#: each transport makes it a link of its platform
+PRIVATE_LINK = "private:"
+
+
+def global_button(trigger: str, value: str) -> str:
+    """The value of a global button: ``global_button("tip", "2026-07:4")``."""
+    assert trigger in GLOBAL_BUTTONS
+    return f"{trigger}:{value}"
+
+
+def is_global_button(value: str) -> bool:
+    head, sep, _ = value.partition(":")
+    return bool(sep) and head in GLOBAL_BUTTONS
+
+
+def private_link(payload: str = "") -> str:
+    """A link to the private chat with the bot (that starts it with ``payload`` where the
+    platform's links carry one)."""
+    return PRIVATE_LINK + payload
+
+
+def private_payload(url: str) -> str | None:
+    """The start payload of a :func:`private_link`, or None for any other URL."""
+    return url.removeprefix(PRIVATE_LINK) if url.startswith(PRIVATE_LINK) else None
+
+
+def scale_ends(reply: Reply) -> tuple[str, str] | None:
+    """What 1 and 5 of a scale mean, when the reply's text does not say it yet (a transport
+    writes them its own way under the text)."""
+    if reply.expects != "scale" or not reply.scale_labels or "1 =" in reply.text:
+        return None
+    return reply.scale_labels
+
+
+def parse_command(
+    text: str, *, prefixes: str = "/", bot_username: str | None = None
+) -> tuple[str, str] | None:
+    """``(name, args)`` of a typed command: ``/name args``, also ``/name@bot`` (Telegram) and
+    with another prefix where a platform's clients eat unknown slash commands (Matrix: ``!``).
+    None for ordinary text, and for a command addressed to another bot."""
+    stripped = text.strip()
+    if len(stripped) < 2 or stripped[0] not in prefixes or not stripped[1].isalpha():
+        return None
+    head, _, args = stripped[1:].partition(" ")
+    if "\n" in head:
+        head, _, more = head.partition("\n")
+        args = f"{more} {args}"
+    name, _, target = head.partition("@")
+    if target and bot_username and target.lower() != bot_username.lower():
+        return None
+    return name.lower(), args.strip()
+
 
 class CommandHelp(NamedTuple):
     """A command as a platform's command menu shows it."""

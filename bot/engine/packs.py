@@ -22,7 +22,7 @@ from typing import Any
 from bot.content import Pack, Unit
 from bot.engine.actions import _start_run
 from bot.engine.intros import unit_intro
-from bot.engine.messages import Choice, Reply
+from bot.engine.messages import Choice, Reply, global_button
 from bot.engine.registry import action, condition, provider, renderer
 from bot.engine.turn import Turn
 from bot.packs import library
@@ -35,7 +35,7 @@ GO_PREFIX = "pack:"
 
 def go_value(pack_id: str, unit_id: str) -> str:
     """The button value that starts a unit of a pack from a broadcast (a series tip)."""
-    return f"go:{GO_PREFIX}{pack_id}:{unit_id}"
+    return global_button("go", f"{GO_PREFIX}{pack_id}:{unit_id}")
 
 
 def _role(turn: Turn) -> str:

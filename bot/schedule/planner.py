@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from bot.content import ROLES
-from bot.engine.messages import Choice, Reply, reply_to_payload
+from bot.engine.messages import Choice, Reply, global_button, reply_to_payload
 from bot.schedule.calendar import (
     AMSTERDAM,
     TeamSchedule,
@@ -145,9 +145,9 @@ def invite_replies(questions: int = 29) -> list[Reply]:
     """The invitation for a new round: how many questions (the person's role decides) and about
     how long; the whole round, one theme, or later."""
     text = INVITE_TEXT.format(questions=questions, minutes=minutes_for(questions))
-    return [Reply(text=text, choices=[Choice("Hele ronde", "go:tour"),
-                                      Choice("Eén thema", "go:theme"),
-                                      Choice("Later", "go:later")],
+    return [Reply(text=text, choices=[Choice("Hele ronde", global_button("go", "tour")),
+                                      Choice("Eén thema", global_button("go", "theme")),
+                                      Choice("Later", global_button("go", "later"))],
                   expects="choice")]
 
 
@@ -170,7 +170,7 @@ def reminder_replies(n: int, colleagues: int, others: int | None = None) -> list
     if proof:
         parts.append(proof)
     parts.append(REMINDER_STOP_HINT)
-    return [Reply(text="\n\n".join(parts), choices=[Choice("Verder gaan", "go:resume")],
+    return [Reply(text="\n\n".join(parts), choices=[Choice("Verder gaan", global_button("go", "resume"))],
                   expects="choice")]
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-from bot.engine.messages import Choice, Link, Reply
+from bot.engine.messages import Choice, Link, Reply, global_button
 
 if TYPE_CHECKING:
     from bot.content import Content
@@ -60,12 +60,12 @@ class TipLike(Protocol):
 
 
 def tip_prompt_token(period: str) -> str:
-    return f"tip:{period}"
+    return global_button("tip", period)
 
 
 def tip_value(period: str, n: int) -> str:
     """Button value of scale answer ``n`` (1..5): ``tip:2026-07:4``."""
-    return f"tip:{period}:{n}"
+    return global_button("tip", f"{period}:{n}")
 
 
 def _audience_line(audience: list[str]) -> str | None:

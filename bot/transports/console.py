@@ -11,7 +11,7 @@ import sys
 from typing import TextIO
 
 from bot.channel import ChatEngine
-from bot.engine.messages import Incoming, Reply
+from bot.engine.messages import Incoming, Reply, parse_command, scale_ends
 
 PLATFORM = "console"
 
@@ -19,9 +19,10 @@ PLATFORM = "console"
 def parse_line(line: str, user_id: str) -> Incoming:
     """One typed line as an Incoming event (numbers and words are matched by the engine)."""
     text = line.rstrip("\r\n")
-    if text.startswith("/") and len(text) > 1:
-        name, _, args = text[1:].partition(" ")
-        return Incoming(PLATFORM, user_id, user_id, "command", text=text, command=name.lower(),
+    command = parse_command(text)
+    if command is not None:
+        name, args = command
+        return Incoming(PLATFORM, user_id, user_id, "command", text=text, command=name,
                         args=args)
     return Incoming(PLATFORM, user_id, user_id, "text", text=text)
 
@@ -30,9 +31,9 @@ def render_text(reply: Reply) -> str:
     """Numbered options under the text, the way Matrix shows them too."""
     lines = [reply.text] if reply.text else []
     if reply.expects == "scale" and reply.scale_labels:
-        if "1 = " not in reply.text:  # the engine's questions already say what 1 and 5 mean
-            low, high = reply.scale_labels
-            lines.append(f"  [1 = {low} … 5 = {high}]")
+        ends = scale_ends(reply)  # the engine's questions already say what 1 and 5 mean
+        if ends:
+            lines.append(f"  [1 = {ends[0]} … 5 = {ends[1]}]")
     elif reply.choices and not reply.numbered:
         lines += [f"  - {c.label}" for c in reply.choices]
     elif reply.choices:

@@ -75,7 +75,14 @@ from bot.channel import (
     call_with_retries,
 )
 from bot.config import Settings
-from bot.engine.messages import Incoming, Reply, withhold_personal
+from bot.engine.messages import (
+    Incoming,
+    Reply,
+    private_payload,
+    scale_ends,
+    withhold_personal,
+)
+from bot.engine.messages import parse_command as engine_parse_command
 from bot.engine.messages import split_text as engine_split_text
 from bot.transports.matrix_crypto import (
     drop_room_keys,
@@ -123,18 +130,14 @@ def private_chat_url(bot_user_id: str) -> str:
 
 
 def link_url(url: str, bot_user_id: str) -> str:
-    """``private:`` (the engine's link to the private chat) becomes a matrix.to link."""
-    if url.startswith("private:"):
-        return private_chat_url(bot_user_id)
-    return url
+    """The engine's link to the private chat becomes a matrix.to link (no start payload)."""
+    return url if private_payload(url) is None else private_chat_url(bot_user_id)
 
 
 def scale_line(reply: Reply) -> str | None:
     """What 1 and 5 mean, unless the text says so already."""
-    if reply.expects != "scale" or not reply.scale_labels or "1 =" in reply.text:
-        return None
-    low, high = reply.scale_labels
-    return f"1 = {low}, 5 = {high}"
+    ends = scale_ends(reply)
+    return f"1 = {ends[0]}, 5 = {ends[1]}" if ends else None
 
 
 def option_label(number: int, label: str) -> str:
@@ -225,15 +228,9 @@ def strip_reply_fallback(body: str) -> str:
 
 
 def parse_command(text: str) -> tuple[str, str] | None:
-    """(name, args) of ``/name args`` or ``!name args``; None for ordinary text."""
-    stripped = text.strip()
-    if len(stripped) < 2 or stripped[0] not in "/!" or not stripped[1].isalpha():
-        return None
-    head, _, args = stripped[1:].partition(" ")
-    if "\n" in head:
-        head, _, more = head.partition("\n")
-        args = f"{more} {args}"
-    return head.lower(), args.strip()
+    """(name, args) of ``/name args`` or ``!name args`` (Element intercepts unknown slash
+    commands); None for ordinary text."""
+    return engine_parse_command(text, prefixes="/!")
 
 
 def _content_of(event: nio.Event) -> dict[str, Any]:

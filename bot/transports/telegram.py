@@ -24,12 +24,11 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-import re
 import secrets
 import time
 import warnings
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -72,8 +71,18 @@ from bot.channel import (
     call_with_retries,
 )
 from bot.config import Settings
-from bot.engine.messages import Choice, Incoming, Reply
+from bot.engine.messages import (
+    Choice,
+    Incoming,
+    Reply,
+    is_global_button,
+    parse_command,
+    private_link,
+    private_payload,
+    scale_ends,
+)
 from bot.engine.messages import split_text as engine_split_text
+from bot.redact import REDACTOR, install_redaction
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -82,8 +91,6 @@ PLATFORM = "telegram"
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
 CALLBACK_LIMIT = 64
-#: button values with these prefixes are global (scheduled messages): no prompt token
-GLOBAL_PREFIXES = ("tip:", "go:")
 SCALE_LABEL_MAX = 3
 #: BadRequest texts that mean the chat is gone for good
 GONE_MARKERS = ("chat not found", "user is deactivated", "bot was kicked", "not enough rights")
@@ -147,7 +154,7 @@ def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
 def callback_data(prompt_token: str | None, value: str, index: int) -> str:
     """``"<prompt token>|<value>"``; when that exceeds 64 bytes: ``"<token>|#<n>"``, the
     choice's number (1-based), which the engine resolves against the same prompt."""
-    if value.startswith(GLOBAL_PREFIXES):
+    if is_global_button(value):  # a scheduled message's button: no prompt token
         prompt_token = None
     data = f"{prompt_token or ''}|{value}"
     if len(data.encode()) <= CALLBACK_LIMIT and not value.startswith("#"):
@@ -160,7 +167,7 @@ def parse_callback_data(data: str) -> tuple[str | None, str | None, str]:
     token, sep, value = data.partition("|")
     if not sep:  # not ours (an old keyboard): the whole data is the value
         token, value = "", data
-    if value.startswith(GLOBAL_PREFIXES):
+    if is_global_button(value):
         return None, value, value
     if value.startswith("#") and value[1:].isdigit():
         return token or None, None, value[1:]
@@ -174,11 +181,10 @@ def _scale_choices(reply: Reply) -> list[Choice]:
 
 
 def _link_url(url: str, bot_username: str | None) -> str | None:
-    if url.startswith("private:"):
-        if not bot_username:
-            return None
-        return deep_link(bot_username, url.removeprefix("private:"))
-    return url
+    payload = private_payload(url)
+    if payload is None:
+        return url
+    return deep_link(bot_username, payload) if bot_username else None
 
 
 def build_keyboard(reply: Reply, bot_username: str | None = None) -> InlineKeyboardMarkup | None:
@@ -204,24 +210,8 @@ def build_keyboard(reply: Reply, bot_username: str | None = None) -> InlineKeybo
 
 def reply_text(reply: Reply) -> str:
     """The message text; a scale's meaning is added when the text does not say it yet."""
-    text = reply.text
-    if reply.expects == "scale" and reply.scale_labels and "1 =" not in text:
-        low, high = reply.scale_labels
-        text = f"{text}\n\n1 = {low}, 5 = {high}"
-    return text
-
-
-def _command(message: Message, bot_username: str | None) -> tuple[str, str] | None:
-    """(name, args) of ``/name@bot args``; None when it is addressed to another bot."""
-    text = message.text or ""
-    head, _, args = text.partition(" ")
-    if "\n" in head:
-        head, _, more = head.partition("\n")
-        args = f"{more} {args}".strip()
-    name, _, target = head[1:].partition("@")
-    if target and bot_username and target.lower() != bot_username.lower():
-        return None
-    return name.lower(), args.strip()
+    ends = scale_ends(reply)
+    return f"{reply.text}\n\n1 = {ends[0]}, 5 = {ends[1]}" if ends else reply.text
 
 
 def media_kind(message: Message) -> str:
@@ -266,11 +256,13 @@ def incoming_from_update(update: Update, bot_username: str | None = None) -> Inc
     if message.text is not None:
         entities = message.entities or ()
         if entities and entities[0].type == "bot_command" and entities[0].offset == 0:
-            parsed = _command(message, bot_username)
-            if parsed is None:
-                return None
-            name, args = parsed
-            return Incoming(kind="command", text=message.text, command=name, args=args, **base)
+            parsed = parse_command(message.text, bot_username=bot_username)
+            if parsed is not None:
+                name, args = parsed
+                return Incoming(kind="command", text=message.text, command=name, args=args,
+                                **base)
+            if "@" in message.text.split(maxsplit=1)[0]:
+                return None  # a command for another bot
         return Incoming(kind="text", text=message.text, **base)
     kind = media_kind(message)
     if kind == "other":
@@ -286,81 +278,6 @@ def _retry_seconds(exc: tg_error.RetryAfter) -> float:
         warnings.simplefilter("ignore")
         value = exc.retry_after
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
-
-
-# -- log redaction --------------------------------------------------------------------------
-
-
-class RedactToken(logging.Filter):
-    """Replaces the bot token (and other secrets) in log records, tracebacks included."""
-
-    def __init__(self, secrets_: Iterable[str]) -> None:
-        super().__init__("")
-        self.secrets: list[str] = []
-        self._pattern: re.Pattern[str] | None = None
-        self.add(*secrets_)
-
-    def add(self, *values: str | None) -> None:
-        for value in values:
-            if not value or value in self.secrets:
-                continue
-            self.secrets.append(value)
-            head, sep, tail = value.partition(":")
-            if sep and len(tail) >= 16:  # a Telegram token's secret half, e.g. URL-encoded
-                self.secrets.append(tail)
-        if self.secrets:
-            # PTB capitalizes API error texts (lower-casing the rest): match any case
-            alternatives = sorted(self.secrets, key=len, reverse=True)
-            self._pattern = re.compile("|".join(map(re.escape, alternatives)), re.IGNORECASE)
-
-    def redact(self, text: str) -> str:
-        return self._pattern.sub("***", text) if self._pattern else text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken record: leave it to the handler
-            return True
-        redacted = self.redact(message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        if record.exc_info and record.exc_info[0] is not None:
-            if not record.exc_text:
-                record.exc_text = logging.Formatter().formatException(record.exc_info)
-            record.exc_text = self.redact(record.exc_text)
-        return True
-
-
-_REDACTOR = RedactToken(())
-#: loggers whose records may carry request URLs or error texts with the token
-_TOKEN_LOGGERS = ("httpx", "httpcore", "telegram", "telegram.ext", "telegram.Bot",
-                  "telegram.ext.ExtBot", "telegram.ext.Application", "telegram.ext.Updater",
-                  "telegram.request", "aiohttp", "aiohttp.access", "aiohttp.server", __name__)
-
-
-def install_redaction(*values: str | None) -> RedactToken:
-    """Redact ``values`` everywhere we log: the loggers that see tokens and every handler of
-    the root logger. Idempotent; call again after adding handlers."""
-    _REDACTOR.add(*values)
-    names = set(_TOKEN_LOGGERS)
-    names.update(n for n in logging.Logger.manager.loggerDict
-                 if n.startswith(("telegram", "httpx", "httpcore", "aiohttp", "bot.")))
-    for name in names:
-        logger = logging.getLogger(name)
-        if _REDACTOR not in logger.filters:
-            logger.addFilter(_REDACTOR)
-        for handler in logger.handlers:
-            if _REDACTOR not in handler.filters:
-                handler.addFilter(_REDACTOR)
-    for handler in logging.getLogger().handlers:
-        if _REDACTOR not in handler.filters:
-            handler.addFilter(_REDACTOR)
-    # httpx logs every request URL at INFO, and Telegram's URLs contain the token
-    for name in ("httpx", "httpcore"):
-        logger = logging.getLogger(name)
-        if logger.level < logging.WARNING:
-            logger.setLevel(logging.WARNING)
-    return _REDACTOR
 
 
 # -- sending --------------------------------------------------------------------------------
@@ -442,7 +359,7 @@ class TelegramSender:
         (``private:<payload>`` until the bot's name is known; resolved when sent)."""
         if self._username:
             return deep_link(self._username, payload)
-        return f"private:{payload}"
+        return private_link(payload)
 
     async def send(
         self, chat_id: str, replies: list[Reply], *, is_group: bool, key: DeliveryKey | None = None
@@ -493,12 +410,12 @@ def delivery_error(exc: tg_error.TelegramError, sent: int = 0) -> DeliveryError:
     if isinstance(exc, tg_error.BadRequest):
         if any(gone in str(exc).lower() for gone in GONE_MARKERS):
             return Unreachable(str(exc), sent=sent)
-        return Rejected(f"BadRequest: {_REDACTOR.redact(str(exc))}", sent=sent)
+        return Rejected(f"BadRequest: {REDACTOR.redact(str(exc))}", sent=sent)
     if isinstance(exc, tg_error.TimedOut):
         if _timed_out_before_sending(exc):
             return TransientError(f"TimedOut: {exc}", sent=sent)
         return Uncertain(f"TimedOut: {exc}", sent=sent)
-    return TransientError(f"{type(exc).__name__}: {_REDACTOR.redact(str(exc))}", sent=sent)
+    return TransientError(f"{type(exc).__name__}: {REDACTOR.redact(str(exc))}", sent=sent)
 
 
 async def translated(make: Callable[[], Awaitable[T]]) -> T:
@@ -980,7 +897,7 @@ class TelegramTransport:
                 # question again (the owed-reply sweep, or the next start)
                 # (no chat id in the log: logs outlive /vergeet)
                 log.warning("could not deliver a reply yet: %s: %s", type(exc).__name__,
-                            _REDACTOR.redact(str(exc)))
+                            REDACTOR.redact(str(exc)))
                 return False
             if (sent and reply.is_prompt and not reply.side_trip
                     and sent[-1].reply_markup is not None):

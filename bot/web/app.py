@@ -40,6 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.config import Settings
 from bot.content import MONTHS_NL, Content, get_content
+from bot.redact import REDACTOR
 from bot.reports.aggregate import (
     COMPLEMENTARY,
     LEVEL_QUESTION,
@@ -863,17 +864,6 @@ def create_app(
     return app
 
 
-class _RedactLoginTokens(logging.Filter):
-    """Keep login tokens out of the access log (an unused one is a key for 15 minutes)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
-            if args[2].startswith("/login/"):
-                record.args = (*args[:2], "/login/…", *args[3:])
-        return True
-
-
 def run_web(settings: Settings) -> None:
     """Serve the dashboard with uvicorn on ``settings.web_host:web_port`` until stopped."""
     import uvicorn
@@ -889,7 +879,7 @@ def run_web(settings: Settings) -> None:
         config = uvicorn.Config(app, host=settings.web_host, port=settings.web_port,
                                 proxy_headers=True, server_header=False)
         # after Config: it sets up uvicorn's logging
-        logging.getLogger("uvicorn.access").addFilter(_RedactLoginTokens())
+        logging.getLogger("uvicorn.access").addFilter(REDACTOR)  # login tokens, secrets
         uvicorn.Server(config).run()
     finally:
         store.close()
