@@ -55,6 +55,7 @@ from pydantic import (
     model_validator,
 )
 
+from bot.nl import MONTHS
 from bot.yamlio import ConfigError, FieldIssues, Loc, format_loc, load_model, load_yaml
 
 __all__ = [
@@ -128,20 +129,7 @@ PRIVACY_KEYS: frozenset[str] = frozenset({
     "retention", "show_names", "names",
 })
 
-MONTHS_NL: tuple[str, ...] = (
-    "januari",
-    "februari",
-    "maart",
-    "april",
-    "mei",
-    "juni",
-    "juli",
-    "augustus",
-    "september",
-    "oktober",
-    "november",
-    "december",
-)
+MONTHS_NL: tuple[str, ...] = MONTHS  # Dutch month names (bot.nl)
 
 
 def _not_blank(value: str) -> str:

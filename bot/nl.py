@@ -13,6 +13,7 @@ __all__ = [
     "MONTHS_SHORT",
     "ROLE_NAMES",
     "WEEKDAYS",
+    "WEEKDAYS_SHORT",
     "format_count",
     "format_date",
     "format_number",
@@ -27,10 +28,11 @@ MONTHS_SHORT = ("jan", "feb", "mrt", "apr", "mei", "jun", "jul", "aug", "sep", "
                 "dec")
 #: weekday names, Monday first (``WEEKDAYS[d.weekday()]``)
 WEEKDAYS = ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag")
+WEEKDAYS_SHORT = ("ma", "di", "wo", "do", "vr", "za", "zo")
 #: the roles a person answers as (:data:`bot.content.ROLES`), as users read them
 ROLE_NAMES = {
     "professional": "professional",
-    "manager": "teamleider/manager",
+    "manager": "teamleider of manager",
     "beleid": "beleidsmedewerker",
     "bestuurder": "bestuurder",
 }

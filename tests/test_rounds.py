@@ -276,7 +276,7 @@ def test_console_rol_changes_the_role_for_answers_still_to_come(tmp_path: Path,
     got, prompt = bot.send("/rol")
     assert "professional" in prompt["text"] and "manager" in values(prompt)
     got, prompt = bot.send("teamleider")
-    assert any(r["text"] == "Je antwoordt vanaf nu als teamleider/manager." for r in got)
+    assert any(r["text"] == "Je antwoordt vanaf nu als teamleider of manager." for r in got)
     assert question_of(prompt) == PRO[1]  # back where I was
     _, prompt = bot.send("4")
     rows = answers_of(db, "u3")

@@ -16,7 +16,7 @@ from bot.engine.messages import Choice, Reply
 from bot.engine.registry import REGISTRY, action, condition, provider, renderer
 from bot.engine.turn import MAX_TEXT, Turn
 from bot.engine.turn import TurnEngine as Engine  # what actions may use of the engine
-from bot.nl import format_count
+from bot.nl import ROLE_NAMES, format_count
 from bot.scoring import own_theme_text
 
 __all__ = ["REGISTRY", "action", "apply_edit", "condition", "provider", "renderer", "say"]
@@ -24,12 +24,7 @@ __all__ = ["REGISTRY", "action", "apply_edit", "condition", "provider", "rendere
 #: the scope of a review ("Antwoorden bekijken of aanpassen"): every question of the period
 ALL_ANSWERS = "all"
 
-ROLE_LABELS = {
-    "professional": "professional",
-    "manager": "teamleider/manager",
-    "beleid": "beleidsmedewerker",
-    "bestuurder": "bestuurder",
-}
+ROLE_LABELS = ROLE_NAMES  # the roles as people read them (bot.nl)
 
 
 # -- helpers ------------------------------------------------------------------------------

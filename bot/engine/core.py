@@ -43,7 +43,7 @@ from bot.engine.messages import (
 from bot.engine.placeholders import check_placeholders, passed_values
 from bot.engine.registry import REGISTRY
 from bot.engine.turn import MAX_TEXT, Plugins, Turn
-from bot.nl import format_count
+from bot.nl import format_count, format_years
 from bot.store import Conversation, Store, is_outage, utcnow
 from bot.yamlio import ConfigError, load_yaml
 
@@ -59,12 +59,9 @@ UNKNOWN_CONTROLLER = "de organisatie die deze bot draait (nog niet ingesteld: vr
 
 def text_values(settings: dict[str, Any]) -> dict[str, str]:
     """The engine-wide text values: who is responsible, how long data is kept, the k."""
-    years = float(settings.get("retention_years") or 3)
-    whole = years == int(years)
-    amount = str(int(years)) if whole else f"{years:.1f}".replace(".", ",")
     return {
         "controller": str(settings.get("controller") or UNKNOWN_CONTROLLER),
-        "retention": f"{amount} jaar",
+        "retention": format_years(float(settings.get("retention_years") or 3)),
         "min_group": str(settings.get("min_group") or 3),
     }
 

@@ -20,18 +20,14 @@ from datetime import datetime
 from typing import Any
 
 from bot.content import Content
+from bot.nl import ROLE_NAMES
 from bot.store import Conversation, Store
 
 __all__ = ["SECTIONS", "export_document", "export_json"]
 
 FILENAME = "teamspiegel-mijngegevens.json"
 
-ROLE_NL = {
-    "professional": "professional",
-    "manager": "teamleider of manager",
-    "beleid": "beleidsmedewerker",
-    "bestuurder": "bestuurder",
-}
+ROLE_NL = ROLE_NAMES
 KIND_NL = {"tip": "maandtip", "invite": "uitnodiging voor een nieuwe ronde",
            "reminder": "herinnering"}
 STATUS_NL = {

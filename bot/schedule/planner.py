@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.content import ROLES
 from bot.engine.messages import Choice, Reply, global_button, reply_to_payload
+from bot.nl import MONTHS_SHORT, WEEKDAYS_SHORT
 from bot.schedule.calendar import (
     AMSTERDAM,
     TeamSchedule,
@@ -484,14 +485,9 @@ def _plan_reminders(
 
 # -- team schedule administration (``teamspiegel schedule`` / ``teamspiegel team schedule``) --------
 
-_WEEKDAYS_NL = ("ma", "di", "wo", "do", "vr", "za", "zo")
-_MONTHS_SHORT_NL = ("jan", "feb", "mrt", "apr", "mei", "jun", "jul", "aug", "sep", "okt", "nov",
-                    "dec")
-
-
 def _when(moment: datetime) -> str:
     local = moment.astimezone(AMSTERDAM)
-    return (f"{_WEEKDAYS_NL[local.weekday()]} {local.day} {_MONTHS_SHORT_NL[local.month - 1]} "
+    return (f"{WEEKDAYS_SHORT[local.weekday()]} {local.day} {MONTHS_SHORT[local.month - 1]} "
             f"{local.year} {local:%H:%M}")
 
 

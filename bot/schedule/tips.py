@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from bot.engine.messages import Choice, Link, Reply, global_button
+from bot.nl import MONTHS
 
 if TYPE_CHECKING:
     from bot.content import Content
@@ -34,10 +35,7 @@ MESSAGE_LIMIT = 4096
 #: room a transport may add under a message (the scale's meaning, "1 = ..., 5 = ...")
 _TRANSPORT_ROOM = 100
 SCALE_LABELS = ("Niet herkenbaar", "Heel herkenbaar")
-MONTHS_NL = (
-    "januari", "februari", "maart", "april", "mei", "juni",
-    "juli", "augustus", "september", "oktober", "november", "december",
-)
+MONTHS_NL = MONTHS  # Dutch month names (bot.nl)
 #: the audience as people ("Vooral voor beleidsmedewerkers en bestuurders"), never the body
 _AUDIENCE_NL = {
     "professional": "professionals",
