@@ -131,7 +131,7 @@ def log_tasks() -> None:
     tells its story without being stopped)."""
     lines = []
     for task in asyncio.all_tasks():
-        where = []
+        where: list[str] = []
         coro: Any = task.get_coro()
         while coro is not None and len(where) < 20:  # follow the chain of awaits
             frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)

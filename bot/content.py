@@ -631,7 +631,8 @@ class Praatplaat(_Frozen, _Reflection):
         """Lookups by id, built once. A plain cached attribute, because pydantic's private
         attributes cost a few microseconds per access and the engine looks up on every turn."""
         idx = _Index(
-            themes=tuple(sorted((t for g in self.groups for t in g.themes), key=lambda t: t.number))
+            themes=tuple(sorted((t for g in self.groups for t in g.themes),
+                                key=lambda t: t.number))  # type: ignore[attr-defined]
         )
         for group in self.groups:
             for theme in group.themes:

@@ -52,7 +52,7 @@ def export_answers(
     rows = _rows(store, with_private_texts)
     if fmt == "jsonl":
         for row in rows:
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")  # type: ignore[arg-type]
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")  # type: ignore[call-overload]
             n += 1
     elif fmt == "csv":
         writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS, extrasaction="ignore")  # type: ignore[arg-type]

@@ -155,12 +155,12 @@ class PackLibrary:
             if self.content.has_pack(pack_id):
                 continue  # a built-in pack took this name later: the built-in one wins
             try:
-                pack = self.team_pack(team_id, pack_id)
+                own = self.team_pack(team_id, pack_id)
             except ConfigError as exc:  # stored before a rule got stricter: say so, skip it
                 log.warning("team %s: pack %s no longer loads: %s", team_id, pack_id, exc)
                 continue
-            if pack is not None:
-                out.append(PackUse(pack, choices.get(pack_id, True), "team", pack_id in choices))
+            if own is not None:
+                out.append(PackUse(own, choices.get(pack_id, True), "team", pack_id in choices))
         return out
 
     def enabled(self, team_id: int | None) -> list[AnyPack]:

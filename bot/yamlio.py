@@ -68,7 +68,7 @@ def format_loc(loc: Sequence[str | int]) -> str:
     return out or "(root)"
 
 
-def _check_duplicate_keys(node: yaml.Node, path: Path) -> None:
+def _check_duplicate_keys(node: yaml.Node, path: Path | str) -> None:
     """PyYAML silently keeps the last of two equal keys; a content file must not do that."""
     stack: list[yaml.Node] = [node]
     seen_nodes: set[int] = set()
@@ -175,7 +175,7 @@ def validation_problems(path: Path, exc: ValidationError, locate: Locator) -> li
     """Format a pydantic ``ValidationError`` as ``file:line: field: message`` lines."""
     problems: list[tuple[int, str]] = []
     for err in exc.errors():
-        for loc, msg in _expand(err):
+        for loc, msg in _expand(dict(err)):
             # strip pydantic's internal tags (e.g. "function-after[...]") from the shown path
             shown = tuple(p for p in loc if isinstance(p, int) or "[" not in p)
             line = locate(loc)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sets up everything the test suite needs, then runs it (lint + pytest).
+# Sets up everything the test suite needs, then runs it (lint + types + pytest).
 # Real parts: Synapse (pip, test extra), Chromium (Debian package) for the dashboard tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,5 +23,6 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v pdftoppm >/dev/null 2>&
 fi
 
 .venv/bin/ruff check bot tests bench
+.venv/bin/python -m mypy  # bot/, as configured in pyproject.toml
 # pytest exits 5 when it collected no tests: with set -e that fails the run, as it should.
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -278,7 +278,7 @@ class Engine:
         fails, nothing of it is stored and the one reply is the error text with ``failed`` set
         (``"retry"`` when the store was unavailable, else ``"error"``).
         """
-        later: list[Callable[[], None]] = []
+        later: list[Callable[[], object]] = []
         try:
             with self.store.transaction():
                 replies = self._handle_in_tx(incoming, later, owe)
@@ -297,7 +297,7 @@ class Engine:
             kind = "error"
         return Reply(self.dialogues.text("error"), failed=kind)
 
-    def _run_later(self, later: list[Callable[[], None]]) -> None:
+    def _run_later(self, later: list[Callable[[], object]]) -> None:
         """Work a turn deferred until after its commit (e.g. drawing a chart): slow work
         never holds the database's write lock, and its failure loses nothing."""
         for job in later:
@@ -316,7 +316,7 @@ class Engine:
         is stored and every turn gets the failed reply (``failed="retry"``); see :meth:`handle`.
         """
         results: list[list[Reply]] = []
-        later: list[Callable[[], None]] = []
+        later: list[Callable[[], object]] = []
         try:
             with self.store.transaction():
                 for incoming in incomings:
@@ -336,7 +336,7 @@ class Engine:
         return results
 
     def _handle_in_tx(
-        self, inc: Incoming, later: list[Callable[[], None]], owe: bool = False
+        self, inc: Incoming, later: list[Callable[[], object]], owe: bool = False
     ) -> list[Reply]:
         store = self.store
         if inc.event_id and not store.claim_event(inc.platform, inc.event_id):

@@ -29,10 +29,10 @@ def unit_intro(turn: Turn, pack: Any, unit: Unit, *, first_of_round: bool) -> li
             replies.append(Reply("\n\n".join([
                 head, tip.text.strip(), f"„{tip.quote.strip()}” — {tip.quote_role.strip()}"])))
     elif unit.kind == "case":
-        head = [turn.text("case_header", title=unit.title)]
+        lines = [turn.text("case_header", title=unit.title)]
         if unit.intro:
-            head += ["", unit.intro]
-        replies.append(Reply("\n".join(head)))
+            lines += ["", unit.intro]
+        replies.append(Reply("\n".join(lines)))
         replies += [Reply(q.shown()) for q in unit.quotes]  # the story, a message at a time
     else:
         number = getattr(unit, "number", None)

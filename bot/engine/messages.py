@@ -225,8 +225,10 @@ def reply_to_payload(reply: Reply) -> dict[str, object]:
 
 
 def reply_from_payload(data: dict[str, object]) -> Reply:
-    choices = [Choice(str(label), str(value)) for label, value in data.get("choices", [])]  # type: ignore[union-attr]
-    links = [Link(str(label), str(url)) for label, url in data.get("links", [])]  # type: ignore[union-attr]
+    raw_choices: list[list[str]] = data.get("choices", [])  # type: ignore[assignment]
+    raw_links: list[list[str]] = data.get("links", [])  # type: ignore[assignment]
+    choices = [Choice(str(label), str(value)) for label, value in raw_choices]
+    links = [Link(str(label), str(url)) for label, url in raw_links]
     labels = data.get("scale_labels")
     return Reply(
         text=str(data["text"]),

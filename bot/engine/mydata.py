@@ -282,7 +282,7 @@ def _access(r: _Reader, rows: list[dict[str, Any]], ctx: dict[str, Any]) -> dict
     me = ctx["me"]
     mine = [{"team": r.team(row["team_id"]), "recht": ACCESS_NL.get(row["access"], row["access"]),
              "naam_bij_de_eigenaar": row.get("label"),
-             "gekregen": VIA_NL.get(row.get("granted_via"), row.get("granted_via")),
+             "gekregen": VIA_NL.get(str(row.get("granted_via")), row.get("granted_via")),
              "sinds": row.get("granted_at")} for row in rows if row["member_id"] == me]
     given = [{"team": r.team(row["team_id"]), "recht": ACCESS_NL.get(row["access"], row["access"]),
               "voor": row.get("label"), "sinds": row.get("granted_at")}
@@ -298,7 +298,7 @@ def _sessions(r: _Reader, rows: list[dict[str, Any]], _: dict[str, Any]) -> list
 def _invites(r: _Reader, rows: list[dict[str, Any]], _: dict[str, Any]) -> list[dict[str, Any]]:
     """Invites you made (the codes themselves are left out: they are keys)."""
     return [{"team": r.team(row["team_id"]),
-             "soort": INVITE_NL.get(row.get("kind"), row.get("kind")), "voor": row.get("label"),
+             "soort": INVITE_NL.get(str(row.get("kind")), row.get("kind")), "voor": row.get("label"),
              "aangemaakt": row.get("created_at"), "geldig_tot": row.get("expires_at"),
              "ingetrokken": row.get("revoked_at"), "keer_gebruikt": row.get("uses")}
             for row in rows]
@@ -398,7 +398,7 @@ def export_document(
         "uitleg": UITLEG,
         "gemaakt_op": made,
         "over_jou": {
-            "platform": PLATFORM_NL.get(member.get("platform"), member.get("platform")),
+            "platform": PLATFORM_NL.get(str(member.get("platform")), member.get("platform")),
             "gebruikers_id": member.get("platform_user_id"),
             "eerste_contact": member.get("created_at"),
             "toestemming_gegeven": member.get("consent_at"),

@@ -86,7 +86,7 @@ class Turn:
     #: no theme intro)
     retry: bool = False
     #: jobs to run after the turn committed (they may fill in replies, e.g. an image)
-    later: list[Callable[[], None]] = field(default_factory=list)
+    later: list[Callable[[], object]] = field(default_factory=list)
     #: the prompt is not shown again: the person sees only the replies said (e.g. the thanks
     #: for a tip reaction); their last prompt stays the current one
     quiet: bool = False

@@ -662,7 +662,7 @@ def pack_section(pack: Any, team: str, report: TeamReport) -> str:
                          f"iets vanaf {report.k} mensen.")
     if hidden:
         lines.append(HIDDEN_NOTE.format(k=report.k))
-    if getattr(report, "open_period", None):
+    if report.open_period:
         lines.append(OPEN_NOTE.format(period=period_label_nl(report.open_period)))
     lines.append(pack.source.attribution())
     return "\n".join(lines)

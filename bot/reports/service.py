@@ -108,8 +108,8 @@ def _structure(store: Store, content: object, team_id: int, period: str,
     """The questions a pack's snapshot lists, and the content version it records. A team's
     own pack may have been answered under several versions in one period: the union."""
     if pack == "praatplaat":
-        questions, everyone = structure(content)
-        return questions, everyone, str(getattr(content, "version", ""))
+        listed, asked = structure(content)
+        return listed, asked, str(getattr(content, "version", ""))
     from bot.packs import PackLibrary
 
     lib = PackLibrary(store, content)  # type: ignore[arg-type]

@@ -15,6 +15,7 @@ import json
 import logging
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
+from datetime import time as dt_time  # "time" is also a field of TeamSchedule
 
 import holidays
 
@@ -94,7 +95,7 @@ class TeamSchedule:
         return self
 
     @property
-    def at(self) -> time:
+    def at(self) -> dt_time:
         return parse_hhmm(self.time)
 
     @property

@@ -176,7 +176,7 @@ def preview_series_tip(content: Content, pack_id: str, number: int) -> str:
         raise KeyError(f"Pakket {pack_id!r} ken ik niet.") from None
     tips = pack.series() if isinstance(pack, Pack) else []
     tip = next((t for t in tips if t.number == number), None)
-    if tip is None:
+    if tip is None or not isinstance(pack, Pack):
         raise KeyError(f"Pakket {pack_id!r} heeft geen tip {number} "
                        f"(wel: {', '.join(str(t.number) for t in tips) or 'geen tips'}).")
     private = series_replies(pack, tip, group=False)

@@ -400,6 +400,7 @@ class OutboxQueries:
         chat_id: str | None = None, reason: str = "onbereikbaar",
     ) -> list[int]:
         """Cancel the pending rows of a member, or of one chat; returns their ids."""
+        params: tuple[object, ...]
         if member_id is not None:
             sql, params = "member_id = ?", (member_id,)
         elif platform is not None and chat_id is not None:

@@ -717,7 +717,8 @@ class TelegramTransport:
         committed turn records that its replies are owed until they arrived (see
         :meth:`Engine.owed_prompts <bot.engine.core.Engine.owed_prompts>`)."""
         async with self._lock:
-            self._batch = batch = []
+            batch: list[_Job] = []
+            self._batch = batch
             try:
                 for update in updates:
                     await self.application.process_update(update)

@@ -334,7 +334,7 @@ class _Pages:
         response.set_cookie(
             COOKIE_NAME, value, max_age=int(SESSION_TTL.total_seconds()), path="/",
             secure=request_is_https(request.url.scheme, request.headers), httponly=True,
-            samesite="Strict",
+            samesite="Strict",  # type: ignore[arg-type]  # the header says Strict
         )
         return response
 
@@ -354,7 +354,7 @@ class _Pages:
             status=200, home_link=False,
         )
         response.delete_cookie(
-            COOKIE_NAME, path="/", httponly=True, samesite="Strict",
+            COOKIE_NAME, path="/", httponly=True, samesite="Strict",  # type: ignore[arg-type]  # the header says Strict
             secure=request_is_https(request.url.scheme, request.headers),
         )
         return response
