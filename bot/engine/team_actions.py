@@ -6,12 +6,17 @@ monthly tip and the PDF describe an action the same way (:mod:`bot.reports.actio
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from bot.store.actions import WHO
 
-__all__ = ["describe_action", "parse_due"]
+__all__ = ["FEATURE", "describe_action", "parse_due", "tip_note"]
+
+#: the one name of the feature everywhere (chat, dashboard, monthly tip, PDF)
+FEATURE = "Wat we ermee doen"
+#: actions named in the monthly tip at most
+TIP_ACTIONS = 3
 
 
 def _date_nl(value: str | None) -> str:
@@ -66,3 +71,19 @@ def describe_action(row: dict[str, Any], content: Any) -> str:
         extra.append(f"vóór {_date_nl(row['due'])}")
     text = f"{title}: {row['text']}"
     return text + (f" ({', '.join(extra)})" if extra else "")
+
+
+def tip_note(store: Any, team_id: int, content: Any, now: datetime) -> str | None:
+    """What the monthly tip says about the team's actions: the open ones (at most three), and
+    those done in the past month; None when there are none."""
+    since = (now - timedelta(days=35)).astimezone(UTC).strftime("%Y-%m-%d")
+    rows = store.team_actions(team_id, limit=20)
+    open_rows = [r for r in rows if r["status"] == "open"][:TIP_ACTIONS]
+    done = [r for r in rows if r["status"] == "done" and str(r.get("done_at") or "") >= since]
+    if not open_rows and not done:
+        return None
+    lines = [f"{FEATURE}:"]
+    lines += ["• " + describe_action(r, content) for r in open_rows]
+    lines += ["• " + describe_action(r, content) for r in done[:2]]
+    lines.append("Alles zien: /teamspiegel")
+    return "\n".join(lines)

@@ -11,10 +11,10 @@ month to bring them up to date (:func:`plan_action_updates`).
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from bot.engine.team_actions import describe_action, parse_due
+from bot.engine.team_actions import FEATURE, describe_action, parse_due, tip_note
 
 __all__ = [
     "FEATURE",
@@ -25,26 +25,7 @@ __all__ = [
     "tip_note",
 ]
 
-FEATURE = "Wat we ermee doen"
 KIND_ACTIONS = "actions"
-#: actions named in the monthly tip at most
-TIP_ACTIONS = 3
-
-
-def tip_note(store: Any, team_id: int, content: Any, now: datetime) -> str | None:
-    """What the monthly tip says about the team's actions: the open ones (at most three), and
-    those done in the past month; None when there are none."""
-    since = (now - timedelta(days=35)).astimezone(UTC).strftime("%Y-%m-%d")
-    rows = store.team_actions(team_id, limit=20)
-    open_rows = [r for r in rows if r["status"] == "open"][:TIP_ACTIONS]
-    done = [r for r in rows if r["status"] == "done" and str(r.get("done_at") or "") >= since]
-    if not open_rows and not done:
-        return None
-    lines = [f"{FEATURE}:"]
-    lines += ["• " + describe_action(r, content) for r in open_rows]
-    lines += ["• " + describe_action(r, content) for r in done[:2]]
-    lines.append("Alles zien: /teamspiegel")
-    return "\n".join(lines)
 
 
 def update_replies(team_name: str, rows: list[dict[str, Any]], content: Any) -> list[Any]:

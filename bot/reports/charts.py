@@ -210,5 +210,5 @@ def mirror_png(mirror: Mirror | None, team_name: str, *, source: str = "",
         text(pad, top, note, FONT_PT, color=MUTED)
         top += line_px
     buf = io.BytesIO()
-    fig.canvas.print_png(buf)
+    fig.canvas.print_png(buf)  # type: ignore[attr-defined]  # FigureCanvasAgg
     return buf.getvalue()

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.content import ROLES
 from bot.engine.messages import Choice, Reply, global_button, reply_to_payload
+from bot.engine.team_actions import tip_note
 from bot.nl import MONTHS_SHORT, WEEKDAYS_SHORT
 from bot.schedule.calendar import (
     AMSTERDAM,
@@ -369,11 +370,7 @@ def _tip_payload(
 
 def _followup_note(store: Store, team_id: int, content: Any, now: datetime) -> str | None:
     """"Wat we ermee doen" in the monthly tip: the team's open actions and those done in the
-    past month (:func:`bot.reports.actions.tip_note`), or None."""
-    try:
-        from bot.reports.actions import tip_note
-    except ImportError:  # reports not installed in this build
-        return None
+    past month (:func:`bot.engine.team_actions.tip_note`), or None."""
     return tip_note(store, team_id, content, now)
 
 

@@ -65,10 +65,8 @@ def plan_team_results(engine: Engine, settings: Settings, now: datetime,
                       platforms: list[str]) -> None:
     """Results back to the team after a round is published, and the owners' monthly question
     about open actions (:mod:`bot.reports.announce`); a failure is logged, never fatal."""
-    try:
-        from bot.reports.announce import plan_results
-    except ImportError:  # reports not installed in this build
-        return
+    from bot.reports.announce import plan_results
+
     try:
         plan_results(engine.store, now, content=engine.content,
                      k=max(3, int(settings.min_group)), platforms=platforms)
