@@ -204,6 +204,10 @@ class ChatEngine(Protocol):
         """The commands and their help, for a platform's command menu."""
         ...
 
+    def text(self, key: str, **values: object) -> str:
+        """A text of ``texts.yaml`` (every word a person reads comes from there)."""
+        ...
+
 
 class UncertainPolicy(StrEnum):
     """What happens to a non-idempotent delivery that may have arrived and may not.

@@ -10,6 +10,8 @@ from datetime import date, datetime
 
 __all__ = [
     "MONTHS",
+    "PACK_NOUNS",
+    "amount",
     "MONTHS_SHORT",
     "ROLE_NAMES",
     "WEEKDAYS",
@@ -36,6 +38,20 @@ ROLE_NAMES = {
     "beleid": "beleidsmedewerker",
     "bestuurder": "bestuurder",
 }
+
+
+#: what a content pack holds, singular and plural (``pack_counts`` keys)
+PACK_NOUNS = {
+    "themes": ("thema", "thema's"),
+    "cases": ("casus", "casussen"),
+    "tips": ("tip", "tips"),
+    "dilemmas": ("dilemma", "dilemma's"),
+}
+
+
+def amount(n: int, one: str, many: str) -> str:
+    """``1 thema``, ``11 thema's`` (thousands separated: ``4.001 tips``)."""
+    return f"{format_count(n)} {one if n == 1 else many}"
 
 
 def format_count(n: int) -> str:

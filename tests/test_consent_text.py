@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bot.app import engine_settings
 from bot.config import Settings
-from bot.engine.core import UNKNOWN_CONTROLLER, Engine
+from bot.engine.core import Engine
 from bot.engine.messages import Incoming
 from bot.store import Store
 
@@ -40,7 +40,7 @@ def test_welcome_names_the_configured_controller_retention_and_k(tmp_path, dialo
 
 def test_welcome_without_a_controller_says_it_is_not_set(tmp_path, dialogues) -> None:
     welcome = _say(_engine(tmp_path, dialogues), "/start")
-    assert UNKNOWN_CONTROLLER in welcome
+    assert dialogues.text("controller_unknown") in welcome
     assert "Na 3 jaar" in welcome
 
 

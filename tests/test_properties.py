@@ -36,7 +36,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.content import ROLES, get_content
-from bot.engine.core import MEDIA_NAMES, Engine
+from bot.engine.core import MEDIA_KINDS, Engine
 from bot.engine.flows import load_dialogues
 from bot.engine.messages import Incoming, Reply
 from bot.engine.understand import match_scale, parse_number
@@ -157,7 +157,7 @@ def draw_input(data: st.DataObject, shown: Reply | None, n: int,
     if kind == "unknown_command":
         return typed(data.draw(unknown_commands, label="unknown"), n)
     if kind == "media":
-        media = data.draw(st.sampled_from([*MEDIA_NAMES, "hologram"]), label="media")
+        media = data.draw(st.sampled_from([*MEDIA_KINDS, "hologram"]), label="media")
         return Incoming(PLATFORM, USER, USER, "unsupported", media=media, event_id=f"e{n}")
     if kind == "stale":
         older = str(int(token) - 1) if token and token.isdigit() else "0"

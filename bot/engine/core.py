@@ -47,20 +47,19 @@ from bot.nl import format_count, format_years
 from bot.store import Conversation, Store, is_outage, utcnow
 from bot.yamlio import ConfigError, load_yaml
 
-__all__ = ["MAX_TEXT", "MEDIA_NAMES", "TEXT_VALUES", "Engine", "OwedPrompt", "Plugins", "Turn"]
+__all__ = ["MAX_TEXT", "MEDIA_KINDS", "TEXT_VALUES", "Engine", "OwedPrompt", "Plugins", "Turn"]
 
 log = logging.getLogger(__name__)
 
 #: placeholders every text may use; their values come from the settings (see text_values)
 TEXT_VALUES = ("controller", "retention", "min_group")
-#: who is responsible for the data (AVG "verwerkingsverantwoordelijke") when not configured
-UNKNOWN_CONTROLLER = "de organisatie die deze bot draait (nog niet ingesteld: vraag je teamleider)"
 
 
-def text_values(settings: dict[str, Any]) -> dict[str, str]:
-    """The engine-wide text values: who is responsible, how long data is kept, the k."""
+def text_values(settings: dict[str, Any], unknown_controller: str) -> dict[str, str]:
+    """The engine-wide text values: who is responsible (``unknown_controller``: the words for
+    "not configured"), how long data is kept, the k."""
     return {
-        "controller": str(settings.get("controller") or UNKNOWN_CONTROLLER),
+        "controller": str(settings.get("controller") or unknown_controller),
         "retention": format_years(float(settings.get("retention_years") or 3)),
         "min_group": str(settings.get("min_group") or 3),
     }
@@ -74,17 +73,10 @@ GROUP_EXPLAIN_EVERY = 3600.0
 SCHEDULED = "_s"
 #: button values with these prefixes are global triggers, valid from any state
 BUTTON_TRIGGERS = GLOBAL_BUTTONS
-MEDIA_NAMES = {
-    "photo": "Foto's",
-    "sticker": "Stickers",
-    "voice": "Spraakberichten",
-    "audio": "Geluidsbestanden",
-    "video": "Video's",
-    "document": "Bestanden",
-    "location": "Locaties",
-    "contact": "Contactkaarten",
-    "poll": "Peilingen",
-}
+#: what a transport may call a message the engine cannot read; each has a text ``media_<kind>``
+#: ("Foto's"), anything else is ``media_other``
+MEDIA_KINDS = ("photo", "sticker", "voice", "audio", "video", "document", "location", "contact",
+               "poll")
 
 
 class _Model:
@@ -120,7 +112,8 @@ class Engine:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.settings = settings or {}
         #: values every text may use (``{controller}`` in the consent text, ...)
-        self.text_values: dict[str, str] = text_values(self.settings)
+        self.text_values: dict[str, str] = text_values(
+            self.settings, self.dialogues.text("controller_unknown"))
         self.registry = REGISTRY
         self._check_names()
         self.machine = Machine(
@@ -395,7 +388,7 @@ class Engine:
         inc, conv = turn.incoming, turn.conv
         first_contact = conv.id is None  # show where they are, e.g. the welcome
         if inc.kind == "unsupported":
-            what = MEDIA_NAMES.get(inc.media or "", "Dit soort berichten")
+            what = self.text(f"media_{inc.media}" if inc.media in MEDIA_KINDS else "media_other")
             turn.say("unsupported", what=what)
             return first_contact
         if inc.kind == "edit":

@@ -131,16 +131,16 @@ def reader_team_choice(turn: Turn, arg: str | None) -> bool:
 @renderer("actions_list")
 def render_actions_list(turn: Turn) -> list[Reply]:
     team_id = _actions_team(turn)
-    menu = Choice("Naar het menu", "menu")
+    menu = Choice(turn.text("button_menu"), "menu")
     if team_id is None:
         return [Reply(turn.text("not_manager"), choices=[menu], expects="choice")]
     team = turn.store.get_team(team_id) or {}
     rows = turn.store.team_actions(team_id, limit=20)
     lines = [turn.text("actions_title", team=team.get("name", ""))]
     lines += ["• " + _describe(turn, r) for r in rows] or [turn.text("actions_empty")]
-    choices = [Choice("Nieuwe actie", "new")]
+    choices = [Choice(turn.text("actions_new"), "new")]
     if any(r["status"] == "open" for r in rows):
-        choices.append(Choice("Actie afronden", "done"))
+        choices.append(Choice(turn.text("actions_finish"), "done"))
     choices.append(menu)
     return [Reply("\n".join(lines), choices=choices, expects="choice")]
 
@@ -217,7 +217,7 @@ def open_action_choices(turn: Turn) -> list[Choice]:
     team_id = _actions_team(turn)
     rows = [] if team_id is None else turn.store.team_actions(team_id, status="open")
     out = [Choice(_short(describe_action(r, turn.content)), str(r["id"])) for r in rows]
-    return [*out, Choice("Terug", "back")]
+    return [*out, Choice(turn.text("button_back"), "back")]
 
 
 def _short(text: str, limit: int = 60) -> str:

@@ -25,6 +25,7 @@ from bot.engine.intros import unit_intro
 from bot.engine.messages import Choice, Reply, global_button
 from bot.engine.registry import action, condition, provider, renderer
 from bot.engine.turn import Turn
+from bot.nl import PACK_NOUNS, amount
 from bot.packs import library
 
 __all__ = ["GO_PREFIX", "go_value", "unit_intro"]
@@ -259,8 +260,5 @@ def _holds(turn: Turn, pack: Any) -> str:
     from bot.content import pack_counts
 
     counts = pack_counts(pack)
-    words = [("themes", "thema", "thema's"), ("cases", "casus", "casussen"),
-             ("tips", "tip", "tips"), ("dilemmas", "dilemma", "dilemma's")]
-    parts = [f"{counts[key]} {one if counts[key] == 1 else many}"
-             for key, one, many in words if counts[key]]
+    parts = [amount(counts[key], *nouns) for key, nouns in PACK_NOUNS.items() if counts[key]]
     return ", ".join(parts) or turn.text("pack_empty")

@@ -105,7 +105,7 @@ GAP_LIMIT = 1000
 #: attempts to join a room we were invited to (one per sync)
 JOIN_ATTEMPTS = 5
 
-#: msgtype -> the engine's media names (bot.engine.core.MEDIA_NAMES)
+#: msgtype -> the engine's media kinds (bot.engine.core.MEDIA_KINDS)
 MEDIA_BY_MSGTYPE = {
     "m.image": "photo",
     "m.audio": "audio",

@@ -94,7 +94,6 @@ CALLBACK_LIMIT = 64
 SCALE_LABEL_MAX = 3
 #: BadRequest texts that mean the chat is gone for good
 GONE_MARKERS = ("chat not found", "user is deactivated", "bot was kicked", "not enough rights")
-CHOSEN_SUFFIX = "\n\n✅ Jouw keuze: {label}"
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
 MAX_TRACKED_KEYBOARDS = 100_000
 #: replies owed longer than this (their delivery gave up) are paid with the current prompt
@@ -858,7 +857,7 @@ class TelegramTransport:
                     label = button.text
         try:
             if message.text and label:
-                text = message.text + CHOSEN_SUFFIX.format(label=label)
+                text = f"{message.text}\n\n{self.engine.text('chosen', label=label)}"
                 if _u16(text) <= TEXT_LIMIT:
                     await self._call(lambda: message.edit_text(text, reply_markup=None), "edit")
                     return
