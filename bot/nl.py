@@ -9,9 +9,11 @@ from __future__ import annotations
 from datetime import date, datetime
 
 __all__ = [
+    "AUDIENCE_NAMES",
     "MONTHS",
     "PACK_NOUNS",
     "amount",
+    "join_and",
     "MONTHS_SHORT",
     "ROLE_NAMES",
     "WEEKDAYS",
@@ -47,6 +49,21 @@ PACK_NOUNS = {
     "tips": ("tip", "tips"),
     "dilemmas": ("dilemma", "dilemma's"),
 }
+
+
+#: who a tip is for, as a tip's audience line names them: people ("Vooral voor
+#: beleidsmedewerkers en bestuurders"), never the body
+AUDIENCE_NAMES = {
+    "professional": "professionals",
+    "manager": "teamleiders",
+    "beleid": "beleidsmedewerkers",
+    "bestuurder": "bestuurders",
+}
+
+
+def join_and(items: list[str]) -> str:
+    """``a``, ``a en b``, ``a, b en c``."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " en " + items[-1]
 
 
 def amount(n: int, one: str, many: str) -> str:

@@ -10,6 +10,7 @@ command), may be guarded by named conditions (``if`` / ``unless``) and runs name
 
 from __future__ import annotations
 
+import functools
 import os
 import string
 from pathlib import Path
@@ -133,6 +134,13 @@ class Dialogues:
             )
             self._placeholders[key] = found
         return found
+
+
+@functools.cache
+def default_dialogues() -> Dialogues:
+    """The dialogues (and texts) of ``dialogues/`` (or ``$TEAMSPIEGEL_DIALOGUES``), loaded once:
+    for what is said outside a conversation (the schedule's monthly tips)."""
+    return load_dialogues()
 
 
 def load_dialogues(directory: Path | None = None) -> Dialogues:

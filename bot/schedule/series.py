@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from bot.content import ROLES, Pack, SeriesTip
+from bot.engine.flows import default_dialogues
 from bot.engine.messages import Choice, Link, Reply, reply_to_payload
 from bot.schedule.calendar import (
     AMSTERDAM,
@@ -86,17 +87,19 @@ def series_replies(pack: Pack, tip: SeriesTip, *, group: bool,
     the question; in a group chat with a link to the private chat."""
     from bot.engine.packs import go_value
 
-    first = Reply(text="\n\n".join([f"💡 {pack.title}, tip {tip.number}: {tip.title}",
-                                    tip.text.strip()]))
+    texts = default_dialogues()
+    first = Reply(text="\n\n".join([
+        texts.text("series_tip_head", pack=pack.title, n=tip.number, title=tip.title),
+        tip.text.strip()]))
     quote = f"„{tip.quote.strip()}” — {tip.quote_role.strip()}"
     source = pack.source.attribution()
     if group:
-        links = [Link("Reageer in je privéchat", private_link)] if private_link else []
-        return [first, Reply(text="\n\n".join([quote, source,
-                                               f"Om samen over te praten: {tip.question}"]),
-                             links=links)]
-    second = Reply(text="\n\n".join([quote, source, f"Om over na te denken: {tip.question}"]),
-                   choices=[Choice("Beantwoord de vraag", go_value(pack.id, tip.id))],
+        links = [Link(texts.text("tip_reply_privately"), private_link)] if private_link else []
+        return [first, Reply(text="\n\n".join([
+            quote, source, texts.text("tip_talk_together", question=tip.question)]), links=links)]
+    second = Reply(text="\n\n".join([quote, source,
+                                      texts.text("tip_think_about", question=tip.question)]),
+                   choices=[Choice(texts.text("series_tip_answer"), go_value(pack.id, tip.id))],
                    expects="choice")
     return [first, second]
 

@@ -12,16 +12,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
+from bot.engine.flows import default_dialogues
 from bot.engine.messages import Choice, Link, Reply, global_button
-from bot.nl import MONTHS
+from bot.nl import AUDIENCE_NAMES, MONTHS, join_and
 
 if TYPE_CHECKING:
     from bot.content import Content
 
 __all__ = [
     "MESSAGE_LIMIT",
-    "SCALE_LABELS",
-    "SCALE_QUESTION",
     "TipLike",
     "preview_tip",
     "tip_prompt_token",
@@ -29,20 +28,11 @@ __all__ = [
     "tip_value",
 ]
 
-SCALE_QUESTION = "Hoe herkenbaar is dit voor jullie?"
 #: the smallest message limit of the platforms served (Telegram: UTF-16 code units)
 MESSAGE_LIMIT = 4096
 #: room a transport may add under a message (the scale's meaning, "1 = ..., 5 = ...")
 _TRANSPORT_ROOM = 100
-SCALE_LABELS = ("Niet herkenbaar", "Heel herkenbaar")
 MONTHS_NL = MONTHS  # Dutch month names (bot.nl)
-#: the audience as people ("Vooral voor beleidsmedewerkers en bestuurders"), never the body
-_AUDIENCE_NL = {
-    "professional": "professionals",
-    "manager": "teamleiders",
-    "beleid": "beleidsmedewerkers",
-    "bestuurder": "bestuurders",
-}
 
 
 class TipLike(Protocol):
@@ -67,12 +57,11 @@ def tip_value(period: str, n: int) -> str:
 
 
 def _audience_line(audience: list[str]) -> str | None:
-    names = [_AUDIENCE_NL[a] for a in ("professional", "manager", "beleid", "bestuurder")
+    names = [AUDIENCE_NAMES[a] for a in ("professional", "manager", "beleid", "bestuurder")
              if a in audience]
-    if not names or "all" in audience or len(names) == len(_AUDIENCE_NL):
+    if not names or "all" in audience or len(names) == len(AUDIENCE_NAMES):
         return None
-    joined = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " en " + names[-1]
-    return f"Vooral voor {joined}."
+    return default_dialogues().text("tip_audience", who=join_and(names))
 
 
 def _units(text: str) -> int:
@@ -92,8 +81,9 @@ def tip_replies(
     """The message of one monthly tip for a private chat (``group=False``) or a group chat:
     one message, or two when it does not fit ``limit``. ``note``: the team's "Wat we ermee
     doen" follow-ups, under the tip's text."""
-    month = MONTHS_NL[tip.month - 1]
-    head = [f"💡 Tip van {month}: {tip.title}", "", tip.text.strip()]
+    texts = default_dialogues()
+    head = [texts.text("tip_head", month=MONTHS_NL[tip.month - 1], title=tip.title), "",
+            tip.text.strip()]
     audience = _audience_line(list(tip.audience))
     if audience:
         head += ["", audience]
@@ -103,8 +93,9 @@ def tip_replies(
 
     quote = f"“{tip.quote.strip()}” — {tip.quote_role.strip().lower()}"
     if group:
-        tail = "\n\n".join([quote, source_line, f"Om samen over te praten: {tip.question.strip()}"])
-        links = [Link("Reageer in je privéchat", private_link)] if private_link else []
+        tail = "\n\n".join([quote, source_line,
+                            texts.text("tip_talk_together", question=tip.question.strip())])
+        links = [Link(texts.text("tip_reply_privately"), private_link)] if private_link else []
         whole = f"{head_text}\n\n{tail}"
         if _units(whole) + _TRANSPORT_ROOM <= limit:
             return [Reply(text=whole, links=links)]
@@ -112,8 +103,8 @@ def tip_replies(
     tail = "\n\n".join([
         quote,
         source_line,
-        f"Om over na te denken: {tip.question.strip()}",
-        SCALE_QUESTION,
+        texts.text("tip_think_about", question=tip.question.strip()),
+        texts.text("tip_scale_question"),
     ])
     whole = f"{head_text}\n\n{tail}"
     one = _units(whole) + _TRANSPORT_ROOM <= limit
@@ -123,7 +114,7 @@ def tip_replies(
             text=text,
             choices=[Choice(str(n), tip_value(period, n)) for n in range(1, 6)],
             expects="scale",
-            scale_labels=SCALE_LABELS,
+            scale_labels=(texts.text("tip_scale_low"), texts.text("tip_scale_high")),
             prompt_token=tip_prompt_token(period),
         )
 
