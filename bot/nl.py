@@ -14,6 +14,7 @@ __all__ = [
     "PACK_NOUNS",
     "amount",
     "join_and",
+    "month_label",
     "MONTHS_SHORT",
     "ROLE_NAMES",
     "WEEKDAYS",
@@ -84,6 +85,16 @@ def format_number(value: float, decimals: int = 1, sign: bool = False) -> str:
     if sign:
         return "+" + text
     return text
+
+
+def month_label(month: str | None) -> str:
+    """``"2026-07"`` -> ``"juli 2026"`` (anything else as it is)."""
+    if not month:
+        return ""
+    year, _, mm = month.partition("-")
+    if year.isdigit() and mm.isdigit() and 1 <= int(mm) <= 12:
+        return f"{MONTHS[int(mm) - 1]} {year}"
+    return month
 
 
 def format_date(moment: date | datetime | str) -> str:

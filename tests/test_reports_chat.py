@@ -19,12 +19,13 @@ from bot.app import install_plugins
 from bot.config import Settings
 from bot.content import get_content
 from bot.engine.core import Engine
+from bot.engine.flows import default_dialogues
 from bot.engine.messages import Incoming, Reply
 from bot.reports.aggregate import format_number_nl
-from bot.reports.chat import UNKNOWN_ARG
 from bot.store import Store
 
 PLATFORM = "console"
+UNKNOWN_ARG = default_dialogues().text("report_unknown")
 PP = get_content().praatplaat
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 Q1, Q2 = "2026-Q2", "2026-Q3"

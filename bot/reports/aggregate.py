@@ -156,6 +156,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
+from bot.nl import format_number
 from bot.periods import month_of, quarter_of
 
 __all__ = [
@@ -285,14 +286,8 @@ def period_label_nl(period: str) -> str:
     return period
 
 
-def format_number_nl(value: float, decimals: int = 1, sign: bool = False) -> str:
-    """Dutch number: decimal comma, a real minus sign, optional ``+``."""
-    text = f"{abs(value):.{decimals}f}".replace(".", ",")
-    if round(value, decimals) < 0:
-        return "\u2212" + text
-    if sign:
-        return "+" + text
-    return text
+#: Dutch number: decimal comma, a real minus sign, optional ``+`` (:func:`bot.nl.format_number`)
+format_number_nl = format_number
 
 
 # --------------------------------------------------------------------------------------------

@@ -42,7 +42,9 @@ from collections import OrderedDict
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from bot.engine.flows import Dialogues, default_dialogues
 from bot.engine.messages import Reply
+from bot.nl import month_label
 from bot.reports.aggregate import (
     LEVEL_GROUP,
     LEVEL_TOTAL,
@@ -84,22 +86,15 @@ MAX_TEXTS = 6
 MAX_TEXT_CHARS = 300
 MAX_FOLLOWUP_THEMES = 5
 
-MONTHS_NL = ("januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus",
-             "september", "oktober", "november", "december")
-
-UNKNOWN_ARG = ("Dat thema of team vind ik niet bij jouw teams. Kies een thema met een nummer, "
-               "bijvoorbeeld /rapport 4, of typ /rapport voor het hele rapport.")
-HIDDEN_NOTE = "– = verborgen: te weinig mensen (we tonen pas iets vanaf {k})."
-OPEN_NOTE = "{period} loopt nog: cijfers komen als de ronde sluit."
 DEMO_HEAD = f"{DEMO_NOTE}: zo ziet een teamrapport eruit."
 
 
-def month_label_nl(month: str) -> str:
-    """``"2026-07"`` -> ``"juli 2026"``."""
-    year, _, mm = month.partition("-")
-    if year.isdigit() and mm.isdigit() and 1 <= int(mm) <= 12:
-        return f"{MONTHS_NL[int(mm) - 1]} {year}"
-    return month
+month_label_nl = month_label  # "2026-07" -> "juli 2026" (bot.nl)
+
+
+def _texts() -> Dialogues:
+    """The texts of ``texts.yaml`` (for what is drawn up outside a turn)."""
+    return default_dialogues()
 
 
 def _short(text: str, limit: int) -> str:
@@ -201,15 +196,15 @@ class ReportHooks:
             return self._theme(turn, teams, themes[0])
         if len(themes) > 1:
             options = "\n".join(f"/rapport {t.number} – {t.title}" for t in themes)
-            return [Reply(f"Welk thema bedoel je?\n{options}")]
+            return [Reply(turn.text("report_which_theme", options=options))]
         team = store.team_by_name(arg)
         if team is not None:
             try:
                 report = self._team_report(turn, member_id, int(team["id"]), "chat_report")
             except AccessDenied:
-                return [Reply(UNKNOWN_ARG)]
+                return [Reply(turn.text("report_unknown"))]
             return [self._team_block(turn, team["name"], report)]
-        return [Reply(UNKNOWN_ARG)]
+        return [Reply(turn.text("report_unknown"))]
 
     def _team_report(
         self, turn: Turn, member_id: int, team_id: int, action: str
@@ -251,7 +246,7 @@ class ReportHooks:
             compare = self._compare(real)
             if compare:
                 replies.append(Reply(compare))
-        replies[-1].text += "\n\nPer thema: /rapport 1 t/m 10. " + \
+        replies[-1].text += "\n\n" + turn.text("report_per_theme") + " " + \
             turn.content.praatplaat.source.attribution()
         return replies
 
@@ -336,7 +331,7 @@ class ReportHooks:
             mirror = build_mirror(report, turn.content)
             head = f"Teamspiegel {name}"
             if mirror is None:
-                replies.append(Reply(f"{head}\nNog geen afgesloten ronde."))
+                replies.append(Reply(f"{head}\n{turn.text('report_no_round')}"))
                 continue
             mirrors.append((name, mirror))
             lines = [f"{head} ({mirror.label})"]
@@ -366,11 +361,12 @@ class ReportHooks:
         lines = [f"Thema {theme.number}: {theme.title} – {name}"]
         if report.demo:
             lines.append(DEMO_HEAD)
-        open_note = (OPEN_NOTE.format(period=period_label_nl(report.open_period))
+        open_note = (_texts().text("report_open", period=period_label_nl(report.open_period))
                      if report.open_period else None)
         theme_cells = {c.period: c for c in report.themes if c.theme_id == theme.id}
         if not report.periods:
-            return "\n".join([*lines, "Nog geen afgesloten ronde.", *filter(None, [open_note])])
+            return "\n".join([*lines, _texts().text("report_no_round"),
+                              *filter(None, [open_note])])
         # the latest published period in which anybody in the team answered this theme
         period = report.periods[-1]
         for p in reversed(report.periods):
@@ -435,7 +431,7 @@ class ReportHooks:
         if any(not c.shown for c in questions) or any(
             not c.shown and c.reason != NO_ANSWERS for c in theme_cells.values()
         ):
-            lines += ["", HIDDEN_NOTE.format(k=report.k)]
+            lines += ["", _texts().text("report_hidden", k=report.k)]
         if open_note:
             lines += ["", open_note]
         return "\n".join(lines)
@@ -466,7 +462,7 @@ class ReportHooks:
         if len(themes) == 1:
             return [Reply(self._theme_text(themes[0], name, report))]
         reply = self._team_block(turn, name, report)
-        reply.text += "\n\nPer thema: /rapport 1 t/m 10. " + \
+        reply.text += "\n\n" + turn.text("report_per_theme") + " " + \
             turn.content.praatplaat.source.attribution()
         return [reply]
 
@@ -635,7 +631,7 @@ def pack_section(pack: Any, team: str, report: TeamReport) -> str:
     lines = [head]
     hidden = False
     if period is None:
-        lines.append("Nog geen afgesloten ronde.")
+        lines.append(_texts().text("report_no_round"))
     else:
         cells = {c.question_id: c for c in report.questions if c.period == period}
         texts = [t for t in report.texts if t.period == period]
@@ -661,8 +657,8 @@ def pack_section(pack: Any, team: str, report: TeamReport) -> str:
             lines.append(f"Nog niets te laten zien in {period_label_nl(period)}: we tonen pas "
                          f"iets vanaf {report.k} mensen.")
     if hidden:
-        lines.append(HIDDEN_NOTE.format(k=report.k))
+        lines.append(_texts().text("report_hidden", k=report.k))
     if report.open_period:
-        lines.append(OPEN_NOTE.format(period=period_label_nl(report.open_period)))
+        lines.append(_texts().text("report_open", period=period_label_nl(report.open_period)))
     lines.append(pack.source.attribution())
     return "\n".join(lines)

@@ -39,7 +39,8 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.config import Settings
-from bot.content import MONTHS_NL, Content, get_content
+from bot.content import Content, get_content
+from bot.nl import ROLE_NAMES, month_label
 from bot.redact import REDACTOR
 from bot.reports.aggregate import (
     COMPLEMENTARY,
@@ -103,12 +104,7 @@ MAX_ID = 2**63 - 1
 #: link-preview fetchers open links in chat messages; they must not use up a login link
 PREVIEW_AGENTS = ("bot", "synapse", "whatsapp", "facebookexternalhit", "preview", "slack")
 
-ROLES_NL = {
-    "manager": "leidinggevende",
-    "beleid": "beleidsmedewerker",
-    "professional": "professional",
-    "bestuurder": "bestuurder",
-}
+ROLES_NL = ROLE_NAMES  # the roles as people chose them (bot.nl)
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -117,14 +113,7 @@ XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # Small helpers for the templates
 
 
-def month_label_nl(month: str | None) -> str:
-    """``"2026-07"`` -> ``"juli 2026"``."""
-    if not month:
-        return ""
-    year, _, mm = month.partition("-")
-    if mm.isdigit() and 1 <= int(mm) <= 12:
-        return f"{MONTHS_NL[int(mm) - 1]} {year}"
-    return month
+month_label_nl = month_label  # "2026-07" -> "juli 2026" (bot.nl)
 
 
 def date_nl(stamp: str | None) -> str:
