@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from bot.nl import format_number
+
 __all__ = ["own_theme_text"]
 
 
-def _nl(value: float) -> str:
-    return f"{value:.1f}".replace(".", ",")
+_nl = format_number  # a mean the Dutch way (bot.nl)
 
 
 def own_theme_text(theme: Any, scales: Mapping[str, int]) -> str | None:

@@ -18,6 +18,7 @@ import io
 import textwrap
 from dataclasses import dataclass
 
+from bot.nl import format_number
 from bot.reports.mirror import (
     GROUP_LABELS,
     GROUPS_NOTE,
@@ -69,7 +70,7 @@ def value_text(value: MirrorValue) -> str:
     """"3,4 ▲", "3,4" or "–"."""
     if value.mean is None:
         return "–"
-    text = f"{value.mean:.1f}".replace(".", ",")
+    text = format_number(value.mean)
     symbol = trend_symbol(value.trend())
     return f"{text} {symbol}" if symbol else text
 

@@ -197,6 +197,7 @@ def notes_nl(report: TeamReport, team_name: str, attribution: str) -> list[str]:
 
 
 def _nl_number(value: object) -> object:
+    """A decimal comma for Dutch spreadsheets (a plain minus: a spreadsheet reads it)."""
     if isinstance(value, float):
         return f"{value:.1f}".replace(".", ",")
     return value
