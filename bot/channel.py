@@ -53,6 +53,7 @@ __all__ = [
     "DeliveryError",
     "Rejected",
     "DeliveryKey",
+    "FirstTime",
     "PaidReplies",
     "PlatformBudget",
     "RetryAfter",
@@ -448,6 +449,24 @@ async def call_with_retries(
                 await sleep(decision.after)
                 continue
             raise
+
+
+class FirstTime:
+    """Remembers the last ``size`` keys: ``first(key)`` is True only the first time a key is
+    seen (e.g. a failed turn's error text is said once per event, also when the platform
+    delivers the event again)."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._seen: dict[str, None] = {}
+        self._size = size
+
+    def first(self, key: str) -> bool:
+        if key in self._seen:
+            return False
+        self._seen[key] = None
+        if len(self._seen) > self._size:
+            del self._seen[next(iter(self._seen))]
+        return True
 
 
 class PaidReplies:

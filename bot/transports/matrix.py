@@ -66,6 +66,7 @@ from bot.channel import (
     ChatEngine,
     DeliveryError,
     DeliveryKey,
+    FirstTime,
     PaidReplies,
     PlatformBudget,
     RetryAfter,
@@ -435,7 +436,7 @@ class MatrixTransport:
         #: a turn of this sync could not be stored (the store is unavailable): replay the sync
         self._replay_sync = False
         #: event ids of failed turns whose error message was shown already
-        self._told: dict[str, None] = {}
+        self._told = FirstTime()
 
     @property
     def sender(self) -> MatrixSender:
@@ -989,12 +990,8 @@ class MatrixTransport:
         handle the sync again later (the event was not marked handled)."""
         if failed.failed == "retry":
             self._replay_sync = True
-        told = inc.event_id or ""
-        if told in self._told:
+        if not self._told.first(inc.event_id or ""):
             return
-        self._told[told] = None
-        if len(self._told) > 10_000:
-            del self._told[next(iter(self._told))]
         await self._deliver(room_id, [failed], user_id=inc.user_id)
 
     def _owed_snapshot(self) -> set[str]:

@@ -61,6 +61,7 @@ from bot.channel import (
     ChatEngine,
     DeliveryError,
     DeliveryKey,
+    FirstTime,
     PaidReplies,
     PlatformBudget,
     Rejected,
@@ -98,8 +99,6 @@ ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_membe
 MAX_TRACKED_KEYBOARDS = 100_000
 #: replies owed longer than this (their delivery gave up) are paid with the current prompt
 OWED_SWEEP_SECONDS = 60.0
-#: failed turns whose error message was shown already (not shown again on a re-delivery)
-MAX_TOLD = 10_000
 MEDIA_KINDS = (
     # order matters: an animation message also carries a document
     "animation", "photo", "sticker", "voice", "audio", "video", "video_note", "document",
@@ -494,7 +493,7 @@ class TelegramTransport:
         #: turns whose replies arrived, told to the engine in small batches
         self._paid = PaidReplies(lambda ids: engine.replies_delivered(PLATFORM, ids))
         #: update ids of failed turns whose error message was shown (not shown twice)
-        self._told: dict[str, None] = {}
+        self._told = FirstTime()
         #: chats with replies on their way (the owed-reply sweep leaves them alone)
         self._delivering: set[str] = set()
         self._next_sweep = 0.0
@@ -816,12 +815,8 @@ class TelegramTransport:
         the error text (once per update, also when Telegram delivers it again)."""
         if job.query is not None:
             await self._answer(job.query, None)
-        told = job.incoming.event_id or ""
-        if told in self._told:
+        if not self._told.first(job.incoming.event_id or ""):
             return False
-        self._told[told] = None
-        if len(self._told) > MAX_TOLD:
-            del self._told[next(iter(self._told))]
         await self._send(job.incoming.chat_id, [failed], user_id=job.incoming.user_id)
         return False
 
