@@ -299,7 +299,7 @@ class ReportHooks:
         values; a team below k shows "–"; never a figure across teams)."""
         if len(mirrors) < 2:
             return None
-        lines = ["Teams naast elkaar (laatste afgesloten ronde van elk team):"]
+        lines = [_texts().text("report_teams_side_by_side")]
         numbers = list(dict.fromkeys(r.number for _, m in mirrors for r in m.rows))
         for number in numbers:
             title = next(r.title for _, m in mirrors for r in m.rows if r.number == number)
@@ -375,8 +375,7 @@ class ReportHooks:
                 period = p
                 break
         if not theme.can_score():
-            lines.append("Geen themascore: dit thema heeft te weinig schaalvragen met dezelfde "
-                         "richting. Hieronder staat het per vraag.")
+            lines.append(_texts().text("report_no_theme_score"))
         elif theme_cells:
             trend = " · ".join(
                 f"{period_label_nl(p)} {self._value(theme_cells.get(p))}"
@@ -397,7 +396,7 @@ class ReportHooks:
                 if q.higher_is_better is False:
                     lines.append("   (hier is hoger minder goed)")
                 elif q.kind == "scale" and not q.in_theme_score and theme.can_score():
-                    lines.append("   (telt niet mee in de themascore)")
+                    lines.append("   " + _texts().text("report_not_in_theme_score"))
                 if cell.shown and cell.mean is not None:
                     parts = [f"gemiddeld {format_number_nl(cell.mean)}"]
                     if cell.spread:
@@ -420,14 +419,14 @@ class ReportHooks:
         texts = [t for t in report.texts if t.theme_id == theme.id and t.period == period]
         if texts:
             number = {q.id: f"{theme.number}.{i}" for i, q in enumerate(theme.questions, 1)}
-            lines += ["", "Gedeeld (anoniem, met toestemming):"]
+            lines += ["", _texts().text("report_shared_texts")]
             for item in texts[:MAX_TEXTS]:
                 lines.append(f"• {number.get(item.question_id, '')} "
                              f"“{_short(item.text, MAX_TEXT_CHARS)}”")
             if len(texts) > MAX_TEXTS:
-                lines.append(f"…en nog {len(texts) - MAX_TEXTS} op het dashboard.")
+                lines.append(_texts().text("report_more_on_dashboard", n=len(texts) - MAX_TEXTS))
         if not questions and not texts and len(lines) == 1:
-            lines.append(f"Nog niets te laten zien in {period_label_nl(period)}.")
+            lines.append(_texts().text("report_nothing_yet", period=period_label_nl(period)))
         if any(not c.shown for c in questions) or any(
             not c.shown and c.reason != NO_ANSWERS for c in theme_cells.values()
         ):
@@ -481,7 +480,7 @@ class ReportHooks:
         if len(themes) != 1:
             options = "\n".join(f"/gespreksplaat {t.number} – {t.title}"
                                  for t in (themes or turn.content.praatplaat.themes))
-            return [Reply(f"Van welk thema wil je de gespreksplaat?\n{options}")]
+            return [Reply(turn.text("report_which_plate", options=options))]
         theme = themes[0]
         replies: list[Reply] = []
         for name, report in self._reports(turn, teams, f"chat_gespreksplaat:{theme.id}"):
@@ -529,11 +528,9 @@ class ReportHooks:
         if report.demo:
             lines.append(DEMO_HEAD)
         if mirror is None:
-            lines.append("Er is nog geen afgesloten ronde. Als de ronde sluit, zie je hier wat "
-                         "het team samen zei.")
+            lines.append(turn.text("team_mirror_no_round"))
         else:
-            lines.append(f"Dit zei jullie team samen: alleen groepscijfers van minstens "
-                         f"{report.k} mensen naast jou, nooit wie wat antwoordde.")
+            lines.append(turn.text("team_mirror_rule", k=report.k))
             if mirror.participation:
                 lines.append(f"Deelname: {mirror.participation}.")
             lines += mirror_lines(mirror)
@@ -650,7 +647,8 @@ def pack_section(pack: Any, team: str, report: TeamReport) -> str:
             shared = [t for t in texts if t.theme_id == unit.id]
             rows += [f"   “{_short(t.text, MAX_TEXT_CHARS)}”" for t in shared[:PACK_TEXTS]]
             if len(shared) > PACK_TEXTS:
-                rows.append(f"   …en nog {len(shared) - PACK_TEXTS} op het dashboard.")
+                rows.append("   " + _texts().text("report_more_on_dashboard",
+                                                      n=len(shared) - PACK_TEXTS))
             if rows:
                 lines += [f"• {unit.label}", *rows]
         if len(lines) == 1:
