@@ -672,10 +672,27 @@ def transcript(path: Path, n_users: int = 40, n_turns: int = 2400) -> None:
     ids = random.Random(7)
     saved_new_member_id = store_module.new_member_id
     store_module.new_member_id = lambda: 2**40 + ids.randrange(2**62)
+    # the store's timestamps come from the wall clock, and some queries order by them: one
+    # frozen second for the whole session, so the order cannot depend on how fast it runs
+    fixed = datetime(2026, 11, 22, 10, 0, tzinfo=UTC).timestamp()
+
+    class FrozenTime:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(time, name)
+
+        def time(self) -> float:
+            return fixed
+
+    clocks = [m for m in (store_module, sys.modules.get("bot.store.clock"))
+              if m is not None and getattr(m, "time", None) is time]
+    for module in clocks:
+        module.time = FrozenTime()  # type: ignore[attr-defined]
     try:
         _transcript(path, n_users, n_turns)
     finally:
         store_module.new_member_id = saved_new_member_id
+        for module in clocks:
+            module.time = time  # type: ignore[attr-defined]
 
 
 def _transcript(path: Path, n_users: int, n_turns: int) -> None:
