@@ -588,7 +588,7 @@ async def test_tip_reaction_keeps_the_questions_buttons(fake, person, store, tea
     assert question.buttons() == [["1", "2", "3", "4", "5"]]
     tip = get_content().kalender.tip_for_month(3)
     async with Bot(fake.token, base_url=fake.base_url) as bot:
-        await TelegramSender(bot, store).send(
+        await TelegramSender(bot).send(
             str(person.user_id), tip_replies(tip, "2026-03", group=False, source_line="Bron"),
             is_group=False)
     scale = person.keyboard_message()
