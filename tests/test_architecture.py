@@ -5,7 +5,7 @@ Read from the source with ``ast`` (nothing is imported or run): every ``import b
 that names a higher layer is a dependency on it too).
 
 Layers, from the top: the entry points (command line, ``teamspiegel run``), the fronts people
-meet (chat transports, the dashboard), the services (schedule, outbox, reports), the engine with
+meet (chat transports, the dashboard), the schedule with the outbox, the reports, the engine with
 the channel contract, and at the bottom the store, the content and the helpers everything uses.
 A module may import its own layer and the layers below it; never a layer above.
 """
@@ -23,13 +23,16 @@ PACKAGE = ROOT / "bot"
 
 #: layer of a module, by its longest matching prefix; higher numbers are higher up
 LAYERS: dict[str, int] = {
-    # 6: entry points
-    "bot.cli": 6, "bot.cli_common": 6, "bot.access_cli": 6, "bot.packs_cli": 6,
-    "bot.reports.cli": 6, "bot.app": 6,
-    # 5: what people meet: chat transports and the dashboard
-    "bot.transports": 5, "bot.web": 5,
-    # 4: services: when things are due, the outbox, reports, operator exports
-    "bot.schedule": 4, "bot.reports": 4, "bot.operator_export": 4,
+    # 7: entry points
+    "bot.cli": 7, "bot.cli_common": 7, "bot.access_cli": 7, "bot.packs_cli": 7,
+    "bot.reports.cli": 7, "bot.app": 7,
+    # 6: what people meet: chat transports and the dashboard
+    "bot.transports": 6, "bot.web": 6,
+    # 5: when things are due and the outbox that delivers them (it publishes and announces
+    # reports: reports never plan anything)
+    "bot.schedule": 5,
+    # 4: reports, operator exports
+    "bot.reports": 4, "bot.operator_export": 4,
     # 3: the engine and the channel contract (and the settings it reads)
     "bot.engine": 3, "bot.channel": 3, "bot.config": 3,
     # 2: a team's packs, notices about the store
@@ -38,7 +41,8 @@ LAYERS: dict[str, int] = {
     "bot.store": 1, "bot.content": 1, "bot.yamlio": 1, "bot.periods": 1, "bot.nl": 1,
     "bot.spreadsheet": 1, "bot.scoring": 1, "bot": 1,
 }
-LAYER_NAMES = {6: "entry", 5: "front", 4: "services", 3: "engine", 2: "domain", 1: "base"}
+LAYER_NAMES = {7: "entry", 6: "front", 5: "schedule", 4: "reports", 3: "engine", 2: "domain",
+               1: "base"}
 
 
 def module_name(path: Path) -> str:

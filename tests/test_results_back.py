@@ -14,9 +14,9 @@ import sqlite_utils
 from bot.config import Settings
 from bot.content import get_content
 from bot.engine.core import Engine
-from bot.reports.announce import KIND_RESULTS, plan_results
 from bot.reports.chat import install
 from bot.reports.service import publish_due
+from bot.schedule.results import KIND_RESULTS, plan_results
 from bot.store import LATEST, Store
 from bot.store.schema import migrate
 from tests.test_mirror_views import GAP, _person, seed_mirror
@@ -188,7 +188,7 @@ def test_actions_migrate_from_version_3(tmp_path: Path) -> None:
 
 
 def test_results_go_out_at_one_on_a_working_day() -> None:
-    from bot.reports.announce import _send_at
+    from bot.schedule.results import _send_at
 
     def local(*args: int) -> str:
         from bot.schedule.calendar import AMSTERDAM

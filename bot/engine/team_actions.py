@@ -1,7 +1,7 @@
 """A team's actions ("Wat we ermee doen") as people type and read them.
 
 The engine's dialogue (``/watwedoen``) parses a typed deadline; the chat, the dashboard, the
-monthly tip and the PDF describe an action the same way (:mod:`bot.reports.actions` uses these).
+monthly tip and the PDF describe an action the same way.
 """
 
 from __future__ import annotations

@@ -583,7 +583,7 @@ def action_lines(store: Any, team_id: int, content: Any, *, team_name: str | Non
                  limit: int = MAX_FOLLOWUP_THEMES) -> list[str]:
     """"Wat we ermee doen": the team's open actions (what, who, by when), then the latest done
     ones; empty when there are none."""
-    from bot.reports.actions import describe_action
+    from bot.engine.team_actions import describe_action
 
     rows = store.team_actions(team_id, limit=limit * 2)
     if not rows:

@@ -169,7 +169,7 @@ def pack_export_rows(store: Store, member_id: int | None, team_id: int, *, actio
 
 def notes_nl(report: TeamReport, team_name: str, attribution: str) -> list[str]:
     """The "about this file" lines of a spreadsheet (times in Dutch local time)."""
-    from bot.schedule.calendar import AMSTERDAM
+    from bot.periods import AMSTERDAM
 
     made = datetime.now(UTC).astimezone(AMSTERDAM)
     lines = [

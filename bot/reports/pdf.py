@@ -137,8 +137,8 @@ def _short(text: str, limit: int) -> str:
 def team_pdf(report: TeamReport, content: Any, team_name: str,
              actions: list[dict[str, Any]] | None = None) -> bytes:
     """The one-page team report (see the module docstring)."""
-    from bot.reports.actions import FEATURE, describe_action
-    from bot.schedule.calendar import AMSTERDAM
+    from bot.engine.team_actions import FEATURE, describe_action
+    from bot.periods import AMSTERDAM
 
     titles = {t.id: t.title for t in content.praatplaat.themes}
     mirror = build_mirror(report, content)

@@ -64,8 +64,8 @@ PUBLISH_PER_TICK = 50
 def plan_team_results(engine: Engine, settings: Settings, now: datetime,
                       platforms: list[str]) -> None:
     """Results back to the team after a round is published, and the owners' monthly question
-    about open actions (:mod:`bot.reports.announce`); a failure is logged, never fatal."""
-    from bot.reports.announce import plan_results
+    about open actions (:mod:`bot.schedule.results`); a failure is logged, never fatal."""
+    from bot.schedule.results import plan_results
 
     try:
         plan_results(engine.store, now, content=engine.content,

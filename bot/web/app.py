@@ -144,7 +144,7 @@ def spread_nl(word: str | None) -> str:
 
 
 def describe_action(row: dict[str, Any], content: Content) -> str:
-    from bot.reports.actions import describe_action as describe
+    from bot.engine.team_actions import describe_action as describe
 
     return describe(row, content)
 
@@ -660,7 +660,7 @@ class _Pages:
         elif who is not None and who not in WHO:
             error = "Kies wie het doet uit de lijst."
         elif due_raw:
-            from bot.reports.actions import parse_due
+            from bot.engine.team_actions import parse_due
 
             try:
                 day = parse_due(due_raw, self.clock().date())

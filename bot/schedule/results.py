@@ -9,7 +9,7 @@ plans (exactly once, by the outbox's dedup key ``{platform}:{chat}:results:{peri
 - one message per linked team chat: the same summary, with every cell from at least ``k + 1``
   people, so that no member of the group can take their own answer out and read ``k - 1`` others;
 - once a month, the owners of a team with open actions are asked for an update
-  (:func:`bot.reports.actions.plan_action_updates`).
+  (:func:`plan_action_updates`).
 
 Never an individual answer, never who took part. The messages go out at :data:`SEND_AT` on the
 first working day after publication (a round closes at midnight; the monthly tip and the new
@@ -24,15 +24,17 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from bot.engine.messages import Reply, reply_to_payload
-from bot.reports.actions import plan_action_updates
+from bot.engine.team_actions import FEATURE, describe_action
 from bot.reports.aggregate import MIN_K, period_label_nl
 from bot.reports.mirror import build_mirror, mirror_lines
 
-__all__ = ["KIND_RESULTS", "SEND_AT", "WINDOW", "plan_results", "results_text"]
+__all__ = ["KIND_ACTIONS", "KIND_RESULTS", "SEND_AT", "WINDOW", "plan_action_updates",
+           "plan_results", "results_text", "update_replies"]
 
 log = logging.getLogger(__name__)
 
 KIND_RESULTS = "results"
+KIND_ACTIONS = "actions"
 #: rounds published this long ago are still announced (a bot that was down catches up)
 WINDOW = timedelta(days=5)
 SEND_AT = time(13, 0)
@@ -130,4 +132,48 @@ def plan_results(store: Any, now: datetime, *, content: Any, k: int = MIN_K,
     planned += plan_action_updates(store, now, content=content, platforms=platforms)
     if planned:
         log.info("planned %d results/actions message(s)", planned)
+    return planned
+
+
+def update_replies(team_name: str, rows: list[dict[str, Any]], content: Any) -> list[Any]:
+    """The monthly question to an owner: are these actions still open?"""
+    lines = [f"{FEATURE} van {team_name}: {len(rows)} "
+             f"{'actie staat' if len(rows) == 1 else 'acties staan'} nog open."]
+    lines += ["• " + describe_action(r, content) for r in rows[:5]]
+    lines.append("Is er iets klaar of veranderd? Werk het bij met /watwedoen of op het "
+                 "dashboard, dan ziet je team het ook.")
+    return [Reply("\n".join(lines))]
+
+
+def plan_action_updates(store: Any, now: datetime, *, content: Any,
+                        platforms: list[str] | None = None) -> int:
+    """Once a month (with the monthly tip's month as period), ask each owner of a team with
+    open actions for an update, in their private chat. The outbox's dedup key makes it once."""
+    from bot.engine.messages import reply_to_payload
+    from bot.schedule.calendar import AMSTERDAM, is_working_time, next_working_time
+    from bot.schedule.planner import iso
+
+    local = now.astimezone(AMSTERDAM)
+    if local.day < 3 or not is_working_time(now):
+        return 0  # after the tip (first working day), in working hours
+    period = f"{local.year}-{local.month:02d}"
+    planned = 0
+    with store.transaction():
+        for team in store.schedule_teams():
+            if team["is_demo"]:
+                continue
+            rows = store.team_actions(int(team["id"]), status="open")
+            if not rows:
+                continue
+            payload = json.dumps([reply_to_payload(r) for r in
+                                  update_replies(str(team["name"]), rows, content)],
+                                 ensure_ascii=False, separators=(",", ":"))
+            for owner in store.owner_chats(int(team["id"]), iso(now)):
+                if platforms is not None and owner["platform"] not in platforms:
+                    continue
+                planned += int(store.enqueue_row(
+                    platform=owner["platform"], chat_id=owner["chat_id"], kind=KIND_ACTIONS,
+                    period=f"{period}:team{team['id']}", payload=payload,
+                    not_before=iso(next_working_time(now)), now=iso(now),
+                    member_id=int(owner["member_id"]), team_id=int(team["id"])))
     return planned
