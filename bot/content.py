@@ -44,7 +44,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -204,6 +204,41 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class _Authored(_Frozen):
+    """What a pack's author writes: it may not touch the privacy rules (a key like ``k`` is
+    refused wherever it appears), and names the fields in its own words in ``ours``."""
+
+    if TYPE_CHECKING:
+        ours: list[str]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_privacy(cls, data: Any) -> Any:
+        _privacy_keys(data)
+        return data
+
+    def is_ours(self, name: str) -> bool:
+        return name in self.ours
+
+
+class _ForAudience(_Authored):
+    """Authored content with an ``audience``: the roles it is for (checked), or ``alle``."""
+
+    if TYPE_CHECKING:
+        audience: list[str]
+
+    @field_validator("audience", check_fields=False)
+    @classmethod
+    def _audience(cls, value: list[str]) -> list[str]:
+        return _check_audience(value)
+
+    def for_role(self, role: str) -> bool:
+        """Whether a member with ``role`` gets this. Unknown roles raise ValueError."""
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+        return ALL in self.audience or role in self.audience
+
+
 class Source(_Frozen):
     """Where a content pack comes from; shown wherever its content is shown."""
 
@@ -268,7 +303,7 @@ def _check_ours(model: BaseModel, names: list[str], allowed: tuple[str, ...]) ->
         raise FieldIssues(issues)
 
 
-class Question(_Frozen):
+class Question(_ForAudience):
     """One question, quoted as printed (or marked ``ours``), with the answer form it asks for.
 
     ``kind: text`` is an open question. ``kind: scale`` is answered 1-5 with the question's own
@@ -294,17 +329,6 @@ class Question(_Frozen):
     chapter_text: Text | None = None
     #: fields in our own words (``[text]``): a question we wrote, not one quoted from the source
     ours: list[str] = Field(default_factory=list)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_privacy(cls, data: Any) -> Any:
-        _privacy_keys(data)
-        return data
-
-    @field_validator("audience")
-    @classmethod
-    def _audience(cls, value: list[str]) -> list[str]:
-        return _check_audience(value)
 
     @model_validator(mode="after")
     def _answer_form(self) -> Question:
@@ -351,12 +375,6 @@ class Question(_Frozen):
     def is_ours(self, name: str = "text") -> bool:
         return name in self.ours
 
-    def for_role(self, role: str) -> bool:
-        """Whether a member with ``role`` is asked this question. Unknown roles raise ValueError."""
-        if role not in ROLES:
-            raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
-        return ALL in self.audience or role in self.audience
-
 
 class MoreInfo(_Frozen):
     """A "Meer weten?" reference of a theme."""
@@ -365,7 +383,7 @@ class MoreInfo(_Frozen):
     url: Url
 
 
-class Unit(_Frozen):
+class Unit(_Authored):
     """What a reflection round walks through: a theme, a case or a tip, with its questions.
 
     ``kind`` tells them apart (``theme``, ``case``, ``tip``); reports and menus treat them
@@ -385,12 +403,6 @@ class Unit(_Frozen):
     more_info: list[MoreInfo] = Field(default_factory=list)
     #: fields that hold our own words, not the source's (e.g. ``[intro]``)
     ours: list[str] = Field(default_factory=list)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_privacy(cls, data: Any) -> Any:
-        _privacy_keys(data)
-        return data
 
     @model_validator(mode="after")
     def _question_ids(self) -> Unit:
@@ -422,9 +434,6 @@ class Unit(_Frozen):
         """How menus name the unit (``4. Regie voeren`` for a numbered theme)."""
         number = getattr(self, "number", None)
         return f"{number}. {self.title}" if number else self.title
-
-    def is_ours(self, name: str) -> bool:
-        return name in self.ours
 
     def questions_for(self, role: str) -> list[Question]:
         return [q for q in self.questions if q.for_role(role)]
@@ -662,7 +671,7 @@ class Praatplaat(_Frozen, _Reflection):
             raise KeyError(f"unknown theme id {theme_id!r}") from None
 
 
-class Tip(_Frozen):
+class Tip(_ForAudience):
     """One month of the Verjaardagskalender."""
 
     month: int = Field(ge=1, le=12)
@@ -675,29 +684,17 @@ class Tip(_Frozen):
     #: fields that hold our own words, not the calendar's (e.g. ``[audience, question]``)
     ours: list[str] = Field(default_factory=list)
 
-    @field_validator("audience")
-    @classmethod
-    def _audience(cls, value: list[str]) -> list[str]:
-        return _check_audience(value)
-
     @model_validator(mode="after")
     def _ours(self) -> Tip:
         _check_ours(self, self.ours,
                     ("title", "text", "quote", "quote_role", "audience", "question"))
         return self
 
-    def is_ours(self, name: str) -> bool:
-        return name in self.ours
-
     @property
     def month_name(self) -> str:
         """Dutch month name, e.g. ``januari``."""
         return MONTHS_NL[self.month - 1]
 
-    def for_role(self, role: str) -> bool:
-        if role not in ROLES:
-            raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
-        return ALL in self.audience or role in self.audience
 
 
 class Kalender(_Frozen):
@@ -741,7 +738,7 @@ class Kalender(_Frozen):
         raise ValueError(f"no tip for month {month!r}; months are 1..12")
 
 
-class SeriesTip(_Frozen):
+class SeriesTip(_ForAudience):
     """One tip of a series (``tips:`` of a pack): sent one per month, in ``number`` order,
     with one reflection question of our own (``question``), answered as text."""
 
@@ -756,30 +753,12 @@ class SeriesTip(_Frozen):
     question: ShortText
     ours: list[str] = Field(default_factory=list)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _no_privacy(cls, data: Any) -> Any:
-        _privacy_keys(data)
-        return data
-
-    @field_validator("audience")
-    @classmethod
-    def _audience(cls, value: list[str]) -> list[str]:
-        return _check_audience(value)
-
     @model_validator(mode="after")
     def _ours(self) -> SeriesTip:
         _check_ours(self, self.ours,
                     ("title", "text", "quote", "quote_role", "audience", "question"))
         return self
 
-    def is_ours(self, name: str) -> bool:
-        return name in self.ours
-
-    def for_role(self, role: str) -> bool:
-        if role not in ROLES:
-            raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
-        return ALL in self.audience or role in self.audience
 
     @cached_property
     def unit(self) -> TipUnit:
@@ -792,7 +771,7 @@ class SeriesTip(_Frozen):
         )
 
 
-class Dilemma(_Frozen):
+class Dilemma(_ForAudience):
     """A dilemma card for the team conversation: a two-sided vote plus discussion prompts.
 
     ``title`` is the dilemma as the source prints it ("Zelfbeschikking versus veiligheid?"),
@@ -808,17 +787,6 @@ class Dilemma(_Frozen):
     audience: list[str] = Field(default_factory=lambda: [ALL])
     ours: list[str] = Field(default_factory=list)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _no_privacy(cls, data: Any) -> Any:
-        _privacy_keys(data)
-        return data
-
-    @field_validator("audience")
-    @classmethod
-    def _audience(cls, value: list[str]) -> list[str]:
-        return _check_audience(value)
-
     @model_validator(mode="after")
     def _check(self) -> Dilemma:
         _check_ours(self, self.ours, ("title", "sides", "prompts"))
@@ -826,15 +794,12 @@ class Dilemma(_Frozen):
             raise FieldIssues([(("sides", 1), "the two sides must differ")])
         return self
 
-    def is_ours(self, name: str) -> bool:
-        return name in self.ours
-
     def options(self) -> list[tuple[str, str]]:
         """The vote's two options as (value, label): values ``a`` and ``b``."""
         return [("a", self.sides[0]), ("b", self.sides[1])]
 
 
-class Pack(_Frozen, _Reflection):
+class Pack(_Authored, _Reflection):
     """A content pack: source, version, audience and items (themes, cases, tips, dilemmas)."""
 
     id: Slug
@@ -851,12 +816,6 @@ class Pack(_Frozen, _Reflection):
     tips: list[SeriesTip] = Field(default_factory=list, max_length=24)
     dilemmas: list[Dilemma] = Field(default_factory=list, max_length=30)
     ours: list[str] = Field(default_factory=list)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_privacy(cls, data: Any) -> Any:
-        _privacy_keys(data)
-        return data
 
     @field_validator("audience")
     @classmethod
