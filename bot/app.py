@@ -155,12 +155,17 @@ def build_engine(settings: Settings) -> Engine:
 
 def install_plugins(engine: Engine, settings: Settings) -> None:
     """The features the engine reaches through its typed plug-ins (``engine.plugins``): reports
-    in the chat, the dashboard link. (Invite links follow when the transports started:
+    in the chat, the dashboard link, the team leaders' self-service, the mirror next to a team
+    conversation. (Invite links follow when the transports started:
     :func:`install_invite_links`.)"""
     from bot.reports.chat import install
+    from bot.reports.sessions import install as install_sessions
+    from bot.teamadmin import install as install_team_admin
     from bot.web.chat import DashboardLink
 
     install(engine, settings)
+    install_sessions(engine, settings)
+    install_team_admin(engine, settings)
     engine.plugins.dashboard_link = DashboardLink(settings)
 
 

@@ -95,16 +95,16 @@ def cmd_team_invite(args: argparse.Namespace) -> int:
 
 
 def cmd_team_schedule(args: argparse.Namespace) -> int:
-    from bot.schedule.planner import set_team_schedule
+    from bot.teamadmin import AdminError
+    from bot.teamadmin_cli import admin_for
 
-    store = _store(args)
-    team = _team(store, args.team)
-    try:
-        set_team_schedule(store, team["id"], off=args.off, day=args.day, time=args.time,
-                          default=args.default)
-    except ValueError as exc:
+    admin, team = admin_for(args)
+    try:  # the same validation and Dutch errors as /team in the chat and the dashboard
+        slot = admin.set_tip_slot(int(team["id"]), None, via="cli", off=args.off, day=args.day,
+                                  time=args.time, default=args.default)
+    except AdminError as exc:
         raise SystemExit(str(exc)) from None
-    print(f"Schema voor {team['name']} bijgewerkt.")
+    print(f"Schema voor {team['name']} bijgewerkt: maandtip {slot}.")
     return 0
 
 
@@ -272,6 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.access_cli import register as register_access
 
     register_access(add_team)  # create, owner-invite, grant, revoke, readers, members, rotate
+    from bot.teamadmin_cli import register as register_team_admin
+
+    register_team_admin(add_team)  # overview, cadence, nudge
     add_team("list", cmd_team_list, "alle teams")
     p = add_team("invite", cmd_team_invite, "uitnodiging (code, link, QR)")
     p.add_argument("team")

@@ -51,6 +51,18 @@ def retention_years_from(raw: str | None) -> float:
     return value
 
 
+def flag_from(name: str, raw: str | None, default: bool) -> bool:
+    """An on/off setting: 1/0, ja/nee, aan/uit, true/false, yes/no, on/off."""
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in ("1", "ja", "aan", "true", "yes", "on"):
+        return True
+    if value in ("0", "nee", "uit", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} moet 1 (aan) of 0 (uit) zijn (nu: {raw!r}).")
+
+
 def default_db_path() -> Path:
     """``$TEAMSPIEGEL_DB``, else ``$XDG_DATA_HOME/teamspiegel/teamspiegel.db``
     (``~/.local/share/teamspiegel/teamspiegel.db``)."""
@@ -97,6 +109,8 @@ class Settings:
     retention_years: float = DEFAULT_RETENTION_YEARS
     #: who is responsible for the data (AVG), shown in the consent text
     controller: str | None = None
+    #: people may make a team in the chat (/nieuwteam); off: only the operator's CLI makes teams
+    open_teams: bool = True
 
     @property
     def telegram_enabled(self) -> bool:
@@ -169,4 +183,5 @@ class Settings:
         s.rate_group_per_minute = float(get("TEAMSPIEGEL_RATE_GROUP_MINUTE") or 20)
         s.retention_years = retention_years_from(get("TEAMSPIEGEL_RETENTION_YEARS"))
         s.controller = get("TEAMSPIEGEL_CONTROLLER")
+        s.open_teams = flag_from("TEAMSPIEGEL_OPEN_TEAMS", get("TEAMSPIEGEL_OPEN_TEAMS"), True)
         return s

@@ -25,12 +25,15 @@ PACKAGE = ROOT / "bot"
 LAYERS: dict[str, int] = {
     # 7: entry points
     "bot.cli": 7, "bot.cli_common": 7, "bot.access_cli": 7, "bot.packs_cli": 7,
-    "bot.reports.cli": 7, "bot.app": 7,
+    "bot.reports.cli": 7, "bot.app": 7, "bot.teamadmin_cli": 7,
     # 6: what people meet: chat transports and the dashboard
     "bot.transports": 6, "bot.web": 6,
     # 5: when things are due and the outbox that delivers them (it publishes and announces
     # reports: reports never plan anything)
     "bot.schedule": 5,
+    # the team leaders' self-service: one service behind the chat (a plug-in), the command line
+    # and the dashboard (it plans rounds and reads the reports' participation)
+    "bot.teamadmin": 5,
     # 4: reports, operator exports
     "bot.reports": 4, "bot.operator_export": 4,
     # 3: the engine and the channel contract (and the settings it reads)

@@ -177,7 +177,7 @@ async def test_set_my_commands_for_private_chats_and_groups(fake, transport, eng
     specs = engine.dialogues.commands.commands
     assert [c["command"] for c in private] == list(specs)
     assert {c["command"] for c in group} == {n for n, s in specs.items() if s.group}
-    assert {"koppel", "help", "start", "privacy"} == {c["command"] for c in group}
+    assert {"koppel", "help", "start", "privacy", "gesprek"} == {c["command"] for c in group}
     assert dict((c["command"], c["description"]) for c in private)["vergeet"] == (
         "al je gegevens wissen")
 

@@ -26,6 +26,8 @@ from bot.engine import access as _access  # noqa: F401  typed invites, the owner
 from bot.engine import mirror as _mirror  # noqa: F401  the mirror, "Wat we ermee doen"
 from bot.engine import packs as _packs  # noqa: F401  content packs
 from bot.engine import rounds as _rounds  # noqa: F401  rounds, resuming, reviewing
+from bot.engine import session as _session  # noqa: F401  the team conversation
+from bot.engine import team as _team  # noqa: F401  team leaders' self-service
 from bot.engine import understand
 from bot.engine.actions import apply_edit
 from bot.engine.flows import Dialogues, StateSpec, load_dialogues
@@ -336,6 +338,8 @@ class Engine:
             return []  # a replayed event
         if inc.kind == "undecryptable":
             return self._undecryptable(inc)
+        if inc.kind == "poll":  # a native poll's counts: no person, no conversation
+            return _session.handle_poll(self, inc)
         if inc.is_group:
             return handle_group(self, inc)
         # the conversation is the sender's, never the room's (a room can change hands)

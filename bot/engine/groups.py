@@ -19,10 +19,22 @@ from bot.engine.turn import TurnEngine
 
 
 def handle_group(engine: TurnEngine, inc: Incoming) -> list[Reply]:
+    """The replies to a group message, in the forum topic it was written in."""
+    replies = _handle_group(engine, inc)
+    for reply in replies:
+        reply.thread_id = reply.thread_id or inc.thread_id
+    return replies
+
+
+def _handle_group(engine: TurnEngine, inc: Incoming) -> list[Reply]:
     d = engine.dialogues
     if inc.kind != "command":
         return []  # privacy mode: people talk to each other here, not to us
     name = d.command_names.get((inc.command or "").lower())
+    if name == "gesprek":  # the team conversation (bot.engine.session)
+        from bot.engine.session import handle_command
+
+        return handle_command(engine, inc)
     code = inc.args.strip().split()[0] if inc.args.strip() else ""
     if name == "koppel":
         if not code:

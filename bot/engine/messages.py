@@ -11,7 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
-IncomingKind = Literal["text", "choice", "command", "edit", "unsupported", "undecryptable"]
+IncomingKind = Literal[
+    "text", "choice", "command", "edit", "unsupported", "undecryptable", "poll"
+]
 Expects = Literal["choice", "scale", "text", "none"]
 #: why a turn failed: "retry" (the store was unavailable; the same input may work later) or
 #: "error" (a fault that would repeat)
@@ -44,6 +46,18 @@ class Incoming:
     #: for kind="unsupported": what it was (photo, sticker, voice, ...)
     media: str | None = None
     # kind="undecryptable": an end-to-end encrypted message whose key never reached the bot
+    #: the forum topic of a group the message was written in (Telegram ``message_thread_id``)
+    thread_id: str | None = None
+    #: how many people are in a group chat besides the bot, when the transport knows it (it
+    #: asks the platform for group commands: a native poll is offered only in large groups)
+    chat_size: int | None = None
+    #: kind="poll": the state of a native poll the bot sent (never who voted what): the poll's
+    #: platform reference (:attr:`Reply.poll`), the votes per option in the poll's order, the
+    #: number of voters, and whether the poll is closed
+    poll_ref: str | None = None
+    counts: tuple[int, ...] = ()
+    voters: int = 0
+    closed: bool = False
 
 
 @dataclass(slots=True, frozen=True)
@@ -58,6 +72,22 @@ class Link:
 
     label: str
     url: str
+
+
+@dataclass(slots=True, frozen=True)
+class Poll:
+    """A native poll of the platform (Telegram ``sendPoll``, Matrix ``m.poll.start``).
+
+    ``anonymous``: the platform hides who voted what from the bot and the group (Telegram's
+    ``is_anonymous``); a platform that cannot (Matrix) says so in ``note``, which text-only
+    clients see with the question. The sender returns the poll's platform reference (the
+    "message id" of the outbox row); votes come back as ``Incoming(kind="poll")``.
+    """
+
+    question: str
+    options: tuple[str, ...]
+    anonymous: bool = True
+    note: str | None = None
 
 
 @dataclass(slots=True)
@@ -95,6 +125,13 @@ class Reply:
     failed: Failure | None = None
     #: the prompt of a short side trip: the previous prompt stays open (its buttons stay)
     side_trip: bool = False
+    #: post into this forum topic of the group (Telegram ``message_thread_id``)
+    thread_id: str | None = None
+    #: send a native poll instead of a text (``text`` is the fallback where there is none)
+    poll: Poll | None = None
+    #: end the native poll with this platform reference (as the sender returned it for the
+    #: :attr:`poll`); the sender reports the final counts as ``Incoming(kind="poll")``
+    close_poll: str | None = None
 
     def to_json(self) -> dict[str, object]:
         """The console's machine format (also handy in tests)."""
@@ -221,6 +258,13 @@ def reply_to_payload(reply: Reply) -> dict[str, object]:
         data["links"] = [[link.label, link.url] for link in reply.links]
     if not reply.numbered:
         data["numbered"] = False
+    if reply.thread_id:
+        data["thread_id"] = reply.thread_id
+    if reply.poll is not None:
+        data["poll"] = {"question": reply.poll.question, "options": list(reply.poll.options),
+                        "anonymous": reply.poll.anonymous, "note": reply.poll.note}
+    if reply.close_poll:
+        data["close_poll"] = reply.close_poll
     return data
 
 
@@ -230,6 +274,12 @@ def reply_from_payload(data: dict[str, object]) -> Reply:
     choices = [Choice(str(label), str(value)) for label, value in raw_choices]
     links = [Link(str(label), str(url)) for label, url in raw_links]
     labels = data.get("scale_labels")
+    poll_data = data.get("poll")
+    poll = None
+    if isinstance(poll_data, dict):
+        poll = Poll(str(poll_data["question"]), tuple(str(o) for o in poll_data["options"]),
+                    bool(poll_data.get("anonymous", True)),
+                    str(poll_data["note"]) if poll_data.get("note") else None)
     return Reply(
         text=str(data["text"]),
         choices=choices,
@@ -238,6 +288,9 @@ def reply_from_payload(data: dict[str, object]) -> Reply:
         prompt_token=data.get("prompt_token"),  # type: ignore[arg-type]
         links=links,
         numbered=bool(data.get("numbered", True)),
+        thread_id=str(data["thread_id"]) if data.get("thread_id") else None,
+        poll=poll,
+        close_poll=str(data["close_poll"]) if data.get("close_poll") else None,
     )
 
 

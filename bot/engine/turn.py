@@ -51,6 +51,13 @@ class Plugins:
     #: ``(platform, token, group) -> url``: the link behind an invite, where the platform's links
     #: carry a payload (Telegram); None: the dialogue says what to type instead
     invite_link: Callable[[str, str, bool], str | None] | None = None
+    #: the team leaders' self-service (``/team``, ``/nieuwteam``): a
+    #: :class:`bot.teamadmin.TeamAdmin` (one implementation behind the chat, the command line
+    #: and the dashboard)
+    team_admin: Any | None = None
+    #: ``(team, theme, k) -> SessionMirror | None``: what the team's mirror of its last round says
+    #: next to a team conversation (:mod:`bot.reports.sessions`, see :mod:`bot.engine.session`)
+    session_mirror: Callable[[int, str | None, int], Any] | None = None
 
 
 class TurnEngine(Protocol):

@@ -68,6 +68,7 @@ from bot.reports.service import (
     theme_titles,
     tips_report,
 )
+from bot.themes import resolve_theme
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -113,25 +114,6 @@ def _spread_nl(word: str) -> str:
     from bot.reports.snapshot import SPREAD_HIGH
 
     return "de meningen lopen uiteen" if word == SPREAD_HIGH else "de meningen liggen dicht bij elkaar"
-
-
-def resolve_theme(content: Content, arg: str) -> list[Theme]:
-    """Themes matching ``arg``: a number (1-10), an id, or a piece of a title (3+ letters)."""
-    themes = list(content.praatplaat.themes)
-    raw = " ".join(arg.lower().split())
-    if raw.startswith("thema "):
-        raw = raw[len("thema "):]
-    raw = raw.rstrip(".")
-    if not raw:
-        return []
-    if raw.isdigit():
-        return [t for t in themes if t.number == int(raw)]
-    exact = [t for t in themes if t.id == raw]
-    if exact:
-        return exact
-    if len(raw) < 3:
-        return []
-    return [t for t in themes if raw in t.title.lower()]
 
 
 class ChartCache:

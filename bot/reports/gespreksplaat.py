@@ -15,34 +15,9 @@ from typing import Any
 
 from bot.reports.aggregate import TeamReport
 from bot.reports.mirror import Mirror, MirrorRow, build_mirror
+from bot.themes import OUR_CHOICE, THEME_TIP, tip_for
 
 __all__ = ["THEME_TIP", "gespreksplaat_pdf", "gespreksplaat_png", "plate_rows", "tip_for"]
-
-#: theme id -> month of the matching tip (our choice; the reason in the comment)
-THEME_TIP: dict[str, int] = {
-    "samenhang": 10,  # afspraken over wisselwerking tussen beleid en praktijk
-    "opdrachten": 2,  # verschillende wetten, regels en geldstromen: stem af en werk samen
-    "verandering": 4,  # nieuwe opdrachten en politieke cycli: houd de lange termijn in het oog
-    "regie": 1,  # het team samenstellen vanuit visie en opdracht
-    "vraagverheldering": 9,  # weten wat de wijk (de inwoner) nodig heeft
-    "bekend": 12,  # korte lijnen
-    "tijd": 3,  # werkdruk en het behoud van mensen
-    "expertise": 11,  # laat als uitvoering zien wat je tegenkomt en waar je verschil maakt
-    "invloed": 9,  # wat de wijk en haar inwoners nodig hebben
-    "maatwerk": 8,  # beleid vertalen naar concrete doelen en activiteiten
-}
-OUR_CHOICE = "De koppeling van thema en tip is een keuze van Teamspiegel."
-
-
-def tip_for(content: Any, theme_id: str) -> Any | None:
-    month = THEME_TIP.get(theme_id)
-    if month is None:
-        return None
-    try:
-        return content.kalender.tip_for_month(month)
-    except ValueError:
-        return None
-
 
 def plate_rows(mirror: Mirror | None, theme_id: str) -> list[MirrorRow]:
     """The theme's row (when it has a score) and one row per scale question."""

@@ -27,6 +27,7 @@ __all__ = [
     "MAX_DAY",
     "TeamSchedule",
     "WORK_END",
+    "cadence_includes",
     "WORK_START",
     "is_holiday",
     "is_working_day",
@@ -55,6 +56,14 @@ MAX_DAY = 20
 #: A team may pick a delivery time in this range (no messages at night).
 EARLIEST_TIME = time(7, 0)
 LATEST_TIME = time(21, 0)
+
+
+def cadence_includes(cadence: str | None, quarter: int) -> bool:
+    """Whether a team whose rounds come at ``cadence`` (``teams.reflection_cadence``: quarter,
+    half, year; anything else means paused) gets a new round's invitation in ``quarter``."""
+    key = cadence or "quarter"
+    return (key == "quarter" or (key == "half" and quarter in (1, 3))
+            or (key == "year" and quarter == 1))
 
 
 def parse_hhmm(value: str) -> time:

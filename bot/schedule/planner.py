@@ -32,6 +32,7 @@ from bot.nl import MONTHS_SHORT, WEEKDAYS_SHORT
 from bot.schedule.calendar import (
     AMSTERDAM,
     TeamSchedule,
+    cadence_includes,
     is_working_time,
     next_working_day,
     next_working_time,
@@ -406,10 +407,10 @@ def _plan_invites(
     prev = (local.year, quarter - 1) if quarter > 1 else (local.year - 1, 4)
     due: dict[tuple[str, str, str], list[int]] = {}
     for team in teams:
-        if (team.get("reflection_cadence") or "quarter") != "quarter":
-            continue
         schedule = _schedule_of(team)
         for year, q in (prev, (local.year, quarter)):
+            if not cadence_includes(team.get("reflection_cadence"), q):
+                continue  # rounds every half year, once a year, or paused
             slot = quarter_slot(year, q, schedule)
             if _due(slot, now):
                 # members who already started a run this quarter need no invite
@@ -561,11 +562,12 @@ def schedule_overview(
                     shown += 1
                 year, month = (year, month + 1) if month < 12 else (year + 1, 1)
         lines += _series_overview(store, team, schedule, now, months, content)
-        if (team.get("reflection_cadence") or "quarter") == "quarter":
+        cadence = team.get("reflection_cadence")
+        if any(cadence_includes(cadence, q) for q in (1, 2, 3, 4)):
             year, quarter = local.year, (local.month - 1) // 3 + 1
-            for _ in range(3):
+            for _ in range(5):
                 slot = quarter_slot(year, quarter, schedule)
-                if slot > now:
+                if slot > now and cadence_includes(cadence, quarter):
                     lines.append(f"  10 vragen  {_when(slot)}  {quarter_period(year, quarter)}")
                     break
                 year, quarter = (year, quarter + 1) if quarter < 4 else (year + 1, 1)

@@ -89,6 +89,20 @@ def publish_reports(engine: Engine, settings: Settings, now: datetime) -> None:
             log.exception("publishing report snapshots failed")
 
 
+def finish_sessions(engine: Engine, now: datetime) -> None:
+    """Team conversations whose native poll never reported its end are summed up with the
+    last counts (:func:`bot.engine.session.finish_stuck_sessions`); a failure is logged."""
+    from bot.engine.session import finish_stuck_sessions
+
+    try:
+        finish_stuck_sessions(engine, now)
+    except Exception as exc:
+        if is_outage(exc):
+            engine.store.health.failed(exc)
+        else:
+            log.exception("finishing team conversations failed")
+
+
 async def run_schedule(
     engine: Engine, settings: Settings, senders: dict[str, Any], stop: asyncio.Event
 ) -> None:
@@ -129,6 +143,7 @@ async def run_schedule(
             log.exception("retention purge failed")
         publish_reports(engine, settings, now)
         plan_team_results(engine, settings, now, list(senders))
+        finish_sessions(engine, now)
         result = plan_due(store, now, content=engine.content, links=links,
                           platforms=list(senders))
         if next_prune is None or now >= next_prune:

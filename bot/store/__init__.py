@@ -29,6 +29,7 @@ from bot.store.packs import PackQueries
 from bot.store.personal import PersonalDataQueries
 from bot.store.reflection import ReflectionQueries
 from bot.store.schema import IDENTITY_VERSION, LATEST, SchemaError, current_version, migrate
+from bot.store.sessions import SessionQueries
 from bot.store.snapshots import SnapshotQueries
 
 __all__ = ["Conversation", "SchemaError", "Store", "StoreHealth", "is_outage", "utcnow",
@@ -68,7 +69,7 @@ def _rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
 
 class Store(OutboxQueries, DeliveryQueries, InsightQueries, AccessQueries,
             PersonalDataQueries, SnapshotQueries, PackQueries, ActionQueries,
-            ReflectionQueries):
+            ReflectionQueries, SessionQueries):
     """Data access for one SQLite database file.
 
     ``busy_timeout``: milliseconds a statement waits for another process's write lock before
@@ -623,6 +624,7 @@ class Store(OutboxQueries, DeliveryQueries, InsightQueries, AccessQueries,
         when this is the outermost transaction the WAL is checkpointed and truncated right
         after the commit (inside a turn the engine does that after its commit)."""
         with self.transaction():
+            self.forget_ballots(member_id)  # "voted already" marks of open team votes
             counts = self.erase_member_rows(member_id)
             # published snapshots: their texts and the index of their cells (numbers stay)
             self.strip_member_from_snapshots(member_id)

@@ -455,11 +455,96 @@ def _v9_mirror(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX followups_team_status ON followups(team_id, status)")
 
 
+def _v12_conversation(db: sqlite_utils.Database) -> None:
+    """The team conversation in a linked group chat (release 0.4).
+
+    - ``team_sessions``: one conversation of a team in one of its linked group chats (and
+      forum topic): what it is about (``subject``: ``theme:<id>``, ``dilemma:<pack>:<card>``,
+      ``case:<pack>:<unit>``), how it runs (``mode``: one vote at a time or all at once;
+      ``vote``: private votes or the platform's native poll), where it is (``position``), and
+      the round it counts for (``period``). Who started or closed it is in the audit log only.
+      At most one conversation is open per chat.
+    - ``session_items``: the conversation as a sequence of items (an intro, a vote, a
+      discussion prompt, a quote, ...; ``body`` is the item as JSON). A vote keeps only how
+      many voted (``voters``) and, once closed with enough voters, the counts per option
+      (``result``); a native poll its outbox row (``poll_key``), whose platform message id
+      finds the poll again after a restart.
+    - ``session_votes``: the counts per option of a vote while it is open (no voter in it).
+    - ``session_ballots``: who voted already, while a vote is open, as a keyed hash of the
+      member id with a salt of the item (``session_items.salt``); never with the option. When
+      the vote closes, its ballots and its salt are deleted: nothing says who voted, or what.
+      A table without rowid: its rows are ordered by the hash, not by the order of the votes.
+    - ``followups.session_id``: an action agreed in a team conversation ("Wat we ermee doen").
+
+    Nothing here refers to a member: a session's results are the team's, kept apart from the
+    answers of individual members and never averaged with them.
+    """
+    db.execute(
+        """CREATE TABLE team_sessions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            team_id INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+            platform TEXT NOT NULL,
+            chat_id TEXT NOT NULL,
+            thread_id TEXT,
+            subject TEXT NOT NULL,
+            title TEXT NOT NULL,
+            theme_id TEXT,
+            mode TEXT NOT NULL CHECK (mode IN ('one', 'all')),
+            vote TEXT NOT NULL CHECK (vote IN ('private', 'poll')),
+            status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closing', 'closed')),
+            position INTEGER NOT NULL DEFAULT 0,
+            period TEXT NOT NULL,
+            threshold INTEGER NOT NULL,
+            started_at TEXT NOT NULL,
+            closed_at TEXT
+        )"""
+    )
+    db.execute("CREATE UNIQUE INDEX team_sessions_open ON team_sessions(platform, chat_id) "
+               "WHERE status != 'closed'")
+    db.execute("CREATE INDEX team_sessions_team ON team_sessions(team_id, started_at)")
+    db.execute(
+        """CREATE TABLE session_items (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            session_id INTEGER NOT NULL REFERENCES team_sessions(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            ref TEXT,
+            body TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'open', 'closing', 'closed')),
+            opened_at TEXT,
+            closed_at TEXT,
+            voters INTEGER NOT NULL DEFAULT 0,
+            result TEXT,
+            poll_key TEXT,
+            salt BLOB,
+            UNIQUE (session_id, position)
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE session_votes (
+            item_id INTEGER NOT NULL REFERENCES session_items(id) ON DELETE CASCADE,
+            option TEXT NOT NULL,
+            votes INTEGER NOT NULL,
+            PRIMARY KEY (item_id, option)
+        ) WITHOUT ROWID"""
+    )
+    db.execute(
+        """CREATE TABLE session_ballots (
+            item_id INTEGER NOT NULL REFERENCES session_items(id) ON DELETE CASCADE,
+            voter BLOB NOT NULL,
+            PRIMARY KEY (item_id, voter)
+        ) WITHOUT ROWID"""
+    )
+    db.execute("ALTER TABLE followups ADD COLUMN session_id INTEGER "
+               "REFERENCES team_sessions(id) ON DELETE SET NULL")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_core, _v2_delivery, _v3_insights,
     # release 0.4 is built in parallel lanes; each lane owns exactly one of these slots
     _v4_access, _v5_snapshots, _v6_identity, _v7_delivery, _v8_content,
-    _v13_packs, _v9_mirror,
+    _v13_packs, _v9_mirror, _v12_conversation,
 ]
 LATEST = len(MIGRATIONS)
 #: the version from which read rights are granted, not chosen (bot.store.access)

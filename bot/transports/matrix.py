@@ -61,6 +61,7 @@ from typing import Any
 
 import aiohttp
 import nio
+from nio.api import RelationshipType
 
 from bot.channel import (
     ChatEngine,
@@ -69,6 +70,7 @@ from bot.channel import (
     FirstTime,
     PaidReplies,
     PlatformBudget,
+    Rejected,
     RetryAfter,
     TransientError,
     Uncertain,
@@ -78,6 +80,7 @@ from bot.channel import (
 from bot.config import Settings
 from bot.engine.messages import (
     Incoming,
+    Poll,
     Reply,
     private_payload,
     scale_ends,
@@ -115,6 +118,7 @@ MEDIA_BY_MSGTYPE = {
     "m.location": "location",
 }
 POLL_TYPES = ("m.poll.start", "org.matrix.msc3381.poll.start")
+RESPONSE_TYPES = ("m.poll.response", "org.matrix.msc3381.poll.response")
 
 
 # -- pure translation helpers (no network) ------------------------------------------------
@@ -293,6 +297,68 @@ def incoming_from_event(event: nio.Event, room_id: str, *, is_group: bool) -> In
     return None
 
 
+def poll_start_content(poll: Poll, fallback: str) -> dict[str, Any]:
+    """``m.poll.start`` (MSC3381 as in the spec: one answer, undisclosed, answers numbered
+    ``"1"``..), with the text fallback for clients without polls (and the note that says it is
+    not anonymous)."""
+    text = fallback + (f"\n\n{poll.note}" if poll.note else "")
+    return {
+        "m.poll": {
+            "kind": "m.poll.undisclosed",
+            "max_selections": 1,
+            "question": {"m.text": [{"body": poll.question}]},
+            "answers": [{"m.id": str(i), "m.text": [{"body": label}]}
+                        for i, label in enumerate(poll.options, 1)],
+        },
+        "m.text": [{"body": text}],
+    }
+
+
+def poll_end_content(start_id: str, counts: list[int], labels: list[str] | None = None
+                     ) -> dict[str, Any]:
+    """``m.poll.end`` with the results as counted here and a text fallback of them."""
+    parts = [f"{labels[i] if labels and i < len(labels) else i + 1}: {n}"
+             for i, n in enumerate(counts)]
+    return {
+        "m.relates_to": {"rel_type": "m.reference", "event_id": start_id},
+        "m.text": [{"body": "De peiling is gesloten. " + " · ".join(parts)}],
+        "m.poll.results": {str(i): n for i, n in enumerate(counts, 1)},
+    }
+
+
+def tally_responses(events: Iterable[dict[str, Any]], n_options: int, *,
+                    bot_user_id: str) -> tuple[list[int], int]:
+    """Counts per answer of ``m.poll.response`` events (MSC3381): only each sender's latest
+    response counts; an empty one takes the vote back; an unknown answer spoils it."""
+    latest: dict[str, tuple[int, list[Any]]] = {}
+    for source in events:
+        kind = source.get("type")
+        if kind not in RESPONSE_TYPES or source.get("sender") == bot_user_id:
+            continue
+        content = source.get("content") or {}
+        selections = content.get("m.selections")
+        if selections is None:
+            unstable = content.get("org.matrix.msc3381.poll.response") or {}
+            selections = unstable.get("answers")
+        if not isinstance(selections, list):
+            continue
+        ts = int(source.get("origin_server_ts") or 0)
+        sender = str(source.get("sender"))
+        if sender not in latest or latest[sender][0] <= ts:
+            latest[sender] = (ts, selections[:1])
+    counts = [0] * n_options
+    voters = 0
+    for _, selections in latest.values():
+        if not selections:
+            continue
+        answer = str(selections[0])
+        if not answer.isdigit() or not 1 <= int(answer) <= n_options:
+            continue  # a spoiled vote
+        counts[int(answer) - 1] += 1
+        voters += 1
+    return counts, voters
+
+
 def error_for(resp: nio.ErrorResponse, what: str = "request") -> Exception:
     """The dispatcher's exception for a Matrix error response."""
     status = getattr(getattr(resp, "transport_response", None), "status", None)
@@ -317,6 +383,7 @@ class _Out:
     content: dict[str, Any] | None
     attachment: tuple[str, bytes, str, str] | None = None  # name, data, mime, msgtype
     tx_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    event_type: str = "m.room.message"
 
 
 @dataclass
@@ -825,6 +892,8 @@ class MatrixTransport:
             inc = incoming_from_event(event, room_id, is_group=group)
             if inc is None:
                 return
+            if group and inc.kind == "command":  # people besides the bot (a native poll)
+                inc.chat_size = max(0, room.joined_count - 1)
             replies = self.engine.handle(inc, owe=True)
             failed = next((r for r in replies if r.failed), None)
             if failed is not None:
@@ -1029,6 +1098,11 @@ class MatrixTransport:
                   index: int = 0) -> list[_Out]:
         """The events of one reply; with a delivery key (an outbox row) their transaction ids
         come from it (stable across retries and restarts), else they are random."""
+        if reply.poll is not None:
+            out = [_Out(poll_start_content(reply.poll, reply.text), event_type="m.poll.start")]
+            if key is not None:
+                out[0].tx_id = key.txn_id(index, 0)
+            return out
         out = [_Out(c) for c in render_reply(reply, self.user_id)]
         if reply.document:
             name, data, mime = reply.document
@@ -1055,6 +1129,15 @@ class MatrixTransport:
         last: str | None = None
         sent_replies = 0
         for i, reply in enumerate(replies):
+            if reply.close_poll:
+                try:
+                    await self._end_poll(room_id, reply.close_poll, key=key, index=i,
+                                         retry=not scheduled)
+                except DeliveryError as exc:
+                    exc.sent = sent_replies
+                    raise
+                sent_replies += 1
+                continue
             for part, item in enumerate(self._outgoing(room_id, reply, key=key, index=i)):
                 # a reply split into several events: once a part is out, finish it here
                 # (the dispatcher counts whole replies in ``sent``)
@@ -1066,6 +1149,68 @@ class MatrixTransport:
                     raise
             sent_replies += 1
         return last
+
+    async def _poll_events(self, room_id: str, start_id: str) -> list[dict[str, Any]]:
+        """The events that refer to a poll (its responses), decrypted where they are
+        encrypted, as their (plain) event dicts."""
+        client = self.client
+        assert client is not None
+        found: list[dict[str, Any]] = []
+        try:
+            async for event in client.room_get_event_relations(
+                    room_id, start_id, rel_type=RelationshipType.reference):
+                if isinstance(event, nio.MegolmEvent):
+                    event.room_id = room_id
+                    try:
+                        event = client.decrypt_event(event)
+                    except Exception:  # its key never came: it cannot be counted
+                        log.info("a poll response in %s could not be decrypted", room_id)
+                        continue
+                source = dict(getattr(event, "source", None) or {})
+                source.setdefault("type", getattr(event, "type", None))
+                source.setdefault("sender", getattr(event, "sender", None))
+                source.setdefault("origin_server_ts",
+                                  getattr(event, "server_timestamp", 0))
+                found.append(source)
+        except (TimeoutError, aiohttp.ClientError, AttributeError) as exc:
+            raise TransientError(f"relations: {type(exc).__name__}") from None
+        return found
+
+    async def _end_poll(self, room_id: str, start_id: str, *, key: DeliveryKey | None,
+                        index: int, retry: bool) -> None:
+        """End a poll: count the responses (the latest of each sender), send ``m.poll.end``
+        with the counts, and give the counts (never who) to the engine."""
+        client = self.client
+        if client is None:
+            raise TransientError("Matrix client not started")
+        start = await client.room_get_event(room_id, start_id)
+        answers = 0
+        labels: list[str] = []
+        if isinstance(start, nio.RoomGetEventResponse):
+            event = start.event
+            if isinstance(event, nio.MegolmEvent):
+                event.room_id = room_id
+                try:
+                    event = client.decrypt_event(event)
+                except Exception:
+                    pass
+            content = (getattr(event, "source", None) or {}).get("content") or {}
+            poll = content.get("m.poll") or {}
+            labels = [str((a.get("m.text") or [{}])[0].get("body", "")) for a in
+                      poll.get("answers", [])]
+            answers = len(labels)
+        if not answers:
+            raise error_for(start, "poll") if isinstance(start, nio.ErrorResponse) \
+                else Rejected(f"{start_id} is no poll of ours")
+        counts, voters = tally_responses(await self._poll_events(room_id, start_id), answers,
+                                         bot_user_id=self.user_id)
+        item = _Out(poll_end_content(start_id, counts, labels), event_type="m.poll.end")
+        if key is not None:
+            item.tx_id = key.txn_id(index, 0)
+        await self._send_out(room_id, item, retry=retry)
+        self.engine.handle(Incoming(PLATFORM, "", room_id, "poll", poll_ref=start_id,
+                                    counts=tuple(counts), voters=voters, closed=True,
+                                    event_id=f"pollend:{start_id}"))
 
     async def _send_out(self, room_id: str, item: _Out, *, retry: bool) -> str:
         """One event. ``retry``: under the channel's retry policy on the shared budget (the
@@ -1089,7 +1234,7 @@ class MatrixTransport:
                 assert item.attachment is not None
                 content = await self._upload(room, *item.attachment)
                 item.content = content  # a retry reuses the upload
-            resp = await client.room_send(room_id, "m.room.message", content, tx_id=item.tx_id,
+            resp = await client.room_send(room_id, item.event_type, content, tx_id=item.tx_id,
                                           ignore_unverified_devices=True)
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise Uncertain(f"send: {type(exc).__name__}") from None

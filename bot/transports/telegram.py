@@ -54,6 +54,7 @@ from telegram.ext import (
     ChatMemberHandler,
     ContextTypes,
     MessageHandler,
+    PollHandler,
     filters,
 )
 
@@ -95,7 +96,9 @@ CALLBACK_LIMIT = 64
 SCALE_LABEL_MAX = 3
 #: BadRequest texts that mean the chat is gone for good
 GONE_MARKERS = ("chat not found", "user is deactivated", "bot was kicked", "not enough rights")
-ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member", "poll"]
+#: how long a group's member count is trusted (getChatMemberCount for group commands)
+MEMBER_COUNT_TTL = 60.0
 MAX_TRACKED_KEYBOARDS = 100_000
 #: replies owed longer than this (their delivery gave up) are paid with the current prompt
 OWED_SWEEP_SECONDS = 60.0
@@ -222,6 +225,8 @@ def media_kind(message: Message) -> str:
 def incoming_from_update(update: Update, bot_username: str | None = None) -> Incoming | None:
     """The engine input for a Telegram update, or None when it is not for the engine."""
     event_id = f"u{update.update_id}"
+    if update.poll is not None:  # a native poll the bot sent: counts only, never who
+        return incoming_from_poll(update.poll, event_id)
     query = update.callback_query
     if query is not None:
         message = query.message
@@ -231,7 +236,7 @@ def incoming_from_update(update: Update, bot_username: str | None = None) -> Inc
         return Incoming(
             PLATFORM, str(query.from_user.id), str(chat.id if chat else query.from_user.id),
             "choice", text=text, value=value, event_id=event_id, prompt_token=token,
-            is_group=is_group,
+            is_group=is_group, thread_id=_thread_of(message),
         )
     edited = update.edited_message
     message = update.message
@@ -244,7 +249,7 @@ def incoming_from_update(update: Update, bot_username: str | None = None) -> Inc
     base: dict[str, Any] = {
         "platform": PLATFORM, "user_id": str(target.from_user.id), "chat_id": str(chat.id),
         "event_id": event_id, "message_ref": str(target.message_id),
-        "is_group": chat.type != "private",
+        "is_group": chat.type != "private", "thread_id": _thread_of(target),
     }
     if edited is not None:
         if edited.text is None:
@@ -266,6 +271,28 @@ def incoming_from_update(update: Update, bot_username: str | None = None) -> Inc
     if kind == "other":
         return None  # service messages (members joined, pinned, ...)
     return Incoming(kind="unsupported", media=kind, **base)
+
+
+def _thread_of(message: Any) -> str | None:
+    """The forum topic a message is in (a supergroup with topics), else None."""
+    if message is None or not getattr(message, "is_topic_message", False):
+        return None
+    thread = getattr(message, "message_thread_id", None)
+    return str(thread) if thread is not None else None
+
+
+def incoming_from_poll(poll: Any, event_id: str) -> Incoming:
+    """A poll's state as the engine's ``Incoming(kind="poll")``: its id, the votes per option
+    in order, how many voted, whether it is closed. An anonymous poll carries nothing else."""
+    return Incoming(PLATFORM, "", "", "poll", event_id=event_id, poll_ref=str(poll.id),
+                    counts=tuple(int(o.voter_count) for o in poll.options),
+                    voters=int(poll.total_voter_count), closed=bool(poll.is_closed))
+
+
+def poll_ref(message: Message) -> str:
+    """The platform reference of a sent poll: ``<message id>:<poll id>`` (stopPoll needs the
+    message, poll updates name the poll)."""
+    return f"{message.message_id}:{message.poll.id}" if message.poll else str(message.message_id)
 
 
 def _retry_seconds(exc: tg_error.RetryAfter) -> float:
@@ -305,6 +332,12 @@ async def send_reply(
 ) -> list[Message]:
     """Send one Reply as one or more messages (keyboard on the last); ``call`` wraps every API
     call (retry policy)."""
+    thread = int(reply.thread_id) if reply.thread_id and reply.thread_id.isdigit() else None
+    if reply.poll is not None:
+        poll = reply.poll
+        return [await call(lambda: bot.send_poll(
+            chat_id, poll.question, list(poll.options), is_anonymous=poll.anonymous,
+            message_thread_id=thread))]
     markup = build_keyboard(reply, username)
     text = reply_text(reply)
     sent: list[Message] = []
@@ -316,15 +349,17 @@ async def send_reply(
     for i, part in enumerate(parts):
         last = i == len(parts) - 1 and not attachment
         sent.append(await call(lambda part=part, last=last: bot.send_message(
-            chat_id, part, reply_markup=markup if last else None)))
+            chat_id, part, reply_markup=markup if last else None, message_thread_id=thread)))
     if reply.document:
         name, data, _mime = reply.document
         sent.append(await call(lambda: bot.send_document(
-            chat_id, InputFile(data, filename=name), caption=caption, reply_markup=markup)))
+            chat_id, InputFile(data, filename=name), caption=caption, reply_markup=markup,
+            message_thread_id=thread)))
     elif reply.image:
         name, data = reply.image
         sent.append(await call(lambda: bot.send_photo(
-            chat_id, InputFile(data, filename=name), caption=caption, reply_markup=markup)))
+            chat_id, InputFile(data, filename=name), caption=caption, reply_markup=markup,
+            message_thread_id=thread)))
     return sent
 
 
@@ -347,10 +382,13 @@ class TelegramSender:
     def __init__(
         self, bot: Bot, *, bot_username: str | None = None,
         budget: PlatformBudget | None = None,
+        on_poll: Callable[[Incoming], object] | None = None,
     ) -> None:
         self.bot = bot
         self._username = bot_username
         self.budget = budget
+        #: where the final counts of a poll this sender closed go (the engine)
+        self.on_poll = on_poll
 
     def private_link(self, payload: str = "") -> str:
         """A link that opens the private chat with the bot and sends ``/start <payload>``
@@ -364,8 +402,17 @@ class TelegramSender:
     ) -> str | None:
         username = self._username = await bot_username_of(self.bot, self._username)
         last: Message | None = None
+        ref: str | None = None
         done = 0
         for reply in replies:
+            if reply.close_poll:
+                try:
+                    await self._close_poll(reply.chat_id or chat_id, reply.close_poll)
+                except DeliveryError as exc:
+                    exc.sent = done
+                    raise
+                done += 1
+                continue
             parts: list[Message] = []
 
             async def call(make: Callable[[], Awaitable[Message]],
@@ -387,7 +434,21 @@ class TelegramSender:
                 raise
             done += 1
             last = parts[-1] if parts else last
-        return str(last.message_id) if last else None
+            ref = poll_ref(last) if last is not None else ref
+        return ref
+
+    async def _close_poll(self, chat_id: str, ref: str) -> None:
+        """stopPoll; its final counts go to the engine at once (Telegram also sends them as a
+        poll update; the engine counts a poll's end once)."""
+        message_id = int(ref.split(":", 1)[0])
+        try:
+            poll = await translated(lambda: self.bot.stop_poll(chat_id, message_id))
+        except Rejected as exc:
+            if "already been closed" in str(exc).lower():
+                return  # closed before a crash: its end came as a poll update
+            raise
+        if self.on_poll is not None:
+            self.on_poll(incoming_from_poll(poll, f"pollend:{poll.id}"))
 
 
 def _timed_out_before_sending(exc: tg_error.TimedOut) -> bool:
@@ -501,6 +562,8 @@ class TelegramTransport:
         self.owed_sweep_seconds = OWED_SWEEP_SECONDS
         #: interactive sends that may have arrived and were sent again (for status and tests)
         self.reply_resends = 0
+        #: group -> (members besides the bot, valid until) for group commands
+        self._member_counts: dict[str, tuple[int, float]] = {}
         self._add_handlers()
 
     # -- wiring ----------------------------------------------------------------------------
@@ -513,7 +576,7 @@ class TelegramTransport:
     def sender(self) -> TelegramSender:
         if self._sender is None:
             self._sender = TelegramSender(self.bot, bot_username=self._username,
-                                          budget=self.budget)
+                                          budget=self.budget, on_poll=self.engine.handle)
         return self._sender
 
     @property
@@ -533,6 +596,7 @@ class TelegramTransport:
                                        self._on_update))
         app.add_handler(ChatMemberHandler(self._on_my_chat_member,
                                           ChatMemberHandler.MY_CHAT_MEMBER))
+        app.add_handler(PollHandler(self._on_update))
         app.add_error_handler(self._on_error)
 
     async def start(self) -> None:
@@ -751,6 +815,8 @@ class TelegramTransport:
             if update.callback_query is not None:
                 await self._answer(update.callback_query, None)
             return
+        if incoming.is_group and incoming.kind == "command":
+            incoming.chat_size = await self._chat_size(incoming.chat_id)
         job = _Job(incoming, update.callback_query, update_id=update.update_id)
         if self._batch is not None:
             self._batch.append(job)
@@ -759,6 +825,25 @@ class TelegramTransport:
         job.replies = self.engine.handle(incoming, owe=True)
         await self._deliver_chat([job])
         self._paid.flush()
+
+    async def _chat_size(self, chat_id: str) -> int | None:
+        """How many people are in a group besides the bot (getChatMemberCount, kept a minute):
+        the engine offers a native poll only in a large enough group."""
+        now = time.monotonic()
+        cached = self._member_counts.get(chat_id)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        try:
+            count = await self._call(lambda: self.bot.get_chat_member_count(chat_id),
+                                     "getChatMemberCount")
+        except DeliveryError as exc:
+            log.info("getChatMemberCount failed: %s", type(exc).__name__)
+            return None
+        size = max(0, int(count) - 1)
+        if len(self._member_counts) > 10_000:
+            self._member_counts.clear()
+        self._member_counts[chat_id] = (size, now + MEMBER_COUNT_TTL)
+        return size
 
     async def _on_my_chat_member(self, update: Update,
                                  context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -826,6 +826,8 @@ def create_app(
     clock: Callable[[], datetime] | None = None,
 ) -> Starlette:
     """The dashboard as an ASGI app over ``store``. ``clock`` (aware UTC) is for tests."""
+    from bot.web.admin import admin_routes
+
     pages = _Pages(store, settings, content or get_content(), clock or (lambda: datetime.now(UTC)))
     routes = [
         Route("/", pages.index, methods=["GET"]),
@@ -842,6 +844,7 @@ def create_app(
         Route("/team/{team_id:int}/packs", pages.packs, methods=["POST"]),
         Route("/team/{team_id:int}/actie/{action_id:int}", pages.action_status,
               methods=["POST"]),
+        *admin_routes(pages),  # /team/{id}/beheer: leaders' self-service, team conversations
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(

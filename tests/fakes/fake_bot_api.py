@@ -271,6 +271,8 @@ class FakeBotAPI:
             "close": lambda p, f: True, "logOut": lambda p, f: True,
             "setMyDescription": lambda p, f: True, "setMyShortDescription": lambda p, f: True,
             "setChatMenuButton": lambda p, f: True,
+            "sendPoll": self._send_poll, "stopPoll": self._stop_poll,
+            "getChatMemberCount": self._get_chat_member_count,
         }
         self._canonical = {name.lower(): name for name in [*self._handlers, "getUpdates"]}
         self.reset()
@@ -603,6 +605,59 @@ class FakeBotAPI:
                     "mime_type": p["document"]["content_type"]}
         return self._bot_sends(p, "document", extra={"document": doc})
 
+    def _send_poll(self, p: dict, files: dict) -> dict:
+        """A native poll (regular, one answer). Anonymous unless ``is_anonymous`` is false."""
+        question = str(p.get("question") or "")
+        if not 1 <= _utf16_len(question) <= 300:
+            raise _bad_request("poll question length must be between 1 and 300")
+        options = p.get("options") or []
+        if isinstance(options, str):
+            options = json.loads(options)
+        texts = [o["text"] if isinstance(o, dict) else str(o) for o in options]
+        if not 2 <= len(texts) <= 12:
+            raise _bad_request("poll must have 2-12 options")
+        if any(not 1 <= _utf16_len(t) <= 100 for t in texts):
+            raise _bad_request("poll options length must not exceed 100")
+        self._poll_counter += 1
+        poll = {"id": f"{5_000_000_000 + self._poll_counter}", "question": question,
+                "options": [{"persistent_id": f"opt-{i}", "text": t, "voter_count": 0}
+                            for i, t in enumerate(texts, 1)],
+                "total_voter_count": 0, "is_closed": False,
+                "is_anonymous": p.get("is_anonymous", True) not in (False, "false"),
+                "type": "regular", "allows_multiple_answers": False,
+                # Bot API 9.6 / 10.0 fields that current clients require
+                "allows_revoting": True, "members_only": False}
+        raw = self._bot_sends(p, "poll", extra={"poll": poll})
+        self._polls[poll["id"]] = (self._require_chat(p), int(raw["message_id"]))
+        return raw
+
+    def _poll_message(self, chat_id: ChatId, message_id: int) -> SentMessage:
+        chat = self._chats.get(chat_id)
+        msg = chat.messages.get(message_id) if chat else None
+        if msg is None or msg.kind != "poll":
+            raise _bad_request("message with poll to stop not found")
+        return msg
+
+    def _stop_poll(self, p: dict, files: dict) -> dict:
+        """Closes a poll the bot sent; returns the final poll, and (like Telegram) the bot
+        gets a poll update with it."""
+        msg = self._poll_message(self._require_chat(p), int(p.get("message_id") or 0))
+        poll = msg.raw["poll"]
+        if poll["is_closed"]:
+            raise _bad_request("poll has already been closed")
+        poll["is_closed"] = True
+        self.push_update({"poll": poll})
+        return copy.deepcopy(poll)
+
+    def _get_chat_member_count(self, p: dict, files: dict) -> int:
+        chat_id = self._require_chat(p)
+        if chat_id in self._member_counts:
+            return self._member_counts[chat_id]
+        chat = self._chats.get(chat_id)
+        senders = {m.raw["from"]["id"] for m in (chat.messages.values() if chat else [])
+                   if not m.from_bot}
+        return len(senders) + 1  # the bot is a member too
+
     def _media_file(self, p: dict, field: str, files: dict) -> tuple[str, str]:
         value = p.get(field)
         if isinstance(value, dict):  # uploaded in the multipart body
@@ -614,9 +669,12 @@ class FakeBotAPI:
     def _bot_sends(self, p: dict, kind: str, text: str | None = None,
                    extra: dict | None = None) -> dict:
         caption = self._visible(p, "caption", 1024, "message caption is too long")
+        extra = dict(extra or {})
+        if p.get("message_thread_id") is not None:  # a forum topic of a supergroup
+            extra |= {"message_thread_id": int(p["message_thread_id"]), "is_topic_message": True}
         msg = self._new_message(self._require_chat(p), self.bot_user, kind, text=text,
                                 caption=caption, reply_markup=self._markup(p),
-                                extra=extra or {})
+                                extra=extra)
         self._delivered[msg.chat_id] += 1
         return msg.raw
 
@@ -837,7 +895,8 @@ class FakeBotAPI:
                      chat_type: str | None = None, first_name: str | None = None, *,
                      username: str | None = None, chat_title: str | None = None,
                      entities: list[dict] | None = None,
-                     reply_to_message_id: int | None = None) -> int:
+                     reply_to_message_id: int | None = None,
+                     thread_id: int | None = None) -> int:
         """A user writes ``text`` (chat_id defaults to the private chat, chat_type is
         inferred from the id). A leading /command gets its bot_command entity."""
         if entities is None and (command := _COMMAND.match(text)):
@@ -849,6 +908,11 @@ class FakeBotAPI:
                 original = self._chats[user_id if chat_id is None else _chat_key(chat_id)]
                 extra["reply_to_message"] = copy.deepcopy(
                     original.messages[reply_to_message_id].raw)
+        if thread_id is not None:  # written in a forum topic of a supergroup
+            extra |= {"message_thread_id": thread_id, "is_topic_message": True}
+            with self._cond:
+                chat = self._chat(_chat_key(chat_id), "supergroup", chat_title)
+                chat.info["is_forum"] = True
         return self._push_user_message(user_id, chat_id, "text", text=text, chat_type=chat_type,
                                        chat_title=chat_title, first_name=first_name,
                                        username=username, extra=extra)
@@ -865,6 +929,40 @@ class FakeBotAPI:
                            **kwargs: Any) -> int:
         return self.push_message(user_id, text, chat_id, chat_type, chat_title=chat_title,
                                  **kwargs)
+
+    # -- native polls and group sizes --------------------------------------------------------
+    def set_member_count(self, chat_id: ChatId, count: int) -> None:
+        """What getChatMemberCount answers for a chat (the bot included)."""
+        with self._cond:
+            self._member_counts[_chat_key(chat_id)] = count
+
+    def polls(self, chat_id: ChatId) -> list[SentMessage]:
+        """The polls the bot sent to a chat, oldest first."""
+        return [m for m in self.sent_to(chat_id) if m.kind == "poll"]
+
+    def vote_poll(self, user_id: int, option: int | None, *, chat_id: ChatId,
+                  message_id: int | None = None) -> int:
+        """A member votes in a poll (default: the chat's newest); ``None`` retracts the vote.
+        An anonymous poll tells the bot only the new counts (a ``poll`` update)."""
+        with self._cond:
+            polls = [m for m in self._chats[_chat_key(chat_id)].messages.values()
+                     if m.kind == "poll" and (message_id is None or m.message_id == message_id)]
+            if not polls:
+                raise LookupError(f"no poll in chat {chat_id}")
+            poll = polls[-1].raw["poll"]
+            if poll["is_closed"]:
+                raise ValueError("the poll is closed")
+            votes = self._poll_votes.setdefault(poll["id"], {})
+            before = votes.pop(user_id, None)
+            if before is not None:
+                poll["options"][before]["voter_count"] -= 1
+                poll["total_voter_count"] -= 1
+            if option is not None:
+                votes[user_id] = option
+                poll["options"][option]["voter_count"] += 1
+                poll["total_voter_count"] += 1
+            update = {"poll": copy.deepcopy(poll)}
+        return self.push_update(update)
 
     def push_callback(self, user_id: int, data: str, message_id: int | None = None,
                       chat_id: ChatId | None = None, first_name: str | None = None) -> int:
@@ -1055,6 +1153,10 @@ class FakeBotAPI:
                 collections.defaultdict(collections.deque))
             self._poll_generation = getattr(self, "_poll_generation", 0)
             self._file_counter = self._callback_counter = 0
+            self._poll_counter = 0
+            self._polls: dict[str, tuple[ChatId, int]] = {}
+            self._poll_votes: dict[str, dict[int, int]] = {}
+            self._member_counts: dict[ChatId, int] = {}
 
     # ------------------------------------------------------------------ waiting
     def wait_for(self, predicate: Callable[[], T], timeout: float = 5.0) -> T:
