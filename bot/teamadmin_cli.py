@@ -11,6 +11,8 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from bot.cli_common import find_team, open_store, settings_for
+from bot.content import get_content
 from bot.teamadmin import CADENCES, AdminError, TeamAdmin
 
 __all__ = ["admin_for", "register"]
@@ -18,12 +20,9 @@ __all__ = ["admin_for", "register"]
 
 def admin_for(args: argparse.Namespace) -> tuple[TeamAdmin, dict]:
     """The service over the configured database, and the team the arguments name."""
-    from bot.cli import _settings, _store, _team
-
-    settings = _settings(args)
-    store = _store(args)
-    team = _team(store, args.team)
-    from bot.content import get_content
+    settings = settings_for(args)
+    store = open_store(args)
+    team = find_team(store, args.team)
 
     return TeamAdmin(store, k=settings.min_group, open_teams=settings.open_teams,
                      content=get_content()), team

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.app import install_plugins, install_invite_links
+from bot.app import install_invite_links, install_plugins
 from bot.engine.flows import load_dialogues
 from bot.store import Store
 from bot.transports.telegram import TelegramTransport

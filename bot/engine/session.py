@@ -49,10 +49,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bot.engine.messages import Choice, Incoming, Link, Poll, Reply, reply_to_payload
 from bot.engine.registry import action, condition
 from bot.engine.turn import Turn
 from bot.nl import format_count
-from bot.engine.messages import Choice, Incoming, Link, Poll, Reply, reply_to_payload
 
 __all__ = [
     "KIND_BALLOT",
@@ -221,7 +221,7 @@ def theme_subject(engine: Any, theme: Any) -> Subject:
                 items.append(Item("prompt", {"text": q.follow_up}, q.id))
         else:
             items.append(Item("prompt", {"text": q.text}, q.id))
-        if not quote_done and any(i.kind == "vote" for i in items):
+        if tip is not None and not quote_done and any(i.kind == "vote" for i in items):
             quote = "\n".join([
                 engine.text("session_quote_title", month=tip.month_name, title=tip.title),
                 f"„{tip.quote.strip()}” — {tip.quote_role.strip()}",
@@ -684,7 +684,7 @@ def _finish(engine: Any, session: dict[str, Any]) -> None:
                                  question=item["body"]["question"]))
         lines += _result_lines(engine, item, int(item["voters"]), result, threshold)
         mean = hint.team_means.get(str(item["ref"])) if hint is not None else None
-        if mean is not None:
+        if mean is not None and hint is not None:
             lines.append(engine.text("session_result_mirror", period=hint.period,
                                      mean=_nl(mean)))
     if hint is not None and hint.lines.get(str(session.get("theme_id"))):

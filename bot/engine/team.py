@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.engine.messages import Choice, Reply
 from bot.engine.registry import action, condition, provider, renderer
 from bot.engine.turn import Turn
-from bot.engine.messages import Choice, Reply
 
 __all__ = ["admin_of"]
 

@@ -72,7 +72,7 @@ from bot.themes import resolve_theme
 
 if TYPE_CHECKING:
     from bot.config import Settings
-    from bot.content import Content, Theme
+    from bot.content import Theme
     from bot.engine.core import Engine
     from bot.engine.turn import Turn
 

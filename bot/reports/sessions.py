@@ -40,9 +40,10 @@ def session_mirror(store: Any, team_id: int, theme_id: str | None, k: int, *,
         lines.setdefault(row.theme_id, []).append("• " + row_line(row, mirror.columns()))
     for gap in mirror.gaps:
         lines.setdefault(gap.row.theme_id, []).append("• " + gap.sentence())
-    means = {str(r.question_id): float(r.values[TEAM].mean)
+    means = {str(r.question_id): float(mean)
              for rows in mirror.questions.values() for r in rows
-             if r.question_id and TEAM in r.values and r.values[TEAM].mean is not None}
+             if r.question_id and TEAM in r.values
+             and (mean := r.values[TEAM].mean) is not None}
     return SessionMirror(period_label_nl(mirror.period), widest, lines, means)
 
 
