@@ -288,7 +288,7 @@ def test_closing_sums_up_and_agreements_become_actions(eng: Engine, clock: Clock
     assert actions[0]["who"] == "team" and actions[0]["due"] == "2026-10-01"
     assert "Afspraken uit het teamgesprek over 4. Regie voeren:" in group_text(store)
     # the next month's tip brings them back
-    from bot.reports.actions import tip_note
+    from bot.engine.team_actions import tip_note
 
     note = tip_note(store, team.id, eng.content, clock.now)
     assert note is not None and "Definitie van regie op papier" in note

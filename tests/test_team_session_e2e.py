@@ -234,7 +234,7 @@ async def test_a_team_conversation_with_private_votes_a_crash_and_a_native_poll(
     try:
         actions = store.team_actions(team)
         assert [a["text"] for a in actions] == ["Elke maand casusoverleg over wie de regie heeft"]
-        from bot.reports.actions import tip_note
+        from bot.engine.team_actions import tip_note
 
         note = tip_note(store, team, None, datetime.now(UTC) + timedelta(days=20))
         assert note is not None and "Elke maand casusoverleg" in note

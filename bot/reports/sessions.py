@@ -3,7 +3,7 @@
 * :func:`session_mirror` is the engine's ``session_mirror`` hook (:mod:`bot.engine.session`):
   what the mirror of the team's last published round says about a theme, as a *linked group*
   may see it: every figure from ``k + 1`` people, the rule of every figure shown in a group chat
-  (:mod:`bot.reports.announce`), so nobody in the group can take their own answer out. It names
+  (:mod:`bot.schedule.results`), so nobody in the group can take their own answer out. It names
   the theme with the widest gap between the groups (``/gesprek`` without a theme starts there).
 * :func:`session_history` is what the dashboard shows of a team's conversations: per
   conversation its round, subject and, per vote, how many voted and the counts kept (only those
