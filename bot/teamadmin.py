@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bot.engine.flows import default_dialogues
 from bot.engine.messages import Choice, Reply, reply_to_payload
 from bot.store import Store
 from bot.store.access import OWNER
@@ -32,7 +33,6 @@ from bot.store.access import OWNER
 __all__ = [
     "CADENCES",
     "KIND_NUDGE",
-    "NUDGE_TEXT",
     "TEAMS_PER_DAY",
     "AdminError",
     "TeamAdmin",
@@ -57,8 +57,6 @@ _CADENCE_WORDS = {
     "off": "off", "uit": "off", "pauze": "off", "geen": "off",
 }
 KIND_NUDGE = "nudge"
-NUDGE_TEXT = ("Nog niet iedereen heeft de ronde gedaan. Heb je even tijd? Je antwoorden blijven "
-              "van jou: je team ziet alleen groepscijfers.")
 #: nobody gets a nudge within this long after a reminder or a nudge
 NUDGE_QUIET = timedelta(days=3)
 #: teams one person may make in the chat per day (a stranger cannot flood the bot with teams)
@@ -355,8 +353,10 @@ class TeamAdmin:
                 raise AdminError("Deze ronde ging er al een seintje uit. Dat kan één keer per "
                                  "ronde, zodat niemand zich opgejaagd voelt.")
             quiet = (now - NUDGE_QUIET).isoformat(timespec="seconds")
+            texts = default_dialogues()
             payload = json.dumps([reply_to_payload(Reply(
-                NUDGE_TEXT, choices=[Choice("Naar de vragen", "go:resume")],
+                texts.text("team_nudge"),
+                choices=[Choice(texts.text("team_nudge_button"), "go:resume")],
                 expects="choice"))], ensure_ascii=False, separators=(",", ":"))
             not_before = (now if is_working_time(now) else next_working_time(now))
             for m in store.nudge_candidates(team_id, period, stamp, quiet):

@@ -19,11 +19,12 @@ import pytest
 
 from bot.config import Settings
 from bot.engine.core import Engine
+from bot.engine.flows import default_dialogues
 from bot.engine.messages import reply_from_payload
 from bot.reports.chat import install as install_reports
 from bot.schedule.planner import plan_due
 from bot.store import Store
-from bot.teamadmin import NUDGE_TEXT, TEAMS_PER_DAY, AdminError, TeamAdmin
+from bot.teamadmin import TEAMS_PER_DAY, AdminError, TeamAdmin
 from bot.teamadmin import install as install_team_admin
 from tests.test_reports_chat import PLATFORM, Person
 
@@ -232,7 +233,8 @@ def test_the_nudge_names_nobody_and_obeys_the_reminder_rules(eng: Engine, store:
     assert nudged == {owner.user, people[3].user}
     payload = store._all("SELECT payload FROM outbox WHERE kind = 'nudge'")[0]["payload"]
     message = reply_from_payload(json.loads(payload)[0])
-    assert message.text == NUDGE_TEXT and "Nog niet iedereen" in message.text
+    assert message.text == default_dialogues().text("team_nudge")
+    assert "Nog niet iedereen" in message.text
     # once per round
     owner.press("nudge")
     again = owner.press("ja")

@@ -203,7 +203,7 @@ def theme_subject(engine: Any, theme: Any) -> Subject:
     """A Praatplaat theme: its intro and source, a vote per scale question (the closed part of a
     two-part question), its open questions and follow-ups as prompts, and the calendar quote
     that fits the theme after the first vote."""
-    from bot.themes import OUR_CHOICE, tip_for
+    from bot.themes import tip_for
 
     pp = engine.content.praatplaat
     intro = [engine.text("session_theme_title", n=theme.number, title=theme.title)]
@@ -225,7 +225,7 @@ def theme_subject(engine: Any, theme: Any) -> Subject:
             quote = "\n".join([
                 engine.text("session_quote_title", month=tip.month_name, title=tip.title),
                 f"„{tip.quote.strip()}” — {tip.quote_role.strip()}",
-                OUR_CHOICE])
+                engine.text("session_theme_tip_ours")])
             items.append(Item("quote", {"text": quote}, f"kalender-{tip.month}"))
             quote_done = True
     if not quote_done and tip is not None:

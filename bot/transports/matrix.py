@@ -314,14 +314,14 @@ def poll_start_content(poll: Poll, fallback: str) -> dict[str, Any]:
     }
 
 
-def poll_end_content(start_id: str, counts: list[int], labels: list[str] | None = None
-                     ) -> dict[str, Any]:
+def poll_end_content(start_id: str, counts: list[int], labels: list[str] | None = None,
+                     *, closed_text: str = "{results}") -> dict[str, Any]:
     """``m.poll.end`` with the results as counted here and a text fallback of them."""
     parts = [f"{labels[i] if labels and i < len(labels) else i + 1}: {n}"
              for i, n in enumerate(counts)]
     return {
         "m.relates_to": {"rel_type": "m.reference", "event_id": start_id},
-        "m.text": [{"body": "De peiling is gesloten. " + " · ".join(parts)}],
+        "m.text": [{"body": closed_text.format(results=" · ".join(parts))}],
         "m.poll.results": {str(i): n for i, n in enumerate(counts, 1)},
     }
 
@@ -1204,7 +1204,9 @@ class MatrixTransport:
                 else Rejected(f"{start_id} is no poll of ours")
         counts, voters = tally_responses(await self._poll_events(room_id, start_id), answers,
                                          bot_user_id=self.user_id)
-        item = _Out(poll_end_content(start_id, counts, labels), event_type="m.poll.end")
+        closed = self.engine.text("poll_closed", results="{results}")
+        item = _Out(poll_end_content(start_id, counts, labels, closed_text=closed),
+                    event_type="m.poll.end")
         if key is not None:
             item.tx_id = key.txn_id(index, 0)
         await self._send_out(room_id, item, retry=retry)
