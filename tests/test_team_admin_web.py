@@ -61,6 +61,10 @@ def team(store: Store) -> dict[str, int]:
             store.cast_ballot(item, member, option)
         store.close_vote(item, 4, "2026-05-04T09:30:00+00:00")
         store.update_session(sid, status="closed", closed_at="2026-05-04T09:30:00+00:00")
+        # the conversation's agreement, an action of "Wat we ermee doen"
+        action = store.add_action(team_id, "regie", "Regie op papier zetten", ids["owner"],
+                                  who="team", due="2026-06-01")
+        store.link_action_to_session(action, sid)
     return ids
 
 
@@ -97,6 +101,9 @@ def test_owner_runs_the_team_on_the_dashboard(client: TestClient, store: Store,
     assert "Seintje sturen" in html
     # the conversation's result: counts per option, never who
     assert "2: 1 · 3: 0 · 4: 3" in html and "(4 stemmen)" in html
+    # its agreement, next to the conversation and on the team's page with the other actions
+    assert "Regie op papier zetten" in html
+    assert "Regie op papier zetten" in client.get(f"/team/{team['team']}").text
     token = csrf(html)
     bad = client.post(f"/team/{team['team']}/beheer/maandtip",
                       data={"csrf": token, "day": "30", "time": "14:30"})
