@@ -51,7 +51,7 @@ from typing import Any
 
 from bot.engine.messages import Choice, Incoming, Link, Poll, Reply, reply_to_payload
 from bot.engine.registry import action, condition
-from bot.engine.turn import Turn
+from bot.engine.turn import Turn, TurnEngine
 from bot.nl import format_count
 
 __all__ = [
@@ -99,7 +99,7 @@ def vote_threshold(k: int) -> int:
     return max(3, int(k)) + 1
 
 
-def _now(engine: Any) -> datetime:
+def _now(engine: TurnEngine) -> datetime:
     return engine.clock().astimezone(UTC)
 
 
@@ -107,7 +107,7 @@ def _stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
-def _k(engine: Any) -> int:
+def _k(engine: TurnEngine) -> int:
     return max(3, int(engine.settings.get("min_group") or 3))
 
 
@@ -145,13 +145,13 @@ class ItemKind:
     """How an item is posted (``render(engine, session, item) -> replies``) and whether it is a
     vote (options in ``body["options"]`` as ``[value, label]``)."""
 
-    render: Callable[[Any, dict[str, Any], dict[str, Any]], list[Reply]]
+    render: Callable[[TurnEngine, dict[str, Any], dict[str, Any]], list[Reply]]
     vote: bool = False
 
 
 ITEM_KINDS: dict[str, ItemKind] = {}
 #: subject keyword after ``/gesprek`` -> (engine, team id, rest of the words) -> Subject | None
-SUBJECTS: dict[str, Callable[[Any, int, str], Subject | None]] = {}
+SUBJECTS: dict[str, Callable[[TurnEngine, int, str], Subject | None]] = {}
 
 
 def item_kind(name: str, *, vote: bool = False) -> Callable[[Callable[..., list[Reply]]],
@@ -165,12 +165,12 @@ def item_kind(name: str, *, vote: bool = False) -> Callable[[Callable[..., list[
     return deco
 
 
-def subject(keyword: str) -> Callable[[Callable[[Any, int, str], Subject | None]],
-                                      Callable[[Any, int, str], Subject | None]]:
+def subject(keyword: str) -> Callable[[Callable[[TurnEngine, int, str], Subject | None]],
+                                      Callable[[TurnEngine, int, str], Subject | None]]:
     """Register a subject: ``/gesprek <keyword> <rest>`` runs the items it returns."""
 
-    def deco(func: Callable[[Any, int, str], Subject | None]
-             ) -> Callable[[Any, int, str], Subject | None]:
+    def deco(func: Callable[[TurnEngine, int, str], Subject | None]
+             ) -> Callable[[TurnEngine, int, str], Subject | None]:
         SUBJECTS[keyword] = func
         return func
 
@@ -199,7 +199,7 @@ def _scale_options(labels: tuple[str, str] | None) -> list[tuple[str, str]]:
     return out
 
 
-def theme_subject(engine: Any, theme: Any) -> Subject:
+def theme_subject(engine: TurnEngine, theme: Any) -> Subject:
     """A Praatplaat theme: its intro and source, a vote per scale question (the closed part of a
     two-part question), its open questions and follow-ups as prompts, and the calendar quote
     that fits the theme after the first vote."""
@@ -235,7 +235,7 @@ def theme_subject(engine: Any, theme: Any) -> Subject:
 
 
 @subject("dilemma")
-def dilemma_subject(engine: Any, team_id: int, rest: str) -> Subject | None:
+def dilemma_subject(engine: TurnEngine, team_id: int, rest: str) -> Subject | None:
     """A dilemma card of the team's packs (``bot.packs``): its title and context, a vote
     between its two sides, then its prompts."""
     from bot.packs import find_dilemma
@@ -255,7 +255,7 @@ def dilemma_subject(engine: Any, team_id: int, rest: str) -> Subject | None:
 
 
 @subject("casus")
-def case_subject(engine: Any, team_id: int, rest: str) -> Subject | None:
+def case_subject(engine: TurnEngine, team_id: int, rest: str) -> Subject | None:
     """A case of the team's packs: the story (one message per quote), then its questions:
     a vote for a scale question, a prompt for an open one."""
     from bot.packs import PackLibrary
@@ -292,24 +292,24 @@ def case_subject(engine: Any, team_id: int, rest: str) -> Subject | None:
 
 
 @item_kind("intro")
-def _render_intro(engine: Any, session: dict[str, Any], item: dict[str, Any]) -> list[Reply]:
+def _render_intro(engine: TurnEngine, session: dict[str, Any], item: dict[str, Any]) -> list[Reply]:
     how = (engine.text("session_how_private", threshold=session["threshold"])
            if session["vote"] == "private" else _poll_note(engine, session["platform"]))
     return [Reply("\n\n".join([item["body"]["text"], how]))]
 
 
 @item_kind("prompt")
-def _render_prompt(engine: Any, session: dict[str, Any], item: dict[str, Any]) -> list[Reply]:
+def _render_prompt(engine: TurnEngine, session: dict[str, Any], item: dict[str, Any]) -> list[Reply]:
     return [Reply(engine.text("session_prompt", text=item["body"]["text"]))]
 
 
 @item_kind("quote")
-def _render_quote(engine: Any, session: dict[str, Any], item: dict[str, Any]) -> list[Reply]:
+def _render_quote(engine: TurnEngine, session: dict[str, Any], item: dict[str, Any]) -> list[Reply]:
     return [Reply(item["body"]["text"])]
 
 
 @item_kind("vote", vote=True)
-def _render_vote(engine: Any, session: dict[str, Any], item: dict[str, Any]) -> list[Reply]:
+def _render_vote(engine: TurnEngine, session: dict[str, Any], item: dict[str, Any]) -> list[Reply]:
     body = item["body"]
     number, total = body.get("number", 1), body.get("of", 1)
     head = engine.text("session_vote_head", n=number, total=total)
@@ -328,7 +328,7 @@ def _render_vote(engine: Any, session: dict[str, Any], item: dict[str, Any]) -> 
     return [Reply(text, links=[Link(engine.text("session_private_button"), "private:")])]
 
 
-def _poll_note(engine: Any, platform: str) -> str:
+def _poll_note(engine: TurnEngine, platform: str) -> str:
     if platform == "matrix":
         return engine.text("session_how_poll_matrix")
     return engine.text("session_how_poll_telegram")
@@ -342,7 +342,7 @@ def _payload(replies: Iterable[Reply]) -> str:
                       separators=(",", ":"))
 
 
-def _post(engine: Any, session: dict[str, Any], key: str, replies: list[Reply], *,
+def _post(engine: TurnEngine, session: dict[str, Any], key: str, replies: list[Reply], *,
           not_before: datetime | None = None, kind: str = KIND_POST) -> bool:
     """One row to the conversation's group (in its topic); ``key`` makes it once."""
     if not replies:
@@ -357,7 +357,7 @@ def _post(engine: Any, session: dict[str, Any], key: str, replies: list[Reply], 
         is_group=True))
 
 
-def _ballot(engine: Any, session: dict[str, Any], item: dict[str, Any]) -> Reply:
+def _ballot(engine: TurnEngine, session: dict[str, Any], item: dict[str, Any]) -> Reply:
     body = item["body"]
     options = body["options"]
     scale = len(options) == 5 and [v for v, _ in options] == ["1", "2", "3", "4", "5"]
@@ -375,7 +375,7 @@ def _ballot(engine: Any, session: dict[str, Any], item: dict[str, Any]) -> Reply
                  scale_labels=labels)  # type: ignore[arg-type]
 
 
-def _send_ballots(engine: Any, session: dict[str, Any], item: dict[str, Any],
+def _send_ballots(engine: TurnEngine, session: dict[str, Any], item: dict[str, Any],
                   members: list[dict[str, Any]] | None = None) -> int:
     """The private vote of ``item`` to every member of the team (in their private chat), or to
     ``members``; once per member and item (the outbox key)."""
@@ -393,7 +393,7 @@ def _send_ballots(engine: Any, session: dict[str, Any], item: dict[str, Any],
     return sent
 
 
-def _open_item(engine: Any, session: dict[str, Any], item: dict[str, Any],
+def _open_item(engine: TurnEngine, session: dict[str, Any], item: dict[str, Any],
                replies: list[Reply]) -> None:
     """Post a vote and open it: private ballots go out, or the native poll is the last reply
     of its row (its platform id is the row's message id)."""
@@ -417,7 +417,7 @@ def _row_key(session: dict[str, Any], key: str) -> str:
     return f"{session['platform']}:{session['chat_id']}:{KIND_POST}:s{session['id']}:{key}"
 
 
-def _advance(engine: Any, session: dict[str, Any]) -> None:
+def _advance(engine: TurnEngine, session: dict[str, Any]) -> None:
     """Post the items from the conversation's position: up to and including the next vote
     (one at a time), or all of them (all at once)."""
     store = engine.store
@@ -451,7 +451,7 @@ def _advance(engine: Any, session: dict[str, Any]) -> None:
 # -- results ---------------------------------------------------------------------------------
 
 
-def _result_lines(engine: Any, item: dict[str, Any], voters: int,
+def _result_lines(engine: TurnEngine, item: dict[str, Any], voters: int,
                   counts: dict[str, int] | None, threshold: int) -> list[str]:
     body = item["body"]
     if counts is None:
@@ -471,7 +471,7 @@ def _result_lines(engine: Any, item: dict[str, Any], voters: int,
     return lines
 
 
-def _close_private(engine: Any, session: dict[str, Any], item: dict[str, Any]) -> list[Reply]:
+def _close_private(engine: TurnEngine, session: dict[str, Any], item: dict[str, Any]) -> list[Reply]:
     """Close a private vote: forget who voted, keep counts only from the threshold, stop the
     ballots and counts that were not sent yet. Returns the result message."""
     store = engine.store
@@ -487,7 +487,7 @@ def _close_private(engine: Any, session: dict[str, Any], item: dict[str, Any]) -
     return [Reply("\n".join([head, *lines]))]
 
 
-def _close_poll(engine: Any, session: dict[str, Any], item: dict[str, Any]) -> bool:
+def _close_poll(engine: TurnEngine, session: dict[str, Any], item: dict[str, Any]) -> bool:
     """Ask the platform to end a native poll; True when it is ending (its final counts come
     back as a poll update), False when it was never sent (it is closed at once, unvoted)."""
     store = engine.store
@@ -507,7 +507,7 @@ def _close_poll(engine: Any, session: dict[str, Any], item: dict[str, Any]) -> b
     return True
 
 
-def _close_open_votes(engine: Any, session: dict[str, Any]) -> tuple[list[Reply], bool]:
+def _close_open_votes(engine: TurnEngine, session: dict[str, Any]) -> tuple[list[Reply], bool]:
     """Close every open vote of the conversation: (result messages, whether a poll is still
     ending)."""
     replies: list[Reply] = []
@@ -530,7 +530,7 @@ def _group_reply(inc: Incoming, text: str) -> list[Reply]:
     return [Reply(text, thread_id=inc.thread_id)]
 
 
-def handle_command(engine: Any, inc: Incoming) -> list[Reply]:
+def handle_command(engine: TurnEngine, inc: Incoming) -> list[Reply]:
     """``/gesprek ...`` in a group chat (see the module's text). Only an owner of the team the
     group is linked to may start, move on or close; every refusal is audited."""
     store = engine.store
@@ -555,7 +555,7 @@ def handle_command(engine: Any, inc: Incoming) -> list[Reply]:
     return start_session(engine, inc, team_id, member_id, words)
 
 
-def _resolve(engine: Any, team_id: int, words: list[str]) -> Subject | None:
+def _resolve(engine: TurnEngine, team_id: int, words: list[str]) -> Subject | None:
     from bot.themes import resolve_theme
 
     if not words:
@@ -576,7 +576,7 @@ def _resolve(engine: Any, team_id: int, words: list[str]) -> Subject | None:
     return theme_subject(engine, themes[0])
 
 
-def start_session(engine: Any, inc: Incoming, team_id: int, member_id: int | None,
+def start_session(engine: TurnEngine, inc: Incoming, team_id: int, member_id: int | None,
                   words: list[str]) -> list[Reply]:
     store = engine.store
     lowered = [w.lower() for w in words]
@@ -617,7 +617,7 @@ def start_session(engine: Any, inc: Incoming, team_id: int, member_id: int | Non
     return []
 
 
-def next_item(engine: Any, session: dict[str, Any], member_id: int | None,
+def next_item(engine: TurnEngine, session: dict[str, Any], member_id: int | None,
               inc: Incoming) -> list[Reply]:
     store = engine.store
     if session["status"] != "open":
@@ -637,7 +637,7 @@ def next_item(engine: Any, session: dict[str, Any], member_id: int | None,
     return []
 
 
-def close_session(engine: Any, session: dict[str, Any], member_id: int | None,
+def close_session(engine: TurnEngine, session: dict[str, Any], member_id: int | None,
                   inc: Incoming | None) -> list[Reply]:
     """``/gesprek klaar``: close the open votes, then (when every poll has its final counts)
     the summary; the owner who closed gets the agreements question privately."""
@@ -660,7 +660,7 @@ def close_session(engine: Any, session: dict[str, Any], member_id: int | None,
     return []
 
 
-def _finish(engine: Any, session: dict[str, Any]) -> None:
+def _finish(engine: TurnEngine, session: dict[str, Any]) -> None:
     """The summary, once: every vote's result and the team's mirror next to it."""
     store = engine.store
     if session["status"] == "closed":
@@ -697,7 +697,7 @@ def _finish(engine: Any, session: dict[str, Any]) -> None:
     session["status"] = "closed"
 
 
-def _ask_agreements(engine: Any, session: dict[str, Any], member_id: int | None) -> None:
+def _ask_agreements(engine: TurnEngine, session: dict[str, Any], member_id: int | None) -> None:
     """The owner who closed the conversation writes the agreements down in the private chat."""
     if member_id is None:
         return
@@ -718,7 +718,7 @@ def _ask_agreements(engine: Any, session: dict[str, Any], member_id: int | None)
                       team_id=int(session["team_id"]))
 
 
-def _status(engine: Any, session: dict[str, Any]) -> str:
+def _status(engine: TurnEngine, session: dict[str, Any]) -> str:
     items = engine.store.session_items(int(session["id"]))
     open_votes = [i for i in items if i["status"] == "open"
                   and ITEM_KINDS.get(i["kind"], ItemKind(_render_quote)).vote]
@@ -731,7 +731,7 @@ def _status(engine: Any, session: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _theme_list(engine: Any) -> str:
+def _theme_list(engine: TurnEngine) -> str:
     return "\n".join(f"{t.number}. {t.title}" for t in engine.content.praatplaat.themes)
 
 
@@ -833,7 +833,7 @@ def _poll_matches(ref: str | None, poll_ref: str) -> bool:
     return ref == poll_ref or ref.rsplit(":", 1)[-1] == poll_ref
 
 
-def handle_poll(engine: Any, inc: Incoming) -> list[Reply]:
+def handle_poll(engine: TurnEngine, inc: Incoming) -> list[Reply]:
     """A native poll's state (counts only): kept as the item's counts; a closed poll closes its
     item, and the conversation's summary follows when nothing is ending any more."""
     store = engine.store
@@ -859,7 +859,7 @@ def handle_poll(engine: Any, inc: Incoming) -> list[Reply]:
     return []
 
 
-def finish_stuck_sessions(engine: Any, now: datetime | None = None) -> int:
+def finish_stuck_sessions(engine: TurnEngine, now: datetime | None = None) -> int:
     """The schedule's tick: a conversation whose poll did not report its end within
     :data:`CLOSING_GRACE` is summed up with the last counts the platform gave."""
     store = engine.store
@@ -981,7 +981,7 @@ class SessionMirror:
     team_means: dict[str, float] = field(default_factory=dict)
 
 
-def _mirror(engine: Any, team_id: int, theme_id: str | None) -> SessionMirror | None:
+def _mirror(engine: TurnEngine, team_id: int, theme_id: str | None) -> SessionMirror | None:
     hook = engine.plugins.session_mirror
     if hook is None:
         return None
