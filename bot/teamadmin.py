@@ -197,9 +197,7 @@ class TeamAdmin:
         with store.transaction():
             if actor is not None:
                 since = (self._now() - timedelta(days=1)).isoformat(timespec="seconds")
-                made = store.conn.execute(
-                    "SELECT COUNT(*) FROM audit_log WHERE action = 'team_create' "
-                    "AND actor_member_id = ? AND at >= ?", (actor, since)).fetchone()[0]
+                made = store.audit_count("team_create", actor=actor, since=since)
                 if made >= TEAMS_PER_DAY:
                     store.audit("team_create:too_many", actor=actor, detail=via)
                     raise AdminError(f"Je maakte vandaag al {TEAMS_PER_DAY} teams. Morgen kan "
@@ -328,8 +326,7 @@ class TeamAdmin:
         key = parse_cadence(cadence) if cadence not in CADENCES else cadence
         self._require(team_id, actor, "cadence", owner=True, via=via)
         with self.store.transaction():
-            self.store.conn.execute("UPDATE teams SET reflection_cadence = ? WHERE id = ?",
-                                    (key, team_id))
+            self.store.set_reflection_cadence(team_id, key)
             self.store.audit("cadence", actor=actor, team_id=team_id, detail=f"{via}: {key}")
         return CADENCES[key]
 
@@ -345,9 +342,7 @@ class TeamAdmin:
         stamp = now.isoformat(timespec="seconds")
         period = store.answer_period(team_id, now)
         with store.transaction():
-            done = store.conn.execute(
-                "SELECT 1 FROM audit_log WHERE action = 'nudge' AND team_id = ? AND detail LIKE ?",
-                (team_id, f"{period} %")).fetchone()
+            done = store.audit_seen("nudge", team_id=team_id, detail_prefix=f"{period} ")
             if done:
                 store.audit("nudge:again", actor=actor, team_id=team_id, detail=via)
                 raise AdminError("Deze ronde ging er al een seintje uit. Dat kan één keer per "

@@ -162,3 +162,30 @@ def test_the_engine_imports_no_transport_schedule_report_or_web() -> None:
                 if dst.startswith(("bot.transports", "bot.schedule", "bot.reports", "bot.web")):
                     above[src].add(dst)
     assert dict(above) == {}
+
+
+def _sql_outside_the_store(tree: ast.AST) -> list[int]:
+    """Lines that reach the database connection (``x.conn``) or run SQL text
+    (``x.execute("...")``, ``executemany``, ``executescript``) directly."""
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr == "conn":
+            lines.append(node.lineno)
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+              and node.func.attr in {"execute", "executemany", "executescript"}
+              and node.args and isinstance(node.args[0], ast.Constant | ast.JoinedStr)):
+            lines.append(node.lineno)
+    return sorted(set(lines))
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if not n.startswith("bot.store")))
+def test_sql_lives_in_the_store(name: str) -> None:
+    """Only ``bot/store/`` speaks SQL; everything else asks it by a named method."""
+    tree = ast.parse(MODULES[name].read_text(encoding="utf-8"))
+    assert _sql_outside_the_store(tree) == [], f"{name} runs SQL itself"
+
+
+def test_the_sql_check_sees_sql() -> None:
+    tree = ast.parse("def f(store):\n    store.conn.execute('SELECT 1')\n"
+                     "    cur.execute(f'UPDATE t SET a = {x}')\n    q.delete().execute()\n")
+    assert _sql_outside_the_store(tree) == [2, 3]

@@ -610,6 +610,18 @@ class Store(OutboxQueries, DeliveryQueries, InsightQueries, AccessQueries,
             (actor, team_id, action, detail, utcnow(), subject),
         )
 
+    def audit_count(self, action: str, *, actor: int, since: str) -> int:
+        """How often ``actor`` did ``action`` since ``since`` (ISO time): a rate limit."""
+        return int(self.conn.execute(
+            "SELECT COUNT(*) FROM audit_log WHERE action = ? AND actor_member_id = ? AND at >= ?",
+            (action, actor, since)).fetchone()[0])
+
+    def audit_seen(self, action: str, *, team_id: int, detail_prefix: str) -> bool:
+        """Whether the team's log has ``action`` with a detail starting with ``detail_prefix``."""
+        return self.conn.execute(
+            "SELECT 1 FROM audit_log WHERE action = ? AND team_id = ? AND substr(detail, 1, ?) = ?",
+            (action, team_id, len(detail_prefix), detail_prefix)).fetchone() is not None
+
     def audit_entries(self, team_id: int | None = None) -> list[dict[str, Any]]:
         if team_id is None:
             return self._all("SELECT * FROM audit_log ORDER BY id")

@@ -84,6 +84,12 @@ class OutboxQueries:
         cur = self.conn.execute("UPDATE teams SET tip_schedule = ? WHERE id = ?", (value, team_id))
         return cur.rowcount > 0
 
+    def set_reflection_cadence(self, team_id: int, cadence: str) -> bool:
+        """How often the team's rounds start (``quarter``, ``half``, ``year``, ``off``)."""
+        cur = self.conn.execute("UPDATE teams SET reflection_cadence = ? WHERE id = ?",
+                                (cadence, team_id))
+        return cur.rowcount > 0
+
     # -- planning: inserting due rows -------------------------------------------------------
 
     def enqueue_member_rows(
