@@ -66,14 +66,11 @@ class AdminPages:
     async def act(self, request: Request) -> Response:
         """One owner operation (``what`` in the path), checked and audited by the service."""
         pages = self.pages
-        session = pages.session(request)
-        if session is None:
-            return pages.not_logged_in(request)
-        team_id = int(request.path_params["team_id"])
+        posted = await pages.posted(request)
+        if isinstance(posted, Response):
+            return posted
+        session, team_id, form = posted
         what = str(request.path_params["what"])
-        form = await request.form()
-        if not pages.signer.check_csrf(session, str(form.get("csrf") or "")):
-            return pages.csrf_failed(request, session)
         if team_id > MAX_ID:
             return pages.forbidden(request, session)
         actor = session.member_id

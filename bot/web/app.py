@@ -30,6 +30,7 @@ from typing import Any
 
 import jinja2
 from starlette.applications import Starlette
+from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -239,6 +240,18 @@ class _Pages:
             {"title": title, "lines": lines, "home_link": home_link, "refresh_to": refresh_to},
             session=session, status=status,
         )
+
+    async def posted(self, request: Request) -> tuple[Session, int, FormData] | Response:
+        """A form posted to a team's page: its session, team id and form, or the response
+        that refuses it (not logged in, a failed CSRF check). Every POST handler starts here."""
+        session = self.session(request)
+        if session is None:
+            return self.not_logged_in(request)
+        team_id = int(request.path_params["team_id"])
+        form = await request.form()
+        if not self.signer.check_csrf(session, str(form.get("csrf") or "")):
+            return self.csrf_failed(request, session)
+        return session, team_id, form
 
     def not_logged_in(self, request: Request) -> Response:
         return self.message(
@@ -633,13 +646,10 @@ class _Pages:
                         headers={"content-disposition": f'attachment; filename="{filename}"'})
 
     async def followup(self, request: Request) -> Response:
-        session = self.session(request)
-        if session is None:
-            return self.not_logged_in(request)
-        team_id = int(request.path_params["team_id"])
-        form = await request.form()
-        if not self.signer.check_csrf(session, str(form.get("csrf") or "")):
-            return self.csrf_failed(request, session)
+        posted = await self.posted(request)
+        if isinstance(posted, Response):
+            return posted
+        session, team_id, form = posted
         try:
             self.report(session, team_id, "dashboard_followup", NO_PERIODS)
         except AccessDenied:
@@ -707,13 +717,10 @@ class _Pages:
         """An owner switches the team's packs (the checked boxes are on); audited."""
         from bot.packs import choose_packs
 
-        session = self.session(request)
-        if session is None:
-            return self.not_logged_in(request)
-        team_id = int(request.path_params["team_id"])
-        form = await request.form()
-        if not self.signer.check_csrf(session, str(form.get("csrf") or "")):
-            return self.csrf_failed(request, session)
+        posted = await self.posted(request)
+        if isinstance(posted, Response):
+            return posted
+        session, team_id, form = posted
         if team_id > MAX_ID or not self.store.is_owner(session.member_id, team_id):
             with self.store.transaction():
                 self.store.audit("packs:denied", actor=session.member_id,
@@ -731,14 +738,11 @@ class _Pages:
 
     async def action_status(self, request: Request) -> Response:
         """Mark one of the team's actions done or open again (readers of the team only)."""
-        session = self.session(request)
-        if session is None:
-            return self.not_logged_in(request)
-        team_id = int(request.path_params["team_id"])
+        posted = await self.posted(request)
+        if isinstance(posted, Response):
+            return posted
+        session, team_id, form = posted
         action_id = int(request.path_params["action_id"])
-        form = await request.form()
-        if not self.signer.check_csrf(session, str(form.get("csrf") or "")):
-            return self.csrf_failed(request, session)
         try:
             self.report(session, team_id, "dashboard_action", NO_PERIODS)
         except AccessDenied:
