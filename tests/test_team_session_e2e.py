@@ -243,3 +243,41 @@ async def test_a_team_conversation_with_private_votes_a_crash_and_a_native_poll(
     finally:
         store.close()
     assert asyncio  # the module runs its waits on the test's loop
+
+
+async def test_a_dilemma_card_of_the_policy_pack_voted_in_the_group(tmp_path):
+    """A team with the policy principles pack (issue 13): the owner puts its first dilemma card
+    to the group, the members vote on its two sides in their private chats, the summary gives
+    the sides' counts once the group has k + 1 votes."""
+    from bot.content import get_content
+    from bot.packs import choose_packs
+
+    db = tmp_path / "teamspiegel.db"
+    team = _seed(db)
+    content = get_content()
+    dilemma = content.pack("beleidsuitgangspunten").dilemmas[0]
+    store = Store(db)
+    try:
+        with store.transaction():
+            choose_packs(store, content, team, on=["beleidsuitgangspunten"], actor=None,
+                         via="cli")
+    finally:
+        store.close()
+    with FakeBotAPI(token=TOKEN) as fake:
+        bot = Bot(db, fake, tmp_path / "bot.log")
+        try:
+            bot.start()
+            await _group_command(fake, "/gesprek dilemma 1")
+            await _until(fake, lambda: any(dilemma.title in t for t in _group_texts(
+                fake, GROUP)), "the dilemma in the group")
+            for i, uid in enumerate(MEMBERS[:4]):
+                await _vote(fake, uid, dilemma.sides[0] if i < 3 else dilemma.sides[1], 1)
+            await _group_command(fake, "/gesprek klaar")
+            await _until(fake, lambda: any("Samenvatting van het teamgesprek" in t for t in
+                                           _group_texts(fake, GROUP)), "the summary")
+            text = "\n".join(_group_texts(fake, GROUP))
+            assert f"{dilemma.sides[0]}: 3 · {dilemma.sides[1]}: 1 (4 stemmen)" in text
+            assert text.count("Samenvatting van het teamgesprek") == 1
+        finally:
+            bot.stop()
+    _no_member_id_in_session_tables(db)
