@@ -116,6 +116,15 @@ def _spread_nl(word: str) -> str:
     return "de meningen lopen uiteen" if word == SPREAD_HIGH else "de meningen liggen dicht bij elkaar"
 
 
+def readable_teams(turn: Turn) -> list[dict[str, Any]]:
+    """The teams whose reports the person of ``turn`` may read (none before they are known)."""
+    member_id = turn.member_id
+    if member_id is None:
+        return []
+    store = turn.store
+    return [t for t in store.report_teams(member_id) if store.may_read_team(member_id, int(t["id"]))]
+
+
 class ChartCache:
     """A small LRU of PNG bytes, keyed by everything the picture draws."""
 
@@ -163,13 +172,10 @@ class ReportHooks:
 
     def report(self, turn: Turn) -> list[Reply]:
         member_id = turn.member_id
-        if member_id is None:
+        teams = readable_teams(turn)
+        if member_id is None or not teams:
             return [Reply(turn.text("not_manager"))]
         store = turn.store
-        teams = [t for t in store.report_teams(member_id)
-                 if store.may_read_team(member_id, int(t["id"]))]
-        if not teams:
-            return [Reply(turn.text("not_manager"))]
         arg = turn.args.strip()
         if not arg:
             return self._overview(turn, teams)
@@ -300,12 +306,8 @@ class ReportHooks:
     def mirror(self, turn: Turn) -> list[Reply]:
         """``/spiegel``: the mirror per team the reader may read, and side by side."""
         member_id = turn.member_id
-        if member_id is None:
-            return [Reply(turn.text("not_manager"))]
-        store = turn.store
-        teams = [t for t in store.report_teams(member_id)
-                 if store.may_read_team(member_id, int(t["id"]))]
-        if not teams:
+        teams = readable_teams(turn)
+        if member_id is None or not teams:
             return [Reply(turn.text("not_manager"))]
         replies: list[Reply] = []
         mirrors: list[tuple[str, Mirror]] = []
@@ -453,9 +455,7 @@ class ReportHooks:
         """``/gespreksplaat THEMA``: the printable plate of one theme per team the reader may
         read, as a picture and as a PDF (drawn after the commit)."""
         member_id = turn.member_id
-        store = turn.store
-        teams = [t for t in store.report_teams(member_id or 0)
-                 if store.may_read_team(member_id or 0, int(t["id"]))]
+        teams = readable_teams(turn)
         if member_id is None or not teams:
             return [Reply(turn.text("not_manager"))]
         themes = resolve_theme(turn.content, turn.args.strip()) if turn.args.strip() else []
