@@ -311,3 +311,26 @@ def test_handled_events(store: Store) -> None:
     store.mark_event("telegram", "1")
     assert store.event_seen("telegram", "1")
     assert not store.event_seen("matrix", "1")
+
+
+def test_two_processes_migrating_at_once_apply_each_step_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two fresh starts on one new file: the second read version 0 before the first migrated,
+    then waited for the write lock. It must look again under the lock and apply nothing."""
+    import bot.store.schema as schema
+
+    path = tmp_path / "race.db"
+    first, second = sqlite_utils.Database(path), sqlite_utils.Database(path)
+    real = schema.current_version
+    stale = iter([0])
+
+    def version_read_before_the_first_migrated(db: sqlite_utils.Database) -> int:
+        if db is second:
+            for value in stale:
+                assert migrate(first) == list(range(1, LATEST + 1))  # meanwhile, elsewhere
+                return value
+        return real(db)
+
+    monkeypatch.setattr(schema, "current_version", version_read_before_the_first_migrated)
+    assert migrate(second) == []
+    assert real(second) == LATEST

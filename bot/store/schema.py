@@ -557,19 +557,32 @@ def current_version(db: sqlite_utils.Database) -> int:
     return int(db.execute("PRAGMA user_version").fetchone()[0])
 
 
-def migrate(db: sqlite_utils.Database, target: int = LATEST) -> list[int]:
-    """Bring ``db`` to ``target``; returns the versions applied. Refuses newer databases."""
-    version = current_version(db)
+def _refuse_newer(version: int) -> None:
     if version > LATEST:
         raise SchemaError(
             f"Deze database heeft schemaversie {version}, deze Teamspiegel kent er maar {LATEST}. "
             "Werk Teamspiegel bij, of gebruik een andere database (TEAMSPIEGEL_DB)."
         )
+
+
+def migrate(db: sqlite_utils.Database, target: int = LATEST) -> list[int]:
+    """Bring ``db`` to ``target``; returns the versions applied. Refuses newer databases.
+
+    Each step is one transaction under the write lock, and the version is read again once the
+    lock is held: another process starting on the same new file may have migrated while this
+    one waited, and then nothing is applied twice."""
+    version = current_version(db)
+    _refuse_newer(version)
     applied = []
     conn = db.conn
     while version < target:
         conn.execute("BEGIN IMMEDIATE")
         try:
+            version = current_version(db)
+            _refuse_newer(version)
+            if version >= target:
+                conn.execute("COMMIT")
+                break
             MIGRATIONS[version](db)
             version += 1
             conn.execute(f"PRAGMA user_version = {version}")
