@@ -20,11 +20,14 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from bot.config import Settings, StartupError
+from bot.config import Settings
 from bot.engine.core import Engine
 from bot.notices import print_notices
 from bot.redact import install_redaction
-from bot.store import Store
+from bot.startup import start_failure as start_failure  # one Dutch line per failed start
+from bot.startup import start_transport
+from bot.store import DatabaseUnusable, Store
+from bot.store.opening import check_database_path
 
 log = logging.getLogger(__name__)
 
@@ -36,22 +39,6 @@ def setup_logging(settings: Settings, level: int = logging.INFO) -> None:
     install_redaction(*settings.secrets())
     # transitions logs every state callback at INFO
     logging.getLogger("transitions").setLevel(logging.WARNING)
-
-
-def start_failure(transport: Any, exc: BaseException) -> str:
-    """One Dutch line for the operator about a transport that could not start (no secret)."""
-    platform = getattr(transport, "platform", type(transport).__name__)
-    name = type(exc).__name__
-    if platform == "telegram":
-        if name == "InvalidToken":
-            return ("Telegram weigert de bot-token (TELEGRAM_BOT_TOKEN). Controleer de token "
-                    "bij @BotFather en start opnieuw.")
-        return (f"Telegram is niet bereikbaar ({name}). Controleer de verbinding en "
-                "TELEGRAM_BASE_URL, en start opnieuw.")
-    if platform == "matrix":
-        return (f"Matrix kon niet starten ({name}). Controleer MATRIX_HOMESERVER, MATRIX_USER_ID "
-                "en het wachtwoord of de token, en start opnieuw.")
-    return f"{platform} kon niet starten ({name})."
 
 
 def engine_settings(settings: Settings) -> dict[str, Any]:
@@ -80,10 +67,14 @@ def lock_path_for(db_path: Path) -> Path:
 def process_lock(db_path: Path) -> Iterator[Path]:
     """Hold the database's lock file for the duration; :class:`AlreadyRunning` when another
     process holds it. The lock dies with its holder (``flock``), the file stays."""
-    db_path = Path(db_path).expanduser()
+    db_path = check_database_path(db_path)  # a directory, an impossible folder: one line
     path = lock_path_for(db_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise DatabaseUnusable(
+            f"Ik kan het slotbestand {path} naast de database niet maken ({exc.strerror}). "
+            "Controleer de rechten van die map.") from None
     try:
         # `teamspiegel status` peeks with a shared lock for a moment: allow for that
         deadline = time.monotonic() + 2.0
@@ -218,21 +209,24 @@ async def _serve(settings: Settings, *, stop: asyncio.Event | None = None) -> No
         from bot.transports.matrix import MatrixTransport
 
         transports.append(MatrixTransport(engine, settings))
-    started: list[Any] = []
     try:
         for transport in transports:
-            try:
-                await transport.start()
-            except Exception as exc:
-                # no traceback and no chained cause: PTB's InvalidToken quotes the token
-                raise StartupError(start_failure(transport, exc)) from None
-            started.append(transport)
+            # a platform that cannot be reached yet is waited for (logged, with backoff); one
+            # that refuses us raises StartupError (one Dutch line, no secret)
+            if not await start_transport(transport, stop, secrets=settings.secrets()):
+                break  # asked to stop while waiting
     except BaseException:
         for transport in reversed(transports):
             with contextlib.suppress(Exception):
                 await transport.stop()
         engine.store.close()
         raise
+    if stop.is_set():
+        for transport in reversed(transports):
+            with contextlib.suppress(Exception):
+                await transport.stop()
+        engine.store.close()
+        return
     install_invite_links(engine, transports)
     log.info("Teamspiegel draait (%s)", ", ".join(type(t).__name__ for t in transports))
     from bot.schedule.runner import run_schedule

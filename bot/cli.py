@@ -16,7 +16,7 @@ from pathlib import Path
 from bot.cli_common import find_team as _team
 from bot.cli_common import open_store as _store
 from bot.cli_common import settings_for as _settings
-from bot.config import SettingsError, StartupError
+from bot.config import SettingsError, StartupError, url_from
 from bot.operator_export import EXPORT_FIELDS as EXPORT_FIELDS  # the CSV columns
 from bot.store import SchemaError, Store
 from bot.yamlio import ConfigError
@@ -44,7 +44,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.webhook:
-        settings.telegram_webhook_url = args.webhook
+        settings.telegram_webhook_url = url_from("--webhook", args.webhook,
+                                                 "https://bot.example.org/telegram")
     if not (settings.telegram_enabled or settings.matrix_enabled):
         print("Geen TELEGRAM_BOT_TOKEN of MATRIX_* ingesteld: ik open de chat in de terminal.\n")
         args.jsonl = False

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
@@ -61,6 +62,36 @@ def flag_from(name: str, raw: str | None, default: bool) -> bool:
     if value in ("0", "nee", "uit", "false", "no", "off"):
         return False
     raise SettingsError(f"{name} moet 1 (aan) of 0 (uit) zijn (nu: {raw!r}).")
+
+
+def number_from(name: str, raw: str | None, default: float, *, whole: bool = False,
+                minimum: float = 0.0) -> float:
+    """A number setting (``TEAMSPIEGEL_TICK_SECONDS=30``, ``1,5`` too); a clear Dutch line
+    instead of Python's ``ValueError`` when it is not one."""
+    if raw is None:
+        return default
+    value: float | None
+    try:
+        value = float(raw.replace(",", ".")) if not whole else int(raw)
+    except ValueError:
+        value = None
+    if value is None or value != value or value < minimum or value == float("inf"):
+        kind = "een heel getal" if whole else "een getal"
+        raise SettingsError(f"{name} moet {kind} zijn van minstens {minimum:g} (nu: {raw!r}).")
+    return value
+
+
+def url_from(name: str, raw: str | None, example: str) -> str | None:
+    """A server address: it must start with ``https://`` (or ``http://`` for a server on this
+    machine or in a test), else the chat library fails later with a traceback."""
+    if raw is None:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("https", "http") or not parts.netloc:
+        raise SettingsError(
+            f"{name} moet een volledig adres zijn dat met https:// begint, bijvoorbeeld "
+            f"{example} (nu: {raw!r}).")
+    return raw
 
 
 def default_db_path() -> Path:
@@ -152,35 +183,48 @@ class Settings:
         if get("TEAMSPIEGEL_DB"):
             s.db_path = Path(str(get("TEAMSPIEGEL_DB"))).expanduser()
         s.telegram_token = get("TELEGRAM_BOT_TOKEN")
-        s.telegram_base_url = get("TELEGRAM_BASE_URL")
+        s.telegram_base_url = url_from("TELEGRAM_BASE_URL", get("TELEGRAM_BASE_URL"),
+                                       "http://127.0.0.1:8081/bot")
         s.telegram_bot_username = get("TELEGRAM_BOT_USERNAME")
-        s.telegram_webhook_url = get("TELEGRAM_WEBHOOK_URL")
+        s.telegram_webhook_url = url_from("TELEGRAM_WEBHOOK_URL", get("TELEGRAM_WEBHOOK_URL"),
+                                          "https://bot.example.org/telegram")
         s.telegram_webhook_secret = get("TELEGRAM_WEBHOOK_SECRET")
         s.telegram_listen = get("TELEGRAM_WEBHOOK_LISTEN") or s.telegram_listen
-        s.telegram_port = int(get("TELEGRAM_WEBHOOK_PORT") or s.telegram_port)
-        s.matrix_homeserver = get("MATRIX_HOMESERVER")
+        s.telegram_port = int(number_from("TELEGRAM_WEBHOOK_PORT", get("TELEGRAM_WEBHOOK_PORT"),
+                                          s.telegram_port, whole=True))
+        s.matrix_homeserver = url_from("MATRIX_HOMESERVER", get("MATRIX_HOMESERVER"),
+                                       "https://matrix.example.org")
         s.matrix_user_id = get("MATRIX_USER_ID")
         s.matrix_password = get("MATRIX_PASSWORD")
         s.matrix_access_token = get("MATRIX_ACCESS_TOKEN")
         s.matrix_store = Path(get("MATRIX_STORE") or s.db_path.parent / "matrix").expanduser()
         s.matrix_recovery_key = get("MATRIX_RECOVERY_KEY")
         s.web_host = get("TEAMSPIEGEL_WEB_HOST") or s.web_host
-        s.web_port = int(get("TEAMSPIEGEL_WEB_PORT") or s.web_port)
-        s.web_url = get("TEAMSPIEGEL_WEB_URL")
+        s.web_port = int(number_from("TEAMSPIEGEL_WEB_PORT", get("TEAMSPIEGEL_WEB_PORT"),
+                                     s.web_port, whole=True))
+        s.web_url = url_from("TEAMSPIEGEL_WEB_URL", get("TEAMSPIEGEL_WEB_URL"),
+                             "https://teamspiegel.example.org")
         s.secret_key = get("TEAMSPIEGEL_SECRET")
-        s.min_group = max(3, int(get("TEAMSPIEGEL_MIN_GROUP") or 3))
-        s.tick_seconds = float(get("TEAMSPIEGEL_TICK_SECONDS") or s.tick_seconds)
+        s.min_group = max(3, int(number_from("TEAMSPIEGEL_MIN_GROUP",
+                                             get("TEAMSPIEGEL_MIN_GROUP"), 3, whole=True)))
+        s.tick_seconds = number_from("TEAMSPIEGEL_TICK_SECONDS", get("TEAMSPIEGEL_TICK_SECONDS"),
+                                     s.tick_seconds, minimum=0.01)
         from bot.channel import UncertainPolicy
 
         try:
             s.uncertain_policy = UncertainPolicy.parse(get("TEAMSPIEGEL_UNCERTAIN")).value
         except ValueError as exc:
             raise SettingsError(str(exc)) from None
-        timeout = get("TELEGRAM_REQUEST_TIMEOUT")
-        s.telegram_timeout = float(timeout) if timeout else None
-        s.rate_global_per_second = float(get("TEAMSPIEGEL_RATE_GLOBAL") or 30)
-        s.rate_chat_per_second = float(get("TEAMSPIEGEL_RATE_CHAT") or 1)
-        s.rate_group_per_minute = float(get("TEAMSPIEGEL_RATE_GROUP_MINUTE") or 20)
+        timeout = number_from("TELEGRAM_REQUEST_TIMEOUT", get("TELEGRAM_REQUEST_TIMEOUT"), 0,
+                              minimum=0.01) if get("TELEGRAM_REQUEST_TIMEOUT") else None
+        s.telegram_timeout = timeout
+        s.rate_global_per_second = number_from(
+            "TEAMSPIEGEL_RATE_GLOBAL", get("TEAMSPIEGEL_RATE_GLOBAL"), 30, minimum=0.01)
+        s.rate_chat_per_second = number_from(
+            "TEAMSPIEGEL_RATE_CHAT", get("TEAMSPIEGEL_RATE_CHAT"), 1, minimum=0.01)
+        s.rate_group_per_minute = number_from(
+            "TEAMSPIEGEL_RATE_GROUP_MINUTE", get("TEAMSPIEGEL_RATE_GROUP_MINUTE"), 20,
+            minimum=0.01)
         s.retention_years = retention_years_from(get("TEAMSPIEGEL_RETENTION_YEARS"))
         s.controller = get("TEAMSPIEGEL_CONTROLLER")
         s.open_teams = flag_from("TEAMSPIEGEL_OPEN_TEAMS", get("TEAMSPIEGEL_OPEN_TEAMS"), True)

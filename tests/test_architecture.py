@@ -25,7 +25,7 @@ PACKAGE = ROOT / "bot"
 LAYERS: dict[str, int] = {
     # 7: entry points
     "bot.cli": 7, "bot.cli_common": 7, "bot.access_cli": 7, "bot.packs_cli": 7,
-    "bot.reports.cli": 7, "bot.app": 7, "bot.teamadmin_cli": 7,
+    "bot.reports.cli": 7, "bot.app": 7, "bot.teamadmin_cli": 7, "bot.startup": 7,
     # 6: what people meet: chat transports and the dashboard
     "bot.transports": 6, "bot.web": 6,
     # 5: when things are due and the outbox that delivers them (it publishes and announces

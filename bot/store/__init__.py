@@ -24,6 +24,13 @@ from bot.store.clock import utcnow
 from bot.store.delivery import DeliveryQueries
 from bot.store.health import StoreHealth, is_outage
 from bot.store.insights import InsightQueries
+from bot.store.opening import (
+    DatabaseUnusable,
+    check_database_path,
+    check_integrity,
+    check_ours,
+    unusable,
+)
 from bot.store.outbox import OutboxQueries
 from bot.store.packs import PackQueries
 from bot.store.personal import PersonalDataQueries
@@ -32,8 +39,8 @@ from bot.store.schema import IDENTITY_VERSION, LATEST, SchemaError, current_vers
 from bot.store.sessions import SessionQueries
 from bot.store.snapshots import SnapshotQueries
 
-__all__ = ["Conversation", "SchemaError", "Store", "StoreHealth", "is_outage", "utcnow",
-           "LATEST"]
+__all__ = ["Conversation", "DatabaseUnusable", "SchemaError", "Store", "StoreHealth",
+           "is_outage", "utcnow", "LATEST"]
 
 
 #: what ``json.dumps(..., ensure_ascii=False, separators=(",", ":"))`` builds on every call
@@ -81,16 +88,8 @@ class Store(OutboxQueries, DeliveryQueries, InsightQueries, AccessQueries,
         self, path: str | Path, *, synchronous: str = "FULL", busy_timeout: int = 10_000
     ) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(f"PRAGMA synchronous={synchronous}")
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute(f"PRAGMA busy_timeout={int(busy_timeout)}")
-        # erased rows are overwritten with zeros, not just unlinked (AVG: /vergeet)
-        conn.execute("PRAGMA secure_delete=ON")
-        self.conn = conn
+        self.conn = self._open(synchronous, busy_timeout)
+        conn = self.conn
         self.health = StoreHealth(self.path)
         self.db = sqlite_utils.Database(conn)
         self._lock = threading.RLock()
@@ -98,12 +97,49 @@ class Store(OutboxQueries, DeliveryQueries, InsightQueries, AccessQueries,
         #: a truncating WAL checkpoint could not finish yet (a reader held an old snapshot)
         self.checkpoint_pending = False
         self.migrated_from = current_version(self.db)
-        applied = migrate(self.db)
+        try:
+            applied = migrate(self.db)
+        except sqlite3.OperationalError as exc:
+            if not is_outage(exc):
+                raise
+            conn.close()  # a full disk, a locked file: the migration was rolled back
+            raise DatabaseUnusable(
+                f"Ik kan de database {self.path} niet bijwerken naar de nieuwe versie ({exc}). "
+                "Er is niets veranderd; los dit op en start opnieuw.") from None
         if self.migrated_from and IDENTITY_VERSION in applied and self.path != ":memory:":
             # display names were cleared, conversations rebuilt: and whatever was deleted
             # before secure_delete was on may still sit in free pages. Rewrite the file once.
             conn.execute("VACUUM")
             self.checkpoint()
+
+    def _open(self, synchronous: str, busy_timeout: int) -> sqlite3.Connection:
+        """Connect and check the file (see :mod:`bot.store.opening`): a directory, a file
+        that is no database, a damaged page or another program's database is refused with
+        :class:`DatabaseUnusable` (one Dutch line), never a traceback."""
+        memory = self.path == ":memory:"
+        if not memory:
+            check_database_path(self.path)
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise unusable(self.path, exc) from None
+        try:
+            conn.execute(f"PRAGMA busy_timeout={int(busy_timeout)}")
+            if not memory:  # before anything writes: a refused file stays as it was
+                check_integrity(conn, self.path)
+                check_ours(conn, self.path)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={synchronous}")
+            conn.execute("PRAGMA foreign_keys=ON")
+            # erased rows are overwritten with zeros, not just unlinked (AVG: /vergeet)
+            conn.execute("PRAGMA secure_delete=ON")
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise unusable(self.path, exc) from None
+        except DatabaseUnusable:
+            conn.close()
+            raise
+        return conn
 
     # -- transactions ---------------------------------------------------------------------
 

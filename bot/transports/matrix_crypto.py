@@ -62,7 +62,12 @@ __all__ = [
 
 
 class MatrixLoginError(RuntimeError):
-    """The bot could not log in or restore its Matrix device."""
+    """The bot could not log in or restore its Matrix device. ``status``: the homeserver's
+    HTTP status when it answered (a 5xx or 429 passes; a 401/403 does not)."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class CrossSigningError(RuntimeError):
@@ -206,7 +211,9 @@ async def _whoami(client: nio.AsyncClient, token: str) -> tuple[int, dict[str, A
 async def _password_login(client: nio.AsyncClient, password: str, device_name: str) -> None:
     resp = await client.login(password=password, device_name=device_name)
     if not isinstance(resp, nio.LoginResponse):
-        raise MatrixLoginError(f"password login for {client.user} failed: {resp}")
+        transport = getattr(resp, "transport_response", None)
+        raise MatrixLoginError(f"password login for {client.user} failed: {resp}",
+                               status=getattr(transport, "status", None))
 
 
 async def _query_own_keys(client: nio.AsyncClient) -> dict[str, Any]:
@@ -340,7 +347,7 @@ async def _login_or_restore(
             log.info("restored Matrix login %s device %s", user_id, device_id)
             return
         if status != 401:
-            raise MatrixLoginError(f"whoami failed: {status} {body}")
+            raise MatrixLoginError(f"whoami failed: {status} {body}", status=status)
         # Saved token revoked or expired: get a new token for the SAME device.
         log.warning("saved Matrix token rejected (%s); logging in again", body.get("errcode"))
         if access_token and access_token != saved_token:
@@ -369,7 +376,8 @@ async def _login_or_restore(
     assert access_token is not None
     status, body = await _whoami(client, access_token)
     if status != 200:
-        raise MatrixLoginError(f"access token rejected by whoami: {status} {body}")
+        raise MatrixLoginError(f"access token rejected by whoami: {status} {body}",
+                               status=status)
     if body.get("user_id") != user_id:
         raise MatrixLoginError(f"access token belongs to {body.get('user_id')}, not {user_id}")
     if not body.get("device_id"):

@@ -26,7 +26,8 @@ _HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host
 
 
 class HoldingProxy:
-    def __init__(self, target: str, matches: Callable[[str, str], bool]) -> None:
+    def __init__(self, target: str, matches: Callable[[str, str], bool], *,
+                 port: int = 0) -> None:
         self.target = target.rstrip("/")
         self.matches = matches
         self.lose: set[int] = set()
@@ -36,7 +37,8 @@ class HoldingProxy:
         self.held = 0
         self.requests: list[tuple[int, str]] = []  # (number, path) of every matching request
         self.forwarded: list[tuple[int, str, int]] = []  # (number, path, status)
-        self.port = 0
+        #: 0: any free port (read it after start); else this one (a server that comes up late)
+        self.port = port
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -91,7 +93,7 @@ class HoldingProxy:
         runner = web.AppRunner(app, access_log=None, handler_cancellation=True,
                                shutdown_timeout=0.5)
         await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        await web.TCPSite(runner, "127.0.0.1", self.port).start()
         self.port = runner.addresses[0][1]
         ready.set()
         await self._stop.wait()
