@@ -21,6 +21,8 @@ from typing import Any
 
 import nio
 
+from tests.waiting import PATIENCE
+
 ENCRYPTION_STATE = {
     "type": "m.room.encryption",
     "state_key": "",
@@ -60,7 +62,7 @@ async def sync_round(
 
 
 async def sync_until(
-    client: nio.AsyncClient, predicate: Callable[[], bool], what: str, deadline_s: float = 20
+    client: nio.AsyncClient, predicate: Callable[[], bool], what: str, deadline_s: float = PATIENCE
 ) -> None:
     end = time.monotonic() + deadline_s
     while not predicate():
@@ -108,7 +110,7 @@ class Member:
 
     # -- rooms ---------------------------------------------------------------------------------
 
-    async def open_dm(self, *, encrypted: bool = True, deadline_s: float = 30) -> str:
+    async def open_dm(self, *, encrypted: bool = True, deadline_s: float = PATIENCE) -> str:
         """A direct chat with the bot (like Element's "start chat"); waits for its join."""
         resp = await self.client.room_create(
             is_direct=True,
@@ -120,7 +122,7 @@ class Member:
         await self.wait_joined(resp.room_id, self.bot_user_id, deadline_s)
         return resp.room_id
 
-    async def open_room(self, name: str, invite: list[str], deadline_s: float = 30) -> str:
+    async def open_room(self, name: str, invite: list[str], deadline_s: float = PATIENCE) -> str:
         """A named, unencrypted group room (a team room)."""
         resp = await self.client.room_create(
             name=name, invite=invite, preset=nio.RoomPreset.private_chat
@@ -129,7 +131,7 @@ class Member:
         await self.wait_joined(resp.room_id, self.bot_user_id, deadline_s)
         return resp.room_id
 
-    async def wait_joined(self, room_id: str, user_id: str, deadline_s: float = 30) -> None:
+    async def wait_joined(self, room_id: str, user_id: str, deadline_s: float = PATIENCE) -> None:
         def joined() -> bool:
             room = self.client.rooms.get(room_id)
             return bool(room and user_id in room.users and user_id not in room.invited_users)
@@ -161,7 +163,7 @@ class Member:
         return [e for r, e in self.received[mark:] if room_id is None or r == room_id]
 
     async def wait_for(self, room_id: str, needle: str, mark: int,
-                       deadline_s: float = 20) -> list[Any]:
+                       deadline_s: float = PATIENCE) -> list[Any]:
         """Sync until a bot message in ``room_id`` after ``mark`` contains ``needle``;
         return the bot's messages in that room since ``mark``."""
 
@@ -175,7 +177,7 @@ class Member:
             raise AssertionError(f"no bot message with {needle!r}; got {got}") from None
         return self.since(mark, room_id)
 
-    async def say(self, room_id: str, body: str, expect: str, deadline_s: float = 20) -> list[Any]:
+    async def say(self, room_id: str, body: str, expect: str, deadline_s: float = PATIENCE) -> list[Any]:
         mark = self.mark()
         await self.send(room_id, body)
         return await self.wait_for(room_id, expect, mark, deadline_s)
@@ -211,7 +213,7 @@ def clean_env(**values: str) -> dict[str, str]:
 
 def cli(env: dict[str, str], *args: str, cwd: Path) -> str:
     proc = subprocess.run([*teamspiegel_command(), *args], env=env, cwd=cwd, text=True,
-                          capture_output=True, timeout=60)
+                          capture_output=True, timeout=PATIENCE)
     assert proc.returncode == 0, proc.stderr + proc.stdout
     return proc.stdout
 
@@ -252,7 +254,7 @@ class BotProcess:
         except OSError:
             return ""
 
-    async def start(self, deadline_s: float = 60) -> None:
+    async def start(self, deadline_s: float = PATIENCE) -> None:
         assert self.proc is None or self.proc.poll() is not None
         self.starts += 1
         offset = len(self.log())
@@ -279,9 +281,9 @@ class BotProcess:
         """SIGKILL: no shutdown code runs (a crash)."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=15)
+            self.proc.wait(timeout=PATIENCE)
 
-    def terminate(self, timeout: float = 20) -> int | None:
+    def terminate(self, timeout: float = PATIENCE) -> int | None:
         if self.proc is None or self.proc.poll() is not None:
             return self.proc.returncode if self.proc else None
         self.proc.send_signal(signal.SIGTERM)

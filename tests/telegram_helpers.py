@@ -9,8 +9,9 @@ from pathlib import Path
 
 from bot.config import Settings
 from tests.fakes.fake_bot_api import FakeBotAPI, SentMessage
+from tests.waiting import PATIENCE
 
-TIMEOUT = 10.0
+TIMEOUT = PATIENCE  # a bound for a broken bot, not a speed
 
 
 @dataclass

@@ -43,6 +43,7 @@ from bot.schedule.planner import iso, plan_due
 from bot.store import Conversation, Store
 from bot.transports.telegram import TelegramSender
 from tests.fakes.fake_bot_api import FakeBotAPI
+from tests.waiting import PATIENCE, wait_for_progress
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -52,7 +53,6 @@ MEMBERS = 2_000
 FIRST_CHAT = 710_000_000  # private chat id = Telegram user id
 FLOOD_EVERY, FLOOD_AT, ERROR_AT = 200, 7, 11  # one 429 and one 502 per 200 chats
 CONCURRENCY = 24  # requests in flight at most (Dispatcher default, used by `teamspiegel run`)
-STALL = 90.0  # seconds without any progress before a wait gives up (busy machines are slow)
 HANG = [FIRST_CHAT + 1020 + i for i in range(4)]  # requests out at the kill, never arrived
 ARRIVED = [FIRST_CHAT + 1024 + i for i in range(4)]  # requests out at the kill, did arrive
 
@@ -139,33 +139,31 @@ def _start(db: Path, fake: FakeBotAPI, log: Path, **extra: str) -> subprocess.Po
 
 def _wait(progress: Callable[[], object], done: Callable[[], bool], what: str,
           proc: subprocess.Popen[bytes] | None = None, log: Path | None = None) -> None:
-    """Wait until ``done()``; fail only when ``progress()`` stops changing for STALL seconds
-    (or the bot process died)."""
-    last, since = progress(), time.monotonic()
-    while not done():
+    """Wait until ``done()``; fail only when ``progress()`` stops changing for a long time
+    (tests/waiting.py), or when the bot process died."""
+
+    def alive() -> None:
         if proc is not None and proc.poll() is not None:
             raise AssertionError(f"the bot exited while waiting for {what}:\n"
                                  + (log.read_text()[-3000:] if log else ""))
-        time.sleep(0.05)
-        now = progress()
-        if now != last:
-            last, since = now, time.monotonic()
-        elif time.monotonic() - since > STALL:
-            if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGUSR1)  # the bot logs what each task waits for
-                time.sleep(1.0)
-            raise AssertionError(f"no progress for {STALL:.0f} s waiting for {what} ({now})\n"
-                                 + (log.read_text()[-4000:] if log else ""))
+
+    def story() -> str:
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGUSR1)  # the bot logs what each task waits for
+            time.sleep(1.0)
+        return log.read_text()[-4000:] if log else ""
+
+    wait_for_progress(progress, done, what, check=alive, on_stall=story)
 
 
 def _stop(proc: subprocess.Popen[bytes], log: Path) -> None:
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(60) == 0, log.read_text()[-3000:]
+    assert proc.wait(PATIENCE) == 0, log.read_text()[-3000:]
 
 
 def _status(db: Path, tmp_path: Path, **extra: str) -> str:
     out = subprocess.run([TEAMSPIEGEL, "status"], capture_output=True, text=True,
-                         cwd=tmp_path, env=_env(db, **extra), timeout=60)
+                         cwd=tmp_path, env=_env(db, **extra), timeout=PATIENCE)
     assert out.returncode == 0, out.stderr
     return out.stdout
 
@@ -226,7 +224,7 @@ def test_broadcast_survives_sigkill_and_nobody_silently_misses_the_tip(
                   lambda: out_now() == hanging and fake.stats()["delivered"] >= total // 2,
                   "half of the tips", procs[0], log)
             procs[0].send_signal(signal.SIGKILL)
-            procs[0].wait(10)
+            procs[0].wait(PATIENCE)
             delivered_at_kill = fake.stats()["delivered"]
             in_flight = {int(c) for (c,) in _db_rows(
                 db, "SELECT chat_id FROM outbox WHERE status = 'sending'")}
@@ -242,7 +240,7 @@ def test_broadcast_survives_sigkill_and_nobody_silently_misses_the_tip(
             for proc in procs:
                 if proc.poll() is None:
                     proc.kill()
-                    proc.wait(10)
+                    proc.wait(PATIENCE)
         delivered = fake.delivered_counts()
         send_calls = fake.calls("sendMessage")
         stats = fake.stats()
@@ -315,7 +313,7 @@ def test_timeouts_during_a_broadcast_are_sent_again_once_and_counted(tmp_path: P
         finally:
             if proc.poll() is None:
                 proc.kill()
-                proc.wait(10)
+                proc.wait(PATIENCE)
         delivered = fake.delivered_counts()
     assert collections.Counter(s for s, _ in _outbox(db).values()) == {"sent": members}
     assert all(delivered.get(c, 0) >= 1 for c in expected)  # nobody missed it
@@ -363,7 +361,7 @@ def test_people_answering_during_a_broadcast_lose_no_reply(tmp_path: Path) -> No
         finally:
             if proc.poll() is None:
                 proc.kill()
-                proc.wait(10)
+                proc.wait(PATIENCE)
         stats = fake.stats()
         tips = {uid: sum(t.startswith("💡 Tip van") for t in texts(uid)) for uid in expected}
         for uid in people:
@@ -417,7 +415,7 @@ async def test_between_its_two_messages_a_row_is_not_in_flight(tmp_path: Path) -
                     await asyncio.sleep(0.1)
             finally:
                 stop.set()
-                await asyncio.wait_for(task, 10)
+                await asyncio.wait_for(task, PATIENCE)
             store.close()
         assert fake.delivered_counts() == {FIRST_CHAT + i: 2 for i in range(members)}
         assert _db_rows(db, "SELECT DISTINCT status FROM outbox") == [("sent",)]

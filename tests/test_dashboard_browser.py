@@ -22,6 +22,7 @@ from bot.store import Store
 from bot.web import create_app, create_login_link
 from tests.test_mirror_views import GAP, MirrorSeed, seed_mirror
 from tests.test_web import Seed, read_csv, seed_dashboard
+from tests.waiting import PATIENCE
 
 pytestmark = pytest.mark.slow
 
@@ -63,7 +64,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
                                            lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + PATIENCE
     while not server.started:
         assert thread.is_alive(), "uvicorn stopped during start-up"
         assert time.monotonic() < deadline, "uvicorn did not start"

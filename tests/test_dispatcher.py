@@ -30,6 +30,7 @@ from bot.schedule.dispatcher import (
     status_text,
 )
 from bot.store import Store
+from tests.waiting import PATIENCE
 
 if TYPE_CHECKING:
     from bot.channel import DeliveryKey
@@ -202,7 +203,7 @@ async def drain(dispatcher: Dispatcher, store: Store, clock: FakeClock,
 
     try:
         await asyncio.wait_for(
-            asyncio.gather(dispatcher.run_forever(stop, tick_seconds=1.0), watch()), timeout=60
+            asyncio.gather(dispatcher.run_forever(stop, tick_seconds=1.0), watch()), timeout=PATIENCE
         )
     finally:
         driver.cancel()
@@ -417,7 +418,7 @@ async def test_crash_mid_send_leaves_uncertain_and_no_resend(tmp_path: Path) -> 
     dispatcher = make(store, clock, [sender])
     driver = asyncio.create_task(clock.drive())
     task = asyncio.create_task(dispatcher.run_once())
-    await asyncio.wait_for(hang.wait(), timeout=10)
+    await asyncio.wait_for(hang.wait(), timeout=PATIENCE)
     task.cancel()  # the crash
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -470,7 +471,7 @@ async def test_claimed_rows_only_once_by_two_dispatchers(store: Store, tmp_path:
     d1, d2 = make(store, clock, [s1]), make(other_store, clock, [s2])
     driver = asyncio.create_task(clock.drive())
     try:
-        await asyncio.wait_for(asyncio.gather(d1.run_once(), d2.run_once()), timeout=30)
+        await asyncio.wait_for(asyncio.gather(d1.run_once(), d2.run_once()), timeout=PATIENCE)
     finally:
         driver.cancel()
         other_store.close()
@@ -501,7 +502,7 @@ async def test_max_items_and_status(store: Store) -> None:
     dispatcher = make(store, clock, [sender])
     driver = asyncio.create_task(clock.drive())
     try:
-        stats = await asyncio.wait_for(dispatcher.run_once(max_items=4), timeout=10)
+        stats = await asyncio.wait_for(dispatcher.run_once(max_items=4), timeout=PATIENCE)
     finally:
         driver.cancel()
     assert stats.rows_sent == 4 and statuses(store) == {"sent": 4, "pending": 6}
@@ -602,7 +603,7 @@ async def test_the_sender_survives_a_locked_database(tmp_path: Path, caplog) -> 
     finally:
         stop.set()
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(task, 10)
+            await asyncio.wait_for(task, PATIENCE)
         driver.cancel()
         blocker.close()
     texts = Counter(t for _, _, t in sender.delivered)
@@ -672,4 +673,4 @@ async def test_the_loop_never_waits_for_a_request_that_already_finished(store: S
     finished = asyncio.get_running_loop().create_future()
     finished.set_result(None)
     st.in_flight[finished] = _Row(1, "telegram", "c1", False, None, "tip", "p", 0, [])  # type: ignore[index]
-    await asyncio.wait_for(dispatcher._wait(st, math.inf), timeout=10)
+    await asyncio.wait_for(dispatcher._wait(st, math.inf), timeout=PATIENCE)

@@ -26,6 +26,7 @@ from telegram.error import (
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from tests.fakes.fake_bot_api import FakeBotAPI
+from tests.waiting import PATIENCE
 
 REPO = Path(__file__).resolve().parent.parent
 USER = 4242
@@ -147,12 +148,11 @@ async def test_offset_confirms_and_long_poll_wakes(fake):
         assert await bot.get_updates(offset=first + 2) == ()
         assert fake.pending_updates() == []
 
-        started = time.monotonic()
-        poll = asyncio.create_task(bot.get_updates(offset=first + 2, timeout=5))
-        await asyncio.sleep(0.2)
+        # a long poll far longer than the test may wait: only a wake-up answers it in time
+        poll = asyncio.create_task(bot.get_updates(offset=first + 2, timeout=int(10 * PATIENCE)))
+        await fake.wait_for_async(lambda: (c := fake.calls("getUpdates")) and c[-1].status is None)
         threading.Thread(target=fake.push_message, args=(USER, "drie")).start()
-        assert [u.message.text for u in await poll] == ["drie"]
-        assert time.monotonic() - started < 2
+        assert [u.message.text for u in await asyncio.wait_for(poll, PATIENCE)] == ["drie"]
 
         fake.push_message(USER, "vier")
         only_callbacks = await bot.get_updates(timeout=0, allowed_updates=["callback_query"])
@@ -277,12 +277,9 @@ async def test_many_concurrent_requests(fake):
 
     # aiohttp, not httpx: httpx's pool slows to a crawl with thousands of queued requests
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session:
-        started = time.monotonic()
         statuses = await asyncio.gather(*[send(session, chat, f"bericht {i}")
                                           for i in range(per_chat) for chat in range(1, chats + 1)])
-        elapsed = time.monotonic() - started
-    assert set(statuses) == {200}
-    assert elapsed < 10, f"{chats * per_chat / elapsed:.0f} requests/s"
+    assert set(statuses) == {200}  # how fast: bench/, not here
     assert fake.delivered_counts() == {chat: per_chat for chat in range(1, chats + 1)}
     ids = [m.message_id for m in fake.sent_to(77)]
     assert ids == [1, 2, 3, 4]
@@ -302,7 +299,7 @@ def test_raw_http_errors_and_sync_waiting(fake):
             http.post(f"/bot{fake.token}/sendMessage", data={"chat_id": 7, "text": "123"})
 
         threading.Thread(target=reply_later).start()
-        [message] = fake.wait_for_messages(7, 1, timeout=3)
+        [message] = fake.wait_for_messages(7, 1)
         assert message.text == "123"  # form values stay strings where Telegram has strings
         with pytest.raises(TimeoutError):
             fake.wait_for_messages(7, 2, timeout=0.1)

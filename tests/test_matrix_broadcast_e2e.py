@@ -12,9 +12,7 @@ them uncertain and wait for an operator: two rooms had no tip.)
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
@@ -26,12 +24,12 @@ from bot.schedule.planner import plan_due
 from bot.store import Conversation, Store
 from tests.fakes.holding_proxy import HoldingProxy
 from tests.matrix_helpers import BotProcess, clean_env
+from tests.waiting import await_progress
 
 pytestmark = pytest.mark.slow
 
 ROOMS = 12
 LOSE, UNANSWERED = {3, 7}, {5, 9}  # the numbers of the bot's PUT /send requests held
-STALL = 90.0
 
 
 def _rows(db: Path, sql: str) -> list[tuple]:
@@ -40,17 +38,13 @@ def _rows(db: Path, sql: str) -> list[tuple]:
 
 
 async def _wait(progress, done, what: str, bot: BotProcess) -> None:  # noqa: ANN001
-    """Until ``done()``; fail only when ``progress()`` stands still for STALL seconds."""
-    last, since = progress(), time.monotonic()
-    while not done():
+    """Until ``done()``; fail only when ``progress()`` stands still for a long time."""
+
+    def alive() -> None:
         assert bot.proc is not None and bot.proc.poll() is None, bot.log()[-3000:]
-        await asyncio.sleep(0.1)
-        now = progress()
-        if now != last:
-            last, since = now, time.monotonic()
-        elif time.monotonic() - since > STALL:
-            raise AssertionError(f"no progress for {STALL:.0f} s: {what} ({now})\n"
-                                 + bot.log()[-3000:])
+
+    await await_progress(progress, done, what, check=alive, on_stall=lambda: bot.log()[-3000:],
+                         poll=0.1)
 
 
 def _tips_in(synapse, room: str, token: str, bot_id: str) -> int:  # noqa: ANN001

@@ -493,7 +493,7 @@ async def test_encrypted_reflection_survives_a_kill(bot_env, synapse, matrix_use
         mark = member.mark()
         await member.send(room, "2")
         await proc.start()
-        got = await member.wait_for(room, "Wil je dit toelichten?", mark, deadline_s=30)
+        got = await member.wait_for(room, "Wil je dit toelichten?", mark)
         assert len(got) == 1, [text_of(e) for e in got]  # nothing old answered again
         assert got[0].decrypted
         assert "uitnodigingscode" not in got[0].body
@@ -598,8 +598,8 @@ async def test_linked_team_room_gets_the_tip_once_across_a_restart(
             return [e for r, e in manager.received
                     if r == room and text_of(e).startswith("💡 Tip van")]
 
-        await manager.wait_for(room, "💡 Tip van", mark, deadline_s=30)
-        await manager.wait_for(room, "Om samen over te praten", mark, deadline_s=30)
+        await manager.wait_for(room, "💡 Tip van", mark)
+        await manager.wait_for(room, "Om samen over te praten", mark)
         (tip,) = tips()
         link_message = [e for r, e in manager.received if r == room
                         and "Om samen over te praten" in text_of(e)][-1]
@@ -667,7 +667,7 @@ async def _bot_sees(transport: MatrixTransport, member: Member, room: str,
         bot_room = transport.client.rooms.get(room)
         return bot_room is not None and predicate(bot_room)
 
-    await sync_until(member.client, ok, what, deadline_s=30)
+    await sync_until(member.client, ok, what)
 
 
 @pytest.mark.slow
@@ -781,7 +781,7 @@ async def test_vergeet_leaves_the_dm_and_drops_its_keys(bot, synapse, matrix_use
     # the bot leaves the room (Alice sees it go) and forgets it
     await sync_until(alice.client,
                      lambda: transport.user_id not in alice.client.rooms[room].users
-                     and transport.erasures == 1, "the bot to leave the DM", deadline_s=30)
+                     and transport.erasures == 1, "the bot to leave the DM")
     assert room not in transport.client.rooms
     joined = await transport.client.joined_rooms()
     assert room not in joined.rooms

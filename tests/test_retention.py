@@ -4,9 +4,7 @@ schedule's tick (fake clock), and ``teamspiegel status`` / ``schedule`` show the
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,8 +16,9 @@ from bot.engine.messages import Reply
 from bot.schedule.retention import RetentionTick, cutoff, purge_expired
 from bot.schedule.runner import run_schedule
 from bot.store import Store
+from tests.cli import clean_env, run_cli
+from tests.waiting import PATIENCE
 
-TEAMSPIEGEL = str(Path(sys.executable).with_name("teamspiegel"))
 NOW = datetime(2029, 6, 1, 12, 0, tzinfo=UTC)
 
 
@@ -128,15 +127,11 @@ async def test_the_running_schedule_purges(store: Store, seeded: dict[str, int],
         assert _texts(store) == []
     finally:
         stop.set()
-        await asyncio.wait_for(task, 30)
+        await asyncio.wait_for(task, PATIENCE)
 
 
 def _cli(db: Path, *args: str, **env_extra: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TELEGRAM_", "MATRIX_", "TEAMSPIEGEL_"))}
-    env.update(TEAMSPIEGEL_DB=str(db), **env_extra)
-    return subprocess.run([TEAMSPIEGEL, *args], env=env, cwd=db.parent, capture_output=True,
-                          text=True, timeout=60)
+    return run_cli(*args, env=clean_env(db, **env_extra), cwd=db.parent)
 
 
 def test_status_and_schedule_show_the_setting(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from bot.schedule.planner import iso
 from bot.schedule.runner import HANDLED_EVENTS_KEEP, prune_handled_events, run_schedule
 from bot.store import LATEST, Conversation, Store
 from bot.store.schema import current_version, migrate
+from tests.waiting import PATIENCE
 
 
 def _v3_database(path: Path) -> None:
@@ -154,5 +155,5 @@ async def test_the_schedule_prunes_handled_events(engine: Engine) -> None:
             await asyncio.sleep(0.01)
     finally:
         stop.set()
-        await asyncio.wait_for(task, 10)
+        await asyncio.wait_for(task, PATIENCE)
     assert len(_left(store)) == 5

@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,24 +24,13 @@ from bot.store import Conversation, Store
 from bot.transports.telegram import TelegramTransport
 from tests.fakes.fake_bot_api import FakeBotAPI
 from tests.telegram_helpers import Person, settings_for
+from tests.waiting import PATIENCE, await_progress
 
 ERROR = load_dialogues().text("error")
 HELP = load_dialogues().text("help")
 FIRST = 830_000_000
-STALL = 60.0  # seconds without any progress before a wait gives up (a busy machine is slow)
-
-
-async def wait_progress(progress: Callable[[], int], done: Callable[[], bool],
-                        what: str) -> None:
-    """Wait until ``done()``; fail only when ``progress()`` stops moving for STALL seconds."""
-    last, since = progress(), time.monotonic()
-    while not done():
-        await asyncio.sleep(0.05)
-        now = progress()
-        if now != last:
-            last, since = now, time.monotonic()
-        elif time.monotonic() - since > STALL:
-            raise AssertionError(f"no progress for {STALL:.0f} s waiting for {what} ({now})")
+#: wait until done, failing only when the progress stands still for a long time
+wait_progress = await_progress
 
 
 def seed_people(store: Store, n: int) -> list[int]:
@@ -123,7 +110,7 @@ async def test_a_press_that_stored_nothing_is_not_shown_as_accepted(fake, tmp_pa
         blocker.execute("BEGIN IMMEDIATE")  # another writer holds the database
         message_id, data = person.press_data("4")
         update_id = fake.push_callback(uid, data, message_id)
-        await fake.wait_for_messages_async(uid, len(person.messages()) + 1, timeout=30)
+        await fake.wait_for_messages_async(uid, len(person.messages()) + 1, timeout=PATIENCE)
         assert person.last().text == ERROR
         shown = next(m for m in person.messages() if m.message_id == question.message_id)
         assert "✅" not in (shown.text or ""), shown.text  # nothing was stored

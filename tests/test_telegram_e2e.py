@@ -21,6 +21,7 @@ import pytest
 from bot.content import get_content
 from tests.fakes.fake_bot_api import FakeBotAPI
 from tests.telegram_helpers import Person, db_rows
+from tests.waiting import PATIENCE
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +34,7 @@ FOLLOW_UPS = tuple(q.follow_up for q in get_content().praatplaat.questions if q.
 
 def cli(db: Path, *args: str) -> str:
     out = subprocess.run([TEAMSPIEGEL, "--db", str(db), *args], capture_output=True, text=True,
-                         cwd=db.parent, timeout=60, env=_env(db))
+                         cwd=db.parent, timeout=PATIENCE, env=_env(db))
     assert out.returncode == 0, out.stderr
     return out.stdout
 
@@ -61,24 +62,24 @@ class BotProcess:
                                          stdout=log, stderr=subprocess.STDOUT)
         # ready once it asks for updates
         self.fake.wait_for(lambda: len(self.fake.calls("getUpdates")) > polls
-                           or self.proc.poll() is not None, timeout=30)
+                           or self.proc.poll() is not None, timeout=PATIENCE)
         assert self.proc.poll() is None, self.log.read_text()[-3000:]
 
     def kill(self) -> None:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
+        self.proc.wait(PATIENCE)
 
     def cleanup(self) -> None:
         """Never leave a bot process behind, whatever the test did."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
-            self.proc.wait(10)
+            self.proc.wait(PATIENCE)
 
     def terminate(self) -> int:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(30)
+        return self.proc.wait(PATIENCE)
 
 
 def _progress(text: str) -> tuple[int, int] | None:
@@ -200,13 +201,13 @@ async def _crash_and_restart(bot: BotProcess, fake: FakeBotAPI, person: Person) 
     """SIGKILL right after a press was handled but before it was confirmed; then restart."""
     question = person.keyboard_message()
     # the bot is waiting in a long poll; the *next* getUpdates (the one that would confirm
-    # the press) is held for 5 s by the fake, and the bot is killed in that window
-    fake.wait_for(lambda: (c := fake.calls("getUpdates")) and c[-1].status is None, 10)
-    fake.add_fault(None, count=1, method="getUpdates", delay=5.0)
+    # the press) is held by the fake until the bot is gone: it is killed in that window
+    fake.wait_for(lambda: (c := fake.calls("getUpdates")) and c[-1].status is None, PATIENCE)
+    fake.add_fault(None, count=1, method="getUpdates", delay=10 * PATIENCE)
     _, data = person.press_data("3")
     update_id = fake.push_callback(USER, data, question.message_id)
     fake.wait_for(lambda: any((m.text or "").startswith("Wil je dit toelichten?")
-                              for m in person.messages()[-1:]), 10)
+                              for m in person.messages()[-1:]), PATIENCE)
     sent_before = len(fake.calls("sendMessage"))
     bot.kill()
     assert any(u["update_id"] == update_id for u in fake.pending_updates())  # unconfirmed
@@ -217,7 +218,7 @@ async def _crash_and_restart(bot: BotProcess, fake: FakeBotAPI, person: Person) 
     # arrived: when the bot had not yet noted that, it owes the reply and sends the current
     # question once more (a repeat, never a gap); otherwise nothing new.
     await fake.wait_for_async(
-        lambda: all(u["update_id"] != update_id for u in fake.pending_updates()), 15)
+        lambda: all(u["update_id"] != update_id for u in fake.pending_updates()), PATIENCE)
     again = fake.calls("sendMessage")[sent_before:]
     assert len(again) <= 1, [c.params.get("text") for c in again]
     assert all(c.params["text"].startswith("Wil je dit toelichten?") for c in again)

@@ -43,6 +43,8 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from tests.waiting import PATIENCE
+
 T = TypeVar("T")
 ChatId = int | str
 
@@ -1159,7 +1161,7 @@ class FakeBotAPI:
             self._member_counts: dict[ChatId, int] = {}
 
     # ------------------------------------------------------------------ waiting
-    def wait_for(self, predicate: Callable[[], T], timeout: float = 5.0) -> T:
+    def wait_for(self, predicate: Callable[[], T], timeout: float = PATIENCE) -> T:
         """Block until ``predicate()`` is truthy (re-checked on every change); returns
         it. Do not use inside a running event loop: use ``wait_for_async`` there."""
         deadline = time.monotonic() + timeout
@@ -1172,7 +1174,7 @@ class FakeBotAPI:
                 self._cond.wait(remaining)
             return result
 
-    async def wait_for_async(self, predicate: Callable[[], T], timeout: float = 5.0) -> T:
+    async def wait_for_async(self, predicate: Callable[[], T], timeout: float = PATIENCE) -> T:
         deadline = time.monotonic() + timeout
         while not (result := predicate()):
             if time.monotonic() > deadline:
@@ -1182,13 +1184,13 @@ class FakeBotAPI:
         return result
 
     def wait_for_messages(self, chat_id: ChatId, n: int = 1,
-                          timeout: float = 5.0) -> list[SentMessage]:
+                          timeout: float = PATIENCE) -> list[SentMessage]:
         """Wait until the bot has sent at least n messages to the chat; returns them."""
         return self.wait_for(lambda: (m := self.sent_to(chat_id)) and len(m) >= n and m,
                              timeout)
 
     async def wait_for_messages_async(self, chat_id: ChatId, n: int = 1,
-                                      timeout: float = 5.0) -> list[SentMessage]:
+                                      timeout: float = PATIENCE) -> list[SentMessage]:
         return await self.wait_for_async(
             lambda: (m := self.sent_to(chat_id)) and len(m) >= n and m, timeout)
 
