@@ -33,7 +33,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
     if not args.jsonl:
         print(f"Teamspiegel in de terminal (database: {settings.db_path}). Stoppen: Ctrl-D.\n")
     try:
-        run_console(engine, args.user or getpass.getuser(), jsonl=args.jsonl)
+        run_console(engine, args.user or getpass.getuser(), jsonl=args.jsonl, stdin=sys.stdin,
+                    stdout=sys.stdout)
     except KeyboardInterrupt:
         print()
     finally:

@@ -1,26 +1,20 @@
-"""``teamspiegel team create|owner-invite|grant|revoke|readers|members|rotate`` as real
-processes on a real SQLite file."""
+"""``teamspiegel team create|owner-invite|grant|revoke|readers|members|rotate`` through the
+command line's ``main()`` (in process, ``tests/cli.py``) on a real SQLite file."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import segno
 
 from bot.store import Store
-
-CLI = [sys.executable, "-m", "bot.cli"]
+from tests.cli import clean_env, run_cli
 
 
 def run(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEAMSPIEGEL_", "TELEGRAM_"))}
-    env["TEAMSPIEGEL_DB"] = str(db)
-    return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=120,
-                          cwd=db.parent)
+    return run_cli(*args, env=clean_env(db), cwd=db.parent)
 
 
 def ok(db: Path, *args: str) -> str:

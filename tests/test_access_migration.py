@@ -7,11 +7,9 @@ exact command that grants it again, and how to make an owner for teams without o
 
 from __future__ import annotations
 
-import os
 import shlex
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import sqlite_utils
@@ -21,8 +19,8 @@ from bot.engine.core import Engine
 from bot.engine.messages import Incoming
 from bot.store import Store
 from bot.store.schema import ACCESS_VERSION, migrate
+from tests.cli import clean_env, run_cli
 
-CLI = [sys.executable, "-m", "bot.cli"]
 MANAGER, BELEID, PRO, DEMO_MANAGER, WEST_BELEID = 7, 8, 9, 10, 11
 
 
@@ -58,10 +56,7 @@ def v3_database(path: Path) -> None:
 
 
 def run(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEAMSPIEGEL_", "TELEGRAM_"))}
-    env["TEAMSPIEGEL_DB"] = str(db)
-    return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=120,
-                          cwd=db.parent)
+    return run_cli(*args, env=clean_env(db), cwd=db.parent)
 
 
 def test_managers_keep_answering_but_lose_read_rights(tmp_path: Path) -> None:
@@ -146,11 +141,7 @@ def test_the_first_start_prints_the_notice_and_the_command_works(tmp_path: Path)
     assert "Teruggeven" not in readers.stdout
 
     # the bot's start (teamspiegel chat / run) prints it too
-    chat = subprocess.run([*CLI, "chat", "--jsonl", "--user", "x"], input="", text=True,
-                          capture_output=True, timeout=120, cwd=tmp_path,
-                          env={**{k: v for k, v in os.environ.items()
-                                  if not k.startswith(("TEAMSPIEGEL_", "TELEGRAM_"))},
-                               "TEAMSPIEGEL_DB": str(backup)})
+    chat = run_cli("chat", "--jsonl", "--user", "x", env=clean_env(backup), cwd=tmp_path)
     assert chat.returncode == 0, chat.stderr
     assert "3 mensen hebben geen leesrecht meer" in chat.stderr
     assert "geen leesrecht meer" not in chat.stdout  # stdout stays machine-readable JSON lines

@@ -1,24 +1,19 @@
-"""`teamspiegel team invite|revoke` through the real CLI."""
+"""`teamspiegel team invite|revoke` through the command line's ``main()``."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import segno
 
 from bot.store import Store
-
-CLI = [sys.executable, "-m", "bot.cli"]
+from tests.cli import clean_env, run_cli
 
 
 def run(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEAMSPIEGEL_", "TELEGRAM_"))}
-    env["TEAMSPIEGEL_DB"] = str(db)
-    return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=60)
+    return run_cli(*args, env=clean_env(db), cwd=db.parent)
 
 
 def test_invite_link_qr_expiry_matrix_and_revoke(tmp_path: Path) -> None:

@@ -742,8 +742,7 @@ def test_ours_names_known_fields_only(tmp_path: Path) -> None:
 
 
 def test_content_check_cli_refuses_a_scale_without_anchors(tmp_path: Path) -> None:
-    import os
-    import subprocess
+    from tests.cli import run_cli
 
     d, lines, _ = _copy(tmp_path)
     shutil.copytree(DEFAULT_CONTENT_DIR / "sources", d / "sources")
@@ -751,15 +750,12 @@ def test_content_check_cli_refuses_a_scale_without_anchors(tmp_path: Path) -> No
     n = next(i for i in range(first, end) if "anchors:" in lines[i])
     del lines[n]
     _write(d / "praatplaat.yaml", lines)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TEAMSPIEGEL_")}
-    proc = subprocess.run([str(REPO / ".venv" / "bin" / "teamspiegel"), "content", "check",
-                           "--dir", str(d)], env=env, capture_output=True, text=True, timeout=60)
+    proc = run_cli("content", "check", "--dir", str(d))
     assert proc.returncode == 1
     assert proc.stderr.strip() == (
         f"{d / 'praatplaat.yaml'}:{first + 1}: groups[0].themes[1].questions[0].anchors: "
         "a scale question needs anchors {low: ..., high: ...}: what 1 and 5 mean")
-    ok = subprocess.run([str(REPO / ".venv" / "bin" / "teamspiegel"), "content", "check"],
-                        env=env, capture_output=True, text=True, timeout=60)
+    ok = run_cli("content", "check")
     assert ok.returncode == 0, ok.stderr
     assert "Too few scale items for a theme score (< 2): 2 (1), 5 (1), 9 (0), 10 (1)" in ok.stdout
     assert "opdrachten-1: 1 = 'Nooit', 5 = 'Heel vaak', higher_is_better: false" in ok.stdout

@@ -18,6 +18,8 @@ from bot.engine.core import Engine
 from bot.engine.flows import load_dialogues
 from bot.store import Store
 from bot.yamlio import ConfigError
+from tests.cli import clean_env, run_cli
+from tests.waiting import PATIENCE
 
 REPO = Path(__file__).resolve().parent.parent
 DIALOGUES = REPO / "dialogues"
@@ -163,10 +165,7 @@ def test_missing_file(tmp_path: Path) -> None:
 
 
 def content_check(*argv: str, **env: str) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("TEAMSPIEGEL_")}
-    full_env.update(env)
-    return subprocess.run([str(TEAMSPIEGEL), "content", "check", *argv], env=full_env,
-                          capture_output=True, text=True, timeout=60, cwd=REPO)
+    return run_cli("content", "check", *argv, env=clean_env(**env), cwd=REPO)
 
 
 def test_content_check_real_content_ok() -> None:
@@ -215,6 +214,7 @@ def test_content_check_broken_dialogues(tmp_path: Path) -> None:
 # -- placeholders in texts.yaml -------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_placeholder_typo_fails_content_check_and_start_up(tmp_path: Path, capsys) -> None:
     """{nn} instead of {n}: every conversation would fail at its first question ("Er ging iets
     mis"). It must stop `content check` and the bot's start, naming file, line and text."""
@@ -238,7 +238,7 @@ def test_placeholder_typo_fails_content_check_and_start_up(tmp_path: Path, capsy
                                                                     "MATRIX_"))}
     env.update(TEAMSPIEGEL_DIALOGUES=str(directory), TEAMSPIEGEL_DB=str(tmp_path / "t.db"))
     proc = subprocess.run([str(TEAMSPIEGEL), "run"], env=env, capture_output=True, text=True,
-                          timeout=60, cwd=tmp_path, stdin=subprocess.DEVNULL)
+                          timeout=PATIENCE, cwd=tmp_path, stdin=subprocess.DEVNULL)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert f"{path}:{line}:" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
 

@@ -4,7 +4,6 @@ the privacy rules. The example of ``docs/content-packs.md`` is the file these te
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -17,10 +16,10 @@ from bot.engine.mydata import export_document
 from bot.packs import PackLibrary, add_team_pack, choose_packs
 from bot.store import Store
 from bot.yamlio import ConfigError
+from tests.cli import clean_env, run_cli
 from tests.test_packs_chat import PackChat, t
 
 REPO = Path(__file__).resolve().parent.parent
-TEAMSPIEGEL = REPO / ".venv" / "bin" / "teamspiegel"
 CONTENT = get_content()
 
 
@@ -32,10 +31,7 @@ def doc_example() -> str:
 
 
 def cli(db: Path, *argv: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEAMSPIEGEL_", "TELEGRAM_"))}
-    env["TEAMSPIEGEL_DB"] = str(db)
-    return subprocess.run([str(TEAMSPIEGEL), *argv], env=env, cwd=db.parent, capture_output=True,
-                          text=True, timeout=120)
+    return run_cli(*argv, env=clean_env(db), cwd=db.parent)
 
 
 def lines_of(text: str) -> list[str]:

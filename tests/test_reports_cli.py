@@ -1,12 +1,11 @@
-"""``teamspiegel report TEAM --format csv|xlsx|png`` as a real subprocess on a tmp database."""
+"""``teamspiegel report TEAM --format csv|xlsx|png`` through the command line's ``main()`` (in
+process) on a tmp database."""
 
 from __future__ import annotations
 
 import csv
 import io
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +16,8 @@ from bot.content import get_content
 from bot.reports.cli import REFUSED
 from bot.reports.export import COLUMNS as EXPORT_COLUMNS
 from bot.store import Store
+from tests.cli import clean_env, run_cli
 
-TEAMSPIEGEL = Path(sys.executable).parent / "teamspiegel"
 PP = get_content().praatplaat
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SECRET_TEXT = "Persoonlijk: mijn leidinggevende luistert niet"
@@ -68,9 +67,7 @@ def db(tmp_path: Path) -> dict[str, Any]:
 
 
 def teamspiegel(db: dict[str, Any], *argv: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TEAMSPIEGEL_")}
-    return subprocess.run([str(TEAMSPIEGEL), "--db", str(db["path"]), *argv], env=env,
-                          capture_output=True, text=True, timeout=120, cwd=db["tmp"])
+    return run_cli("--db", str(db["path"]), *argv, env=clean_env(), cwd=db["tmp"])
 
 
 def audit(db: dict[str, Any]) -> list[dict[str, Any]]:

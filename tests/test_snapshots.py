@@ -44,6 +44,7 @@ from bot.reports.service import (
 )
 from bot.store import LATEST, Store
 from bot.store.schema import migrate
+from tests.cli import run_cli
 from tests.test_flows import Chat
 
 CONTENT = get_content()
@@ -622,9 +623,7 @@ def test_a_release_03_database_is_carried_over_and_published(tmp_path: Path) -> 
 
 
 def test_report_publish_and_rounds_on_the_command_line(tmp_path: Path) -> None:
-    import os
     import subprocess
-    import sys
 
     path = tmp_path / "cli.db"
     store = Store(path)
@@ -636,12 +635,9 @@ def test_report_publish_and_rounds_on_the_command_line(tmp_path: Path) -> None:
             store.join_team(mid, team_id, "professional")
             _save(store, mid, team_id, store.answer_period(team_id, now), "regie-1", 3)
     store.close()
-    exe = Path(sys.executable).parent / "teamspiegel"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TEAMSPIEGEL_")}
 
     def run(*argv: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(exe), "--db", str(path), "report", *argv], env=env,
-                              capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        return run_cli("--db", str(path), "report", *argv, cwd=tmp_path)
 
     first = run("publish", "Wijkteam West")
     assert first.returncode == 0, first.stderr

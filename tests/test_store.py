@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import re
 import sqlite3
-import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,8 +12,7 @@ import sqlite_utils
 
 from bot.store import LATEST, Conversation, SchemaError, Store
 from bot.store.schema import MIGRATIONS, current_version, migrate
-
-TEAMSPIEGEL = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "teamspiegel"
+from tests.cli import clean_env, run_cli
 
 
 def test_pragmas(store: Store) -> None:
@@ -158,9 +155,7 @@ def test_newer_schema_refused(tmp_path: Path) -> None:
 def test_cli_refuses_newer_schema(tmp_path: Path, argv: list[str]) -> None:
     path = tmp_path / "newer.db"
     _newer_database(path)
-    env = {**os.environ, "TEAMSPIEGEL_DB": str(path)}
-    proc = subprocess.run([str(TEAMSPIEGEL), *argv], env=env, capture_output=True, text=True,
-                          timeout=60, cwd=tmp_path)
+    proc = run_cli(*argv, env=clean_env(path), cwd=tmp_path)
     assert proc.returncode == 1
     assert f"schemaversie {LATEST + 1}" in proc.stderr
     assert "Traceback" not in proc.stderr
