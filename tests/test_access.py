@@ -20,7 +20,8 @@ from bot.engine.core import Engine
 from bot.engine.messages import Incoming, Reply
 from bot.reports.chat import install
 from bot.store import Store
-from tests.test_reports_chat import Person, answer, images
+from tests.people import Person
+from tests.test_reports_chat import answer, images
 
 Q = "2026-Q1"  # a closed quarter (the clock stands in May 2026): its report is published
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -1,9 +1,9 @@
-"""The real CLI in subprocesses: scripted ``--jsonl`` walks, SIGKILL mid-walk, export, teams.
+"""The console chat as a real process: scripted ``--jsonl`` walks, SIGKILL mid-walk; and the
+commands that read what the walks stored (export, teams), in process.
 
-A small driver talks to ``teamspiegel chat --jsonl`` line by line through pipes: it reads reply
-lines until one expects an answer (the prompt), decides the next input from that prompt's
-``expects`` and ``choices``, and writes it. A reader thread with a queue keeps every read under a
-timeout, so a hanging bot fails the test instead of hanging it.
+A person (:class:`tests.people.ConsolePerson`) talks to ``teamspiegel chat --jsonl`` line by
+line through pipes: it reads reply lines until one expects an answer (the prompt), the walk
+decides the next input from that prompt's ``expects`` and ``choices``, and writes it.
 """
 
 from __future__ import annotations
@@ -11,13 +11,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import queue
 import re
 import signal
 import sqlite3
 import subprocess
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,10 +24,12 @@ import pytest
 
 from bot.cli import EXPORT_FIELDS
 from bot.content import get_content
+from bot.engine.messages import Reply
+from tests.cli import clean_env, run_cli
+from tests.people import TEAMSPIEGEL, ConsolePerson, console_people
+from tests.waiting import PATIENCE
 
-TEAMSPIEGEL = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "teamspiegel"
 PP = get_content().praatplaat
-TIMEOUT = 30.0
 
 
 def role_questions(role: str) -> list[str]:
@@ -42,115 +41,23 @@ def role_only(role: str) -> set[str]:
     return {q.id for q in PP.questions if "all" not in q.audience and q.for_role(role)}
 
 
-def env_for(db: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TEAMSPIEGEL_", "TELEGRAM_", "MATRIX_"))}
-    env["TEAMSPIEGEL_DB"] = str(db)
-    env.update(extra)
-    return env
-
-
 def cli(db: Path, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([str(TEAMSPIEGEL), *argv], env=env_for(db), cwd=db.parent,
-                          capture_output=True, text=True, timeout=60)
+    """``teamspiegel ARGV`` on this database, in process."""
+    proc = run_cli(*argv, env=clean_env(db), cwd=db.parent)
     if check:
         assert proc.returncode == 0, proc.stderr
     return proc
 
 
-class Bot:
-    """One ``teamspiegel chat --jsonl --user USER`` process."""
-
-    def __init__(self, db: Path, user: str) -> None:
-        self.db = db
-        self.user = user
-        self.stderr_path = db.parent / f"stderr-{user}-{os.getpid()}-{id(self)}.txt"
-        self._stderr = open(self.stderr_path, "w")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [str(TEAMSPIEGEL), "chat", "--jsonl", "--user", user],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
-            text=True, encoding="utf-8", bufsize=1, env=env_for(db), cwd=db.parent,
-        )
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        self.log: list[tuple[str, Any]] = []
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line)
-        self.lines.put(None)
-
-    def reply(self, timeout: float = TIMEOUT) -> dict[str, Any] | None:
-        """The next reply line, or None at end of output."""
-        try:
-            line = self.lines.get(timeout=timeout)
-        except queue.Empty:
-            raise AssertionError(f"no reply within {timeout}s; last: {self.log[-3:]}") from None
-        if line is None:
-            return None
-        data = json.loads(line)
-        self.log.append(("out", data))
-        return data
-
-    def until_prompt(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        """Read replies until one expects an answer; returns (all read, that prompt)."""
-        got: list[dict[str, Any]] = []
-        while True:
-            data = self.reply()
-            assert data is not None, f"bot ended before a prompt; stderr: {self.stderr()}"
-            got.append(data)
-            if data["expects"] != "none":
-                return got, data
-
-    def write(self, line: str) -> None:
-        assert self.proc.stdin is not None
-        self.log.append(("in", line))
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
-
-    def send(self, line: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        self.write(line)
-        return self.until_prompt()
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=TIMEOUT)
-        self._stderr.close()
-
-    def close(self) -> int:
-        """End of input; returns the exit code."""
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        code = self.proc.wait(timeout=TIMEOUT)
-        self._stderr.close()
-        return code
-
-    def stderr(self) -> str:
-        if not self._stderr.closed:
-            self._stderr.flush()
-        return self.stderr_path.read_text()
-
-    def ensure_dead(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=TIMEOUT)
-        if not self._stderr.closed:
-            self._stderr.close()
-
-
 @pytest.fixture
-def bots() -> Iterator[list[Bot]]:
-    """Every Bot a test starts is killed at the end, even when the test fails."""
-    started: list[Bot] = []
-    yield started
-    for bot in started:
-        bot.ensure_dead()
+def bots() -> Iterator[list[ConsolePerson]]:
+    """Every ConsolePerson a test starts is killed at the end, even when the test fails."""
+    with console_people() as started:
+        yield started
 
 
-def start(db: Path, user: str, started: list[Bot]) -> Bot:
-    bot = Bot(db, user)
+def start(db: Path, user: str, started: list[ConsolePerson]) -> ConsolePerson:
+    bot = ConsolePerson(db, user)
     started.append(bot)
     return bot
 
@@ -158,21 +65,21 @@ def start(db: Path, user: str, started: list[Bot]) -> Bot:
 # -- reading prompts -----------------------------------------------------------------------
 
 
-def values(prompt: dict[str, Any]) -> list[str]:
-    return [c["value"] for c in prompt["choices"]]
+def values(prompt: Reply) -> list[str]:
+    return [c.value for c in prompt.choices]
 
 
-def number_of(prompt: dict[str, Any], value: str) -> str:
+def number_of(prompt: Reply, value: str) -> str:
     return str(values(prompt).index(value) + 1)
 
 
-def kind_of(prompt: dict[str, Any]) -> str:
+def kind_of(prompt: Reply) -> str:
     vals = values(prompt)
-    if prompt["expects"] in ("scale", "text"):
+    if prompt.expects in ("scale", "text"):
         return "question"
     if vals == ["verder"]:
         return "explain"
-    if vals == ["ja", "nee"] and "anoniem" in prompt["text"]:
+    if vals == ["ja", "nee"] and "anoniem" in prompt.text:
         return "share"
     if vals == ["edit", "menu"]:
         return "summary"
@@ -187,10 +94,10 @@ def kind_of(prompt: dict[str, Any]) -> str:
     return "other"
 
 
-def question_of(prompt: dict[str, Any]) -> str:
+def question_of(prompt: Reply) -> str:
     """Which question a prompt asks (by its wording from the content)."""
-    found = [q.id for q in PP.questions if q.ask in prompt["text"]]
-    assert len(found) == 1, prompt["text"]
+    found = [q.id for q in PP.questions if q.ask in prompt.text]
+    assert len(found) == 1, prompt.text
     return found[0]
 
 
@@ -200,24 +107,25 @@ class Walk:
 
     expected: dict[str, tuple[int | None, str | None, int]] = field(default_factory=dict)
     asked: list[str] = field(default_factory=list)
-    prompt: dict[str, Any] = field(default_factory=dict)
+    prompt: Reply | None = None
 
 
-def onboard(bot: Bot, role: str, code: str) -> dict[str, Any]:
-    _, prompt = bot.until_prompt()
+def onboard(bot: ConsolePerson, role: str, code: str) -> Reply:
+    prompt = bot.until_prompt()[-1]
     assert kind_of(prompt) == "consent"
-    _, prompt = bot.send("ja")
+    prompt = bot.step("ja")
     assert kind_of(prompt) == "role"
-    _, prompt = bot.send(number_of(prompt, role))  # by number, as people type it
+    prompt = bot.step(number_of(prompt, role))  # by number, as people type it
     assert kind_of(prompt) == "team"
-    got, prompt = bot.send(code)
-    assert any(r["text"].startswith("Welkom bij") for r in got), got
+    got = bot.type(code)
+    prompt = got[-1]
+    assert any(r.text.startswith("Welkom bij") for r in got), got
     assert kind_of(prompt) == "menu"
     return prompt
 
 
-def answer_questions(bot: Bot, prompt: dict[str, Any], walk: Walk, limit: int | None = None,
-                     ) -> dict[str, Any]:
+def answer_questions(bot: ConsolePerson, prompt: Reply, walk: Walk, limit: int | None = None,
+                     ) -> Reply:
     """Answer questions from ``prompt`` on until the summary (or ``limit`` questions)."""
     while kind_of(prompt) == "question":
         if limit is not None and len(walk.asked) >= limit:
@@ -227,22 +135,22 @@ def answer_questions(bot: Bot, prompt: dict[str, Any], walk: Walk, limit: int | 
         walk.asked.append(qid)
         scale: int | None = None
         text: str | None = None
-        if prompt["expects"] == "scale":
+        if prompt.expects == "scale":
             assert values(prompt) == ["1", "2", "3", "4", "5"]
             scale = n % 5 + 1
-            _, prompt = bot.send(str(scale))
+            prompt = bot.step(str(scale))
             assert kind_of(prompt) == "explain", prompt
             if n % 2:
-                _, prompt = bot.send("verder")
+                prompt = bot.step("verder")
                 walk.expected[qid] = (scale, None, 0)
                 continue
             text = f"toelichting bij {qid} – ëen “test” ✓"
         else:
             text = f"open antwoord op {qid}: zo doen wij het"
-        _, prompt = bot.send(text)
+        prompt = bot.step(text)
         assert kind_of(prompt) == "share", prompt
         share = n % 3 == 0
-        _, prompt = bot.send("ja" if share else "nee")
+        prompt = bot.step("ja" if share else "nee")
         walk.expected[qid] = (scale, text, int(share))
     walk.prompt = prompt
     return prompt
@@ -276,12 +184,12 @@ def walked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     db = tmp_path_factory.mktemp("walk") / "teamspiegel.db"
     code = invite_code(db, "Wijkteam Centrum")
     walks: dict[str, Walk] = {}
-    started: list[Bot] = []
+    started: list[ConsolePerson] = []
     try:
         for role in ("professional", "manager"):
             bot = start(db, f"{role}-1", started)
             menu = onboard(bot, role, code)
-            _, prompt = bot.send(number_of(menu, "tour"))
+            prompt = bot.step(number_of(menu, "tour"))
             walk = Walk()
             prompt = answer_questions(bot, prompt, walk)
             assert kind_of(prompt) == "summary", prompt
@@ -412,12 +320,12 @@ def test_team_create_and_list(tmp_path: Path) -> None:
 # -- crash and restart --------------------------------------------------------------------------
 
 
-def test_sigkill_mid_walk_resumes_same_question(tmp_path: Path, bots: list[Bot]) -> None:
+def test_sigkill_mid_walk_resumes_same_question(tmp_path: Path, bots: list[ConsolePerson]) -> None:
     db = tmp_path / "kill.db"
     code = invite_code(db, "Wijkteam West")
     bot = start(db, "u1", bots)
     onboard(bot, "manager", code)
-    _, prompt = bot.send("hele ronde")
+    prompt = bot.step("hele ronde")
     walk = Walk()
     prompt = answer_questions(bot, prompt, walk, limit=7)
     assert kind_of(prompt) == "question"
@@ -428,7 +336,8 @@ def test_sigkill_mid_walk_resumes_same_question(tmp_path: Path, bots: list[Bot])
     assert bot.proc.returncode == -signal.SIGKILL
 
     bot = start(db, "u1", bots)
-    got, prompt = bot.until_prompt()
+    got = bot.until_prompt()
+    prompt = got[-1]
     assert kind_of(prompt) == "question"
     assert question_of(prompt) == waiting_on
     assert db_answers(db, "u1") == before
@@ -443,89 +352,95 @@ def test_sigkill_mid_walk_resumes_same_question(tmp_path: Path, bots: list[Bot])
     con.close()
 
 
-def test_sigkill_after_acknowledged_scale_keeps_it(tmp_path: Path, bots: list[Bot]) -> None:
+def test_sigkill_after_acknowledged_scale_keeps_it(tmp_path: Path, bots: list[ConsolePerson]) -> None:
     db = tmp_path / "kill2.db"
     code = invite_code(db, "Wijkteam West")
     bot = start(db, "u1", bots)
     onboard(bot, "professional", code)
-    _, prompt = bot.send("hele ronde")
+    prompt = bot.step("hele ronde")
     walk = Walk()
     prompt = answer_questions(bot, prompt, walk, limit=3)
-    while prompt["expects"] != "scale":
-        _, prompt = bot.send("/overslaan")
+    while prompt.expects != "scale":
+        prompt = bot.step("/overslaan")
     qid = question_of(prompt)
-    _, prompt = bot.send("2")
+    prompt = bot.step("2")
     assert kind_of(prompt) == "explain"  # acknowledged
     bot.kill()
 
     assert db_answers(db, "u1")[qid] == (2, None, 0)
     bot = start(db, "u1", bots)
-    _, prompt = bot.until_prompt()
+    prompt = bot.until_prompt()[-1]
     assert kind_of(prompt) == "explain"
-    _, prompt = bot.send("na de crash")
+    prompt = bot.step("na de crash")
     assert kind_of(prompt) == "share"
-    _, prompt = bot.send("ja")
+    prompt = bot.step("ja")
     assert db_answers(db, "u1")[qid] == (2, "na de crash", 1)
     for q, value in walk.expected.items():
         assert db_answers(db, "u1")[q] == value
     assert bot.close() == 0
 
 
-def test_eof_ends_cleanly_and_keeps_state(tmp_path: Path, bots: list[Bot]) -> None:
+def test_eof_ends_cleanly_and_keeps_state(tmp_path: Path, bots: list[ConsolePerson]) -> None:
     db = tmp_path / "eof.db"
     bot = start(db, "u1", bots)
-    _, prompt = bot.until_prompt()
-    _, prompt = bot.send("ja")
-    _, prompt = bot.send("professional")
-    _, prompt = bot.send("demo")
-    _, prompt = bot.send("hele ronde")
-    _, prompt = bot.send("4")
+    prompt = bot.until_prompt()[-1]
+    prompt = bot.step("ja")
+    prompt = bot.step("professional")
+    prompt = bot.step("demo")
+    prompt = bot.step("hele ronde")
+    prompt = bot.step("4")
     explain = prompt
     assert bot.close() == 0
     assert "Traceback" not in bot.stderr()
 
     bot = start(db, "u1", bots)
-    _, prompt = bot.until_prompt()
+    prompt = bot.until_prompt()[-1]
     assert prompt == explain
     assert bot.close() == 0
     assert list(db_answers(db, "u1").values()) == [(4, None, 0)]
 
 
-def test_blank_lines_are_ignored(tmp_path: Path, bots: list[Bot]) -> None:
+def test_blank_lines_are_ignored(tmp_path: Path, bots: list[ConsolePerson]) -> None:
     db = tmp_path / "blank.db"
     bot = start(db, "u1", bots)
-    _, prompt = bot.until_prompt()
+    prompt = bot.until_prompt()[-1]
     bot.write("")
     bot.write("   ")
-    _, prompt = bot.send("ja")
+    prompt = bot.step("ja")
     assert kind_of(prompt) == "role"
     assert bot.close() == 0
 
 
-def test_commands_over_jsonl(tmp_path: Path, bots: list[Bot]) -> None:
+def test_commands_over_jsonl(tmp_path: Path, bots: list[ConsolePerson]) -> None:
     db = tmp_path / "cmd.db"
     bot = start(db, "u1", bots)
     bot.until_prompt()
     for line in ("ja", "manager", "demo", "hele ronde", "3", "verder"):
-        _, prompt = bot.send(line)
+        prompt = bot.step(line)
     qid = question_of(prompt)
-    got, paused = bot.send("/pauze")
+    got = bot.type("/pauze")
+    paused = got[-1]
     assert values(paused) == ["resume", "menu"]
-    got, prompt = bot.send("/verder")
+    got = bot.type("/verder")
+    prompt = got[-1]
     assert question_of(prompt) == qid
-    got, prompt = bot.send("/help")
-    assert got[0]["text"].startswith("Zo werk ik")
+    got = bot.type("/help")
+    prompt = got[-1]
+    assert got[0].text.startswith("Zo werk ik")
     # a Demoteam 'manager' has no read right: no reader's part in the help
-    assert "/rapport" not in got[0]["text"]
+    assert "/rapport" not in got[0].text
     assert question_of(prompt) == qid
-    got, prompt = bot.send("/mijngegevens")
-    assert any(r.get("document", "").endswith(".json") for r in got)
-    got, prompt = bot.send("/onbekend")
-    assert "ken ik niet" in got[0]["text"]
+    got = bot.type("/mijngegevens")
+    prompt = got[-1]
+    assert any(r.document and r.document[0].endswith(".json") for r in got)
+    got = bot.type("/onbekend")
+    prompt = got[-1]
+    assert "ken ik niet" in got[0].text
     assert question_of(prompt) == qid
     assert bot.close() == 0
 
 
+@pytest.mark.e2e
 def test_broken_content_makes_chat_fail_with_file_line(tmp_path: Path) -> None:
     content = tmp_path / "content"
     content.mkdir()
@@ -539,8 +454,8 @@ def test_broken_content_makes_chat_fail_with_file_line(tmp_path: Path) -> None:
     pp.write_text("\n".join(lines) + "\n", encoding="utf-8")
     db = tmp_path / "c.db"
     proc = subprocess.run([str(TEAMSPIEGEL), "chat", "--jsonl", "--user", "u"], input="ja\n",
-                          env=env_for(db, TEAMSPIEGEL_CONTENT=str(content)), cwd=tmp_path,
-                          capture_output=True, text=True, timeout=60)
+                          env=clean_env(db, TEAMSPIEGEL_CONTENT=str(content)), cwd=tmp_path,
+                          capture_output=True, text=True, timeout=PATIENCE)
     assert proc.returncode == 1
     assert f"{pp}:{n + 1}:" in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -13,25 +13,20 @@ from bot.content import get_content
 from bot.engine import actions
 from bot.engine.core import Engine
 from bot.engine.flows import Dialogues
-from bot.engine.messages import Incoming, Reply
+from bot.engine.messages import Reply
 from bot.store import Store
+from tests.people import Person, typed
 
 PLATFORM = "console"
 PP = get_content().praatplaat
 
 
-def typed(user: str, text: str) -> Incoming:
-    if text.startswith("/"):
-        name, _, args = text[1:].partition(" ")
-        return Incoming(PLATFORM, user, user, "command", text=text, command=name, args=args)
-    return Incoming(PLATFORM, user, user, "text", text=text)
-
-
 def run(engine: Engine, user: str, *lines: str) -> list[Reply]:
-    replies: list[Reply] = []
+    """``user`` types ``lines`` one after the other; the replies to the last one."""
+    person = Person(engine, user, platform=PLATFORM)
     for line in lines:
-        replies = engine.handle(typed(user, line))
-    return replies
+        person.type(line)
+    return person.last
 
 
 def onboard_and_start_tour(engine: Engine, user: str) -> None:

@@ -15,7 +15,8 @@ import pytest
 from bot.content import ROLES, get_content
 from bot.engine.core import MAX_TEXT, Engine
 from bot.engine.messages import Incoming, Reply
-from bot.store import Conversation, Store
+from bot.store import Store
+from tests.people import Person
 
 PLATFORM = "console"
 CONTENT = get_content()
@@ -37,77 +38,26 @@ def role_questions(role: str, theme: str | None = None) -> list[str]:
     return [q.id for t in themes for q in t.questions if q.for_role(role)]
 
 
-class Chat:
-    """One person in a private chat with the engine."""
+class Chat(Person):
+    """One person in a private chat with the engine (tests/people.py), who also knows which
+    question of the reflection is on screen."""
 
     def __init__(self, engine: Engine, user: str = "u1", platform: str = PLATFORM) -> None:
-        self.engine = engine
-        self.user = user
-        self.platform = platform
-        self.last: list[Reply] = []
+        super().__init__(engine, user, platform=platform)
         #: the question last shown, as the person saw it
         self._qid: str | None = None
 
-    @property
-    def store(self) -> Store:
-        return self.engine.store
-
-    def send(self, inc: Incoming) -> list[Reply]:
-        self.last = self.engine.handle(inc)
+    def send(self, what: Incoming | str, **kw: Any) -> list[Reply]:
+        super().send(what, **kw)
         prompts = [r for r in self.last if r.is_prompt]
         if prompts and prompts[-1].expects in ("scale", "text"):
             self._qid = question_in(prompts[-1].text)
         return self.last
 
-    def incoming(self, kind: str, **kw: Any) -> Incoming:
-        kw.setdefault("display_name", None)
-        return Incoming(self.platform, self.user, self.user, kind, **kw)  # type: ignore[arg-type]
-
-    def type(self, text: str, *, message_ref: str | None = None,
-             event_id: str | None = None) -> list[Reply]:
-        """A typed line (a leading slash makes it a command, like every transport does)."""
-        if text.startswith("/") and len(text) > 1:
-            name, _, args = text[1:].partition(" ")
-            return self.send(self.incoming("command", text=text, command=name.lower(), args=args,
-                                           event_id=event_id))
-        return self.send(self.incoming("text", text=text, message_ref=message_ref,
-                                       event_id=event_id))
-
-    def press(self, value: str, token: str | None = "current") -> list[Reply]:
-        """A button press; by default with the token of the prompt currently shown."""
-        if token == "current":
-            token = str(self.conv.prompt_seq) if self.conv else None
-        return self.send(self.incoming("choice", text=value, value=value, prompt_token=token))
-
-    @property
-    def conv(self) -> Conversation | None:
-        return self.store.load_conversation(self.platform, self.user)
-
-    @property
-    def state(self) -> str | None:
-        conv = self.conv
-        return conv.state if conv else None
-
-    @property
-    def member_id(self) -> int | None:
-        return self.store.member_id(self.platform, self.user)
-
     @property
     def question_id(self) -> str | None:
         """The question the person is answering (the last one shown), in the reflection."""
         return self._qid if self.state in CURSOR_STATES else None
-
-    def teams(self) -> dict[int, str]:
-        """Team id -> role, from the store."""
-        return {m["team_id"]: m["role"] for m in self.store.memberships(self.member_id or -1)}
-
-    def prompt(self) -> Reply:
-        prompts = [r for r in self.last if r.is_prompt]
-        assert prompts, f"no prompt in {[r.text for r in self.last]}"
-        return prompts[-1]
-
-    def texts(self) -> str:
-        return "\n".join(r.text for r in self.last)
 
     def answers(self) -> dict[str, dict[str, Any]]:
         mid = self.member_id
@@ -116,18 +66,6 @@ class Chat:
         return {r["question_id"]: r for r in rows}
 
     # -- composite steps ----------------------------------------------------------------
-
-    def onboard(self, role: str = "professional", code: str | None = None) -> None:
-        self.type("/start")
-        self.press("ja")
-        assert self.state == "onboarding.role"
-        self.press(role)
-        assert self.state == "onboarding.team"
-        if code:
-            self.type(code)
-        else:
-            self.press("demo")
-        assert self.state == "menu.main", self.texts()
 
     def answer(self, *, scale: int = 3, text: str | None = None, share: bool = False) -> str:
         """Answer the current question completely; returns its id."""

@@ -27,40 +27,11 @@ from bot.engine.messages import Incoming, Reply, withhold_personal
 from bot.engine.mydata import OTHER, SECTIONS
 from bot.store import Store
 from bot.store.schema import migrate
+from tests.people import Person
 
 PP = get_content().praatplaat
 SECRET = "ZEBRA-tekst-7f3a: de wethouder luistert niet"
 TIP_TEXT = "KAMEEL-reactie-91c2 op de maandtip"
-
-
-class Person:
-    """Someone typing in one chat (``chat`` defaults to their own private chat)."""
-
-    def __init__(self, engine: Engine, user: str, chat: str | None = None,
-                 platform: str = "matrix") -> None:
-        self.engine, self.user, self.chat, self.platform = engine, user, chat or user, platform
-        self.last: list[Reply] = []
-
-    def type(self, text: str, *, chat: str | None = None) -> list[Reply]:
-        where = chat or self.chat
-        if text.startswith("/") and len(text) > 1:
-            name, _, args = text[1:].partition(" ")
-            inc = Incoming(self.platform, self.user, where, "command", text=text,
-                           command=name.lower(), args=args)
-        else:
-            inc = Incoming(self.platform, self.user, where, "text", text=text)
-        self.last = self.engine.handle(inc)
-        return self.last
-
-    def texts(self) -> str:
-        return "\n".join(r.text for r in self.last)
-
-    def document(self) -> dict[str, Any]:
-        (doc,) = [r.document for r in self.last if r.document]
-        return json.loads(doc[1])
-
-    def member_id(self) -> int | None:
-        return self.engine.store.member_id(self.platform, self.user)
 
 
 @pytest.fixture
@@ -78,8 +49,8 @@ def onboard_and_answer(person: Person, code: str, role: str = "manager") -> str:
     assert "Wat wil je doen?" in person.texts(), person.texts()
     store = person.engine.store
     with store.transaction():
-        team_id = store.memberships(person.member_id() or -1)[0]["team_id"]
-        store.grant_access(team_id, person.member_id() or -1, "reader", by=None, via="cli")
+        team_id = store.memberships(person.member_id or -1)[0]["team_id"]
+        store.grant_access(team_id, person.member_id or -1, "reader", by=None, via="cli")
     person.type("Eén thema kiezen")
     person.type("1")
     qid = PP.themes[0].questions[0].id
@@ -98,13 +69,13 @@ def test_a_chat_that_changes_hands_does_not_change_who_is_speaking(
     """Even if a transport took a shared room for a private chat, the engine would not let
     the next person in it continue the conversation of the first."""
     install_plugins(engine, Settings(web_url="https://dash.example", secret_key="s" * 32))
-    alice = Person(engine, "@alice:example.org", chat="!dm")
+    alice = Person(engine, "@alice:example.org", platform="matrix", chat="!dm")
     onboard_and_answer(alice, team[1])
-    alice_id = alice.member_id()
+    alice_id = alice.member_id
     answers = engine.store.member_answers(alice_id or -1)
     assert [a["text"] for a in answers] == [SECRET]
 
-    bob = Person(engine, "@bob:example.org", chat="!dm")  # the same room
+    bob = Person(engine, "@bob:example.org", platform="matrix", chat="!dm")  # the same room
     seen: list[Reply] = []
     for line in ("/mijngegevens", "/dashboard", "/mijnreflecties", "/verder", "4", "/vergeet",
                  "ja", "/menu"):
@@ -116,7 +87,7 @@ def test_a_chat_that_changes_hands_does_not_change_who_is_speaking(
         if reply.document:
             data = reply.document[1].decode()
             assert SECRET not in data and "antwoorden" not in json.loads(data)
-    assert bob.member_id() is None
+    assert bob.member_id is None
     assert engine.store.member_answers(alice_id or -1) == answers
     conv = engine.store.load_conversation("matrix", alice.user)
     assert conv is not None and conv.member_id == alice_id and conv.state == "reflect.question"
@@ -125,7 +96,7 @@ def test_a_chat_that_changes_hands_does_not_change_who_is_speaking(
 
 def test_the_delivery_address_follows_the_private_chat(engine: Engine,
                                                        team: tuple[int, str]) -> None:
-    alice = Person(engine, "@alice:example.org", chat="!old-dm")
+    alice = Person(engine, "@alice:example.org", platform="matrix", chat="!old-dm")
     onboard_and_answer(alice, team[1])
     before = engine.store.load_conversation("matrix", alice.user)
     alice.type("/menu", chat="!new-dm")
@@ -183,7 +154,7 @@ def test_owner_invites_and_the_readers_list_are_personal(engine: Engine,
     owner = Person(engine, "owner", platform="console")
     onboard_and_answer(owner, team[1])
     with engine.store.transaction():
-        engine.store.grant_access(team[0], owner.member_id() or -1, "owner", by=None, via="cli")
+        engine.store.grant_access(team[0], owner.member_id or -1, "owner", by=None, via="cli")
     owner.type("/leesrecht")
     owner.type("Sam de Vries")
     invite = [r for r in owner.last if team[1] not in r.text and "Sam de Vries" in r.text]
@@ -208,7 +179,7 @@ def test_withhold_personal_outside_a_private_chat() -> None:
 
 
 def test_mijngegevens_before_consent(engine: Engine, team: tuple[int, str]) -> None:
-    newcomer = Person(engine, "@new:example.org")
+    newcomer = Person(engine, "@new:example.org", platform="matrix")
     newcomer.type(f"/start {team[1]}")
     newcomer.type("/mijngegevens")
     assert engine.text("export_caption_before_consent") in newcomer.texts()
@@ -220,7 +191,7 @@ def test_mijngegevens_before_consent(engine: Engine, team: tuple[int, str]) -> N
     assert data["gesprek"]["uitnodigingscode_in_afwachting"] == team[1]
     assert data["gesprek"]["waar_je_bent"] == "bij de vraag of je meedoet"
     assert "antwoorden" not in data
-    assert newcomer.member_id() is None
+    assert newcomer.member_id is None
     assert engine.text("welcome") in newcomer.texts()  # and the consent step again
     # /vergeet before consent: the pending step goes at once
     newcomer.type("/vergeet")
@@ -247,7 +218,7 @@ def test_mijngegevens_is_readable(engine: Engine, team: tuple[int, str]) -> None
     alice = Person(engine, "alice", platform="console")
     qid = onboard_and_answer(alice, team[1])
     alice.type("/dashboard")
-    mid = alice.member_id() or -1
+    mid = alice.member_id or -1
     with engine.store.transaction():
         engine.store.save_tip_reaction(mid, team[0], "2026-03", 3, 4)
         engine.store.set_tip_reaction_text(mid, "2026-03", TIP_TEXT, True)
@@ -322,7 +293,7 @@ def test_a_table_added_later_is_exported_and_erased(engine: Engine,
     conn.execute("CREATE TABLE notes_later (about_member_id INTEGER, note TEXT)")
     alice = Person(engine, "alice", platform="console")
     onboard_and_answer(alice, team[1])
-    mid = alice.member_id()
+    mid = alice.member_id
     conn.execute("INSERT INTO grants_later (member_id, team_id, granted_note) VALUES (?, ?, ?)",
                  (mid, team[0], "LEESRECHT-van-alice"))
     conn.execute("INSERT INTO notes_later VALUES (?, 'NOTITIE-over-alice')", (mid,))
@@ -351,7 +322,7 @@ USER = "tg-user-8d31c9e"
 def _reflect_and_react(engine: Engine, team: tuple[int, str]) -> Person:
     alice = Person(engine, USER, platform="console")
     onboard_and_answer(alice, team[1])
-    mid = alice.member_id() or -1
+    mid = alice.member_id or -1
     alice.type("/menu")
     alice.type("Antwoorden bekijken of aanpassen")
     alice.type("Antwoord aanpassen")  # the choices quote the answer: it is in the context too
@@ -382,7 +353,7 @@ def test_vergeet_leaves_no_byte_in_the_database_files(
 
 
 def test_saying_no_at_the_start_leaves_no_byte(engine: Engine, team: tuple[int, str]) -> None:
-    newcomer = Person(engine, "@nee-zegger-5c1d:example.org", chat="!dm-5c1d")
+    newcomer = Person(engine, "@nee-zegger-5c1d:example.org", platform="matrix", chat="!dm-5c1d")
     newcomer.type(f"/start {team[1]}")
     assert b"nee-zegger-5c1d" in b"".join(_db_bytes(engine.store.path).values())
     newcomer.type("Nee, liever niet")

@@ -12,7 +12,7 @@ from bot.content import Pack, get_content
 from bot.engine.core import Engine
 from bot.packs import PackLibrary, choose_packs
 from bot.store import Store
-from tests.test_flows import Chat
+from tests.people import Person
 
 CONTENT = get_content()
 CASUS = CONTENT.pack("casus")
@@ -21,12 +21,8 @@ TIPS = CONTENT.pack("tips-2017")
 assert isinstance(CASUS, Pack) and isinstance(BU, Pack) and isinstance(TIPS, Pack)
 
 
-class PackChat(Chat):
-    """A person in a private chat; questions of every pack are recognised by their wording."""
-
-    def send(self, inc):  # type: ignore[no-untyped-def, override]
-        self.last = self.engine.handle(inc)
-        return self.last
+class PackChat(Person):
+    """A person in a private chat (tests/people.py), choosing options by their label."""
 
     def choice(self, label_start: str) -> str:
         """The value of the option of the current prompt whose label starts so."""

@@ -1,4 +1,4 @@
-"""Content packs through the real CLI: ``teamspiegel chat --jsonl`` in a subprocess.
+"""Content packs through the console: ``teamspiegel chat --jsonl`` as a real process.
 
 A team switches the cases and the policy principles on with ``teamspiegel team packs``; a
 member runs Robert's case conversation privately in the ``--jsonl`` contract (the ``expects`` /
@@ -9,32 +9,17 @@ between two answers loses nothing, and the database holds each answer with its p
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from bot.content import Pack, get_content
-from tests.test_console import Bot, cli, number_of, onboard, values
+from tests.people import ConsolePerson
+from tests.test_console import bots as bots  # noqa: F401  (fixture)
+from tests.test_console import cli, number_of, onboard, start, values
 
 CONTENT = get_content()
 CASUS = CONTENT.pack("casus")
 BU = CONTENT.pack("beleidsuitgangspunten")
 assert isinstance(CASUS, Pack) and isinstance(BU, Pack)
-
-
-@pytest.fixture
-def bots() -> Iterator[list[Bot]]:
-    started: list[Bot] = []
-    yield started
-    for bot in started:
-        bot.ensure_dead()
-
-
-def start(db: Path, user: str, started: list[Bot]) -> Bot:
-    bot = Bot(db, user)
-    started.append(bot)
-    return bot
 
 
 def team_code(db: Path) -> str:
@@ -45,35 +30,36 @@ def team_code(db: Path) -> str:
     return code
 
 
-def test_case_conversation_in_jsonl(tmp_path: Path, bots: list[Bot]) -> None:
+def test_case_conversation_in_jsonl(tmp_path: Path, bots: list[ConsolePerson]) -> None:
     db = tmp_path / "t.db"
     code = team_code(db)
     bot = start(db, "pro", bots)
     menu = onboard(bot, "professional", code)
     assert "packs" in values(menu)
     # only the cases have questions for a professional: straight to them
-    _, prompt = bot.send(number_of(menu, "packs"))
-    assert prompt["expects"] == "choice" and values(prompt)[0] == "robert"
+    prompt = bot.step(number_of(menu, "packs"))
+    assert prompt.expects == "choice" and values(prompt)[0] == "robert"
     assert "round" not in values(prompt)
-    got, prompt = bot.send("Casus: Robert")  # by its words, as people type it
-    texts = [r["text"] for r in got]
+    got = bot.type("Casus: Robert")  # by its words, as people type it
+    prompt = got[-1]
+    texts = [r.text for r in got]
     assert texts[0].startswith("Casus: Robert")
     # the story, a message at a time, each quote in quotation marks; then the question
     story = [t for t in texts if t.startswith("„")]
     assert story == [q.shown() for q in CASUS.theme("robert").quotes]
-    assert [r["expects"] for r in got[1:-1]] == ["none"] * len(story)
-    assert prompt["expects"] == "text" and "Wat zou jouw team doen?" in prompt["text"]
-    _, prompt = bot.send("Eerst aan Robert zelf vragen wat hij wil.")
-    assert values(prompt) == ["ja", "nee"] and "anoniem" in prompt["text"]
-    _, prompt = bot.send("ja")
-    assert prompt["expects"] == "text" and "Wat zou jij Robert als eerste vragen?" in prompt["text"]
+    assert [r.expects for r in got[1:-1]] == ["none"] * len(story)
+    assert prompt.expects == "text" and "Wat zou jouw team doen?" in prompt.text
+    prompt = bot.step("Eerst aan Robert zelf vragen wat hij wil.")
+    assert values(prompt) == ["ja", "nee"] and "anoniem" in prompt.text
+    prompt = bot.step("ja")
+    assert prompt.expects == "text" and "Wat zou jij Robert als eerste vragen?" in prompt.text
     bot.kill()  # between two answers: what was answered stays
 
     bot = start(db, "pro", bots)
-    _, prompt = bot.until_prompt()  # back where it was
-    assert "Wat zou jij Robert als eerste vragen?" in prompt["text"]
-    _, prompt = bot.send("Waar slaap je slecht van?")
-    _, prompt = bot.send("nee")
+    prompt = bot.until_prompt()[-1]  # back where it was
+    assert "Wat zou jij Robert als eerste vragen?" in prompt.text
+    prompt = bot.step("Waar slaap je slecht van?")
+    prompt = bot.step("nee")
     assert values(prompt) == ["edit", "menu"]  # the summary: done
     assert bot.close() == 0
     conn = sqlite3.connect(db)
@@ -89,24 +75,25 @@ def test_case_conversation_in_jsonl(tmp_path: Path, bots: list[Bot]) -> None:
     ]
 
 
-def test_policy_theme_in_jsonl(tmp_path: Path, bots: list[Bot]) -> None:
+def test_policy_theme_in_jsonl(tmp_path: Path, bots: list[ConsolePerson]) -> None:
     db = tmp_path / "t.db"
     code = team_code(db)
     bot = start(db, "pol", bots)
     menu = onboard(bot, "beleid", code)
-    _, prompt = bot.send(number_of(menu, "packs"))
+    prompt = bot.step(number_of(menu, "packs"))
     assert values(prompt) == ["beleidsuitgangspunten", "casus"]  # two packs for beleid
-    _, prompt = bot.send(number_of(prompt, "beleidsuitgangspunten"))
+    prompt = bot.step(number_of(prompt, "beleidsuitgangspunten"))
     assert values(prompt)[0] == "round"
-    got, prompt = bot.send(number_of(prompt, "preventie"))
+    got = bot.type(number_of(prompt, "preventie"))
+    prompt = got[-1]
     theme = BU.theme("preventie")
-    assert all(q.shown() in "\n".join(r["text"] for r in got) for q in theme.quotes)
-    assert prompt["expects"] == "scale" and prompt["scale_labels"] == ["Helemaal niet",
-                                                                       "Heel sterk"]
-    _, prompt = bot.send("heel sterk")  # the anchor's words
-    assert prompt["text"].startswith("Waar zie je dat aan?")
-    _, prompt = bot.send("Buurtwerk bij de school.")
-    _, prompt = bot.send("nee")
+    assert all(q.shown() in "\n".join(r.text for r in got) for q in theme.quotes)
+    assert prompt.expects == "scale" and prompt.scale_labels == ("Helemaal niet",
+                                                                  "Heel sterk")
+    prompt = bot.step("heel sterk")  # the anchor's words
+    assert prompt.text.startswith("Waar zie je dat aan?")
+    prompt = bot.step("Buurtwerk bij de school.")
+    prompt = bot.step("nee")
     assert values(prompt) == ["edit", "menu"]
     assert bot.close() == 0
     conn = sqlite3.connect(db)

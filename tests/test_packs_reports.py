@@ -25,7 +25,8 @@ from bot.reports.service import (
     team_report,
 )
 from bot.store import Store
-from tests.test_reports_chat import Person, grant
+from tests.people import Person
+from tests.test_reports_chat import grant
 
 CONTENT = get_content()
 PP = CONTENT.praatplaat

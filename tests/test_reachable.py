@@ -1,27 +1,26 @@
 """A member marked unreachable (they blocked the bot) becomes reachable when they write again."""
 
-from bot.engine.messages import Incoming
+from tests.people import Person
 
 
 def test_writing_again_clears_unreachable(engine, store):
-    def say(kind: str, **kw) -> None:
-        engine.handle(Incoming("telegram", "42", "42", kind, **kw))
-
-    say("command", command="start")
-    say("choice", value="ja")
+    person = Person(engine, "42", platform="telegram")
+    person.type("/start")
+    person.press("ja", token=None)
     member_id = store.member_id("telegram", "42")
     assert member_id is not None
     with store.transaction():
         store.update_member(member_id, unreachable_at="2026-11-01T09:00:00+00:00")
-    say("choice", value="professional")
+    person.press("professional", token=None)
     assert store.get_member(member_id)["unreachable_at"] is None
 
 
 def test_one_rule_for_unreachable_marks_and_cancels_what_waits(engine, store):
     """A transport that sees a block tells the engine; the store's one rule marks the member
     and cancels their scheduled messages, as the outbox does after a 403."""
-    engine.handle(Incoming("telegram", "42", "42", "command", command="start"))
-    engine.handle(Incoming("telegram", "42", "42", "choice", value="ja"))
+    person = Person(engine, "42", platform="telegram")
+    person.type("/start")
+    person.press("ja", token=None)
     member_id = store.member_id("telegram", "42")
     with store.transaction():
         store.enqueue_row(platform="telegram", chat_id="42", kind="tip", period="2026-03",

@@ -20,9 +20,10 @@ from bot.config import Settings
 from bot.content import get_content
 from bot.engine.core import Engine
 from bot.engine.flows import default_dialogues
-from bot.engine.messages import Incoming, Reply
+from bot.engine.messages import Reply
 from bot.reports.aggregate import format_number_nl
 from bot.store import Store
+from tests.people import Person
 
 PLATFORM = "console"
 UNKNOWN_ARG = default_dialogues().text("report_unknown")
@@ -30,46 +31,6 @@ PP = get_content().praatplaat
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 Q1, Q2 = "2026-Q2", "2026-Q3"
 NOW = datetime(2026, 10, 5, 10, 0, tzinfo=UTC)  # Q4 2026: Q2 and Q3 have closed
-
-
-class Person:
-    def __init__(self, engine: Engine, user: str) -> None:
-        self.engine = engine
-        self.user = user
-        self.last: list[Reply] = []
-
-    def send(self, kind: str, **kw: Any) -> list[Reply]:
-        self.last = self.engine.handle(Incoming(PLATFORM, self.user, self.user, kind, **kw))
-        return self.last
-
-    def type(self, text: str) -> list[Reply]:
-        if text.startswith("/"):
-            name, _, args = text[1:].partition(" ")
-            return self.send("command", text=text, command=name, args=args)
-        return self.send("text", text=text)
-
-    def press(self, value: str) -> list[Reply]:
-        conv = self.engine.store.load_conversation(PLATFORM, self.user)
-        token = str(conv.prompt_seq) if conv else None
-        return self.send("choice", text=value, value=value, prompt_token=token)
-
-    def onboard(self, role: str, code: str) -> Person:
-        self.type("/start")
-        self.press("ja")
-        self.press(role)
-        self.type(code)
-        conv = self.engine.store.load_conversation(PLATFORM, self.user)
-        assert conv is not None and conv.state == "menu.main", [r.text for r in self.last]
-        return self
-
-    @property
-    def id(self) -> int:
-        mid = self.engine.store.member_id(PLATFORM, self.user)
-        assert mid is not None
-        return mid
-
-    def text(self) -> str:
-        return "\n".join(r.text for r in self.last)
 
 
 def answer(store: Store, person: Person, team_id: int, period: str,

@@ -10,14 +10,15 @@ the code before this change (typed words on a scale, typos, values typed as word
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bot.engine.core import Engine
 from bot.engine.understand import edit_distance, match_choice, match_scale, normalize
-from tests.test_console import Bot, invite_code, kind_of, onboard, values
+from tests.people import ConsolePerson
+from tests.test_console import bots as bots  # noqa: F401  (fixture)
+from tests.test_console import invite_code, kind_of, onboard, values
 from tests.test_flows import PP, Chat, role_questions, t
 
 CONSENT = [["Ja, ik doe mee", "ja"], ["Nee, liever niet", "nee"]]
@@ -338,39 +339,43 @@ def test_role_walk_counts_with_follow_ups(engine: Engine, role: str) -> None:
 # -- the console --jsonl contract ---------------------------------------------------------------
 
 
-def test_console_jsonl_understands_people(tmp_path: Path, bots: list[Bot]) -> None:
+def test_console_jsonl_understands_people(tmp_path: Path, bots: list[ConsolePerson]) -> None:
     db = tmp_path / "understand.db"
     code = invite_code(db, "Wijkteam Oost")
-    bot = Bot(db, "u1")
+    bot = ConsolePerson(db, "u1")
     bots.append(bot)
-    _, prompt = bot.until_prompt()
+    prompt = bot.until_prompt()[-1]
     assert kind_of(prompt) == "consent"
-    got, prompt = bot.send("blabla")  # a miss: the short question, not the whole welcome
-    assert [r["text"] for r in got][-1] == "Doe je mee?" and kind_of(prompt) == "consent"
-    assert not any("Wat ik bewaar" in r["text"] for r in got)
-    _, prompt = bot.send("jaa")
+    got = bot.type("blabla")  # a miss: the short question, not the whole welcome
+    prompt = got[-1]
+    assert [r.text for r in got][-1] == "Doe je mee?" and kind_of(prompt) == "consent"
+    assert not any("Wat ik bewaar" in r.text for r in got)
+    prompt = bot.step("jaa")
     assert kind_of(prompt) == "role"
-    _, prompt = bot.send("teamleider")
-    _, prompt = bot.send(code)
+    prompt = bot.step("teamleider")
+    prompt = bot.step(code)
     assert kind_of(prompt) == "menu"
-    got, prompt = bot.send("tour")  # a value, not a Dutch word: not understood
-    assert kind_of(prompt) == "menu" and "begreep ik niet" in got[0]["text"]
-    _, prompt = bot.send("één thema")
-    assert prompt["choices"][1]["value"] == "opdrachten"
-    _, prompt = bot.send("2")
+    got = bot.type("tour")  # a value, not a Dutch word: not understood
+    prompt = got[-1]
+    assert kind_of(prompt) == "menu" and "begreep ik niet" in got[0].text
+    prompt = bot.step("één thema")
+    assert prompt.choices[1].value == "opdrachten"
+    prompt = bot.step("2")
     # opdrachten-1: its own anchors, in the text and as an added field; the shape stays
-    assert prompt["expects"] == "scale" and values(prompt) == ["1", "2", "3", "4", "5"]
-    assert "1 = nooit, 5 = heel vaak" in prompt["text"]
-    assert prompt["scale_labels"] == ["Nooit", "Heel vaak"]
-    got, prompt = bot.send("heel erg")
-    assert got[0]["text"] == "Kies een getal van 1 t/m 5 (1 = nooit, 5 = heel vaak)."
-    assert prompt["expects"] == "scale" and not any(r["text"].startswith("Thema") for r in got)
-    _, prompt = bot.send("heel vaak")
-    assert kind_of(prompt) == "explain" and prompt["numbered"] is False
-    got, prompt = bot.send("3")  # a corrected score, not the explanation "3"
-    assert got[0]["text"] == "Aangepast: je antwoord is nu 3." and kind_of(prompt) == "explain"
-    _, prompt = bot.send("verdr")
-    assert prompt["expects"] == "text"  # opdrachten-2, an open question
+    assert prompt.expects == "scale" and values(prompt) == ["1", "2", "3", "4", "5"]
+    assert "1 = nooit, 5 = heel vaak" in prompt.text
+    assert prompt.scale_labels == ("Nooit", "Heel vaak")
+    got = bot.type("heel erg")
+    prompt = got[-1]
+    assert got[0].text == "Kies een getal van 1 t/m 5 (1 = nooit, 5 = heel vaak)."
+    assert prompt.expects == "scale" and not any(r.text.startswith("Thema") for r in got)
+    prompt = bot.step("heel vaak")
+    assert kind_of(prompt) == "explain" and prompt.numbered is False
+    got = bot.type("3")  # a corrected score, not the explanation "3"
+    prompt = got[-1]
+    assert got[0].text == "Aangepast: je antwoord is nu 3." and kind_of(prompt) == "explain"
+    prompt = bot.step("verdr")
+    assert prompt.expects == "text"  # opdrachten-2, an open question
     assert bot.close() == 0
     assert "Traceback" not in bot.stderr()
     con = sqlite3.connect(db)
@@ -379,40 +384,31 @@ def test_console_jsonl_understands_people(tmp_path: Path, bots: list[Bot]) -> No
     assert rows == [("opdrachten-1", 3, None)]
 
 
-def test_console_jsonl_follow_up(tmp_path: Path, bots: list[Bot]) -> None:
+def test_console_jsonl_follow_up(tmp_path: Path, bots: list[ConsolePerson]) -> None:
     db = tmp_path / "followup.db"
     code = invite_code(db, "Wijkteam Zuid")
-    bot = Bot(db, "u2")
+    bot = ConsolePerson(db, "u2")
     bots.append(bot)
     menu = onboard(bot, "professional", code)
-    _, prompt = bot.send(str(values(menu).index("theme") + 1))
-    _, prompt = bot.send("regie voeren")
+    prompt = bot.step(str(values(menu).index("theme") + 1))
+    prompt = bot.step("regie voeren")
     for _ in range(2):
-        _, prompt = bot.send("/overslaan")
-    assert prompt["text"].endswith("Kies 1 t/m 5 (1 = helemaal niet, 5 = helemaal wel).")
-    assert "Voel je je in staat om de regie te nemen?" in prompt["text"]
-    assert "Hoe vind je dat?" not in prompt["text"]
-    _, prompt = bot.send("helemaal wel")
-    assert prompt["text"].startswith(PP.question("regie-3").follow_up)  # type: ignore[arg-type]
-    assert values(prompt) == ["verder"] and prompt["expects"] == "choice"
-    _, prompt = bot.send("Dan stem ik af wie wat doet.")
+        prompt = bot.step("/overslaan")
+    assert prompt.text.endswith("Kies 1 t/m 5 (1 = helemaal niet, 5 = helemaal wel).")
+    assert "Voel je je in staat om de regie te nemen?" in prompt.text
+    assert "Hoe vind je dat?" not in prompt.text
+    prompt = bot.step("helemaal wel")
+    assert prompt.text.startswith(PP.question("regie-3").follow_up)  # type: ignore[arg-type]
+    assert values(prompt) == ["verder"] and prompt.expects == "choice"
+    prompt = bot.step("Dan stem ik af wie wat doet.")
     assert kind_of(prompt) == "share"
-    _, prompt = bot.send("nee")
+    prompt = bot.step("nee")
     assert kind_of(prompt) == "summary"
     assert bot.close() == 0
     con = sqlite3.connect(db)
     rows = con.execute("SELECT question_id, scale, text FROM answers").fetchall()
     con.close()
     assert rows == [("regie-3", 5, "Dan stem ik af wie wat doet.")]
-
-
-@pytest.fixture
-def bots() -> Iterator[list[Bot]]:
-    """Every Bot a test starts is killed at the end, even when the test fails."""
-    started: list[Bot] = []
-    yield started
-    for bot in started:
-        bot.ensure_dead()
 
 
 def test_text_transports_show_unnumbered_options_without_numbers() -> None:
