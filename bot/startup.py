@@ -90,14 +90,15 @@ async def start_transport(
     stop: asyncio.Event,
     *,
     secrets: list[str] | None = None,
-    first_pause: float = FIRST_PAUSE,
-    max_pause: float = MAX_PAUSE,
+    first_pause: float | None = None,
+    max_pause: float | None = None,
 ) -> bool:
     """Start ``transport``, again and again while its platform cannot be reached; True when
     it runs, False when ``stop`` was set first. Raises :class:`StartupError` when the
-    platform refuses us."""
+    platform refuses us. The pauses default to :data:`FIRST_PAUSE` and :data:`MAX_PAUSE`."""
     platform = getattr(transport, "platform", type(transport).__name__)
-    pause = first_pause
+    pause = FIRST_PAUSE if first_pause is None else first_pause
+    max_pause = MAX_PAUSE if max_pause is None else max_pause
     attempt = 0
     while not stop.is_set():
         attempt += 1

@@ -1,4 +1,10 @@
-"""Shared fixtures. Real parts: SQLite files in tmp_path, a real Synapse, real HTTP servers."""
+"""Shared fixtures. Real parts: SQLite files in tmp_path, a real Synapse, real HTTP servers.
+
+Markers: ``e2e`` marks a test that runs real processes (``teamspiegel run`` / ``chat``,
+Synapse, Chromium); ``bash scripts/test.sh --fast`` runs everything else. A test is ``e2e``
+when it says so, when it is marked ``slow`` (the older name), or when it uses a fixture that
+starts such a process (below), so a new test cannot slip into the fast lane by accident.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,16 @@ from bot.engine.core import Engine
 from bot.engine.flows import load_dialogues
 from bot.store import Store
 from tests.conftest_matrix import *  # noqa: F403  (synapse, matrix_users)
+
+#: fixtures that start real processes: a test using one is an end-to-end test
+E2E_FIXTURES = {"synapse", "matrix_users", "bots", "walked"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        uses = set(getattr(item, "fixturenames", ()))
+        if item.get_closest_marker("slow") or uses & E2E_FIXTURES:
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture

@@ -34,12 +34,11 @@ from bot.transports.matrix_crypto import MatrixLoginError
 from tests.fakes.fake_bot_api import FakeBotAPI
 from tests.fakes.holding_proxy import HoldingProxy
 from tests.telegram_helpers import Person
+from tests.waiting import PATIENCE, await_until
 
 ROOT = Path(__file__).resolve().parent.parent
 TEAMSPIEGEL = str(Path(sys.executable).with_name("teamspiegel"))
 TOKEN = "7000001:AAHx-the-right-token-abcdefghijkl"
-#: a generous bound for waits on progress (a log line, a call): not a speed requirement
-PATIENCE = 120.0
 
 
 @pytest.fixture
@@ -65,15 +64,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-async def until(predicate: object, what: str) -> None:
-    """Wait for progress (a log line, a request); fail only after a long time without it."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + PATIENCE
-    while not predicate():  # type: ignore[operator]
-        assert loop.time() < end, f"waited {PATIENCE:.0f} s for {what}"
-        await asyncio.sleep(0.05)
 
 
 # -- the database file --------------------------------------------------------------------
@@ -170,6 +160,7 @@ def test_the_corrupt_page_is_found_at_open_not_later(tmp_path: Path) -> None:
         Store(db)
 
 
+@pytest.mark.e2e
 def test_run_on_a_garbage_database_exits_1_without_traceback(tmp_path: Path) -> None:
     """The real ``teamspiegel run``, configured for Telegram, on a file that is no database:
     the interpreter prints no traceback, the exit code is 1, and the Bot API is never asked
@@ -331,16 +322,17 @@ async def test_stop_while_waiting_ends_the_start_cleanly() -> None:
     stop = asyncio.Event()
     flaky = Flaky(10**6, TimeoutError())
     task = asyncio.create_task(start_transport(flaky, stop, first_pause=30))
-    await until(lambda: flaky.starts == 1, "the first attempt")
+    await await_until(lambda: flaky.starts == 1, "the first attempt")
     stop.set()
     assert await task is False
 
 
 async def test_bot_api_down_at_start_the_bot_waits_and_then_serves(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The network flaps at boot: `run` starts while the Bot API is down (connection
     refused), logs one line per attempt, and serves as soon as it is up. Then a 502 phase."""
+    monkeypatch.setattr("bot.startup.FIRST_PAUSE", 0.1)
     port = free_port()
     settings = Settings(db_path=tmp_path / "t.db", telegram_token=TOKEN,
                         telegram_base_url=f"http://127.0.0.1:{port}/bot")
@@ -353,11 +345,11 @@ async def test_bot_api_down_at_start_the_bot_waits_and_then_serves(
                 r.getMessage()]
 
     try:
-        await until(lambda: len(retries()) >= 1 or bot.done(), "a retry line")
+        await await_until(lambda: len(retries()) >= 1 or bot.done(), "a retry line")
         assert not bot.done(), bot.exception()
         with FakeBotAPI(token=TOKEN, port=port) as fake:
             fake.add_fault(502, method="getMe", count=2)  # up, but not ready yet
-            await until(lambda: fake.calls("getUpdates") or bot.done(), "polling")
+            await await_until(lambda: fake.calls("getUpdates") or bot.done(), "polling")
             assert not bot.done(), bot.exception()
             person = Person(fake, 4242)
             await person.say("/start")
@@ -373,12 +365,14 @@ async def test_bot_api_down_at_start_the_bot_waits_and_then_serves(
     assert all(TOKEN not in r.getMessage() for r in caplog.records)
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 async def test_homeserver_down_at_start_the_bot_waits_and_then_logs_in(
     tmp_path: Path, synapse, matrix_users, caplog: pytest.LogCaptureFixture,  # noqa: ANN001
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The same for Matrix: the homeserver (real Synapse, behind a proxy on a port nobody
     listens on yet) is down at start; the bot logs in and syncs once it is reachable."""
+    monkeypatch.setattr("bot.startup.FIRST_PAUSE", 0.1)
     account = matrix_users("bot")
     port = free_port()
     settings = Settings(db_path=tmp_path / "t.db", matrix_homeserver=f"http://127.0.0.1:{port}",
@@ -392,11 +386,11 @@ async def test_homeserver_down_at_start_the_bot_waits_and_then_logs_in(
         return any(words in r.getMessage() for r in caplog.records)
 
     try:
-        await until(lambda: logged("matrix is not reachable at start") or bot.done(),
+        await await_until(lambda: logged("matrix is not reachable at start") or bot.done(),
                     "a retry line")
         assert not bot.done(), bot.exception()
         with HoldingProxy(synapse.base_url, lambda method, path: False, port=port):
-            await until(lambda: logged("Teamspiegel draait") or bot.done(), "the start")
+            await await_until(lambda: logged("Teamspiegel draait") or bot.done(), "the start")
             assert not bot.done(), bot.exception()
             stop.set()
             await asyncio.wait_for(bot, PATIENCE)

@@ -15,6 +15,7 @@ from bot.engine.messages import Reply
 from bot.transports.telegram import TelegramTransport
 from tests.fakes.fake_bot_api import FakeBotAPI
 from tests.telegram_helpers import Person, settings_for
+from tests.waiting import PATIENCE
 
 ALICE, BOB = 6101, 6102
 GROUP = -1006103
@@ -104,6 +105,7 @@ async def test_personal_replies_are_refused_in_a_group_chat(fake, transport, eng
 TEAMSPIEGEL = str(Path(sys.executable).with_name("teamspiegel"))
 
 
+@pytest.mark.e2e
 def test_a_rejected_token_is_not_printed(tmp_path):
     """``teamspiegel run`` with a token the Bot API refuses: one clear line, exit 1, and the
     token nowhere in what it printed (PTB's InvalidToken quotes it in full)."""
@@ -114,7 +116,7 @@ def test_a_rejected_token_is_not_printed(tmp_path):
         env.update(TEAMSPIEGEL_DB=str(tmp_path / "t.db"), TELEGRAM_BOT_TOKEN=wrong,
                    TELEGRAM_BASE_URL=fake.base_url)
         proc = subprocess.run([TEAMSPIEGEL, "run"], env=env, cwd=tmp_path, capture_output=True,
-                              text=True, timeout=60)
+                              text=True, timeout=PATIENCE)
         assert fake.calls("getMe"), "the bot never asked the Bot API"
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1
