@@ -32,7 +32,7 @@ from bot.engine.core import Engine
 from bot.reports.chat import install
 from bot.store import Store
 from bot.web import create_app
-from tests.test_reports_chat import Person
+from tests.people import Person
 from tests.test_web import SECRET, Clock, login, nl_float, read_csv
 
 PP = get_content().praatplaat

@@ -11,7 +11,8 @@ from bot.engine.core import Engine
 from bot.reports.chat import install
 from bot.scoring import own_theme_text
 from bot.store import Store
-from tests.test_reports_chat import NOW, Person, answer, team
+from tests.people import Person
+from tests.test_reports_chat import NOW, answer, team
 
 PP = get_content().praatplaat
 
