@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,13 +27,13 @@ import pytest
 
 from bot.content import get_content
 from bot.engine.core import Engine
+from bot.engine.messages import Reply
 from bot.schedule.calendar import AMSTERDAM, quarter_slot, tip_slot
 from bot.schedule.planner import plan_due, reminder_replies
 from bot.store import Conversation, Store
+from tests.people import ConsolePerson, console_people
 from tests.test_console import (
-    TEAMSPIEGEL,
-    Bot,
-    env_for,
+    cli,
     invite_code,
     kind_of,
     onboard,
@@ -48,12 +47,10 @@ PRO = role_questions("professional")
 
 
 @pytest.fixture
-def bots() -> Iterator[list[Bot]]:
-    """Every Bot a test starts is killed at the end, even when the test fails."""
-    started: list[Bot] = []
-    yield started
-    for bot in started:
-        bot.ensure_dead()
+def bots() -> Iterator[list[ConsolePerson]]:
+    """Every console person a test starts is killed at the end, even when the test fails."""
+    with console_people() as started:
+        yield started
 
 
 def db_rows(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -79,108 +76,110 @@ def answers_of(db: Path, user: str) -> dict[str, tuple[Any, ...]]:
 # -- the console --jsonl contract ---------------------------------------------------------------
 
 
-def console(db: Path, user: str, bots: list[Bot], code: str | None = None,
-            role: str = "professional") -> tuple[Bot, dict[str, Any]]:
+def console(db: Path, user: str, bots: list[ConsolePerson], code: str | None = None,
+            role: str = "professional") -> tuple[ConsolePerson, Reply]:
     """A person in ``teamspiegel chat --jsonl``, onboarded into a team; returns the menu."""
     code = code or invite_code(db, "Wijkteam Noord")  # before the chat process starts
-    bot = Bot(db, user)
+    bot = ConsolePerson(db, user)
     bots.append(bot)
     menu = onboard(bot, role, code)
     return bot, menu
 
 
-def finish(bot: Bot) -> None:
+def finish(bot: ConsolePerson) -> None:
     assert bot.close() == 0
     assert "Traceback" not in bot.stderr()
 
 
 def test_console_terug_at_the_first_question_says_there_is_nothing_before(
-    tmp_path: Path, bots: list[Bot]
+    tmp_path: Path, bots: list[ConsolePerson]
 ) -> None:
     bot, _ = console(tmp_path / "t.db", "u1", bots)
-    _, prompt = bot.send("hele ronde")
+    prompt = bot.step("hele ronde")
     assert question_of(prompt) == PRO[0]
-    got, prompt = bot.send("/terug")
-    assert got[0]["text"] == "Dit is de eerste vraag, er is niets om naar terug te gaan."
+    got = bot.type("/terug")
+    prompt = got[-1]
+    assert got[0].text == "Dit is de eerste vraag, er is niets om naar terug te gaan."
     # only the short question again, not the theme's intro
-    assert question_of(prompt) == PRO[0] and prompt["expects"] == "scale"
-    assert not any(r["text"].startswith("Thema ") for r in got)
+    assert question_of(prompt) == PRO[0] and prompt.expects == "scale"
+    assert not any(r.text.startswith("Thema ") for r in got)
     finish(bot)
 
 
 def test_console_after_a_pause_the_question_shows_the_saved_answer(
-    tmp_path: Path, bots: list[Bot]
+    tmp_path: Path, bots: list[ConsolePerson]
 ) -> None:
     db = tmp_path / "p.db"
     bot, _ = console(db, "u1", bots)
-    _, prompt = bot.send("hele ronde")
-    _, prompt = bot.send("4")
+    prompt = bot.step("hele ronde")
+    prompt = bot.step("4")
     assert kind_of(prompt) == "explain"
-    _, prompt = bot.send("/pauze")
-    _, prompt = bot.send("/verder")
+    prompt = bot.step("/pauze")
+    prompt = bot.step("/verder")
     assert question_of(prompt) == PRO[0]
-    assert "Je eerdere antwoord: 4" in prompt["text"]
-    assert "/overslaan" in prompt["text"]  # how to keep it
-    _, prompt = bot.send("/overslaan")  # keeps the 4
-    assert question_of(prompt) == PRO[1] and "eerdere antwoord" not in prompt["text"]
+    assert "Je eerdere antwoord: 4" in prompt.text
+    assert "/overslaan" in prompt.text  # how to keep it
+    prompt = bot.step("/overslaan")  # keeps the 4
+    assert question_of(prompt) == PRO[1] and "eerdere antwoord" not in prompt.text
     assert answers_of(db, "u1")[PRO[0]][0] == 4
     finish(bot)
 
 
-def test_console_terug_shows_the_earlier_answer(tmp_path: Path, bots: list[Bot]) -> None:
+def test_console_terug_shows_the_earlier_answer(tmp_path: Path, bots: list[ConsolePerson]) -> None:
     bot, _ = console(tmp_path / "b.db", "u1", bots)
-    _, prompt = bot.send("hele ronde")
-    _, prompt = bot.send("3")
-    _, prompt = bot.send("verder")
+    prompt = bot.step("hele ronde")
+    prompt = bot.step("3")
+    prompt = bot.step("verder")
     assert question_of(prompt) == PRO[1]
-    _, prompt = bot.send("/terug")
-    assert question_of(prompt) == PRO[0] and "Je eerdere antwoord: 3" in prompt["text"]
+    prompt = bot.step("/terug")
+    assert question_of(prompt) == PRO[0] and "Je eerdere antwoord: 3" in prompt.text
     finish(bot)
 
 
 def test_console_menu_numbers_never_shift_and_an_open_round_is_not_dropped(
-    tmp_path: Path, bots: list[Bot]
+    tmp_path: Path, bots: list[ConsolePerson]
 ) -> None:
     db = tmp_path / "m.db"
     bot, menu = console(db, "u1", bots)
-    _, prompt = bot.send("hele ronde")
-    _, prompt = bot.send("4")
-    _, prompt = bot.send("verder")
-    _, prompt = bot.send("/menu")
+    prompt = bot.step("hele ronde")
+    prompt = bot.step("4")
+    prompt = bot.step("verder")
+    prompt = bot.step("/menu")
     # with a round open: the same options in the same places
     assert values(prompt) == values(menu) == ["resume", "tour", "theme", "review", "mine"]
     # "2" does not start a new whole round and drop the open one without a word: it asks
-    _, prompt = bot.send("2")
+    prompt = bot.step("2")
     assert values(prompt) == ["resume", "new", "menu"]
-    assert "1 van 29 vragen" in prompt["text"]
+    assert "1 van 29 vragen" in prompt.text
     assert len(db_rows(db, "SELECT id FROM runs")) == 1
-    _, prompt = bot.send("1")  # go on where I was
+    prompt = bot.step("1")  # go on where I was
     assert question_of(prompt) == PRO[1]
     assert db_rows(db, "SELECT finished_at FROM runs") == [(None,)]
     finish(bot)
 
 
 def test_console_a_new_round_in_the_same_period_starts_from_the_earlier_answers(
-    tmp_path: Path, bots: list[Bot]
+    tmp_path: Path, bots: list[ConsolePerson]
 ) -> None:
     db = tmp_path / "n.db"
     bot, _ = console(db, "u1", bots)
-    _, prompt = bot.send("hele ronde")
+    prompt = bot.step("hele ronde")
     for score in ("4", "3"):
-        _, prompt = bot.send(score)
-        _, prompt = bot.send("verder")
-    _, prompt = bot.send("/menu")
-    _, prompt = bot.send("hele ronde")
+        prompt = bot.step(score)
+        prompt = bot.step("verder")
+    prompt = bot.step("/menu")
+    prompt = bot.step("hele ronde")
     if values(prompt) == ["resume", "new", "menu"]:
-        got, prompt = bot.send("nieuwe ronde")
+        got = bot.type("nieuwe ronde")
+        prompt = got[-1]
     else:
         got = []
-    assert any("al 2 van deze 29 vragen" in r["text"] for r in got), got
-    assert question_of(prompt) == PRO[0] and "Je eerdere antwoord: 4" in prompt["text"]
-    _, prompt = bot.send("/overslaan")  # still so
-    assert question_of(prompt) == PRO[1] and "Je eerdere antwoord: 3" in prompt["text"]
-    _, prompt = bot.send("5")  # this changed
-    _, prompt = bot.send("verder")
+    assert any("al 2 van deze 29 vragen" in r.text for r in got), got
+    assert question_of(prompt) == PRO[0] and "Je eerdere antwoord: 4" in prompt.text
+    prompt = bot.step("/overslaan")  # still so
+    assert question_of(prompt) == PRO[1] and "Je eerdere antwoord: 3" in prompt.text
+    prompt = bot.step("5")  # this changed
+    prompt = bot.step("verder")
     assert question_of(prompt) == PRO[2]
     runs = db_rows(db, "SELECT finished_at IS NOT NULL FROM runs ORDER BY id")
     assert runs == [(1,), (0,)]  # the earlier round closed, not dropped
@@ -190,35 +189,35 @@ def test_console_a_new_round_in_the_same_period_starts_from_the_earlier_answers(
 
 
 def test_console_review_reaches_every_answer_of_the_period(tmp_path: Path,
-                                                            bots: list[Bot]) -> None:
+                                                            bots: list[ConsolePerson]) -> None:
     db = tmp_path / "review.db"
     bot, _ = console(db, "u2", bots)
     # two rounds of one theme each in the same quarter
-    _, prompt = bot.send("één thema")
-    _, prompt = bot.send("regie voeren")
+    prompt = bot.step("één thema")
+    prompt = bot.step("regie voeren")
     for score in ("2", "3", "4"):
-        _, prompt = bot.send(score)
+        prompt = bot.step(score)
         if values(prompt) == ["verder"]:
-            _, prompt = bot.send("verder")
+            prompt = bot.step("verder")
     assert kind_of(prompt) == "summary"
-    _, prompt = bot.send("menu")
-    _, prompt = bot.send("één thema")
-    _, prompt = bot.send("invloed")  # theme 9: open questions only
-    _, prompt = bot.send("De cliënt zit bij ons overleg aan tafel.")
-    _, prompt = bot.send("nee")
-    _, prompt = bot.send("/overslaan")
+    prompt = bot.step("menu")
+    prompt = bot.step("één thema")
+    prompt = bot.step("invloed")  # theme 9: open questions only
+    prompt = bot.step("De cliënt zit bij ons overleg aan tafel.")
+    prompt = bot.step("nee")
+    prompt = bot.step("/overslaan")
     assert kind_of(prompt) == "summary"
-    _, prompt = bot.send("menu")
-    _, prompt = bot.send("antwoorden bekijken")
+    prompt = bot.step("menu")
+    prompt = bot.step("antwoorden bekijken")
     assert kind_of(prompt) == "summary"
-    assert "Regie voeren" in prompt["text"] and "Invloed van de cliënt" in prompt["text"]
-    _, prompt = bot.send("aanpassen")
+    assert "Regie voeren" in prompt.text and "Invloed van de cliënt" in prompt.text
+    prompt = bot.step("aanpassen")
     assert values(prompt) == ["regie-1", "regie-2", "regie-3", "invloed-1"]
     # an answer of the earlier round is changed in its own row
-    _, prompt = bot.send("1")
-    assert question_of(prompt) == "regie-1" and "Je eerdere antwoord: 2" in prompt["text"]
-    _, prompt = bot.send("5")
-    _, prompt = bot.send("verder")
+    prompt = bot.step("1")
+    assert question_of(prompt) == "regie-1" and "Je eerdere antwoord: 2" in prompt.text
+    prompt = bot.step("5")
+    prompt = bot.step("verder")
     assert kind_of(prompt) == "summary"
     rows = answers_of(db, "u2")
     assert rows["regie-1"][0] == 5 and len(rows) == 4
@@ -226,20 +225,20 @@ def test_console_review_reaches_every_answer_of_the_period(tmp_path: Path,
 
 
 def test_console_mijnreflecties_shows_your_texts_and_every_theme(tmp_path: Path,
-                                                                bots: list[Bot]) -> None:
+                                                                bots: list[ConsolePerson]) -> None:
     bot, _ = console(tmp_path / "mine.db", "u2", bots)
-    _, prompt = bot.send("één thema")
-    _, prompt = bot.send("regie voeren")
-    _, prompt = bot.send("4")
-    _, prompt = bot.send("Wij spreken af wie de regie heeft.")
-    _, prompt = bot.send("nee")
-    _, prompt = bot.send("/menu")
-    _, prompt = bot.send("één thema")
-    _, prompt = bot.send("invloed")  # theme 9: open questions only
-    _, prompt = bot.send("De cliënt zit bij ons overleg aan tafel.")
-    _, prompt = bot.send("nee")
-    got, prompt = bot.send("/mijnreflecties")
-    mine = got[0]["text"]
+    bot.type("één thema")
+    bot.type("regie voeren")
+    bot.type("4")
+    bot.type("Wij spreken af wie de regie heeft.")
+    bot.type("nee")
+    bot.type("/menu")
+    bot.type("één thema")
+    bot.type("invloed")  # theme 9: open questions only
+    bot.type("De cliënt zit bij ons overleg aan tafel.")
+    bot.type("nee")
+    got = bot.type("/mijnreflecties")
+    mine = got[0].text
     assert re.search(r"Regie voeren — \d{4} Q\d: (gemiddeld )?4,0", mine), mine
     assert "“Wij spreken af wie de regie heeft.”" in mine
     assert "Invloed van de cliënt" in mine  # a theme of open questions only
@@ -247,63 +246,67 @@ def test_console_mijnreflecties_shows_your_texts_and_every_theme(tmp_path: Path,
     finish(bot)
 
 
-def test_console_herinneringen_alone_shows_the_setting(tmp_path: Path, bots: list[Bot]) -> None:
+def test_console_herinneringen_alone_shows_the_setting(tmp_path: Path, bots: list[ConsolePerson]) -> None:
     db = tmp_path / "prefs.db"
     bot, _ = console(db, "u3", bots)
 
     def reminders_off() -> int:
         return db_rows(db, "SELECT reminders_off FROM members")[0][0]
 
-    got, _ = bot.send("/herinneringen")
-    assert "Herinneringen staan aan" in got[0]["text"] and reminders_off() == 0
-    got, _ = bot.send("/herinneringen uit")
+    got = bot.type("/herinneringen")
+    assert "Herinneringen staan aan" in got[0].text and reminders_off() == 0
+    got = bot.type("/herinneringen uit")
     assert reminders_off() == 1
-    got, _ = bot.send("/herinneringen")
-    assert "Herinneringen staan uit" in got[0]["text"]
+    got = bot.type("/herinneringen")
+    assert "Herinneringen staan uit" in got[0].text
     assert reminders_off() == 1  # not silently switched on
-    got, _ = bot.send("/herinneringen misschien")
-    assert "/herinneringen aan" in got[0]["text"] and reminders_off() == 1
+    got = bot.type("/herinneringen misschien")
+    assert "/herinneringen aan" in got[0].text and reminders_off() == 1
     finish(bot)
 
 
 def test_console_rol_changes_the_role_for_answers_still_to_come(tmp_path: Path,
-                                                               bots: list[Bot]) -> None:
+                                                               bots: list[ConsolePerson]) -> None:
     db = tmp_path / "rol.db"
     bot, _ = console(db, "u3", bots)
-    _, prompt = bot.send("hele ronde")
-    _, prompt = bot.send("3")
-    _, prompt = bot.send("verder")
-    got, prompt = bot.send("/rol")
-    assert "professional" in prompt["text"] and "manager" in values(prompt)
-    got, prompt = bot.send("teamleider")
-    assert any(r["text"] == "Je antwoordt vanaf nu als teamleider of manager." for r in got)
+    prompt = bot.step("hele ronde")
+    prompt = bot.step("3")
+    prompt = bot.step("verder")
+    got = bot.type("/rol")
+    prompt = got[-1]
+    assert "professional" in prompt.text and "manager" in values(prompt)
+    got = bot.type("teamleider")
+    prompt = got[-1]
+    assert any(r.text == "Je antwoordt vanaf nu als teamleider of manager." for r in got)
     assert question_of(prompt) == PRO[1]  # back where I was
-    _, prompt = bot.send("4")
+    prompt = bot.step("4")
     rows = answers_of(db, "u3")
     assert rows[PRO[0]][2] == "professional" and rows[PRO[1]][2] == "manager"
     assert db_rows(db, "SELECT role FROM memberships") == [("manager",)]
-    got, _ = bot.send("/rapport")  # a role is no right to read
-    assert "leesrecht" in got[0]["text"]
+    got = bot.type("/rapport")  # a role is no right to read
+    assert "leesrecht" in got[0].text
     assert db_rows(db, "SELECT COUNT(*) FROM team_access")[0][0] == 0
     finish(bot)
 
 
 def test_console_two_teams_asks_which_and_every_question_shows_it(tmp_path: Path,
-                                                                  bots: list[Bot]) -> None:
+                                                                  bots: list[ConsolePerson]) -> None:
     db = tmp_path / "teams.db"
     noord = invite_code(db, "Wijkteam Noord")
     zuid = invite_code(db, "Wijkteam Zuid")
     bot, _ = console(db, "u4", bots, noord)
-    got, prompt = bot.send(f"/start {zuid}")
-    assert any("Welkom bij Wijkteam Zuid" in r["text"] for r in got)
-    got, prompt = bot.send("hele ronde")
-    assert prompt["text"] == "Voor welk team is deze ronde?"
-    assert [c["label"] for c in prompt["choices"]] == ["Wijkteam Noord", "Wijkteam Zuid"]
-    _, prompt = bot.send("zuid")
-    assert question_of(prompt) == PRO[0] and "· Wijkteam Zuid" in prompt["text"]
-    _, prompt = bot.send("4")
-    _, prompt = bot.send("verder")
-    assert "Vraag 2 van 29" in prompt["text"] and "· Wijkteam Zuid" in prompt["text"]
+    got = bot.type(f"/start {zuid}")
+    prompt = got[-1]
+    assert any("Welkom bij Wijkteam Zuid" in r.text for r in got)
+    got = bot.type("hele ronde")
+    prompt = got[-1]
+    assert prompt.text == "Voor welk team is deze ronde?"
+    assert [c.label for c in prompt.choices] == ["Wijkteam Noord", "Wijkteam Zuid"]
+    prompt = bot.step("zuid")
+    assert question_of(prompt) == PRO[0] and "· Wijkteam Zuid" in prompt.text
+    prompt = bot.step("4")
+    prompt = bot.step("verder")
+    assert "Vraag 2 van 29" in prompt.text and "· Wijkteam Zuid" in prompt.text
     assert db_rows(db, "SELECT t.name FROM answers a JOIN teams t ON t.id = a.team_id") == [
         ("Wijkteam Zuid",)]
     finish(bot)
@@ -395,10 +398,8 @@ def test_invitation_never_on_the_tips_day(store: Store, tmp_path: Path) -> None:
     assert times["invite"] == datetime(2026, 7, 6, 9, 0, tzinfo=AMSTERDAM)  # Monday
     # `teamspiegel schedule` shows both, on different days
     db = tmp_path / "schedule.db"
-    subprocess.run([str(TEAMSPIEGEL), "team", "create", "Wijkteam Zuid"], env=env_for(db),
-                   cwd=tmp_path, capture_output=True, text=True, timeout=60, check=True)
-    out = subprocess.run([str(TEAMSPIEGEL), "schedule"], env=env_for(db), cwd=tmp_path,
-                         capture_output=True, text=True, timeout=60, check=True).stdout
+    cli(db, "team", "create", "Wijkteam Zuid")
+    out = cli(db, "schedule").stdout
     tips = re.findall(r"tip\s+\w+ (\d+ \w+ \d{4}) (\d\d:\d\d)", out)
     invite = re.search(r"10 vragen\s+\w+ (\d+ \w+ \d{4}) (\d\d:\d\d)", out)
     assert tips and invite, out
