@@ -16,10 +16,11 @@ from pathlib import Path
 from bot.channel import DeliveryKey
 from bot.content import get_content
 from bot.engine.core import Engine
-from bot.engine.messages import Incoming, Reply, reply_to_payload
+from bot.engine.messages import Reply, reply_to_payload
 from bot.schedule.dispatcher import Dispatcher
 from bot.schedule.tips import tip_replies
 from bot.store import Store
+from tests.people import Person
 
 PLATFORM = "matrix"
 USER = "@ann:example.org"
@@ -43,18 +44,15 @@ class RecordingSender:
 
 
 def say(engine: Engine, text: str, n: int) -> list[Reply]:
-    kind = "command" if text.startswith("!") else "text"
-    name, _, args = text[1:].partition(" ")
-    return engine.handle(Incoming(PLATFORM, USER, ROOM, kind, text=text, event_id=f"$in{n}",
-                                  command=name if kind == "command" else None,
-                                  args=args if kind == "command" else ""))
+    """Ann types ``text`` in her Matrix DM (event ``$in<n>``); ``/x`` is a command."""
+    return Person(engine, USER, platform=PLATFORM, chat=ROOM).type(text, event_id=f"$in{n}")
 
 
 def onboard(engine: Engine, store: Store) -> int:
     """Ann joins a team and stops at the first question of a theme."""
     team = store.create_team("Wijkteam Oost")
     code = store.create_invite(team)
-    steps = [f"!start {code}", "ja", "Professional", "Eén thema kiezen", "3"]
+    steps = [f"/start {code}", "ja", "Professional", "Eén thema kiezen", "3"]
     for n, text in enumerate(steps):
         replies = say(engine, text, n)
     assert "Vraag 1 van" in replies[-1].text
@@ -118,7 +116,7 @@ def test_without_the_tip_or_after_the_next_prompt_a_number_is_the_question_s(
     assert store.tip_reactions(team) == []
 
     deliver_tip(store, engine, team)
-    say(engine, "!menu", 11)  # a new prompt is shown: typed input is for that one now
+    say(engine, "/menu", 11)  # a new prompt is shown: typed input is for that one now
     say(engine, "Verder waar je was", 12)
     say(engine, "5", 13)
     assert store.tip_reactions(team) == []
