@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,7 +25,9 @@ from bot.schedule.planner import plan_due
 from bot.store import Store
 from bot.teamadmin import TEAMS_PER_DAY, AdminError, TeamAdmin
 from bot.teamadmin import install as install_team_admin
-from tests.test_reports_chat import PLATFORM, Person
+from tests.cli import clean_env, run_cli
+from tests.people import Person
+from tests.test_reports_chat import PLATFORM
 
 NOW = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)  # Monday, working time, 2026-Q2 open
 
@@ -272,10 +273,8 @@ def test_every_owner_operation_refused_for_a_non_owner_in_the_service(
 
 
 def cli(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEAMSPIEGEL_", "TELEGRAM_"))}
-    env["TEAMSPIEGEL_DB"] = str(db)
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], env=env,
-                          capture_output=True, text=True, timeout=120, cwd=db.parent)
+    """``teamspiegel ARGS`` on this database, in process (tests/cli.py)."""
+    return run_cli(*args, env=clean_env(db), cwd=db.parent)
 
 
 def test_cli_overview_cadence_and_nudge(tmp_path: Path) -> None:

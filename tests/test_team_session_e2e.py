@@ -26,6 +26,7 @@ import pytest
 from bot.store import Conversation, Store
 from tests.fakes.fake_bot_api import FakeBotAPI
 from tests.telegram_helpers import Person, db_rows
+from tests.waiting import PATIENCE
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -86,7 +87,7 @@ class Bot:
                                          env=_env(self.db, self.fake), stdout=log,
                                          stderr=subprocess.STDOUT)
         self.fake.wait_for(lambda: len(self.fake.calls("getUpdates")) > polls
-                           or self.proc.poll() is not None, timeout=60)
+                           or self.proc.poll() is not None, timeout=PATIENCE)
         assert self.proc.poll() is None, self.log.read_text()[-3000:]
 
     def kill(self) -> None:
