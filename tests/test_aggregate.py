@@ -200,13 +200,19 @@ def check_report(report: TeamReport, records, k, roles, viewer=None, everyone=()
                 assert not answers and cells[qkey].reason == NO_ANSWERS
             elif cell.reason == NO_ANSWERS:  # an announced zero: a fact about >= k people
                 assert not answers and cell.level in (LEVEL_THEME, LEVEL_QUESTION)
-                theme_key = (LEVEL_THEME, cell.period, cell.theme_id, None, None)
                 theme_qs = [key for key in truth if key[0] == LEVEL_QUESTION
                             and key[1] == cell.period and key[2] == cell.theme_id]
                 if not theme_qs:  # a whole theme nobody answered
                     assert cells[(LEVEL_TOTAL, cell.period, None, None, None)].shown
+                elif cell.level == LEVEL_THEME:  # an answered theme whose score items
+                    # were all announced empty: the score is an empty sum, no number of anyone
+                    answered_theme = {m for key in theme_qs for m, _ in truth[key]}
+                    assert len(others(answered_theme)) >= k
+                    score_qs = [c for c in cells.values() if c.level == LEVEL_QUESTION
+                                and c.period == cell.period and c.theme_id == cell.theme_id
+                                and (score is None or (c.theme_id, c.question_id) in score)]
+                    assert score_qs and all(c.reason == NO_ANSWERS for c in score_qs)
                 else:  # a question for everyone that nobody answered in an answered theme
-                    assert cells[theme_key].reason != NO_ANSWERS
                     assert (cell.theme_id, cell.question_id) in set(everyone)
                     answered_theme = {m for key in theme_qs for m, _ in truth[key]}
                     assert len(others(answered_theme)) >= k
@@ -864,3 +870,23 @@ def test_theme_scores_never_mix_directions():
     assert report.cell(LEVEL_QUESTION, p, "t2", "t2q1").mean == 5.0
     assert report.cell(LEVEL_TOTAL, p).mean == 4.0
     check_report(report, records, 3, None, score=score, total={"t1"})
+
+
+def test_a_theme_whose_score_items_were_all_announced_empty_is_empty_too():
+    """Found by the random teams above: three people answered only a scale item outside the
+    theme's score; the score item, asked to everyone, is announced as answered by nobody. The
+    theme's score is then an empty sum: it is announced too, never hidden as a derivable zero."""
+    period = "2026-Q3"
+    records = [AnswerRecord(m, TEAM, "t1", "t1q1", period, QUARTER_START[period], 1, None, False)
+               for m in (100, 101, 102)]
+    records.append(AnswerRecord(103, TEAM, "t0", "t0q0", period, QUARTER_START[period], 4, None,
+                                False))
+    # an earlier quarter in which the score item was answered (so the report knows it)
+    records.append(AnswerRecord(100, TEAM, "t1", "t1q0", "2026-Q2", QUARTER_START["2026-Q2"], 1,
+                                None, False))
+    everyone = score = {("t0", "t0q0"), ("t1", "t1q0")}
+    report = build_team_report(records, TEAM, k=3, everyone=everyone, score=score)
+    cells = {c.key: c for c in report.cells()}
+    assert cells[(LEVEL_QUESTION, period, "t1", "t1q0", None)].reason == NO_ANSWERS
+    assert cells[(LEVEL_THEME, period, "t1", None, None)].reason == NO_ANSWERS
+    check_report(report, records, 3, None, everyone=everyone, score=score)

@@ -132,7 +132,9 @@ Empty questions: the same holds for a question asked to every role that nobody a
 theme that at least ``k`` members (other than the viewer) answered (any of its scale items):
 nobody of them answered it, so it is marked ``NO_ANSWERS`` with its group cells and left out of
 its theme's equation (only when the caller names
-such questions in ``everyone``; a snapshot does, from the content). Otherwise a team that skips
+such questions in ``everyone``; a snapshot does, from the content). When that empties every
+score item of the theme, the theme's score is ``NO_ANSWERS`` too (and left out of the total):
+hiding it as "too few" would hide a zero anyone can add up from its announced items. Otherwise a team that skips
 one question would lose another question of the theme to suppression. A question addressed to
 some roles only keeps its protection: there a zero can be one person's.
 
@@ -808,6 +810,12 @@ def period_cells(
                 announce(qk)
             if empty_q:
                 q_by_theme[t] = [qk for qk in q_by_theme[t] if qk not in empty_q]
+                tk = (LEVEL_THEME, p, t, None, None)
+                if (t in scored and reasons[tk] != NO_SCORE
+                        and not any(data.in_score(qk[2], qk[3]) for qk in q_by_theme[t])):
+                    # every score item announced empty: so is the score (it would be a hidden
+                    # zero anyone could compute from its announced items)
+                    reasons[tk] = NO_ANSWERS
 
     equations: list[tuple[tuple, list[tuple]]] = []
     if role_keys:
