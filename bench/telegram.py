@@ -122,9 +122,12 @@ TOUR = [q for theme in PRAATPLAAT.themes for q in theme.questions if q.for_role(
 def question_text(i: int) -> str:
     q = TOUR[i]
     theme = PRAATPLAAT.theme_of(q.id)
+    if q.kind == "scale" and q.anchors is not None:
+        hint = T("scale_hint", low=q.anchors.low.lower(), high=q.anchors.high.lower())
+    else:
+        hint = T("text_hint")
     return "\n".join([T("question_progress", n=i + 1, total=len(TOUR), theme=theme.title), "",
-                      q.text, "", T("scale_hint", low=PRAATPLAAT.scale.low.lower(),
-                                    high=PRAATPLAAT.scale.high.lower())])
+                      q.ask, "", hint])
 
 
 def theme_intro(i: int) -> str:
@@ -253,10 +256,14 @@ async def run_teamspiegel(users: int, batch: int, workdir: Path, profile: bool =
 
 # -- the peer: ConversationHandler in memory ------------------------------------------------------
 
-S_CONSENT, S_ROLE, S_MENU, S_ASK, S_EXPLAIN, S_SHARE = range(6)
+S_CONSENT, S_ROLE, S_MENU, S_ASK, S_EXPLAIN, S_SHARE, S_TEXT = range(7)
 
 
-def _peer_application(stub: StubRequest) -> Application:
+def _peer_application(stub: StubRequest | None, builder: Any = None,
+                      persistent: bool = False) -> Application:
+    """PTB's ConversationHandler running the questionnaire. ``builder``: an
+    ``ApplicationBuilder`` to use instead of the stubbed one (bench/latency.py: real HTTP and
+    ``PicklePersistence``; the conversation is then persistent)."""
     answers: dict[int, list[dict]] = {}
 
     def kb(*pairs: tuple[str, str], row: bool = False) -> InlineKeyboardMarkup:
@@ -279,6 +286,9 @@ def _peer_application(stub: StubRequest) -> Application:
             return ConversationHandler.END
         if n == 0 or PRAATPLAAT.theme_of(TOUR[n - 1].id) != PRAATPLAAT.theme_of(TOUR[n].id):
             await update.effective_chat.send_message(theme_intro(n))
+        if TOUR[n].kind == "text":  # an open question: typed, no buttons
+            await update.effective_chat.send_message(question_text(n))
+            return S_TEXT
         await update.effective_chat.send_message(question_text(n), reply_markup=scale)
         return S_ASK
 
@@ -337,6 +347,11 @@ def _peer_application(stub: StubRequest) -> Application:
         context.user_data["i"] += 1
         return await ask(update, context)
 
+    async def open_answer(update: Update, context: Any) -> int:
+        answers.setdefault(update.effective_user.id, []).append({"text": update.message.text})
+        context.user_data["i"] += 1
+        return await ask(update, context)
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PTBUserWarning)  # per_message=False with callbacks
         conversation = ConversationHandler(
@@ -349,11 +364,16 @@ def _peer_application(stub: StubRequest) -> Application:
                 S_EXPLAIN: [CallbackQueryHandler(verder),
                           MessageHandler(filters.TEXT & ~filters.COMMAND, explanation)],
                 S_SHARE: [CallbackQueryHandler(share)],
+                S_TEXT: [MessageHandler(filters.TEXT & ~filters.COMMAND, open_answer)],
             },
             fallbacks=[],
+            name="tour", persistent=persistent,
         )
-    app = (Application.builder().token(TOKEN).request(stub).get_updates_request(StubRequest())
-           .updater(None).build())
+    if builder is None:
+        assert stub is not None
+        builder = (Application.builder().token(TOKEN).request(stub)
+                   .get_updates_request(StubRequest()).updater(None))
+    app = builder.build()
     app.add_handler(conversation)
     app.bot_data["answers"] = answers
     return app

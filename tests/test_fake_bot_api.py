@@ -267,6 +267,31 @@ async def test_rate_limit_refuses_the_31st_message_in_a_second(monkeypatch):
             await bot.send_message(501, "een")
 
 
+async def test_group_limit_refuses_the_21st_message_in_a_minute(monkeypatch):
+    monkeypatch.setenv("PTB_TIMEDELTA", "true")
+    with FakeBotAPI(per_group_per_minute=20) as fake:
+        async with make_bot(fake) as bot:
+            for _ in range(20):
+                await bot.send_message(-100, "teamoverleg")
+            with pytest.raises(RetryAfter) as flood:
+                await bot.send_message(-100, "te veel")
+            assert flood.value.retry_after >= dtm.timedelta(seconds=50)
+            await bot.send_message(-101, "een andere groep")
+            for _ in range(25):  # private chats have no per-minute limit
+                await bot.send_message(7, "prive")
+            assert [m.text for m in fake.sent_to(-100)].count("teamoverleg") == 20
+
+
+async def test_output_hook_sees_sends_and_edits(fake):
+    seen: list[tuple[str, object, int]] = []
+    fake.on_output = lambda method, chat, msg: seen.append((method, chat, msg["message_id"]))
+    async with make_bot(fake) as bot:
+        sent = await bot.send_message(42, "vraag")
+        await bot.edit_message_text("vraag (beantwoord)", chat_id=42, message_id=sent.message_id)
+    assert seen == [("sendMessage", 42, sent.message_id),
+                    ("editMessageText", 42, sent.message_id)]
+
+
 async def test_many_concurrent_requests(fake):
     chats, per_chat = 500, 4
     url = f"{fake.base_url}{fake.token}/sendMessage"

@@ -246,12 +246,17 @@ class FakeBotAPI:
         *,
         rate_limit_per_second: int | None = None,
         per_chat_per_second: int | None = None,
+        per_group_per_minute: int | None = None,
         bot_username: str = "teamspiegel_test_bot",
         bot_first_name: str = "Teamspiegel",
     ):
         self.token, self.host, self.port = token, host, port
         self.rate_limit_per_second = rate_limit_per_second
         self.per_chat_per_second = per_chat_per_second
+        self.per_group_per_minute = per_group_per_minute
+        #: called as ``on_output(method, chat_id, message)`` in the server's thread after the bot
+        #: sent or edited a message (a benchmark's simulated people react to it there)
+        self.on_output: Callable[[str, ChatId, dict], None] | None = None
         bot_id = token.split(":", 1)[0]
         self.bot_user = {"id": int(bot_id) if bot_id.isdigit() else 123, "is_bot": True,
                          "first_name": bot_first_name, "username": bot_username}
@@ -432,6 +437,9 @@ class FakeBotAPI:
             if chat_id is not None and method != "sendChatAction":
                 self._check_rate_limit(chat_id)
             result = self._handlers[method](params, files)
+        if self.on_output is not None and isinstance(result, dict) and method.startswith(
+                ("send", "edit")):
+            self.on_output(method, chat_id, result)
         if fault and fault.delay and fault.deliver_first:
             await asyncio.sleep(fault.delay)
         return result
@@ -479,11 +487,15 @@ class FakeBotAPI:
             self._blocked.difference_update(_chat_key(c) for c in chat_ids)
 
     def set_rate_limit(self, per_second: int | None = None,
-                       per_chat_per_second: int | None = None) -> None:
+                       per_chat_per_second: int | None = None,
+                       per_group_per_minute: int | None = None) -> None:
         """Sliding one-second windows over calls that carry a chat_id (not
-        sendChatAction). Calls over the limit get 429 and are not delivered."""
+        sendChatAction), and a sliding one-minute window per group (negative chat id), as
+        Telegram's 20 messages per minute in a group. Calls over a limit get 429 and are not
+        delivered."""
         with self._cond:
             self.rate_limit_per_second, self.per_chat_per_second = per_second, per_chat_per_second
+            self.per_group_per_minute = per_group_per_minute
 
     def clear_faults(self) -> None:
         with self._cond:
@@ -509,15 +521,17 @@ class FakeBotAPI:
         now = time.monotonic()
         windows = []
         if self.rate_limit_per_second:
-            windows.append((self._global_window, self.rate_limit_per_second))
+            windows.append((self._global_window, self.rate_limit_per_second, 1.0))
         if self.per_chat_per_second:
-            windows.append((self._chat_windows[chat_id], self.per_chat_per_second))
-        for window, limit in windows:
-            while window and window[0] <= now - 1.0:
+            windows.append((self._chat_windows[chat_id], self.per_chat_per_second, 1.0))
+        if self.per_group_per_minute and isinstance(chat_id, int) and chat_id < 0:
+            windows.append((self._group_windows[chat_id], self.per_group_per_minute, 60.0))
+        for window, limit, span in windows:
+            while window and window[0] <= now - span:
                 window.popleft()
             if len(window) >= limit:
-                raise _flood(window[0] + 1.0 - now)
-        for window, _ in windows:
+                raise _flood(window[0] + span - now)
+        for window, _, _ in windows:
             window.append(now)
 
     # ------------------------------------------------------------------ Bot API methods
@@ -1153,6 +1167,8 @@ class FakeBotAPI:
             self._global_window: collections.deque[float] = collections.deque()
             self._chat_windows: collections.defaultdict[ChatId, collections.deque[float]] = (
                 collections.defaultdict(collections.deque))
+            self._group_windows: collections.defaultdict[ChatId, collections.deque[float]] = (
+                collections.defaultdict(collections.deque))
             self._poll_generation = getattr(self, "_poll_generation", 0)
             self._file_counter = self._callback_counter = 0
             self._poll_counter = 0
@@ -1210,7 +1226,8 @@ class FakeBotAPI:
         POST   /_control/faults    add_fault kwargs ({"status": 429, "count": 3,
                                    "retry_after": 2, "method": "sendMessage"}), and/or
                                    {"blocked_chats": [..]}, {"unblocked_chats": [..]},
-                                   {"rate_limit_per_second": 30, "per_chat_per_second": 1}
+                                   {"rate_limit_per_second": 30, "per_chat_per_second": 1,
+                                   "per_group_per_minute": 20}
         DELETE /_control/faults    clear_faults()
         POST   /_control/reset     reset()
         """
@@ -1253,10 +1270,12 @@ class FakeBotAPI:
             body = dict(await request.json())
             self.block_chat(*body.pop("blocked_chats", []))
             self.unblock_chat(*body.pop("unblocked_chats", []))
-            if {"rate_limit_per_second", "per_chat_per_second"} & body.keys():
+            if {"rate_limit_per_second", "per_chat_per_second",
+                    "per_group_per_minute"} & body.keys():
                 self.set_rate_limit(
                     body.pop("rate_limit_per_second", self.rate_limit_per_second),
-                    body.pop("per_chat_per_second", self.per_chat_per_second))
+                    body.pop("per_chat_per_second", self.per_chat_per_second),
+                    body.pop("per_group_per_minute", self.per_group_per_minute))
             if body:
                 self.add_fault(**body)
             return ok(True)
