@@ -34,6 +34,7 @@ Scenarios (both run for both sides):
     .venv/bin/python bench/latency.py --quick         # small smoke run (~1 minute)
     .venv/bin/python bench/latency.py --scenarios capacity --people 1000 --steps 12
     .venv/bin/python bench/latency.py --no-peer --json out.json
+    .venv/bin/python bench/latency.py --py-spy /tmp/prof   # py-spy (PyPI) profile of each bot
 
 Run from the repository root with the project's venv. The load average is printed: on a busy
 machine compare with the peer's figures of the same run, not with earlier runs.
@@ -266,7 +267,8 @@ def bot_command(side: str, workdir: Path, fake: FakeBotAPI, limits: bool
     return cmd + (["--peer-limits"] if limits else []), env
 
 
-def run_side(side: str, scenario: Scenario, workdir: Path, seed: int) -> SideResult:
+def run_side(side: str, scenario: Scenario, workdir: Path, seed: int,
+             py_spy: Path | None = None) -> SideResult:
     limits = dict(rate_limit_per_second=30, per_chat_per_second=1, per_group_per_minute=20
                   ) if scenario.limits else {}
     invite = seed_db(workdir / "teamspiegel.db") if side == "teamspiegel" else "peer-invite"
@@ -284,6 +286,13 @@ def run_side(side: str, scenario: Scenario, workdir: Path, seed: int) -> SideRes
             time.sleep(0.5)  # start-up work (command menus, owed replies) out of the figures
             calls0 = len(fake.calls())
             crowd = Crowd(fake, scenario, invite, seed)
+            spy = None
+            if py_spy is not None:  # a sampling profile of the bot under load (collapsed stacks)
+                spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record",
+                                        "--pid", str(proc.pid), "--format", "raw", "--rate",
+                                        "200", "--nonblocking", "-o",
+                                        str(py_spy.with_suffix(f".{side}.{scenario.name}.txt"))],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             cpu0 = cpu_seconds(proc.pid)
             crowd.begin()
             limit = scenario.ramp + scenario.steps * (scenario.think[1] + 30) + crowd.stuck_after
@@ -293,6 +302,9 @@ def run_side(side: str, scenario: Scenario, workdir: Path, seed: int) -> SideRes
                 if time.monotonic() - crowd.first_action > limit:
                     break
             cpu = cpu_seconds(proc.pid) - cpu0
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)
+                spy.wait(60)
             fake.on_output = None
             calls = fake.calls()[calls0:]
         finally:
@@ -429,6 +441,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--tmp", type=Path)
+    parser.add_argument("--py-spy", type=Path, help="profile the bots with py-spy (PyPI) into "
+                        "PATH.<side>.<scenario>.txt (collapsed stacks)")
     parser.add_argument("--peer-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--peer-state", help=argparse.SUPPRESS)
     parser.add_argument("--peer-limits", action="store_true", help=argparse.SUPPRESS)
@@ -443,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     for scenario in scenarios(args):
         for side in sides:
             with tempfile.TemporaryDirectory(prefix="teamspiegel-latency-", dir=args.tmp) as tmp:
-                result = run_side(side, scenario, Path(tmp), args.seed)
+                result = run_side(side, scenario, Path(tmp), args.seed, args.py_spy)
             results.append(result)
             print(f"{scenario.name} / {side}: {result.answers} answers, {result.rate:.1f}/s, "
                   f"p50 {result.latency_ms['p50']:.0f} ms, p95 {result.latency_ms['p95']:.0f} ms, "

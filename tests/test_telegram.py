@@ -26,7 +26,7 @@ from bot.transports.telegram import (
     split_text,
 )
 from tests.fakes.fake_bot_api import FakeBotAPI
-from tests.telegram_helpers import Person, settings_for
+from tests.telegram_helpers import TIMEOUT, Person, settings_for
 
 USER = 4242
 STALE = load_dialogues().text("stale_button")
@@ -211,7 +211,10 @@ async def test_button_press_edits_message_and_removes_keyboard(fake, person, sto
     assert question.buttons() == [["1", "2", "3", "4", "5"]]
     assert "1 = helemaal niet, 5 = helemaal wel" in question.text
     await person.press("4")
-    [edited] = [m for m in person.messages() if m.message_id == question.message_id]
+    assert person.last().text.startswith("Wil je dit toelichten?")  # the reply comes first
+    # the edit is cosmetic: it follows the reply, in a slot no reply needs
+    [edited] = await fake.wait_for_async(lambda: [
+        m for m in person.messages() if m.message_id == question.message_id and m.edits], TIMEOUT)
     assert edited.text == question.text + "\n\n✅ Jouw keuze: 4"
     assert edited.reply_markup is None and edited.edits == 1
     assert person.last().text.startswith("Wil je dit toelichten?")
@@ -256,13 +259,16 @@ async def test_media_gets_a_friendly_dutch_answer_and_state_is_kept(person, stor
         before.state, before.prompt_seq, before.context)
 
 
-async def test_typed_answer_closes_the_old_keyboard(person, team):
+async def test_typed_answer_closes_the_old_keyboard(fake, person, team):
     await onboard(person, team[1])
     menu = person.keyboard_message()
     await person.say("2")  # the menu's second option (always the whole round), typed
-    old = [m for m in person.messages() if m.message_id == menu.message_id][0]
-    assert old.reply_markup is None  # no second live keyboard in the chat
     assert person.keyboard_message().buttons() == [["1", "2", "3", "4", "5"]]
+    # after the reply (cosmetic, in a slot no reply needs): no second live keyboard
+    await fake.wait_for_async(lambda: [m for m in person.messages()
+                                       if m.message_id == menu.message_id][0].edits, TIMEOUT)
+    old = [m for m in person.messages() if m.message_id == menu.message_id][0]
+    assert old.reply_markup is None
 
 
 async def test_tip_button_from_a_scheduled_message_is_accepted(fake, transport, person, store,
@@ -276,7 +282,8 @@ async def test_tip_button_from_a_scheduled_message_is_accepted(fake, transport, 
                                                        source_line="Bron"), is_group=False)
     scale = person.keyboard_message()
     await person.press("4")
-    edited = [m for m in person.messages() if m.message_id == scale.message_id][0]
+    [edited] = await fake.wait_for_async(lambda: [
+        m for m in person.messages() if m.message_id == scale.message_id and m.edits], TIMEOUT)
     assert edited.reply_markup is None and edited.text.endswith("✅ Jouw keuze: 4")
     assert person.last().text.startswith("Dank je!")
     [reaction] = store.tip_reactions(team[0])

@@ -123,7 +123,9 @@ async def test_a_press_that_stored_nothing_is_not_shown_as_accepted(fake, tmp_pa
         blocker.execute("COMMIT")  # the database is back: the same press goes through
         await fake.wait_for_async(
             lambda: all(u["update_id"] != update_id for u in fake.pending_updates()), 60)
-        shown = next(m for m in person.messages() if m.message_id == question.message_id)
+        shown = await fake.wait_for_async(lambda: next(  # cosmetic: after the reply
+            (m for m in person.messages() if m.message_id == question.message_id and m.edits),
+            None), 30)
         assert shown.text.endswith("✅ Jouw keuze: 4") and not shown.callback_data()
         assert person.last().text.startswith("Wil je dit toelichten?")
         assert store._all("SELECT scale FROM answers") == [{"scale": 4}]

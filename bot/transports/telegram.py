@@ -10,8 +10,11 @@ confirms a batch to Telegram (``offset``) as soon as it is queued, so a crash wo
 that were fetched but not yet handled. Here a batch is confirmed only after every update in it was
 handled: the turns are committed in one transaction (``Engine.handle_many``, group commit: one
 fsync per batch) and the replies sent. A crash anywhere before that re-delivers the batch, and the
-engine drops the updates it already committed (so nothing is stored twice; the replies of a turn
-committed in the last milliseconds before a crash are not re-sent, /verder shows the question).
+engine drops the updates it already committed (so nothing is stored twice; a committed turn owes
+its replies in the store until they arrived, so the person gets the current question again at
+the next start). A chat's replies leave in the order of its turns, one message a second per chat
+(Telegram's limit). The cosmetic edits (the pressed choice, an old keyboard) do not hold the
+batch: they run after it, in slots no reply needs, and are dropped when none comes soon.
 Webhook mode answers Telegram's POST only after the update was handled, for the same reason.
 
 Limits Telegram imposes and that are handled here: 4,096 characters per message (split on
@@ -22,6 +25,7 @@ number), 1,024 characters of caption.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import logging
 import secrets
@@ -102,6 +106,16 @@ MEMBER_COUNT_TTL = 60.0
 MAX_TRACKED_KEYBOARDS = 100_000
 #: replies owed longer than this (their delivery gave up) are paid with the current prompt
 OWED_SWEEP_SECONDS = 60.0
+#: HTTP connections to the Bot API. httpcore checks every pooled connection on every request
+#: (quadratic in the pool's size), so PTB's default of 256 cost more CPU than the sends
+#: themselves under load; requests beyond this wait for a free connection (POOL_TIMEOUT)
+CONNECTIONS = 16
+POOL_TIMEOUT = 30.0
+#: a cosmetic edit ("✅ Jouw keuze", removing an old keyboard) waits at most this long for a
+#: slot that no reply needs, then is dropped
+COSMETIC_PATIENCE = 10.0
+#: per-chat budgets kept before idle ones are dropped
+MAX_CHAT_BUDGETS = 10_000
 MEDIA_KINDS = (
     # order matters: an animation message also carries a document
     "animation", "photo", "sticker", "voice", "audio", "video", "video_note", "document",
@@ -526,7 +540,9 @@ class TelegramTransport:
         self.webhook_secret: str | None = _setting(settings, "telegram_webhook_secret")
         install_redaction(token, self.webhook_secret)
         if application is None:
-            builder = Application.builder().token(token).updater(None).concurrent_updates(False)
+            builder = (Application.builder().token(token).updater(None)
+                       .concurrent_updates(False).connection_pool_size(CONNECTIONS)
+                       .pool_timeout(POOL_TIMEOUT))
             timeout = _setting(settings, "telegram_timeout")
             if timeout:
                 builder = builder.read_timeout(float(timeout)).write_timeout(float(timeout))
@@ -551,6 +567,12 @@ class TelegramTransport:
         #: the request rate of this bot account, shared by replies (first) and the outbox
         self.budget = budget or PlatformBudget(
             float(_setting(settings, "rate_global_per_second", 30.0)))
+        #: Telegram's limit per chat (one message a second): a turn's second message waits for
+        #: its chat's next slot instead of drawing a 429 that pauses every chat
+        self.chat_rate = float(_setting(settings, "rate_chat_per_second", 1.0))
+        self._chat_budgets: dict[str, PlatformBudget] = {}
+        #: deliveries in progress, per chat (a chat's replies leave in the order of its turns)
+        self._chat_tasks: dict[str, asyncio.Task[None]] = {}
         #: turns whose replies arrived, told to the engine in small batches
         self._paid = PaidReplies(lambda ids: engine.replies_delivered(PLATFORM, ids))
         #: update ids of failed turns whose error message was shown (not shown twice)
@@ -632,6 +654,7 @@ class TelegramTransport:
                 pass
             self._poll_task = None
             await self._confirm()
+        await self._drain()
         if self._webhook_runner is not None:
             await self._webhook_runner.cleanup()
             self._webhook_runner = None
@@ -773,6 +796,8 @@ class TelegramTransport:
     async def process_updates(self, updates: Sequence[Update]) -> int | None:
         """Handle a batch: translate every update (through PTB's handlers), commit all turns
         in one transaction, then send the replies (chats in parallel, each chat in order).
+        The cosmetic edits of the batch (the pressed choice, old keyboards) are left to run
+        after it, in slots no reply needs (:meth:`_tidy_later`).
 
         Returns the id of the first update whose turn could not be stored because the store was
         unavailable (it must not be confirmed: Telegram delivers it again), else None. Every
@@ -867,18 +892,56 @@ class TelegramTransport:
     async def _deliver_chat(self, jobs: list[_Job]) -> None:
         chat_id = jobs[0].incoming.chat_id
         self._delivering.add(chat_id)
+        cosmetic: list[Callable[[], Awaitable[None]]] = []
         try:
             for job in jobs:
                 try:
-                    if await self._deliver(job):
+                    if await self._deliver(job, cosmetic):
                         self._paid.add(job.incoming.event_id)
                 except Exception:
                     log.exception("sending a reply failed")
         finally:
             self._delivering.discard(chat_id)
+        if cosmetic:
+            self._tidy_later(chat_id, cosmetic)
 
-    async def _deliver(self, job: _Job) -> bool:
-        """Send one turn's replies; True when they all arrived (or the chat is gone)."""
+    def _tidy_later(self, chat_id: str, edits: list[Callable[[], Awaitable[None]]]) -> None:
+        """Run a chat's cosmetic edits in the background, after the chat's earlier ones: the
+        next batch does not wait for them (they only take slots no reply needs)."""
+        before = self._chat_tasks.get(chat_id)
+
+        async def run() -> None:
+            if before is not None:
+                await asyncio.wait([before])
+            for edit in edits:
+                try:
+                    await edit()
+                except Exception:
+                    log.exception("tidying up a chat failed")
+
+        task = asyncio.create_task(run())
+        self._chat_tasks[chat_id] = task
+
+        def done(task: asyncio.Task[None]) -> None:
+            if self._chat_tasks.get(chat_id) is task:
+                del self._chat_tasks[chat_id]
+
+        task.add_done_callback(done)
+
+    async def _drain(self, timeout: float = 5.0) -> None:
+        """Wait (up to ``timeout`` s) for the cosmetic edits under way, then drop the rest."""
+        tasks = list(self._chat_tasks.values())
+        if tasks:
+            _done, pending = await asyncio.wait(tasks, timeout=timeout)
+            for task in pending:
+                task.cancel()
+
+    async def _deliver(self, job: _Job,
+                       cosmetic: list[Callable[[], Awaitable[None]]] | None = None) -> bool:
+        """Send one turn's replies; True when they all arrived (or the chat is gone).
+        ``cosmetic``: edits that only tidy up (the pressed choice, an old keyboard) are added
+        here to be done after the replies; without it they are done at once."""
+        later: list[Callable[[], Awaitable[None]]] = [] if cosmetic is None else cosmetic
         query, replies, inc = job.query, job.replies, job.incoming
         failed = next((r for r in replies if r.failed), None)
         if failed is not None:
@@ -890,10 +953,18 @@ class TelegramTransport:
             if job.replies and not notices and not inc.is_group:
                 if inc.prompt_token is not None:  # the pressed keyboard was the open one
                     self._open_keyboard.pop(inc.chat_id, None)
-                await self._show_choice(query)
+                message = query.message
+                if isinstance(message, Message):
+                    if self._open_keyboard.get(str(message.chat.id)) == message.message_id:
+                        del self._open_keyboard[str(message.chat.id)]
+                    later.append(lambda: self._show_choice(query))
+        arrived = True
         if replies:
-            return await self._send(inc.chat_id, replies, user_id=inc.user_id)
-        return True
+            arrived = await self._send(inc.chat_id, replies, user_id=inc.user_id, later=later)
+        if cosmetic is None:
+            for tidy in later:
+                await tidy()
+        return arrived
 
     async def _deliver_failure(self, job: _Job, failed: Reply) -> bool:
         """A turn that stored nothing: no "✅ Jouw keuze", the keyboard stays, the person reads
@@ -905,15 +976,48 @@ class TelegramTransport:
         await self._send(job.incoming.chat_id, [failed], user_id=job.incoming.user_id)
         return False
 
+    def _chat_budget(self, chat_id: str) -> PlatformBudget:
+        budget = self._chat_budgets.get(chat_id)
+        if budget is None:
+            if len(self._chat_budgets) >= MAX_CHAT_BUDGETS:  # forget chats with no slot ahead
+                now = self.budget.now()
+                self._chat_budgets = {c: b for c, b in self._chat_budgets.items()
+                                      if b.ready_at() > now}
+            budget = self._chat_budgets[chat_id] = PlatformBudget(self.chat_rate)
+        return budget
+
     async def _call(self, make: Callable[[], Awaitable[T]], what: str, *,
-                    paced: bool = True) -> T:
-        """One Bot API call of a reply: the shared budget (ahead of broadcasts) and the
-        channel's retry policy; raises the channel's errors when it gives up."""
+                    paced: bool = True, chat: str | None = None) -> T:
+        """One Bot API call of a reply: the chat's slot (one a second), then the shared budget
+        (ahead of broadcasts) and the channel's retry policy; raises the channel's errors when
+        it gives up."""
         def resent() -> None:
             self.reply_resends += 1
 
-        return await call_with_retries(lambda: translated(make), what=what,
+        async def attempt() -> T:
+            if chat is not None and paced:
+                await self._chat_budget(chat).acquire()
+            return await translated(make)
+
+        return await call_with_retries(attempt, what=what,
                                        budget=self.budget if paced else None, on_resend=resent)
+
+    async def _spare_slot(self, chat_id: str) -> bool:
+        """Wait for a slot of the chat and of the platform that no reply reserved (like a
+        broadcast); False when none came within COSMETIC_PATIENCE (the edit is dropped)."""
+        budget, chat = self.budget, self._chat_budget(chat_id)
+        deadline = budget.now() + COSMETIC_PATIENCE
+        while True:
+            now = budget.now()
+            at = max(budget.ready_at(), chat.ready_at(), now)
+            if at > deadline:
+                return False
+            if at > now:
+                await asyncio.sleep(at - now)
+                continue
+            budget.take(now)
+            chat.take(now)
+            return True
 
     async def _answer(self, query: CallbackQuery, notice: str | None) -> None:
         try:
@@ -923,13 +1027,12 @@ class TelegramTransport:
             log.info("answerCallbackQuery failed: %s", type(exc).__name__)
 
     async def _show_choice(self, query: CallbackQuery) -> None:
-        """Edit the message whose button was pressed: show the choice, remove the keyboard."""
+        """Edit the message whose button was pressed: show the choice, remove the keyboard
+        (cosmetic: in a slot no reply needs, dropped when none comes soon)."""
         message = query.message
         if not isinstance(message, Message):
             return
         chat_id = str(message.chat.id)
-        if self._open_keyboard.get(chat_id) == message.message_id:
-            del self._open_keyboard[chat_id]
         label = None
         for row in (message.reply_markup.inline_keyboard if message.reply_markup else ()):
             for button in row:
@@ -939,15 +1042,19 @@ class TelegramTransport:
             if message.text and label:
                 text = f"{message.text}\n\n{self.engine.text('chosen', label=label)}"
                 if _u16(text) <= TEXT_LIMIT:
-                    await self._call(lambda: message.edit_text(text, reply_markup=None), "edit")
+                    if await self._spare_slot(chat_id):
+                        await translated(lambda: message.edit_text(text, reply_markup=None))
                     return
-            if message.reply_markup:
-                await self._call(lambda: message.edit_reply_markup(reply_markup=None), "edit")
+            if message.reply_markup and await self._spare_slot(chat_id):
+                await translated(lambda: message.edit_reply_markup(reply_markup=None))
         except DeliveryError as exc:
             log.info("could not mark the chosen answer: %s", type(exc).__name__)
 
-    async def _send(self, chat_id: str, replies: list[Reply], *, user_id: str) -> bool:
-        """Send replies to a person; True when all arrived (or the chat is gone for good)."""
+    async def _send(self, chat_id: str, replies: list[Reply], *, user_id: str,
+                    later: list[Callable[[], Awaitable[None]]] | None = None) -> bool:
+        """Send replies to a person; True when all arrived (or the chat is gone for good).
+        ``later``: where removing the previous prompt's keyboard goes (after the replies);
+        without it that is done before the new prompt."""
         username = self._username
         refused: set[str] = set()
         for reply in replies:
@@ -961,10 +1068,16 @@ class TelegramTransport:
             # a new prompt: the previous one's buttons are stale (not so for a side trip's,
             # which ends by going back to that prompt)
             if reply.is_prompt and not reply.side_trip:
-                await self._close_keyboard(target)
+                old = self._open_keyboard.pop(str(target), None)
+                if old is not None:
+                    if later is None:
+                        await self._close_keyboard(target, old)
+                    else:
+                        later.append(functools.partial(self._close_keyboard, target, old))
             try:
                 sent = await send_reply(self.bot, target, reply, username=username,
-                                        call=lambda make: self._call(make, "a reply"))
+                                        call=lambda make, target=target: self._call(
+                                            make, "a reply", chat=str(target)))
             except Unreachable:
                 if str(target) == str(user_id):  # their private chat, not a group
                     log.info("chat %s blocked the bot: member marked unreachable", target)
@@ -1024,13 +1137,11 @@ class TelegramTransport:
         async with self._lock:
             await self._pay_owed(older_than=self.owed_sweep_seconds)
 
-    async def _close_keyboard(self, chat_id: str) -> None:
-        """Remove the keyboard of the previous prompt (answered by typing, not a button)."""
-        message_id = self._open_keyboard.pop(str(chat_id), None)
-        if message_id is None:
-            return
+    async def _close_keyboard(self, chat_id: str, message_id: int) -> None:
+        """Remove the keyboard of the previous prompt (answered by typing, not a button);
+        cosmetic: in a slot no reply needs, dropped when none comes soon, never retried."""
         try:
-            await self.budget.acquire()
-            await self.bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
+            if await self._spare_slot(str(chat_id)):
+                await self.bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
         except tg_error.TelegramError:
-            pass  # already gone or not modified: fine (cosmetic: never retried)
+            pass  # already gone or not modified: fine
