@@ -116,6 +116,11 @@ POOL_TIMEOUT = 30.0
 COSMETIC_PATIENCE = 10.0
 #: per-chat budgets kept before idle ones are dropped
 MAX_CHAT_BUDGETS = 10_000
+#: a chat's slots are this much wider than Telegram's second: requests arrive with jitter, and a
+#: 429 pauses every chat
+CHAT_MARGIN = 0.1
+#: cosmetic edits take at most this share of the platform's rate, so the replies keep room
+COSMETIC_SHARE = 1 / 3
 MEDIA_KINDS = (
     # order matters: an animation message also carries a document
     "animation", "photo", "sticker", "voice", "audio", "video", "video_note", "document",
@@ -571,6 +576,7 @@ class TelegramTransport:
         #: its chat's next slot instead of drawing a 429 that pauses every chat
         self.chat_rate = float(_setting(settings, "rate_chat_per_second", 1.0))
         self._chat_budgets: dict[str, PlatformBudget] = {}
+        self._cosmetic = PlatformBudget(self.budget.per_second * COSMETIC_SHARE)
         #: deliveries in progress, per chat (a chat's replies leave in the order of its turns)
         self._chat_tasks: dict[str, asyncio.Task[None]] = {}
         #: turns whose replies arrived, told to the engine in small batches
@@ -983,7 +989,8 @@ class TelegramTransport:
                 now = self.budget.now()
                 self._chat_budgets = {c: b for c, b in self._chat_budgets.items()
                                       if b.ready_at() > now}
-            budget = self._chat_budgets[chat_id] = PlatformBudget(self.chat_rate)
+            budget = self._chat_budgets[chat_id] = PlatformBudget(self.chat_rate,
+                                                                  margin=CHAT_MARGIN)
         return budget
 
     async def _call(self, make: Callable[[], Awaitable[T]], what: str, *,
@@ -1004,19 +1011,20 @@ class TelegramTransport:
 
     async def _spare_slot(self, chat_id: str) -> bool:
         """Wait for a slot of the chat and of the platform that no reply reserved (like a
-        broadcast); False when none came within COSMETIC_PATIENCE (the edit is dropped)."""
-        budget, chat = self.budget, self._chat_budget(chat_id)
+        broadcast), within the cosmetic share of the rate; False when none came within
+        COSMETIC_PATIENCE (the edit is dropped)."""
+        budget, chat, share = self.budget, self._chat_budget(chat_id), self._cosmetic
         deadline = budget.now() + COSMETIC_PATIENCE
         while True:
             now = budget.now()
-            at = max(budget.ready_at(), chat.ready_at(), now)
+            at = max(budget.ready_at(), chat.ready_at(), share.ready_at(), now)
             if at > deadline:
                 return False
             if at > now:
                 await asyncio.sleep(at - now)
                 continue
-            budget.take(now)
-            chat.take(now)
+            for each in (budget, chat, share):
+                each.take(now)
             return True
 
     async def _answer(self, query: CallbackQuery, notice: str | None) -> None:
