@@ -74,9 +74,11 @@ from bot.store import Store  # noqa: E402
 PLATFORM = "telegram"
 TEXT_ANSWER = "We hebben elke week een casusoverleg met de wijkcoach en dat werkt goed."
 EXPLANATION = "Soms lastig door wisselende bezetting."
-TARGET_CPU_US = 30.0
+#: issue 15 (release 0.4): engine CPU beyond the commit and group-commit throughput
+TARGET_CPU_US = 60.0
+TARGET_GROUP_TPS = 20_000.0
+#: issue 2 (still reported): durable turns/s near the raw floor, and against the in-memory peer
 TARGET_FLOOR_RATIO = 1.2
-TARGET_GROUP_TPS = 30_000.0
 TARGET_PEER_RATIO = 3.0
 
 
