@@ -119,8 +119,12 @@ MAX_CHAT_BUDGETS = 10_000
 #: a chat's slots are this much wider than Telegram's second: requests arrive with jitter, and a
 #: 429 pauses every chat
 CHAT_MARGIN = 0.1
-#: cosmetic edits take at most this share of the platform's rate, so the replies keep room
-COSMETIC_SHARE = 1 / 3
+#: cosmetic edits take at most this share of the platform's rate, so the replies keep room (with
+#: every edit sent, 200 people answering every 5-20 s need more than Telegram's 30/s)
+COSMETIC_SHARE = 1 / 6
+#: the platform budget's margin below Telegram's 30/s: requests reach Telegram with jitter, and
+#: one 429 pauses every chat for at least a second (2% drew 429s under load)
+GLOBAL_MARGIN = 0.04
 MEDIA_KINDS = (
     # order matters: an animation message also carries a document
     "animation", "photo", "sticker", "voice", "audio", "video", "video_note", "document",
@@ -571,7 +575,7 @@ class TelegramTransport:
         self._sender: TelegramSender | None = None
         #: the request rate of this bot account, shared by replies (first) and the outbox
         self.budget = budget or PlatformBudget(
-            float(_setting(settings, "rate_global_per_second", 30.0)))
+            float(_setting(settings, "rate_global_per_second", 30.0)), margin=GLOBAL_MARGIN)
         #: Telegram's limit per chat (one message a second): a turn's second message waits for
         #: its chat's next slot instead of drawing a 429 that pauses every chat
         self.chat_rate = float(_setting(settings, "rate_chat_per_second", 1.0))
