@@ -581,8 +581,15 @@ class TelegramTransport:
         self.chat_rate = float(_setting(settings, "rate_chat_per_second", 1.0))
         self._chat_budgets: dict[str, PlatformBudget] = {}
         self._cosmetic = PlatformBudget(self.budget.per_second * COSMETIC_SHARE)
-        #: deliveries in progress, per chat (a chat's replies leave in the order of its turns)
+        #: cosmetic edits in progress, per chat (after the chat's earlier ones)
         self._chat_tasks: dict[str, asyncio.Task[None]] = {}
+        #: reply deliveries in progress, per chat (a chat's replies leave in its turns' order)
+        self._chat_delivery: dict[str, asyncio.Task[None]] = {}
+        #: polling: ids of updates whose turns are committed and not yet confirmed, and those of
+        #: them whose replies are still on their way (the offset never passes one of those)
+        self._seen: set[int] = set()
+        self._undelivered: set[int] = set()
+        self._progress = asyncio.Event()
         #: turns whose replies arrived, told to the engine in small batches
         self._paid = PaidReplies(lambda ids: engine.replies_delivered(PLATFORM, ids))
         #: update ids of failed turns whose error message was shown (not shown twice)
@@ -663,6 +670,7 @@ class TelegramTransport:
             except Exception:  # logged by the loop itself
                 pass
             self._poll_task = None
+            await self._finish_deliveries()
             await self._confirm()
         await self._drain()
         if self._webhook_runner is not None:
@@ -686,12 +694,28 @@ class TelegramTransport:
 
     # -- fetching updates ------------------------------------------------------------------
 
+    def _confirmable(self) -> int | None:
+        """The offset to confirm: below the first update whose replies are on their way."""
+        if self._undelivered:
+            return min(self._undelivered)
+        if self._seen:
+            return max(max(self._seen) + 1, self._offset or 0)
+        return self._offset
+
     async def _poll_loop(self) -> None:
+        """Fetch, commit, deliver, in a pipeline: while a batch's replies are on their way
+        (paced per chat), the next batch is fetched and committed. The offset sent to Telegram
+        never passes an update whose replies have not arrived, so a crash re-delivers it (and
+        the engine drops it as already handled); the updates fetched again meanwhile are
+        skipped here."""
         backoff = 1.0
         while not self._stopping:
+            offset = self._confirmable()
+            busy = bool(self._undelivered)
+            self._progress.clear()
             try:
                 self._fetch = asyncio.ensure_future(self.bot.get_updates(
-                    offset=self._offset, timeout=int(self.poll_timeout),
+                    offset=offset, timeout=0 if busy else int(self.poll_timeout),
                     allowed_updates=ALLOWED_UPDATES))
                 try:
                     updates = await self._fetch
@@ -717,28 +741,69 @@ class TelegramTransport:
                 await self._pause(backoff)
                 backoff = min(backoff * 2, 30.0)
                 continue
-            if not updates:
+            self._offset = offset  # confirmed with that call
+            if offset is not None:
+                self._seen = {i for i in self._seen if i >= offset}
+            new = [u for u in updates if u.update_id not in self._seen]
+            if not new:
                 backoff = 1.0
+                if busy:  # replies on their way: look again when one arrived, or soon
+                    try:
+                        await asyncio.wait_for(self._progress.wait(), 0.05)
+                    except TimeoutError:
+                        pass
+                    continue
                 await self._sweep_owed()
                 continue
             try:
-                retry_from = await self.process_updates(updates)
+                batch, retry_from = await self._commit(new)
             except Exception:
                 # nothing was committed: do not confirm, fetch the same batch again
-                log.exception("handling %d Telegram updates failed; retrying", len(updates))
+                log.exception("handling %d Telegram updates failed; retrying", len(new))
                 await self._pause(backoff)
                 backoff = min(backoff * 2, 30.0)
                 continue
+            done = [u.update_id for u in new if retry_from is None or u.update_id < retry_from]
+            self._seen.update(done)
+            self._deliver_in_background(batch, set(done))
             if retry_from is not None:
                 # the store could not take these turns (it said so in the log, once): confirm
                 # what went before, fetch the rest again after a pause
-                self._offset = retry_from
                 await self._pause(backoff)
                 backoff = min(backoff * 2, 30.0)
                 continue
             backoff = 1.0
-            self._offset = updates[-1].update_id + 1
             await self._sweep_owed()
+
+    def _deliver_in_background(self, batch: list[_Job], ids: set[int]) -> None:
+        """Start a batch's deliveries; its update ids count as undelivered until they end."""
+        if not batch:
+            return
+        self._undelivered |= ids
+        gathered = asyncio.gather(*self._start_delivery(batch))
+
+        def done(future: asyncio.Future[Any]) -> None:
+            self._undelivered -= ids
+            self._paid.flush()
+            self._progress.set()
+            if not future.cancelled() and future.exception() is not None:
+                log.error("delivering replies failed: %s", type(future.exception()).__name__)
+
+        gathered.add_done_callback(done)
+
+    async def _finish_deliveries(self, timeout: float = 30.0) -> None:
+        """Wait (up to ``timeout`` s) for the replies on their way; what is left stays owed."""
+        tasks = list(self._chat_delivery.values())
+        if tasks:
+            _done, pending = await asyncio.wait(tasks, timeout=timeout)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+        self._paid.flush()
+        offset = self._confirmable()
+        if offset is not None:
+            self._offset = offset
 
     async def _pause(self, seconds: float) -> None:
         deadline = asyncio.get_running_loop().time() + seconds
@@ -805,14 +870,25 @@ class TelegramTransport:
 
     async def process_updates(self, updates: Sequence[Update]) -> int | None:
         """Handle a batch: translate every update (through PTB's handlers), commit all turns
-        in one transaction, then send the replies (chats in parallel, each chat in order).
-        The cosmetic edits of the batch (the pressed choice, old keyboards) are left to run
-        after it, in slots no reply needs (:meth:`_tidy_later`).
+        in one transaction, then send the replies (chats in parallel, each chat in order) and
+        return when they were sent. The cosmetic edits of the batch (the pressed choice, old
+        keyboards) are left to run after it, in slots no reply needs (:meth:`_tidy_later`).
 
         Returns the id of the first update whose turn could not be stored because the store was
         unavailable (it must not be confirmed: Telegram delivers it again), else None. Every
         committed turn records that its replies are owed until they arrived (see
         :meth:`Engine.owed_prompts <bot.engine.core.Engine.owed_prompts>`)."""
+        batch, retry_from = await self._commit(updates)
+        if batch:
+            try:
+                await asyncio.gather(*self._start_delivery(batch))
+            finally:
+                self._paid.flush()
+        return retry_from
+
+    async def _commit(self, updates: Sequence[Update]) -> tuple[list[_Job], int | None]:
+        """Translate and commit a batch (group commit); the jobs and the first update id whose
+        turn the store could not take (see :meth:`process_updates`)."""
         async with self._lock:
             batch: list[_Job] = []
             self._batch = batch
@@ -822,27 +898,35 @@ class TelegramTransport:
             finally:
                 self._batch = None
             if not batch:
-                return None
+                return [], None
             if len(batch) == 1:
                 results = [self.engine.handle(batch[0].incoming, owe=True)]
             else:
                 results = self.engine.handle_many([job.incoming for job in batch], owe=True)
             for job, replies in zip(batch, results, strict=True):
                 job.replies = replies
-            by_chat: dict[str, list[_Job]] = defaultdict(list)
-            for job in batch:
-                by_chat[job.incoming.chat_id].append(job)
-            try:
-                if len(by_chat) == 1:
-                    await self._deliver_chat(batch)
-                else:
-                    await asyncio.gather(*(self._deliver_chat(jobs) for jobs in by_chat.values()))
-            finally:
-                self._paid.flush()
-            for job in batch:
-                if any(r.failed == "retry" for r in job.replies):
-                    return job.update_id
-            return None
+        retry_from = next((job.update_id for job in batch
+                           if any(r.failed == "retry" for r in job.replies)), None)
+        return batch, retry_from
+
+    def _start_delivery(self, batch: list[_Job]) -> list[asyncio.Task[None]]:
+        """One task per chat, each after that chat's delivery still on its way."""
+        by_chat: dict[str, list[_Job]] = defaultdict(list)
+        for job in batch:
+            by_chat[job.incoming.chat_id].append(job)
+        tasks = []
+        for chat_id, jobs in by_chat.items():
+            before = self._chat_delivery.get(chat_id)
+            task = asyncio.create_task(self._deliver_chat(jobs, after=before))
+            self._chat_delivery[chat_id] = task
+
+            def done(task: asyncio.Task[None], chat_id: str = chat_id) -> None:
+                if self._chat_delivery.get(chat_id) is task:
+                    del self._chat_delivery[chat_id]
+
+            task.add_done_callback(done)
+            tasks.append(task)
+        return tasks
 
     async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         incoming = incoming_from_update(update, self._username)
@@ -899,7 +983,10 @@ class TelegramTransport:
 
     # -- delivering ----------------------------------------------------------------------------
 
-    async def _deliver_chat(self, jobs: list[_Job]) -> None:
+    async def _deliver_chat(self, jobs: list[_Job], after: asyncio.Task[None] | None = None
+                            ) -> None:
+        if after is not None:
+            await asyncio.wait([after])  # its errors were logged where they happened
         chat_id = jobs[0].incoming.chat_id
         self._delivering.add(chat_id)
         cosmetic: list[Callable[[], Awaitable[None]]] = []
@@ -1120,7 +1207,8 @@ class TelegramTransport:
         except Exception as exc:  # the store is unavailable (it said so): next time
             log.debug("owed replies not readable: %s", type(exc).__name__)
             return 0
-        owed = [o for o in owed if o.chat_id not in self._delivering]
+        owed = [o for o in owed
+                if o.chat_id not in self._delivering and o.chat_id not in self._chat_delivery]
         if not owed:
             return 0
         log.info("sending %d owed replies (their turns were stored, the replies never arrived)",
