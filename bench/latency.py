@@ -5,8 +5,9 @@ one real ``teamspiegel run`` process, next to python-telegram-bot's ``Conversati
 N simulated people do the tour at once: ``/start <invite>``, consent, role, "whole tour", then
 scale answers, "Verder" or a typed explanation, "share". Each person reads the bot's prompt,
 thinks (a uniform random time) and answers it: presses a button of the prompt's keyboard (a
-random score on a 1..5 scale, else the first button; half of the explanation prompts get a typed
-text instead). The people live in the fake server's own thread: the fake calls them back when
+random score on a 1..5 scale; "tour", "ja" or "professional" where offered, else the first
+button; half of the explanation prompts get a typed text instead). ``LATENCY_TRACE=1`` prints
+every message a person receives, with the time since their answer. The people live in the fake server's own thread: the fake calls them back when
 the bot sends or edits a message (``FakeBotAPI.on_output``), so nothing polls.
 
 Figures per side:
@@ -73,6 +74,9 @@ TOKEN = "7000015:AAHx-bench-latency-token-abcdefghijk"
 FIRST_USER = 730_000_000
 EXPLANATION = "We overleggen te weinig met beleid, maar in het team lukt het goed."
 TEXT_HINT = "Typ je antwoord. Met /overslaan sla je deze vraag over."  # texts.yaml: text_hint
+#: button values a person prefers where a prompt offers them
+PREFERRED = ("tour", "ja", "professional")
+TRACE = bool(os.environ.get("LATENCY_TRACE"))
 #: a person who waits this long for a prompt gives up (counted as stuck)
 STUCK_SECONDS = 60.0
 
@@ -178,6 +182,9 @@ class Crowd:
         if person is None or person.acted is None:
             return
         now = time.monotonic()
+        if TRACE:
+            print(f"{now - person.acted:7.3f} {method} {chat_id} "
+                  f"{(message.get('text') or '')[:40]!r}", flush=True)
         if not person.first_seen:
             person.first_seen = True
             self.firsts.append(now - person.acted)
@@ -207,8 +214,9 @@ class Crowd:
             return
         if values == [str(n) for n in range(1, 6)]:
             pick = buttons[self.random.randrange(5)]
-        else:
-            pick = buttons[0]
+        else:  # the whole tour from the menu, "yes" where asked, else the first button
+            wanted = next((v for v in PREFERRED if v in values), values[0])
+            pick = buttons[values.index(wanted)]
         self.fake.push_callback(person.user_id, pick["callback_data"], message_id=message_id)
 
     def _done(self, person: Person) -> None:

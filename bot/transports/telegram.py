@@ -119,6 +119,9 @@ MAX_CHAT_BUDGETS = 10_000
 #: a chat's slots are this much wider than Telegram's second: requests arrive with jitter, and a
 #: 429 pauses every chat
 CHAT_MARGIN = 0.1
+#: while replies are on their way, new updates are looked for this often (seconds): the
+#: unconfirmed updates make every getUpdates return at once, so it cannot long-poll then
+BUSY_POLL = 0.1
 #: cosmetic edits take at most this share of the platform's rate, so the replies keep room (with
 #: every edit sent, 200 people answering every 5-20 s need more than Telegram's 30/s)
 COSMETIC_SHARE = 1 / 6
@@ -749,7 +752,7 @@ class TelegramTransport:
                 backoff = 1.0
                 if busy:  # replies on their way: look again when one arrived, or soon
                     try:
-                        await asyncio.wait_for(self._progress.wait(), 0.05)
+                        await asyncio.wait_for(self._progress.wait(), BUSY_POLL)
                     except TimeoutError:
                         pass
                     continue
