@@ -34,7 +34,8 @@ def test_welcome_names_the_configured_controller_retention_and_k(tmp_path, dialo
     assert "Verantwoordelijk: Gemeente Zaandam, privacy@zaandam.nl." in welcome
     assert "Na 2 jaar wis ik ze." in welcome
     assert "minstens 4 mensen" in welcome
-    assert "elke maand een tip" in welcome  # the messages the bot will send
+    assert "elke maand een tip" in welcome  # the messages the bot will send, every kind
+    assert "seintje van je teamleider" in welcome and "de stemvraag" in welcome
     assert "/privacy" in welcome and "{" not in welcome
 
 
