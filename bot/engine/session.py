@@ -199,6 +199,18 @@ def _scale_options(labels: tuple[str, str] | None) -> list[tuple[str, str]]:
     return out
 
 
+def _question_items(q: Any) -> list[Item]:
+    """A question as conversation items: a vote for a scale question (the closed part of a
+    two-part question) and its follow-up as a prompt; an open question as a prompt."""
+    if q.kind == "scale" and q.anchors is not None:
+        labels = (q.anchors.low, q.anchors.high)
+        items = [_vote_item(q.ask, _scale_options(labels), q.id, labels=labels)]
+        if q.follow_up:
+            items.append(Item("prompt", {"text": q.follow_up}, q.id))
+        return items
+    return [Item("prompt", {"text": q.text}, q.id)]
+
+
 def theme_subject(engine: TurnEngine, theme: Any) -> Subject:
     """A Praatplaat theme: its intro and source, a vote per scale question (the closed part of a
     two-part question), its open questions and follow-ups as prompts, and the calendar quote
@@ -214,13 +226,7 @@ def theme_subject(engine: TurnEngine, theme: Any) -> Subject:
     tip = tip_for(engine.content, theme.id)
     quote_done = tip is None
     for q in theme.questions:
-        if q.kind == "scale" and q.anchors is not None:
-            labels = (q.anchors.low, q.anchors.high)
-            items.append(_vote_item(q.ask, _scale_options(labels), q.id, labels=labels))
-            if q.follow_up:
-                items.append(Item("prompt", {"text": q.follow_up}, q.id))
-        else:
-            items.append(Item("prompt", {"text": q.text}, q.id))
+        items += _question_items(q)
         if tip is not None and not quote_done and any(i.kind == "vote" for i in items):
             quote = "\n".join([
                 engine.text("session_quote_title", month=tip.month_name, title=tip.title),
@@ -278,13 +284,7 @@ def case_subject(engine: TurnEngine, team_id: int, rest: str) -> Subject | None:
     items = [Item("intro", {"text": "\n\n".join([*head, pack.source.attribution()])}, unit.id)]
     items += [Item("quote", {"text": q.shown()}, unit.id) for q in unit.quotes]
     for q in unit.questions:
-        if q.kind == "scale" and q.anchors is not None:
-            labels = (q.anchors.low, q.anchors.high)
-            items.append(_vote_item(q.ask, _scale_options(labels), q.id, labels=labels))
-            if q.follow_up:
-                items.append(Item("prompt", {"text": q.follow_up}, q.id))
-        else:
-            items.append(Item("prompt", {"text": q.text}, q.id))
+        items += _question_items(q)
     return Subject(f"case:{pack.id}:{unit.id}", unit.title, items)
 
 
