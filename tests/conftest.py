@@ -19,6 +19,9 @@ from bot.engine.flows import load_dialogues
 from bot.store import Store
 from tests.conftest_matrix import *  # noqa: F403  (synapse, matrix_users)
 
+#: the dashboard tests' fixtures: settings, clock, seeded, client
+pytest_plugins = ["tests.web_support"]
+
 #: fixtures that start real processes: a test using one is an end-to-end test
 E2E_FIXTURES = {"synapse", "matrix_users", "bots", "walked"}
 

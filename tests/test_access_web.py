@@ -6,19 +6,14 @@ are those of ``tests/test_web.py``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
 from starlette.testclient import TestClient
 
 from bot.config import Settings
 from bot.store import Store
-from bot.web import create_app
 from bot.web.auth import COOKIE_NAME
-from tests.test_web import (
-    SECRET,
+from tests.web_support import (
     START,
     Clock,
     Seed,
@@ -27,30 +22,7 @@ from tests.test_web import (
     csrf_of,
     link_path,
     login,
-    seed_dashboard,
 )
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(db_path=tmp_path / "web.db", secret_key=SECRET,
-                    web_url="https://dashboard.example")
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(START)
-
-
-@pytest.fixture
-def seeded(store: Store) -> Seed:
-    return seed_dashboard(store)
-
-
-@pytest.fixture
-def client(store: Store, settings: Settings, clock: Clock, seeded: Seed) -> Iterator[TestClient]:
-    with TestClient(create_app(store, settings, clock=clock), follow_redirects=False) as c:
-        yield c
 
 PAGES = ("/", "/team/{a}", "/team/{a}/thema/opdrachten", "/team/{a}/export.csv")
 

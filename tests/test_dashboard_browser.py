@@ -21,8 +21,8 @@ from bot.reports.export import export_columns
 from bot.store import Store
 from bot.web import create_app, create_login_link
 from tests.test_mirror_views import GAP, MirrorSeed, seed_mirror
-from tests.test_web import Seed, read_csv, seed_dashboard
 from tests.waiting import PATIENCE
+from tests.web_support import Seed, read_csv, seed_dashboard
 
 pytestmark = pytest.mark.slow
 

@@ -33,7 +33,7 @@ from bot.reports.chat import install
 from bot.store import Store
 from bot.web import create_app
 from tests.people import Person
-from tests.test_web import SECRET, Clock, login, nl_float, read_csv
+from tests.web_support import Clock, login, nl_float, read_csv
 
 PP = get_content().praatplaat
 START = datetime(2026, 4, 2, 9, 0, tzinfo=UTC)
@@ -112,12 +112,6 @@ def seed_mirror(store: Store) -> MirrorSeed:
 @pytest.fixture
 def mseed(store: Store) -> MirrorSeed:
     return seed_mirror(store)
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(db_path=tmp_path / "web.db", secret_key=SECRET,
-                    web_url="https://dashboard.example")
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from html import unescape
-from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
@@ -15,36 +14,17 @@ from bot.content import Pack, get_content
 from bot.packs import PackLibrary, choose_packs
 from bot.store import Store
 from bot.web import create_app
-from tests.test_web import (
-    SECRET,
-    START,
+from tests.web_support import (
     Clock,
     Seed,
     assert_page_is_clean,
     csrf_of,
     login,
-    seed_dashboard,
 )
 
 CONTENT = get_content()
 CASUS = CONTENT.pack("casus")
 assert isinstance(CASUS, Pack)
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(db_path=tmp_path / "web.db", secret_key=SECRET,
-                    web_url="https://dashboard.example")
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(START)
-
-
-@pytest.fixture
-def seeded(store: Store) -> Seed:
-    return seed_dashboard(store)
 
 
 @pytest.fixture

@@ -129,7 +129,7 @@ def test_dashboard_csv_and_xlsx(store: Store, tmp_path: Path,
                                 monkeypatch: pytest.MonkeyPatch) -> None:
     from bot.reports import export as report_export  # the dashboard's downloads use it too
     from bot.web import create_app
-    from tests.test_web import START, Clock, login, seed_dashboard
+    from tests.web_support import START, Clock, login, seed_dashboard
 
     seeded = seed_dashboard(store)
     settings = Settings(db_path=tmp_path / "web.db", secret_key="s" * 32,
