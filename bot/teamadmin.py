@@ -65,8 +65,9 @@ NAME_MAX = 60
 
 
 class AdminError(ValueError):
-    """A refusal or a bad value, in Dutch, for the person who asked (already audited). A
-    ValueError, so the chat (which does not import this module) can say it as it is."""
+    """A refusal or a bad value for the person who asked (already audited), in Dutch: a text of
+    ``dialogues/texts.yaml`` (the ``admin_*`` keys). A ValueError, so the chat (which does not
+    import this module) can say it as it is."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +105,7 @@ def parse_cadence(text: str) -> str:
     """"kwartaal", "halfjaar", "jaar", "uit" (or the keys) -> the key; AdminError otherwise."""
     key = _CADENCE_WORDS.get(" ".join(text.lower().split()))
     if key is None:
-        raise AdminError("Kies kwartaal, halfjaar, jaar of uit.")
+        raise AdminError(default_dialogues().text("admin_cadence_unknown"))
     return key
 
 
@@ -122,10 +123,9 @@ def parse_tip_slot(text: str) -> tuple[int | None, str | None]:
         elif word.isdigit() and day is None:
             day = int(word)
         elif word not in ("werkdag", "om", "de", "dag", "uur"):
-            raise AdminError("Schrijf de werkdag en de tijd, bijvoorbeeld: 3 14:30 (de derde "
-                             "werkdag van de maand om half drie).")
+            raise AdminError(default_dialogues().text("admin_tip_slot_example"))
     if day is None and at is None:
-        raise AdminError("Schrijf de werkdag en de tijd, bijvoorbeeld: 3 14:30.")
+        raise AdminError(default_dialogues().text("admin_tip_slot_missing"))
     return day, at
 
 
@@ -155,7 +155,7 @@ class TeamAdmin:
     def _team(self, team_id: int) -> dict[str, Any]:
         team = self.store.get_team(team_id)
         if team is None:
-            raise AdminError("Dat team bestaat niet.")
+            raise AdminError(default_dialogues().text("admin_no_team"))
         return team
 
     def _require(self, team_id: int, actor: int | None, what: str, *, owner: bool,
@@ -172,8 +172,8 @@ class TeamAdmin:
             with self.store.transaction():
                 self.store.audit(f"{what}:denied", actor=actor,
                                  team_id=team_id if team is not None else None, detail=via)
-            raise AdminError("Dat mag alleen een eigenaar van het team." if owner
-                             else "Dat mag alleen wie leesrecht op het team heeft.")
+            raise AdminError(default_dialogues().text(
+                "admin_owners_only" if owner else "admin_readers_only"))
         assert team is not None
         return team
 
@@ -189,22 +189,20 @@ class TeamAdmin:
         if actor is not None and not self.open_teams:
             with store.transaction():
                 store.audit("team_create:closed", actor=actor, detail=via)
-            raise AdminError("Nieuwe teams maakt de beheerder van deze bot. Vraag hem om een "
-                             "eigenaarsuitnodiging voor je team.")
+            raise AdminError(default_dialogues().text("admin_teams_closed"))
         if clean is None:
-            raise AdminError(f"Geef het team een naam van 2 tot {NAME_MAX} tekens, bijvoorbeeld: "
-                             "/nieuwteam Wijkteam Noord")
+            raise AdminError(default_dialogues().text("admin_team_name", most=NAME_MAX))
         with store.transaction():
             if actor is not None:
                 since = (self._now() - timedelta(days=1)).isoformat(timespec="seconds")
                 made = store.audit_count("team_create", actor=actor, since=since)
                 if made >= TEAMS_PER_DAY:
                     store.audit("team_create:too_many", actor=actor, detail=via)
-                    raise AdminError(f"Je maakte vandaag al {TEAMS_PER_DAY} teams. Morgen kan "
-                                     "het weer; of vraag de beheerder.")
+                    raise AdminError(default_dialogues().text("admin_too_many_teams",
+                                                              n=TEAMS_PER_DAY))
             if store.team_by_name(clean):
                 store.audit("team_create:exists", actor=actor, detail=via)
-                raise AdminError("Er is al een team met die naam. Kies een andere naam.")
+                raise AdminError(default_dialogues().text("admin_team_exists"))
             team_id = store.create_team(clean)
             store.create_invite(team_id)
             if actor is not None:
@@ -279,8 +277,7 @@ class TeamAdmin:
         self._require(team_id, actor, "invite_leader", owner=True, via=via)
         name = clean_label(label)
         if name is None:
-            raise AdminError("Geef een naam van hooguit 60 tekens, zodat je later weet wie het "
-                             "leesrecht heeft.")
+            raise AdminError(default_dialogues().text("admin_leader_label"))
         expires = self._now() + timedelta(days=days)
         with self.store.transaction():
             token = self.store.create_typed_invite(team_id, "leader", expires_at=expires,
@@ -299,8 +296,9 @@ class TeamAdmin:
             schedule = set_team_schedule(self.store, team_id, off=off, day=day, time=time,
                                          default=default)
         except ValueError as exc:
-            text = str(exc)
-            raise AdminError(text[0].upper() + text[1:] + ".") from None
+            reason = str(exc)  # the calendar's own Dutch words
+            raise AdminError(default_dialogues().text(
+                "admin_tip_schedule", reason=reason[:1].upper() + reason[1:])) from None
         with self.store.transaction():
             self.store.audit("tip_schedule", actor=actor, team_id=team_id,
                              detail=f"{via}: {schedule.to_json() or 'standaard'}")
@@ -345,8 +343,7 @@ class TeamAdmin:
             done = store.audit_seen("nudge", team_id=team_id, detail_prefix=f"{period} ")
             if done:
                 store.audit("nudge:again", actor=actor, team_id=team_id, detail=via)
-                raise AdminError("Deze ronde ging er al een seintje uit. Dat kan één keer per "
-                                 "ronde, zodat niemand zich opgejaagd voelt.")
+                raise AdminError(default_dialogues().text("admin_nudge_again"))
             quiet = (now - NUDGE_QUIET).isoformat(timespec="seconds")
             texts = default_dialogues()
             payload = json.dumps([reply_to_payload(Reply(
