@@ -1,9 +1,14 @@
 """Shared helpers for the Telegram tests: a simulated person talking to the bot through the
-fake Bot API, the application's settings pointed at it, and reading the bot's database."""
+fake Bot API, the application's settings pointed at it, the real bot process (``teamspiegel
+run``) against the fake, and reading the bot's database."""
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +17,63 @@ from tests.fakes.fake_bot_api import FakeBotAPI, SentMessage
 from tests.waiting import PATIENCE
 
 TIMEOUT = PATIENCE  # a bound for a broken bot, not a speed
+TEAMSPIEGEL = str(Path(sys.executable).with_name("teamspiegel"))
+
+
+def bot_env(db: Path, fake: FakeBotAPI | None = None, **extra: str) -> dict[str, str]:
+    """The environment of a bot process or CLI call on ``db``: none of the developer's
+    platform settings, plans once per start (no tick in the middle of a test), the fake's token
+    and URL when given, then ``extra`` (rate limits and the like)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("TELEGRAM_", "MATRIX_", "TEAMSPIEGEL_"))}
+    env.update(TEAMSPIEGEL_DB=str(db), PYTHONUNBUFFERED="1", TEAMSPIEGEL_TICK_SECONDS="3600")
+    if fake is not None:
+        env.update(TELEGRAM_BOT_TOKEN=fake.token, TELEGRAM_BASE_URL=fake.base_url)
+    env.update(extra)
+    return env
+
+
+class TelegramBot:
+    """``teamspiegel run`` in a subprocess against the fake Bot API; its log goes to ``log``."""
+
+    def __init__(self, db: Path, fake: FakeBotAPI, log: Path, **env: str) -> None:
+        self.db, self.fake, self.log, self.env = db, fake, log, env
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start it and wait until it asks for updates (ready)."""
+        polls = len(self.fake.calls("getUpdates"))
+        with open(self.log, "ab") as log:
+            # cwd: the temp dir, so no developer's .env is read
+            self.proc = subprocess.Popen([TEAMSPIEGEL, "run"], cwd=self.db.parent,
+                                         env=bot_env(self.db, self.fake, **self.env),
+                                         stdout=log, stderr=subprocess.STDOUT)
+        proc = self.proc
+        self.fake.wait_for(lambda: len(self.fake.calls("getUpdates")) > polls
+                           or proc.poll() is not None, timeout=PATIENCE)
+        assert proc.poll() is None, self.log.read_text()[-3000:]
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs (a crash)."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(PATIENCE)
+
+    def terminate(self) -> int:
+        """SIGTERM and its exit code."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(PATIENCE)
+
+    def cleanup(self) -> None:
+        """Never leave a bot process behind, whatever the test did: SIGTERM, then SIGKILL."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(PATIENCE)
 
 
 @dataclass

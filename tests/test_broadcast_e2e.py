@@ -22,11 +22,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
-import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -43,11 +41,11 @@ from bot.schedule.planner import iso, plan_due
 from bot.store import Conversation, Store
 from bot.transports.telegram import TelegramSender
 from tests.fakes.fake_bot_api import FakeBotAPI
+from tests.telegram_helpers import TEAMSPIEGEL, bot_env
 from tests.waiting import PATIENCE, wait_for_progress
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
-TEAMSPIEGEL = str(Path(sys.executable).with_name("teamspiegel"))
 TOKEN = "7000002:AAHx-broadcast-secret-token-abcdefghij"
 MEMBERS = 2_000
 FIRST_CHAT = 710_000_000  # private chat id = Telegram user id
@@ -118,16 +116,9 @@ def _plan(db: Path, members: int = MEMBERS) -> dict[int, int]:
 
 
 def _env(db: Path, fake: FakeBotAPI | None = None, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TELEGRAM_", "MATRIX_", "TEAMSPIEGEL_"))}
-    env.update(TEAMSPIEGEL_DB=str(db), PYTHONUNBUFFERED="1",
-               # plan once per start; fast limits so 2,000 messages take seconds
-               TEAMSPIEGEL_TICK_SECONDS="3600", TEAMSPIEGEL_RATE_GLOBAL="400",
-               TEAMSPIEGEL_RATE_CHAT="50")
-    if fake is not None:
-        env.update(TELEGRAM_BOT_TOKEN=fake.token, TELEGRAM_BASE_URL=fake.base_url)
-    env.update(extra)
-    return env
+    # fast limits so 2,000 messages take seconds
+    return bot_env(db, fake, **{"TEAMSPIEGEL_RATE_GLOBAL": "400", "TEAMSPIEGEL_RATE_CHAT": "50",
+                                **extra})
 
 
 def _start(db: Path, fake: FakeBotAPI, log: Path, **extra: str) -> subprocess.Popen[bytes]:

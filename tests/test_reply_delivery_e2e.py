@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.fake_bot_api import FakeBotAPI
-from tests.telegram_helpers import Person, db_rows
-from tests.test_telegram_e2e import TEAMSPIEGEL, BotProcess, _env, cli
+from tests.telegram_helpers import TEAMSPIEGEL, Person, TelegramBot, bot_env, db_rows
+from tests.test_telegram_e2e import cli
 from tests.waiting import PATIENCE
 
 pytestmark = pytest.mark.slow
@@ -45,7 +45,7 @@ async def test_a_reply_lost_in_a_crash_is_sent_after_the_restart(tmp_path: Path)
     cli(db, "team", "create", "Wijkteam Noord")
     token = cli(db, "team", "invite", "Wijkteam Noord").split(": ", 1)[1].split()[0]
     with FakeBotAPI(token=TOKEN) as fake:
-        bot = BotProcess(db, fake, log)
+        bot = TelegramBot(db, fake, log)
         person = Person(fake, USER)
         try:
             bot.start()
@@ -91,10 +91,10 @@ def test_a_second_bot_on_the_same_database_is_refused(tmp_path: Path) -> None:
     log = tmp_path / "bot.log"
     cli(db, "team", "create", "Wijkteam Noord")
     with FakeBotAPI(token=TOKEN) as fake:
-        first = BotProcess(db, fake, log)
+        first = TelegramBot(db, fake, log)
         try:
             first.start()
-            second = subprocess.run([TEAMSPIEGEL, "run"], cwd=tmp_path, env=_env(db, fake),
+            second = subprocess.run([TEAMSPIEGEL, "run"], cwd=tmp_path, env=bot_env(db, fake),
                                     capture_output=True, text=True, timeout=PATIENCE)
             assert second.returncode != 0
             assert "Er draait al een Teamspiegel op database" in second.stderr, second.stderr

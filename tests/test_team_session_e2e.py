@@ -14,10 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,12 +21,10 @@ import pytest
 
 from bot.store import Conversation, Store
 from tests.fakes.fake_bot_api import FakeBotAPI
-from tests.telegram_helpers import Person, db_rows
-from tests.waiting import PATIENCE
+from tests.telegram_helpers import Person, TelegramBot, db_rows
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
-TEAMSPIEGEL = str(Path(sys.executable).with_name("teamspiegel"))
 TOKEN = "7000003:AAHx-session-secret-token-abcdefghij"
 OWNER = 6100
 MEMBERS = [6101, 6102, 6103, 6104, 6105, 6106]
@@ -65,44 +59,8 @@ def _seed(db: Path) -> int:
         store.close()
 
 
-def _env(db: Path, fake: FakeBotAPI) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TELEGRAM_", "MATRIX_", "TEAMSPIEGEL_"))}
-    env.update(TEAMSPIEGEL_DB=str(db), PYTHONUNBUFFERED="1", TEAMSPIEGEL_TICK_SECONDS="3600",
-               TELEGRAM_BOT_TOKEN=fake.token, TELEGRAM_BASE_URL=fake.base_url,
-               # the group limit is the dispatcher's (tested there); here it only slows us down
-               TEAMSPIEGEL_RATE_GROUP_MINUTE="600", TEAMSPIEGEL_RATE_CHAT="20")
-    return env
-
-
-class Bot:
-    def __init__(self, db: Path, fake: FakeBotAPI, log: Path) -> None:
-        self.db, self.fake, self.log = db, fake, log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        polls = len(self.fake.calls("getUpdates"))
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen([TEAMSPIEGEL, "run"], cwd=self.db.parent,
-                                         env=_env(self.db, self.fake), stdout=log,
-                                         stderr=subprocess.STDOUT)
-        self.fake.wait_for(lambda: len(self.fake.calls("getUpdates")) > polls
-                           or self.proc.poll() is not None, timeout=PATIENCE)
-        assert self.proc.poll() is None, self.log.read_text()[-3000:]
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+#: the group limit is the dispatcher's (tested there); here it only slows us down
+FAST_GROUPS = {"TEAMSPIEGEL_RATE_GROUP_MINUTE": "600", "TEAMSPIEGEL_RATE_CHAT": "20"}
 
 
 async def _until(fake: FakeBotAPI, predicate, what: str) -> None:  # noqa: ANN001
@@ -161,7 +119,7 @@ async def test_a_team_conversation_with_private_votes_a_crash_and_a_native_poll(
     db = tmp_path / "teamspiegel.db"
     team = _seed(db)
     with FakeBotAPI(token=TOKEN) as fake:
-        bot = Bot(db, fake, tmp_path / "bot.log")
+        bot = TelegramBot(db, fake, tmp_path / "bot.log", **FAST_GROUPS)
         try:
             bot.start()
             # -- private votes, in a forum topic ----------------------------------------------
@@ -228,7 +186,7 @@ async def test_a_team_conversation_with_private_votes_a_crash_and_a_native_poll(
             assert "3: 3 · 4: 2 · 5 – Helemaal wel: 0 (5 stemmen)" in "\n".join(
                 _group_texts(fake, BIG_GROUP))
         finally:
-            bot.stop()
+            bot.cleanup()
     _no_member_id_in_session_tables(db)
     # the agreement is an action of the team, which the next monthly tip brings back
     store = Store(db)
@@ -265,7 +223,7 @@ async def test_a_dilemma_card_of_the_policy_pack_voted_in_the_group(tmp_path):
     finally:
         store.close()
     with FakeBotAPI(token=TOKEN) as fake:
-        bot = Bot(db, fake, tmp_path / "bot.log")
+        bot = TelegramBot(db, fake, tmp_path / "bot.log", **FAST_GROUPS)
         try:
             bot.start()
             await _group_command(fake, "/gesprek dilemma 1")
@@ -280,5 +238,5 @@ async def test_a_dilemma_card_of_the_policy_pack_voted_in_the_group(tmp_path):
             assert f"{dilemma.sides[0]}: 3 · {dilemma.sides[1]}: 1 (4 stemmen)" in text
             assert text.count("Samenvatting van het teamgesprek") == 1
         finally:
-            bot.stop()
+            bot.cleanup()
     _no_member_id_in_session_tables(db)

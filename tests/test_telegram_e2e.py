@@ -9,23 +9,19 @@ the re-delivered update is not handled twice. Then /vergeet, and a revoked invit
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bot.content import get_content
 from tests.fakes.fake_bot_api import FakeBotAPI
-from tests.telegram_helpers import Person, db_rows
+from tests.telegram_helpers import TEAMSPIEGEL, Person, TelegramBot, bot_env, db_rows
 from tests.waiting import PATIENCE
 
 pytestmark = pytest.mark.slow
 
-TEAMSPIEGEL = str(Path(sys.executable).with_name("teamspiegel"))
 TOKEN = "7000001:AAHx-e2e-secret-token-abcdefghijklmnop"
 USER, OTHER = 5001, 5002
 KILL_AFTER = 9  # questions answered before the crash
@@ -34,52 +30,9 @@ FOLLOW_UPS = tuple(q.follow_up for q in get_content().praatplaat.questions if q.
 
 def cli(db: Path, *args: str) -> str:
     out = subprocess.run([TEAMSPIEGEL, "--db", str(db), *args], capture_output=True, text=True,
-                         cwd=db.parent, timeout=PATIENCE, env=_env(db))
+                         cwd=db.parent, timeout=PATIENCE, env=bot_env(db))
     assert out.returncode == 0, out.stderr
     return out.stdout
-
-
-def _env(db: Path, fake: FakeBotAPI | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TELEGRAM_", "MATRIX_", "TEAMSPIEGEL_"))}
-    env.update(TEAMSPIEGEL_DB=str(db), PYTHONUNBUFFERED="1", TEAMSPIEGEL_TICK_SECONDS="3600")
-    if fake is not None:
-        env.update(TELEGRAM_BOT_TOKEN=fake.token, TELEGRAM_BASE_URL=fake.base_url)
-    return env
-
-
-class BotProcess:
-    def __init__(self, db: Path, fake: FakeBotAPI, log: Path) -> None:
-        self.db, self.fake, self.log = db, fake, log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        polls = len(self.fake.calls("getUpdates"))
-        with open(self.log, "ab") as log:
-            # cwd: the temp dir, so no developer's .env is read
-            env = _env(self.db, self.fake)
-            self.proc = subprocess.Popen([TEAMSPIEGEL, "run"], cwd=self.db.parent, env=env,
-                                         stdout=log, stderr=subprocess.STDOUT)
-        # ready once it asks for updates
-        self.fake.wait_for(lambda: len(self.fake.calls("getUpdates")) > polls
-                           or self.proc.poll() is not None, timeout=PATIENCE)
-        assert self.proc.poll() is None, self.log.read_text()[-3000:]
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(PATIENCE)
-
-    def cleanup(self) -> None:
-        """Never leave a bot process behind, whatever the test did."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(PATIENCE)
-
-    def terminate(self) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(PATIENCE)
 
 
 def _progress(text: str) -> tuple[int, int] | None:
@@ -128,7 +81,7 @@ async def test_whole_tour_with_a_crash_and_restart(tmp_path):
     cli(db, "team", "schedule", "Wijkteam Oost", "--off")
 
     with FakeBotAPI(token=TOKEN) as fake:
-        bot = BotProcess(db, fake, log)
+        bot = TelegramBot(db, fake, log)
         try:
             bot.start()
             person = Person(fake, USER)
@@ -197,7 +150,7 @@ async def test_whole_tour_with_a_crash_and_restart(tmp_path):
             bot.cleanup()
 
 
-async def _crash_and_restart(bot: BotProcess, fake: FakeBotAPI, person: Person) -> None:
+async def _crash_and_restart(bot: TelegramBot, fake: FakeBotAPI, person: Person) -> None:
     """SIGKILL right after a press was handled but before it was confirmed; then restart."""
     question = person.keyboard_message()
     # the bot is waiting in a long poll; the *next* getUpdates (the one that would confirm
