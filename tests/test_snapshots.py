@@ -46,6 +46,7 @@ from bot.store import LATEST, Store
 from bot.store.schema import migrate
 from tests.cli import run_cli
 from tests.test_flows import Chat
+from tests.web_support import Clock
 
 CONTENT = get_content()
 PP = CONTENT.praatplaat
@@ -53,14 +54,6 @@ TITLES = theme_titles(CONTENT)
 IN_Q3 = datetime(2026, 8, 10, 10, 0, tzinfo=UTC)
 AFTER_Q3 = datetime(2026, 10, 5, 10, 0, tzinfo=UTC)
 NUMBER = re.compile(r"\d,\d")  # a mean as the views write it
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
