@@ -79,7 +79,8 @@ async def test_a_reply_lost_in_a_crash_is_sent_after_the_restart(tmp_path: Path)
             # (the "✅ Jouw keuze" edit comes after a reply: cosmetic, lost with the crash)
             await person.press("Verder")  # and the person goes on from there
             assert person.last().text.startswith("Vraag 2 van"), person.transcript()
-            assert db_rows(db, "SELECT COUNT(*) FROM owed_replies") == [(0,)]
+            assert db_rows(db, "SELECT COUNT(*) FROM conversations WHERE owed_event IS NOT NULL") == [
+                (0,)]
             assert bot.terminate() == 0
         finally:
             bot.cleanup()

@@ -25,10 +25,10 @@ from bot.content import Content, get_content
 from bot.engine import access as _access  # noqa: F401  typed invites, the owners' flow
 from bot.engine import mirror as _mirror  # noqa: F401  the mirror, "Wat we ermee doen"
 from bot.engine import packs as _packs  # noqa: F401  content packs
+from bot.engine import replay, understand
 from bot.engine import rounds as _rounds  # noqa: F401  rounds, resuming, reviewing
 from bot.engine import session as _session  # noqa: F401  the team conversation
 from bot.engine import team as _team  # noqa: F401  team leaders' self-service
-from bot.engine import understand
 from bot.engine.actions import apply_edit
 from bot.engine.flows import Dialogues, StateSpec, load_dialogues
 from bot.engine.groups import handle_group
@@ -334,7 +334,11 @@ class Engine:
         self, inc: Incoming, later: list[Callable[[], object]], owe: bool = False
     ) -> list[Reply]:
         store = self.store
-        if inc.event_id and not store.claim_event(inc.platform, inc.event_id):
+        # a person's own turn on a platform with ordered event ids: the replay check rides in
+        # the conversation row (bot.engine.replay); everything else claims the event id
+        private = not inc.is_group and inc.kind not in ("undecryptable", "poll")
+        number = replay.ordered_id(inc.platform, inc.event_id) if private else None
+        if number is None and inc.event_id and not store.claim_event(inc.platform, inc.event_id):
             return []  # a replayed event
         if inc.kind == "undecryptable":
             return self._undecryptable(inc)
@@ -344,6 +348,12 @@ class Engine:
             return handle_group(self, inc)
         # the conversation is the sender's, never the room's (a room can change hands)
         conv = store.load_conversation(inc.platform, inc.user_id)
+        seen: replay.Verdict = "new"
+        if number is not None:
+            seen = replay.verdict(conv.recent_events if conv else None, number)
+            if seen == "replay" or (
+                    seen == "ask" and not store.claim_event(inc.platform, inc.event_id or "")):
+                return []  # a replayed event
         moved = False
         if conv is None:
             member_id = store.member_id(inc.platform, inc.user_id)
@@ -365,13 +375,18 @@ class Engine:
         if turn.forgotten:
             store.delete_conversation(conv.platform, inc.user_id)
             self._forget_model(conv.platform, inc.user_id)
+            if number is not None and seen != "ask":  # its window went with the conversation
+                store.claim_event(inc.platform, inc.event_id or "")
             return turn.replies
         if show_prompt and not turn.quiet:
             turn.replies.extend(self._render_prompt(turn))
-        if (conv.state, conv.prompt_seq) != before or conv.id is None or show_prompt or moved:
+        if number is not None:
+            conv.recent_events = replay.remember(conv.recent_events, number)
+        if owe and turn.replies and inc.event_id:
+            conv.owe = (inc.event_id, utcnow())  # written with the conversation
+        if ((conv.state, conv.prompt_seq) != before or conv.id is None or show_prompt or moved
+                or number is not None or conv.owe is not None):
             store.save_conversation(conv)
-        if owe and turn.replies and inc.event_id and conv.id is not None:
-            store.owe_reply(conv.id, inc.platform, inc.event_id, utcnow())
         return turn.replies
 
     def _undecryptable(self, inc: Incoming) -> list[Reply]:

@@ -67,6 +67,12 @@ class Conversation:
     member_unreachable: bool = False
     #: the sender's platform user id (the key); None: the member's user id, else ``chat_id``
     user_id: str | None = None
+    #: the ids of the last turns on a platform whose event ids are ordered (Telegram), newest
+    #: last, space-separated (see :mod:`bot.engine.replay`); None: not recorded yet
+    recent_events: str | None = None
+    #: set during a turn: ``(event_id, owed_at)`` of the turn whose replies are owed, written
+    #: with the conversation (see :mod:`bot.store.delivery`); None keeps the stored debt
+    owe: tuple[str, str] | None = None
 
 
 def _rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
@@ -94,6 +100,11 @@ class Store(OutboxQueries, DeliveryQueries, InsightQueries, AccessQueries,
         self.db = sqlite_utils.Database(conn)
         self._lock = threading.RLock()
         self._depth = 0
+        #: counts transactions begun (a prefetched read is valid in its transaction only)
+        self._tx = 0
+        #: (transaction, total changes, team id, published periods) read by the last
+        #: conversation load (see :meth:`_prefetched_periods`)
+        self._periods: tuple[int, int, int, frozenset[str]] | None = None
         #: a truncating WAL checkpoint could not finish yet (a reader held an old snapshot)
         self.checkpoint_pending = False
         self.migrated_from = current_version(self.db)
@@ -159,6 +170,7 @@ class Store(OutboxQueries, DeliveryQueries, InsightQueries, AccessQueries,
             except sqlite3.Error as exc:
                 self._note(exc)
                 raise
+            self._tx += 1
             self._depth = 1
             try:
                 yield
@@ -394,18 +406,40 @@ class Store(OutboxQueries, DeliveryQueries, InsightQueries, AccessQueries,
     # -- conversations --------------------------------------------------------------------
 
     def load_conversation(self, platform: str, user_id: str) -> Conversation | None:
-        """The conversation of a person (the sender), wherever they last talked to us."""
+        """The conversation of a person (the sender), wherever they last talked to us.
+
+        Inside a transaction the same statement also reads the published periods of the team
+        the conversation is in (``context.team_id``), for :meth:`closed_periods` in this turn
+        (see :meth:`_prefetched_periods`)."""
         row = self.conn.execute(
             """SELECT c.id, c.chat_id, c.member_id, c.state, c.context, c.prompt_seq,
-                      m.unreachable_at IS NOT NULL
+                      m.unreachable_at IS NOT NULL, c.recent_events,
+                      json_extract(c.context, '$.team_id'),
+                      (SELECT group_concat(s.period, ' ') FROM snapshots s
+                       WHERE s.team_id = json_extract(c.context, '$.team_id')
+                         AND s.kind = 'reflection')
                FROM conversations c LEFT JOIN members m ON m.id = c.member_id
                WHERE c.platform = ? AND c.user_id = ?""",
             (platform, user_id),
         ).fetchone()
         if row is None:
             return None
+        if self._depth and isinstance(row[8], int):
+            self._periods = (self._tx, self.conn.total_changes, row[8],
+                             frozenset(row[9].split(" ")) if row[9] else frozenset())
         return Conversation(row[0], platform, row[1], row[2], row[3], json.loads(row[4]), row[5],
-                            bool(row[6]), user_id)
+                            bool(row[6]), user_id, row[7])
+
+    def _prefetched_periods(self, team_id: int) -> frozenset[str] | None:
+        """The team's published periods as the conversation load read them, while that read
+        is still true: the same transaction (no other process can publish while it holds the
+        write lock) and nothing written since on this connection (a publish inside the turn);
+        else None and the caller asks the database."""
+        found = self._periods
+        if (found is not None and found[2] == team_id and found[0] == self._tx and self._depth
+                and found[1] == self.conn.total_changes):
+            return found[3]
+        return None
 
     def _conversation_user(self, conv: Conversation) -> str:
         if conv.user_id is None:
@@ -418,27 +452,45 @@ class Store(OutboxQueries, DeliveryQueries, InsightQueries, AccessQueries,
         return conv.user_id
 
     def save_conversation(self, conv: Conversation) -> None:
+        """Insert or update a conversation; ``conv.owe`` (when set) records its debt in the same
+        statement, and a None keeps the stored one."""
         context = _CONTEXT_JSON.encode(conv.context)
+        owed_event, owed_at = conv.owe or (None, None)
         if conv.id is None:
             cur = self.conn.execute(
                 """INSERT INTO conversations
-                   (platform, user_id, chat_id, member_id, state, context, prompt_seq, updated_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                   (platform, user_id, chat_id, member_id, state, context, prompt_seq, updated_at,
+                    recent_events, owed_event, owed_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT (platform, user_id) DO UPDATE SET chat_id = excluded.chat_id,
                    member_id = excluded.member_id, state = excluded.state,
                    context = excluded.context, prompt_seq = excluded.prompt_seq,
-                   updated_at = excluded.updated_at""",
+                   updated_at = excluded.updated_at,
+                   recent_events = COALESCE(excluded.recent_events, recent_events),
+                   owed_event = COALESCE(excluded.owed_event, owed_event),
+                   owed_at = COALESCE(excluded.owed_at, owed_at)""",
                 (conv.platform, self._conversation_user(conv), conv.chat_id, conv.member_id,
-                 conv.state, context, conv.prompt_seq, utcnow()),
+                 conv.state, context, conv.prompt_seq, utcnow(), conv.recent_events,
+                 owed_event, owed_at),
             )
             conv.id = int(cur.lastrowid or 0) or None
+        elif owed_event is None:
+            self.conn.execute(
+                """UPDATE conversations SET chat_id = ?, member_id = ?, state = ?, context = ?,
+                   prompt_seq = ?, updated_at = ?, recent_events = COALESCE(?, recent_events)
+                   WHERE id = ?""",
+                (conv.chat_id, conv.member_id, conv.state, context, conv.prompt_seq, utcnow(),
+                 conv.recent_events, conv.id),
+            )
         else:
             self.conn.execute(
                 """UPDATE conversations SET chat_id = ?, member_id = ?, state = ?, context = ?,
-                   prompt_seq = ?, updated_at = ? WHERE id = ?""",
+                   prompt_seq = ?, updated_at = ?, recent_events = COALESCE(?, recent_events),
+                   owed_event = ?, owed_at = ? WHERE id = ?""",
                 (conv.chat_id, conv.member_id, conv.state, context, conv.prompt_seq, utcnow(),
-                 conv.id),
+                 conv.recent_events, owed_event, owed_at, conv.id),
             )
+        conv.owe = None
 
     def delete_conversation(self, platform: str, user_id: str) -> None:
         self.conn.execute("DELETE FROM conversations WHERE platform = ? AND user_id = ?",
@@ -446,12 +498,13 @@ class Store(OutboxQueries, DeliveryQueries, InsightQueries, AccessQueries,
 
     def conversations_in_state(self, prefix: str) -> list[Conversation]:
         rows = self.conn.execute(
-            """SELECT id, platform, chat_id, member_id, state, context, prompt_seq, user_id
+            """SELECT id, platform, chat_id, member_id, state, context, prompt_seq, user_id,
+                      recent_events
                FROM conversations WHERE state LIKE ? || '%'""",
             (prefix,),
         ).fetchall()
-        return [Conversation(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], False, r[7])
-                for r in rows]
+        return [Conversation(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], False, r[7],
+                             r[8]) for r in rows]
 
     def member_conversation(self, member_id: int, platform: str) -> Conversation | None:
         row = self.conn.execute(
@@ -549,7 +602,8 @@ class Store(OutboxQueries, DeliveryQueries, InsightQueries, AccessQueries,
     ) -> None:
         """Insert or update one question's answer in a run; a None keeps the stored value.
 
-        An answer keeps the period it was first given in. A changed text is no longer shared
+        An answer keeps the period it was first given in; it is also its run's latest activity
+        (see :data:`bot.store.reflection.RUN_ACTIVITY`). A changed text is no longer shared
         (consent is asked again) and leaves published snapshots. ``pack``/``pack_version``:
         the pack the question belongs to, as it was when asked.
         """
@@ -571,7 +625,7 @@ class Store(OutboxQueries, DeliveryQueries, InsightQueries, AccessQueries,
         )
         if text is not None:
             self.drop_snapshot_texts(run_id, question_id, unless_text=text.strip())
-        self.conn.execute("UPDATE runs SET last_activity_at = ? WHERE id = ?", (now, run_id))
+        # the run's activity is this row's updated_at (bot.store.reflection.RUN_ACTIVITY)
 
     def set_answer_text(
         self, run_id: int, question_id: str, text: str | None, source_ref: str | None = None

@@ -3,9 +3,10 @@
 A turn is committed before its replies leave. Between the commit and the platform's answer a
 crash (or a platform that stays down) would leave the person without their next question, and a
 re-delivered update is dropped as a replay. So the turn's transaction also records that a reply
-is owed (``owed_replies``, one row per conversation: the newest turn replaces an older debt),
-and the transport deletes the row once the replies were delivered. At a restart the debts left
-are paid with the conversation's current prompt.
+is owed, in the conversation row the turn writes anyway (``conversations.owed_event`` and
+``owed_at``: one debt per conversation, the newest turn replaces an older one; see
+:meth:`bot.store.Store.save_conversation`), and the transport clears it once the replies were
+delivered. At a restart the debts left are paid with the conversation's current prompt.
 """
 
 from __future__ import annotations
@@ -27,13 +28,11 @@ class DeliveryQueries:
         raise NotImplementedError
 
     def owe_reply(self, conversation_id: int, platform: str, event_id: str, now: str) -> None:
-        """Inside a turn's transaction: this conversation's replies are not delivered yet."""
+        """Inside a turn's transaction: this conversation's replies are not delivered yet. (The
+        engine folds this into its conversation update: ``Conversation.owe``.)"""
         self.conn.execute(
-            """INSERT INTO owed_replies (conversation_id, platform, event_id, owed_at)
-               VALUES (?, ?, ?, ?) ON CONFLICT (conversation_id) DO UPDATE SET
-               platform = excluded.platform, event_id = excluded.event_id,
-               owed_at = excluded.owed_at""",
-            (conversation_id, platform, event_id, now),
+            "UPDATE conversations SET owed_event = ?, owed_at = ? WHERE id = ? AND platform = ?",
+            (event_id, now, conversation_id, platform),
         )
 
     def member_user_id(self, member_id: int) -> str | None:
@@ -44,7 +43,9 @@ class DeliveryQueries:
         return str(row[0]) if row else None
 
     def forget_owed(self, conversation_id: int) -> None:
-        self.conn.execute("DELETE FROM owed_replies WHERE conversation_id = ?", (conversation_id,))
+        self.conn.execute(
+            "UPDATE conversations SET owed_event = NULL, owed_at = NULL WHERE id = ?",
+            (conversation_id,))
 
     def replies_delivered(self, platform: str, event_ids: Sequence[str]) -> int:
         """The replies of these turns arrived: their debts are paid (a newer turn's debt, with
@@ -54,8 +55,8 @@ class DeliveryQueries:
             for i in range(0, len(event_ids), 500):
                 chunk = list(event_ids[i:i + 500])
                 n += self.conn.execute(
-                    f"""DELETE FROM owed_replies WHERE platform = ?
-                        AND event_id IN ({", ".join("?" * len(chunk))})""",
+                    f"""UPDATE conversations SET owed_event = NULL, owed_at = NULL
+                        WHERE platform = ? AND owed_event IN ({", ".join("?" * len(chunk))})""",
                     (platform, *chunk),
                 ).rowcount
         return n
@@ -63,16 +64,16 @@ class DeliveryQueries:
     def owed_replies(self, platform: str, *, before: str | None = None) -> list[dict[str, Any]]:
         """Debts of one platform (older than ``before``, when given), oldest first, with the
         conversation's person (``user_id``) and private chat (``chat_id``)."""
-        sql = """SELECT o.conversation_id, o.event_id, o.owed_at, c.chat_id, c.user_id
-                 FROM owed_replies o JOIN conversations c ON c.id = o.conversation_id
-                 WHERE o.platform = ?"""
+        sql = """SELECT id AS conversation_id, owed_event AS event_id, owed_at, chat_id, user_id
+                 FROM conversations WHERE platform = ? AND owed_event IS NOT NULL"""
         params: list[Any] = [platform]
         if before is not None:
-            sql += " AND o.owed_at < ?"
+            sql += " AND owed_at < ?"
             params.append(before)
-        cur = self.conn.execute(sql + " ORDER BY o.owed_at, o.conversation_id", params)
+        cur = self.conn.execute(sql + " ORDER BY owed_at, id", params)
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
     def owed_count(self) -> int:
-        return int(self.conn.execute("SELECT COUNT(*) FROM owed_replies").fetchone()[0])
+        return int(self.conn.execute(
+            "SELECT COUNT(*) FROM conversations WHERE owed_event IS NOT NULL").fetchone()[0])

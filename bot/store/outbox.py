@@ -26,6 +26,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
+from bot.store.reflection import RUN_ACTIVITY
+
 STATUSES = (
     "pending", "sending", "sent", "failed", "unreachable", "uncertain", "cancelled", "dropped",
 )
@@ -244,7 +246,8 @@ class OutboxQueries:
             params += plats
         return _dicts(self.conn.execute(
             f"""WITH {_PRIVATE_CHATS}
-                SELECT r.id AS run_id, r.member_id, r.team_id, r.last_activity_at,
+                SELECT r.id AS run_id, r.member_id, r.team_id,
+                       {RUN_ACTIVITY} AS last_activity_at,
                        p.platform, p.chat_id
                 FROM runs r
                 JOIN members mb ON mb.id = r.member_id
@@ -252,7 +255,7 @@ class OutboxQueries:
                 WHERE r.finished_at IS NULL
                   AND r.id = (SELECT MAX(r2.id) FROM runs r2
                               WHERE r2.member_id = r.member_id AND r2.finished_at IS NULL)
-                  AND r.last_activity_at <= ? AND r.last_activity_at >= ?
+                  AND {RUN_ACTIVITY} <= ? AND {RUN_ACTIVITY} >= ?
                   AND mb.reminders_off = 0 AND mb.unreachable_at IS NULL
                   AND (mb.paused_until IS NULL OR mb.paused_until <= ?) {where}
                   AND NOT EXISTS (
@@ -289,13 +292,13 @@ class OutboxQueries:
         activity after the reminder was planned, reminders of members who opted out, and every
         row of members who are paused or unreachable."""
         reminders = self.conn.execute(
-            """UPDATE outbox SET status = 'cancelled', last_error = 'niet meer nodig'
+            f"""UPDATE outbox SET status = 'cancelled', last_error = 'niet meer nodig'
                WHERE status = 'pending' AND kind = 'reminder' AND (
                    EXISTS (SELECT 1 FROM runs r
                            WHERE r.id = CAST(substr(outbox.period, 4,
                                                     instr(outbox.period, ':') - 4) AS INTEGER)
                              AND (r.finished_at IS NOT NULL
-                                  OR r.last_activity_at > outbox.created_at))
+                                  OR {RUN_ACTIVITY} > outbox.created_at))
                    OR EXISTS (SELECT 1 FROM members m
                               WHERE m.id = outbox.member_id AND m.reminders_off != 0))"""
         ).rowcount

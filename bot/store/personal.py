@@ -84,6 +84,10 @@ class PersonalDataQueries:
             rows = _dicts(self.conn.execute(
                 f"SELECT * FROM {_quote(ref.table)} WHERE {_quote(ref.column)} = ?",
                 (member_id,)))
+            if ref.table == "runs":  # a run's activity is derived (bot.store.reflection)
+                for row in rows:
+                    row["last_activity_at"] = self.run_activity(  # type: ignore[attr-defined]
+                        int(row["id"]))
             data.setdefault(ref.table, [])
             seen = {json.dumps(r, sort_keys=True, default=str) for r in data[ref.table]}
             data[ref.table] += [r for r in rows

@@ -10,6 +10,13 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+#: a run's last activity (SQL, for a run aliased ``r``): the stored ``last_activity_at`` (set
+#: when the run started or finished, or when an answer of it was kept in an earlier run's row)
+#: or its newest answer, whichever is later. An answer turn writes only its answer row; the run's
+#: activity is derived where it is read (reminders, /mijndata), not written every turn.
+RUN_ACTIVITY = ("MAX(r.last_activity_at, COALESCE((SELECT MAX(a.updated_at) FROM answers a "
+                "WHERE a.run_id = r.id), ''))")
+
 
 def _dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
     names = [d[0] for d in cursor.description]
@@ -61,8 +68,15 @@ class ReflectionQueries:
         return rows[0] if rows else None
 
     def touch_run(self, run_id: int, now: str) -> None:
-        """The run a person is walking saw activity (an answer kept in an earlier run's row)."""
+        """The run a person is walking saw activity (an answer kept in an earlier run's row;
+        an answer in its own row counts by itself: :data:`RUN_ACTIVITY`)."""
         self.conn.execute("UPDATE runs SET last_activity_at = ? WHERE id = ?", (now, run_id))
+
+    def run_activity(self, run_id: int) -> str | None:
+        """When a run last saw activity (:data:`RUN_ACTIVITY`)."""
+        row = self.conn.execute(
+            f"SELECT {RUN_ACTIVITY} FROM runs r WHERE r.id = ?", (run_id,)).fetchone()
+        return str(row[0]) if row else None
 
     def open_runs(self, member_id: int) -> list[dict[str, Any]]:
         return _dicts(self.conn.execute(

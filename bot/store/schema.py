@@ -540,11 +540,39 @@ def _v12_conversation(db: sqlite_utils.Database) -> None:
                "REFERENCES team_sessions(id) ON DELETE SET NULL")
 
 
+def _v14_engine(db: sqlite_utils.Database) -> None:
+    """A faster turn (release 0.4, issue 15): what every turn wrote into rows of its own now
+    rides in the conversation row the turn updates anyway.
+
+    - ``conversations.owed_event`` / ``owed_at``: the turn whose replies are not confirmed
+      delivered yet (was a row of ``owed_replies``, which is carried over and dropped); a
+      partial index finds the debts of a platform.
+    - ``conversations.recent_events``: the ids of the person's last turns on a platform whose
+      event ids are ordered (Telegram's update ids), newest last, space-separated: a
+      re-delivered update is recognised here instead of in ``handled_events`` (which stays for
+      group chats, polls, Matrix and a person's first turn).
+    """
+    db.execute("ALTER TABLE conversations ADD COLUMN owed_event TEXT")
+    db.execute("ALTER TABLE conversations ADD COLUMN owed_at TEXT")
+    db.execute("ALTER TABLE conversations ADD COLUMN recent_events TEXT")
+    db.execute(
+        """UPDATE conversations SET
+               owed_event = (SELECT o.event_id FROM owed_replies o
+                             WHERE o.conversation_id = conversations.id),
+               owed_at = (SELECT o.owed_at FROM owed_replies o
+                          WHERE o.conversation_id = conversations.id)
+           WHERE id IN (SELECT conversation_id FROM owed_replies)"""
+    )
+    db.execute("DROP TABLE owed_replies")
+    db.execute("CREATE INDEX conversations_owed ON conversations(platform, owed_event) "
+               "WHERE owed_event IS NOT NULL")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_core, _v2_delivery, _v3_insights,
     # release 0.4 is built in parallel lanes; each lane owns exactly one of these slots
     _v4_access, _v5_snapshots, _v6_identity, _v7_delivery, _v8_content,
-    _v13_packs, _v9_mirror, _v12_conversation,
+    _v13_packs, _v9_mirror, _v12_conversation, _v14_engine,
 ]
 LATEST = len(MIGRATIONS)
 #: the version from which read rights are granted, not chosen (bot.store.access)

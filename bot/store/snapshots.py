@@ -24,10 +24,18 @@ TextRow = tuple[str | None, str | None, str, int, int | None, int]
 class SnapshotQueries:
     conn: sqlite3.Connection
 
+    def _prefetched_periods(self, team_id: int) -> frozenset[str] | None:  # provided by Store
+        return None
+
     # -- periods ------------------------------------------------------------------------------
 
     def closed_periods(self, team_id: int, since: str = "") -> set[str]:
-        """Periods of the team that have been published (reflection snapshots), from ``since``."""
+        """Periods of the team that have been published (reflection snapshots), from ``since``
+        (read with the conversation in a turn, when still true: see
+        :meth:`bot.store.Store.load_conversation`)."""
+        known = self._prefetched_periods(team_id)
+        if known is not None:
+            return {p for p in known if p >= since}
         rows = self.conn.execute(
             "SELECT period FROM snapshots WHERE team_id = ? AND kind = ? AND period >= ?",
             (team_id, KIND_REFLECTION, since),
