@@ -54,7 +54,9 @@ def questions_of(engine: Engine, ctx: dict[str, Any]) -> list[str]:
     if not scope:
         return []
     pack_id = ctx.get("pack") or "praatplaat"
-    team = None if engine.content.has_pack(pack_id) else ctx.get("team_id")
+    # the Praatplaat is always a content pack: no search through the packs for it
+    team = None if pack_id == "praatplaat" or engine.content.has_pack(pack_id) else ctx.get(
+        "team_id")
     key = ("questions", pack_id, ctx.get("pv"), team, scope, role)
     if key not in engine.memo:
         pack = reflection_pack(engine, ctx)

@@ -81,6 +81,15 @@ MEDIA_KINDS = ("photo", "sticker", "voice", "audio", "video", "document", "locat
                "poll")
 
 
+class _Machine(Machine):
+    """The shared ``transitions`` machine. Every callback and condition given to it is a
+    callable taking the event (``send_event=True``): none needs resolving by name, so the
+    library's per-call lookup (``resolve_callable``) is skipped."""
+
+    def callback(self, func: Callable[[EventData], Any], event_data: EventData) -> None:
+        func(event_data)
+
+
 class _Model:
     """What the shared machine moves: one per conversation, state only."""
 
@@ -118,7 +127,7 @@ class Engine:
             self.settings, self.dialogues.text("controller_unknown"))
         self.registry = REGISTRY
         self._check_names()
-        self.machine = Machine(
+        self.machine = _Machine(
             model=None,
             states=list(self.dialogues.states),
             initial=START_STATE,
