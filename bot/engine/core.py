@@ -86,7 +86,10 @@ class _Machine(Machine):
     callable taking the event (``send_event=True``): none needs resolving by name, so the
     library's per-call lookup (``resolve_callable``) is skipped."""
 
-    def callback(self, func: Callable[[EventData], Any], event_data: EventData) -> None:
+    def callback(self, func: str | Callable[..., bool | None], event_data: EventData) -> None:
+        if isinstance(func, str):  # a name: never given by this engine, resolved as usual
+            super().callback(func, event_data)
+            return
         func(event_data)
 
 
