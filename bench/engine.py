@@ -925,8 +925,13 @@ def main(argv: list[str] | None = None) -> int:
     phase("(b2) durable, group commit")
 
     # -- CPU cost: the same kind of turns without fsync, minus the raw floor without fsync
+    # commit per turn and group commit each on their own copy, so both measure the same rounds
+    # (the same kinds of turns) after the same warm-up
     off = EngineBench(template, driver, tmp / "off.db", "OFF")
     off_single = off.rounds(EngineRun("off/1"), args.rounds, None)
+    off.close()
+    del off
+    off = EngineBench(template, driver, tmp / "off_group.db", "OFF")
     off_group = off.rounds(EngineRun("off/group"), args.rounds, args.batch)
     off.close()
     del off
