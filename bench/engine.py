@@ -68,6 +68,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bot.engine.core import Engine  # noqa: E402
+from bot.engine.heap import settle_heap  # noqa: E402
 from bot.engine.messages import Incoming, Reply  # noqa: E402
 from bot.store import Store  # noqa: E402
 
@@ -260,6 +261,7 @@ class EngineBench:
         shutil.copyfile(template, path)
         self.path = path
         self.engine = make_engine(path, synchronous)
+        settle_heap()  # as the bot does once started (bot/app.py)
         self.driver = driver.clone()
         # warm-up (untimed): fills the engine's model cache and SQLite's page cache
         incs = self.driver.round_inputs()
@@ -287,6 +289,7 @@ class EngineBench:
     def close(self) -> None:
         self.engine.store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self.engine.store.close()
+        gc.unfreeze()  # this engine may go now; the next one settles the heap again
 
 
 # -- (a) the raw SQLite floor -----------------------------------------------------------------

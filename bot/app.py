@@ -22,6 +22,7 @@ from typing import Any
 
 from bot.config import Settings
 from bot.engine.core import Engine
+from bot.engine.heap import settle_heap
 from bot.notices import print_notices
 from bot.redact import install_redaction
 from bot.startup import start_failure as start_failure  # one Dutch line per failed start
@@ -228,6 +229,7 @@ async def _serve(settings: Settings, *, stop: asyncio.Event | None = None) -> No
         engine.store.close()
         return
     install_invite_links(engine, transports)
+    settle_heap()  # everything of start-up is loaded: out of the garbage collector's sight
     log.info("Teamspiegel draait (%s)", ", ".join(type(t).__name__ for t in transports))
     from bot.schedule.runner import run_schedule
 

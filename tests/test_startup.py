@@ -333,6 +333,8 @@ async def test_bot_api_down_at_start_the_bot_waits_and_then_serves(
     """The network flaps at boot: `run` starts while the Bot API is down (connection
     refused), logs one line per attempt, and serves as soon as it is up. Then a 502 phase."""
     monkeypatch.setattr("bot.startup.FIRST_PAUSE", 0.1)
+    settled: list[int] = []  # the heap is settled once, when the start is done
+    monkeypatch.setattr("bot.app.settle_heap", lambda: settled.append(1) or 0)
     port = free_port()
     settings = Settings(db_path=tmp_path / "t.db", telegram_token=TOKEN,
                         telegram_base_url=f"http://127.0.0.1:{port}/bot")
@@ -354,6 +356,7 @@ async def test_bot_api_down_at_start_the_bot_waits_and_then_serves(
             person = Person(fake, 4242)
             await person.say("/start")
             assert "Teamspiegel" in person.messages()[0].text, person.transcript()
+            assert settled == [1]
             stop.set()
             await asyncio.wait_for(bot, PATIENCE)
     finally:
