@@ -13,7 +13,7 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -91,6 +91,18 @@ class _Machine(Machine):
             super().callback(func, event_data)
             return
         func(event_data)
+
+    def callbacks(
+        self, funcs: Iterable[str | Callable[..., bool | None]], event_data: EventData
+    ) -> None:
+        # called about ten times per event, mostly with nothing to call (a state's enter and
+        # exit, the machine's prepare and finalize lists): the library's per-callback INFO
+        # line is left out, the calls are the same and in the same order
+        for func in funcs:
+            if isinstance(func, str):
+                super().callback(func, event_data)
+            else:
+                func(event_data)
 
 
 class _Model:
