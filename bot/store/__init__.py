@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 import sqlite_utils
 
 from bot.store.access import AccessQueries, new_member_id, new_token
@@ -45,6 +46,23 @@ __all__ = ["Conversation", "DatabaseUnusable", "SchemaError", "Store", "StoreHea
 
 #: what ``json.dumps(..., ensure_ascii=False, separators=(",", ":"))`` builds on every call
 _CONTEXT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def encode_context(context: dict[str, Any]) -> str:
+    """A conversation's context as stored: compact JSON, non-ASCII kept. orjson writes the
+    same text as the stdlib encoder above, about ten times faster (a few µs of every turn);
+    what orjson refuses (a value of a type it does not know) goes to the stdlib encoder,
+    which decides as before."""
+    try:
+        return orjson.dumps(context, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:  # orjson.JSONEncodeError
+        return _CONTEXT_JSON.encode(context)
+
+
+def decode_context(text: str) -> dict[str, Any]:
+    """The stored context (see :func:`encode_context`)."""
+    found: dict[str, Any] = orjson.loads(text)
+    return found
 
 
 @dataclass(slots=True)
@@ -427,7 +445,7 @@ class Store(OutboxQueries, DeliveryQueries, InsightQueries, AccessQueries,
         if self._depth and isinstance(row[8], int):
             self._periods = (self._tx, self.conn.total_changes, row[8],
                              frozenset(row[9].split(" ")) if row[9] else frozenset())
-        return Conversation(row[0], platform, row[1], row[2], row[3], json.loads(row[4]), row[5],
+        return Conversation(row[0], platform, row[1], row[2], row[3], decode_context(row[4]), row[5],
                             bool(row[6]), user_id, row[7])
 
     def _prefetched_periods(self, team_id: int) -> frozenset[str] | None:
@@ -454,7 +472,7 @@ class Store(OutboxQueries, DeliveryQueries, InsightQueries, AccessQueries,
     def save_conversation(self, conv: Conversation) -> None:
         """Insert or update a conversation; ``conv.owe`` (when set) records its debt in the same
         statement, and a None keeps the stored one."""
-        context = _CONTEXT_JSON.encode(conv.context)
+        context = encode_context(conv.context)
         owed_event, owed_at = conv.owe or (None, None)
         if conv.id is None:
             cur = self.conn.execute(
@@ -503,7 +521,7 @@ class Store(OutboxQueries, DeliveryQueries, InsightQueries, AccessQueries,
                FROM conversations WHERE state LIKE ? || '%'""",
             (prefix,),
         ).fetchall()
-        return [Conversation(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], False, r[7],
+        return [Conversation(r[0], r[1], r[2], r[3], r[4], decode_context(r[5]), r[6], False, r[7],
                              r[8]) for r in rows]
 
     def member_conversation(self, member_id: int, platform: str) -> Conversation | None:
