@@ -8,6 +8,7 @@ colon in the YAML (``value:ja`` -> ``arg="ja"``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -807,6 +808,46 @@ def answered_choices(turn: Turn) -> list[Choice]:
 
 # -- renderers --------------------------------------------------------------------------------
 
+#: a scale question's buttons (Choice is immutable: every reply gets its own list of them)
+_SCALE_CHOICES = tuple(Choice(str(n), str(n)) for n in range(1, 6))
+
+
+@dataclass(frozen=True, slots=True)
+class _QuestionTexts:
+    """What a question says at one place in a round, whoever is asked: the theme's intro (or
+    ``pack_intro``: a pack's own, made per turn), the heading with the question, the hint."""
+
+    intro: str | None
+    pack_intro: bool
+    head: str
+    hint: str
+
+
+def _question_texts(turn: Turn, pp: Any, q: Question, theme: Any, qs: list[str], i: int,
+                    team: str | None, editing: bool) -> _QuestionTexts:
+    first_of_theme = i == 0 or pp.theme_of(qs[i - 1]).id != theme.id
+    intro = None
+    pack_intro = first_of_theme and not editing and pp.id != "praatplaat"
+    if first_of_theme and not editing and not pack_intro:
+        intro = f"Thema {theme.number}: {theme.title}\n\n{theme.intro}"
+        if i == 0:  # once per round: where the questions come from, and what is ours
+            intro += "\n\n" + turn.text("source_note", source=pp.source.attribution())
+    if editing:  # a review lists every question of the period: no "n of total" there
+        head = turn.text("question_team", theme=theme.title, team=team) if team else theme.title
+    elif team:
+        head = turn.text("question_progress_team", n=i + 1, total=len(qs), theme=theme.title,
+                         team=team)
+    else:
+        head = turn.text("question_progress", n=i + 1, total=len(qs), theme=theme.title)
+    if q.kind == "scale":
+        assert q.anchors is not None  # the content loader requires them
+        hint = turn.text("scale_hint", low=q.anchors.low.lower(), high=q.anchors.high.lower())
+    else:
+        hint = turn.text("text_hint")
+    return _QuestionTexts(intro, pack_intro, f"{head}\n\n{q.ask}", f"\n\n{hint}")
+
+
+
 
 @renderer("question")
 def render_question(turn: Turn) -> list[Reply]:
@@ -827,45 +868,40 @@ def render_question(turn: Turn) -> list[Reply]:
         return [Reply(q.ask, expects="text")]
     replies: list[Reply] = []
     editing = bool(ctx.get("editing"))
-    first_of_theme = i == 0 or pp.theme_of(qs[i - 1]).id != theme.id
-    if first_of_theme and not editing and pp.id != "praatplaat":
+    team = ctx.get("team_label")  # only for someone in several teams
+    # the texts of this question at this place in the round are the same for everyone (content
+    # and texts do not change while the engine runs): made once, only the person's earlier
+    # answer is looked up per turn
+    owner = None if pp.id == "praatplaat" else ctx.get("team_id")  # a team's own pack
+    key = ("question_texts", pp.id, str(pp.version), owner, q.id, i, len(qs),
+           qs[i - 1] if i else None, team, editing)
+    texts: _QuestionTexts | None = turn.engine.memo.get(key)
+    if texts is None:
+        texts = _question_texts(turn, pp, q, theme, qs, i, team, editing)
+        turn.engine.memo[key] = texts
+    if texts.pack_intro:
         from bot.engine.intros import unit_intro  # a pack's themes, cases and tips
 
         replies += unit_intro(turn, pp, theme, first_of_round=i == 0)
-    elif first_of_theme and not editing:
-        intro = f"Thema {theme.number}: {theme.title}\n\n{theme.intro}"
-        if i == 0:  # once per round: where the questions come from, and what is ours
-            intro += "\n\n" + turn.text("source_note", source=pp.source.attribution())
-        replies.append(Reply(intro))
-    team = ctx.get("team_label")  # only for someone in several teams
-    if editing:  # a review lists every question of the period: no "n of total" there
-        head = turn.text("question_team", theme=theme.title, team=team) if team else theme.title
-    elif team:
-        head = turn.text("question_progress_team", n=i + 1, total=len(qs), theme=theme.title,
-                         team=team)
-    else:
-        head = turn.text("question_progress", n=i + 1, total=len(qs), theme=theme.title)
-    lines = [head, "", q.ask]
+    elif texts.intro is not None:
+        replies.append(Reply(texts.intro))
+    text = texts.head
     quotes = False
     # the answer already saved (after a pause, /terug, or from an earlier round this period);
     # only looked up when the round knows there is one: an ordinary turn costs no query
     done = round_done(turn)
     row = turn.store.answer_row(int(done[q.id]), q.id) if q.id in done else None
     if row and (row["scale"] is not None or row["text"]):
-        lines += ["", turn.text("previous_answer", answer=_answer_label(row))]
+        text += "\n\n" + turn.text("previous_answer", answer=_answer_label(row))
         if not editing:
-            lines.append(turn.text("keep_answer"))
+            text += "\n" + turn.text("keep_answer")
         quotes = True
+    text += texts.hint
     if q.kind == "scale":
-        assert anchors is not None  # the content loader requires them
-        lines += ["", turn.text("scale_hint", low=anchors[0].lower(), high=anchors[1].lower())]
-        replies.append(
-            Reply("\n".join(lines), choices=[Choice(str(n), str(n)) for n in range(1, 6)],
-                  expects="scale", scale_labels=anchors)
-        )
+        replies.append(Reply(text, choices=list(_SCALE_CHOICES), expects="scale",
+                             scale_labels=anchors))
     else:
-        lines += ["", turn.text("text_hint")]
-        replies.append(Reply("\n".join(lines), expects="text"))
+        replies.append(Reply(text, expects="text"))
     replies[-1].personal = quotes  # it quotes the person's earlier answer
     return replies
 
