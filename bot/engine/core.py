@@ -15,9 +15,10 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from enum import Enum
 from typing import Any
 
-from transitions import EventData, Machine
+from transitions import EventData, Machine, State
 
 from bot.content import Content, get_content
 
@@ -81,10 +82,37 @@ MEDIA_KINDS = ("photo", "sticker", "voice", "audio", "video", "document", "locat
                "poll")
 
 
+class _State(State):
+    """A state of the shared machine. Our states are named by strings (no Enum), so the name
+    is a plain attribute rather than the library's property; entering and leaving run the
+    state's callbacks (none are given today) without the library's two log lines each."""
+
+    name: str = ""  # shadows State.name (a property) with an instance attribute
+
+    def __init__(self, name: str, *args: Any, **kwargs: Any) -> None:
+        super().__init__(name, *args, **kwargs)
+        self.name = name
+
+    def enter(self, event_data: EventData) -> None:
+        if self.on_enter:
+            event_data.machine.callbacks(self.on_enter, event_data)
+
+    def exit(self, event_data: EventData) -> None:
+        if self.on_exit:
+            event_data.machine.callbacks(self.on_exit, event_data)
+
+
 class _Machine(Machine):
     """The shared ``transitions`` machine. Every callback and condition given to it is a
     callable taking the event (``send_event=True``): none needs resolving by name, so the
     library's per-call lookup (``resolve_callable``) is skipped."""
+
+    state_cls = _State
+
+    def get_state(self, state: str | Enum) -> State:
+        # about seven times per event, always with a known state's name
+        found = self.states.get(state) if isinstance(state, str) else None
+        return found if found is not None else super().get_state(state)
 
     def callback(self, func: str | Callable[..., bool | None], event_data: EventData) -> None:
         if isinstance(func, str):  # a name: never given by this engine, resolved as usual
