@@ -168,6 +168,8 @@ class Engine:
         #: values every text may use (``{controller}`` in the consent text, ...)
         self.text_values: dict[str, str] = text_values(
             self.settings, self.dialogues.text("controller_unknown"))
+        #: texts without values of the caller's, filled in once (see :meth:`text`)
+        self._plain_texts: dict[str, str] = {}
         self.registry = REGISTRY
         self._check_names()
         self.machine = _Machine(
@@ -191,10 +193,18 @@ class Engine:
 
     def text(self, key: str, **values: object) -> str:
         """A text of ``texts.yaml`` with its placeholders filled in; the engine-wide values
-        (:data:`TEXT_VALUES`) fill in whatever the caller did not pass."""
+        (:data:`TEXT_VALUES`) fill in whatever the caller did not pass. A text without values
+        of the caller's is the same every time: made once."""
+        if not values:
+            found = self._plain_texts.get(key)
+            if found is not None:
+                return found
         extra = {name: self.text_values[name] for name in self.dialogues.placeholders(key)
                  if name in self.text_values and name not in values}
-        return self.dialogues.text(key, **values, **extra)
+        text = self.dialogues.text(key, **values, **extra)
+        if not values:
+            self._plain_texts[key] = text
+        return text
 
     # -- building the machine ------------------------------------------------------------
 
