@@ -33,9 +33,11 @@ class ReflectionQueries:
         Older databases may hold several rows for a question in one period (a round per run);
         the latest one (by ``updated_at``, then id) is the one that counts, as in reports.
         """
+        # by the person's own answers (answers_member), never by the team's period: without
+        # the unary plus SQLite picks answers_team_pack and reads the whole team's quarter
         rows = _dicts(self.conn.execute(
             """SELECT * FROM answers
-               WHERE member_id = ? AND team_id = ? AND period = ? AND pack = ?
+               WHERE member_id = ? AND +team_id = ? AND +period = ? AND +pack = ?
                ORDER BY updated_at, id""",
             (member_id, team_id, period, pack),
         ))
@@ -45,9 +47,9 @@ class ReflectionQueries:
                            pack: str = "praatplaat") -> dict[str, int]:
         """Question id -> the run whose row holds a person's answer in a team's period and
         content pack."""
-        rows = self.conn.execute(
+        rows = self.conn.execute(  # the person's answers, not the team's (period_answers)
             """SELECT question_id, run_id FROM answers
-               WHERE member_id = ? AND team_id = ? AND period = ? AND pack = ?
+               WHERE member_id = ? AND +team_id = ? AND +period = ? AND +pack = ?
                ORDER BY updated_at, id""",
             (member_id, team_id, period, pack),
         ).fetchall()
@@ -57,7 +59,7 @@ class ReflectionQueries:
                              pack: str = "praatplaat") -> str | None:
         """The most recent period in which a person answered anything for a team (in a pack)."""
         row = self.conn.execute(
-            "SELECT MAX(period) FROM answers WHERE member_id = ? AND team_id = ? AND pack = ?",
+            "SELECT MAX(period) FROM answers WHERE member_id = ? AND +team_id = ? AND +pack = ?",
             (member_id, team_id, pack),
         ).fetchone()
         return str(row[0]) if row and row[0] else None
