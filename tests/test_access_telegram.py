@@ -73,13 +73,14 @@ async def test_self_declared_manager_gets_nothing_over_http(fake, transport, sto
     team_id, code = noord(store)
     boss = Person(fake, 6001)
     await join(boss, code, "Teamleider of manager")
-    assert boss.last().text == "Wat wil je doen?"
+    assert boss.last().text.endswith("Wat wil je doen?")
     assert "Teamrapport" not in [b for row in boss.last().buttons() for b in row]
     for command in ("/rapport", "/rapport 3", "/dashboard"):
         await boss.say(command)
-        assert TEXTS["not_manager"] in [m.text for m in boss.messages()[-2:]], command
+        assert any((m.text or "").startswith(TEXTS["not_manager"])
+                   for m in boss.messages()[-2:]), command
     await boss.say("/koppel")
-    assert TEXTS["not_owner"] in [m.text for m in boss.messages()[-2:]]
+    assert any((m.text or "").startswith(TEXTS["not_owner"]) for m in boss.messages()[-2:])
     group = -100900
     await boss._apushed(fake.push_group_message(6001, group, f"/koppel {code}"))
     assert fake.last_message(group).text == TEXTS["group_link_new_way"]
@@ -98,7 +99,7 @@ async def test_owner_gives_a_named_leader_read_rights_once_over_http(fake, trans
         owner_code = store.create_typed_invite(team_id, "owner")
     owner = Person(fake, 6101)
     await join(owner, owner_code, "Professional (uitvoering)")
-    assert any(m.text.startswith("Je bent nu eigenaar van Wijkteam Noord")
+    assert any("Je bent nu eigenaar van Wijkteam Noord" in (m.text or "")
                for m in owner.messages())
     await owner.say("/beheer")
     await owner.press("Leesrecht geven (uitnodiging)")
@@ -112,7 +113,7 @@ async def test_owner_gives_a_named_leader_read_rights_once_over_http(fake, trans
 
     bas = Person(fake, 6102)
     await join(bas, invite, "Teamleider of manager")
-    assert any(m.text.startswith("Je hebt nu leesrecht op Wijkteam Noord")
+    assert any("Je hebt nu leesrecht op Wijkteam Noord" in (m.text or "")
                for m in bas.messages())
     await bas.say("/rapport 3")
     assert SHARED in seen(bas)
@@ -121,6 +122,6 @@ async def test_owner_gives_a_named_leader_read_rights_once_over_http(fake, trans
 
     late = Person(fake, 6103)
     await join(late, invite, "Teamleider of manager")
-    assert TEXTS["invite_used"] in [m.text for m in late.messages()]
+    assert any((m.text or "").startswith(TEXTS["invite_used"]) for m in late.messages())
     await late.say("/rapport 3")
     assert SHARED not in seen(late)

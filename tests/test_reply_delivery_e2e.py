@@ -36,7 +36,7 @@ async def _to_first_question(person: Person, token: str) -> None:
     await person.press("Professional (uitvoering)")
     await person.press("Eén thema kiezen")
     await person.press("1. Samenhang tussen beleid, management en uitvoering")
-    assert person.last().text.startswith("Vraag 1 van"), person.transcript()
+    assert "\n\nVraag 1 van" in person.last().text, person.transcript()  # after the intro
 
 
 async def test_a_reply_lost_in_a_crash_is_sent_after_the_restart(tmp_path: Path) -> None:
@@ -78,7 +78,7 @@ async def test_a_reply_lost_in_a_crash_is_sent_after_the_restart(tmp_path: Path)
             assert db_rows(db, "SELECT scale FROM answers") == [(4,)]
             # (the "✅ Jouw keuze" edit comes after a reply: cosmetic, lost with the crash)
             await person.press("Verder")  # and the person goes on from there
-            assert person.last().text.startswith("Vraag 2 van"), person.transcript()
+            assert "Vraag 2 van" in person.last().text, person.transcript()
             assert db_rows(db, "SELECT COUNT(*) FROM conversations WHERE owed_event IS NOT NULL") == [
                 (0,)]
             assert bot.terminate() == 0

@@ -36,7 +36,8 @@ def cli(db: Path, *args: str) -> str:
 
 
 def _progress(text: str) -> tuple[int, int] | None:
-    match = re.match(r"Vraag (\d+) van (\d+)", text)
+    # a new theme's introduction comes in the same message, before the question
+    match = re.search(r"^Vraag (\d+) van (\d+)", text, re.MULTILINE)
     return (int(match.group(1)), int(match.group(2))) if match else None
 
 
@@ -91,7 +92,7 @@ async def test_whole_tour_with_a_crash_and_restart(tmp_path):
             assert person.last().text.startswith("Hoi! Ik ben Teamspiegel")
             await person.press("Ja, ik doe mee")
             await person.press("Professional (uitvoering)")
-            assert "Welkom bij Wijkteam Oost!" in [m.text for m in person.messages()]
+            assert any(m.text.startswith("Welkom bij Wijkteam Oost!") for m in person.messages())
             await person.press("Hele ronde (10 thema's)")
 
             expected: list[dict] = []
@@ -139,9 +140,10 @@ async def test_whole_tour_with_a_crash_and_restart(tmp_path):
             await other.say(f"/start {token}")
             await other.press("Ja, ik doe mee")
             await other.press("Professional (uitvoering)")
-            texts = [m.text for m in other.messages()]
-            assert "Deze uitnodiging is ingetrokken. Vraag je teamleider om een nieuwe." in texts
-            assert texts[-1].startswith("Wat is de uitnodigingscode van je team?")
+            # the refusal and the question for a code: one turn, one message
+            assert other.last().text.startswith(
+                "Deze uitnodiging is ingetrokken. Vraag je teamleider om een nieuwe.\n\n"
+                "Wat is de uitnodigingscode van je team?"), other.transcript()
             assert db_rows(db, "SELECT COUNT(*) FROM memberships") == [(0,)]
 
             assert bot.terminate() == 0

@@ -33,7 +33,7 @@ import time
 import warnings
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -239,6 +239,46 @@ def reply_text(reply: Reply) -> str:
     """The message text; a scale's meaning is added when the text does not say it yet."""
     ends = scale_ends(reply)
     return f"{reply.text}\n\n1 = {ends[0]}, 5 = {ends[1]}" if ends else reply.text
+
+
+def _joinable(reply: Reply) -> bool:
+    """A plain text message (no attachment, poll or keyboard of its own): it can go out as the
+    head of the next message of the same turn."""
+    return (not (reply.document or reply.image or reply.poll or reply.close_poll)
+            and bool(reply.text.strip()) and reply.expects != "scale" and not reply.choices
+            and not reply.links and not reply.leave_chat)
+
+
+def coalesce(replies: Sequence[Reply], limit: int = TEXT_LIMIT) -> list[list[Reply]]:
+    """Runs of one turn's replies that can be sent as ONE Telegram message (Telegram allows one
+    message a second per chat, so a second message makes the person wait a second longer):
+    consecutive replies to the same chat and topic, every one but the last plain text without
+    buttons, the joined text (blank line between) within ``limit``; the last may carry buttons.
+    Every other reply is a run of its own. The texts are joined by :func:`joined_reply`."""
+    runs: list[list[Reply]] = []
+    for reply in replies:
+        run = runs[-1] if runs else None
+        if (run is not None and _joinable(run[-1]) and reply.text.strip()
+                and not (reply.document or reply.image or reply.poll or reply.close_poll)
+                and reply.chat_id == run[0].chat_id and reply.thread_id == run[0].thread_id
+                and reply.personal == run[0].personal
+                and _u16(joined_text([*run, reply])) <= limit):
+            run.append(reply)
+        else:
+            runs.append([reply])
+    return runs
+
+
+def joined_text(run: Sequence[Reply]) -> str:
+    return "\n\n".join(reply_text(r) for r in run)
+
+
+def joined_reply(run: Sequence[Reply]) -> Reply:
+    """One Reply for a run of :func:`coalesce`: the texts joined by a blank line, the buttons
+    (and everything else) of the last."""
+    if len(run) == 1:
+        return run[0]
+    return replace(run[-1], text=joined_text(run), scale_labels=None)
 
 
 def media_kind(message: Message) -> str:
@@ -1159,7 +1199,10 @@ class TelegramTransport:
         without it that is done before the new prompt."""
         username = self._username
         refused: set[str] = set()
-        for reply in replies:
+        # consecutive replies of the turn to one chat go out as one message where they can
+        # (coalesce): Telegram's one message a second per chat would hold the second a second
+        for run in coalesce(replies):
+            reply = joined_reply(run)
             target = reply.chat_id or chat_id
             if reply.personal and str(target) != str(user_id):
                 # a private chat's id is the person's user id: anything else is a group
@@ -1167,9 +1210,10 @@ class TelegramTransport:
                     continue
                 refused.add(str(target))
                 reply = self.engine.personal_refusal()
+                run = [reply]
             # a new prompt: the previous one's buttons are stale (not so for a side trip's,
             # which ends by going back to that prompt)
-            if reply.is_prompt and not reply.side_trip:
+            if any(r.is_prompt and not r.side_trip for r in run):
                 old = self._open_keyboard.pop(str(target), None)
                 if old is not None:
                     if later is None:
