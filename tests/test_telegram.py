@@ -443,7 +443,7 @@ async def test_token_never_in_logs_even_on_errors(fake, engine, team, caplog):
         for name, level in levels.items():
             logging.getLogger(name).setLevel(level)
     secret = fake.token.split(":")[1]
-    assert "HTTP Request" in caplog.text  # httpx did log its request lines ...
+    assert "Calling Bot API endpoint" in caplog.text  # PTB did log its requests ...
     assert fake.token not in caplog.text and secret not in caplog.text  # ... without the token
     for record in caplog.records:
         assert secret not in record.getMessage()

@@ -89,6 +89,7 @@ from bot.engine.messages import (
 )
 from bot.engine.messages import split_text as engine_split_text
 from bot.redact import REDACTOR, install_redaction
+from bot.transports.telegram_http import LeanRequest, NotSent, proxy_configured
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -520,7 +521,7 @@ class TelegramSender:
 def _timed_out_before_sending(exc: tg_error.TimedOut) -> bool:
     """A timeout while connecting or waiting for a free connection: the request never left."""
     cause = exc.__cause__
-    return isinstance(cause, httpx.ConnectTimeout | httpx.PoolTimeout) or (
+    return isinstance(cause, httpx.ConnectTimeout | httpx.PoolTimeout | NotSent) or (
         "pool timeout" in str(exc).lower())
 
 
@@ -593,11 +594,19 @@ class TelegramTransport:
         install_redaction(token, self.webhook_secret)
         if application is None:
             builder = (Application.builder().token(token).updater(None)
-                       .concurrent_updates(False).connection_pool_size(CONNECTIONS)
-                       .pool_timeout(POOL_TIMEOUT))
+                       .concurrent_updates(False))
             timeout = _setting(settings, "telegram_timeout")
-            if timeout:
-                builder = builder.read_timeout(float(timeout)).write_timeout(float(timeout))
+            if proxy_configured():  # PTB's httpx layer honours the proxy variables
+                builder = builder.connection_pool_size(CONNECTIONS).pool_timeout(POOL_TIMEOUT)
+                if timeout:
+                    builder = builder.read_timeout(float(timeout)).write_timeout(float(timeout))
+            else:  # the lean HTTP layer: most of the bot's CPU went into httpx + httpcore
+                io = float(timeout) if timeout else 5.0
+                builder = builder.request(LeanRequest(
+                    connections=CONNECTIONS, pool_timeout=POOL_TIMEOUT, read_timeout=io,
+                    write_timeout=io)).get_updates_request(LeanRequest(
+                        connections=1, pool_timeout=POOL_TIMEOUT, read_timeout=io,
+                        write_timeout=io))
             base_url = _setting(settings, "telegram_base_url")
             if base_url:
                 builder = builder.base_url(base_url)
