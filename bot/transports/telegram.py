@@ -13,9 +13,15 @@ fsync per batch) and the replies sent. A crash anywhere before that re-delivers 
 engine drops the updates it already committed (so nothing is stored twice; a committed turn owes
 its replies in the store until they arrived, so the person gets the current question again at
 the next start). A chat's replies leave in the order of its turns, one message a second per chat
-(Telegram's limit). The cosmetic edits (the pressed choice, an old keyboard) do not hold the
+(Telegram's limit); a turn's consecutive replies to one chat go out as one message where they
+can (:func:`coalesce`: a theme's introduction and its first question, the welcome and the menu),
+so the person does not wait for that chat's next second. The cosmetic edits (the pressed choice, an old keyboard) do not hold the
 batch: they run after it, in slots no reply needs, and are dropped when none comes soon.
 Webhook mode answers Telegram's POST only after the update was handled, for the same reason.
+
+HTTP: python-telegram-bot builds the calls and reads the answers, but the HTTP itself is
+:class:`~bot.transports.telegram_http.LeanRequest` (keep-alive HTTP/1.1 over asyncio streams)
+instead of httpx, which took most of the bot's CPU under load.
 
 Limits Telegram imposes and that are handled here: 4,096 characters per message (split on
 paragraphs, then lines, then hard), 64 bytes of callback data (falls back to the choice's
@@ -107,9 +113,9 @@ MEMBER_COUNT_TTL = 60.0
 MAX_TRACKED_KEYBOARDS = 100_000
 #: replies owed longer than this (their delivery gave up) are paid with the current prompt
 OWED_SWEEP_SECONDS = 60.0
-#: HTTP connections to the Bot API. httpcore checks every pooled connection on every request
-#: (quadratic in the pool's size), so PTB's default of 256 cost more CPU than the sends
-#: themselves under load; requests beyond this wait for a free connection (POOL_TIMEOUT)
+#: HTTP connections to the Bot API (requests beyond this wait for a free one, POOL_TIMEOUT).
+#: With httpx (only when a proxy is configured) this matters for CPU too: httpcore checks every
+#: pooled connection on every request, so PTB's default of 256 cost more than the sends
 CONNECTIONS = 16
 POOL_TIMEOUT = 30.0
 #: a cosmetic edit ("✅ Jouw keuze", removing an old keyboard) waits at most this long for a
