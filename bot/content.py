@@ -914,15 +914,24 @@ class Content(_Frozen):
         """Every pack, the two built-in ones first."""
         return [self.praatplaat, self.kalender, *self.packs]
 
+    @cached_property
+    def pack_index(self) -> dict[str, AnyPack]:
+        """Pack id -> pack (the first with that id), built once: the content is frozen, and the
+        engine asks for a pack on every turn."""
+        index: dict[str, AnyPack] = {}
+        for pack in self.all_packs:
+            index.setdefault(pack.id, pack)
+        return index
+
     def pack(self, pack_id: str) -> AnyPack:
         """The pack with this id; KeyError if there is none."""
-        for pack in self.all_packs:
-            if pack.id == pack_id:
-                return pack
-        raise KeyError(f"unknown pack {pack_id!r}")
+        found = self.pack_index.get(pack_id)
+        if found is None:
+            raise KeyError(f"unknown pack {pack_id!r}")
+        return found
 
     def has_pack(self, pack_id: str) -> bool:
-        return any(p.id == pack_id for p in self.all_packs)
+        return pack_id in self.pack_index
 
     def unit_owners(self) -> dict[str, str]:
         """Unit id -> id of the pack that has it (unit ids are unique over all packs)."""

@@ -55,9 +55,7 @@ def questions_of(engine: Engine, ctx: dict[str, Any]) -> list[str]:
     if not scope:
         return []
     pack_id = ctx.get("pack") or "praatplaat"
-    # the Praatplaat is always a content pack: no search through the packs for it
-    team = None if pack_id == "praatplaat" or engine.content.has_pack(pack_id) else ctx.get(
-        "team_id")
+    team = None if engine.content.has_pack(pack_id) else ctx.get("team_id")
     key = ("questions", pack_id, ctx.get("pv"), team, scope, role)
     if key not in engine.memo:
         pack = reflection_pack(engine, ctx)
@@ -845,8 +843,6 @@ def _question_texts(turn: Turn, pp: Any, q: Question, theme: Any, qs: list[str],
     else:
         hint = turn.text("text_hint")
     return _QuestionTexts(intro, pack_intro, f"{head}\n\n{q.ask}", f"\n\n{hint}")
-
-
 
 
 @renderer("question")
