@@ -492,19 +492,12 @@ class Store(OutboxQueries, DeliveryQueries, InsightQueries, AccessQueries,
                  owed_event, owed_at),
             )
             conv.id = int(cur.lastrowid or 0) or None
-        elif owed_event is None:
-            self.conn.execute(
-                """UPDATE conversations SET chat_id = ?, member_id = ?, state = ?, context = ?,
-                   prompt_seq = ?, updated_at = ?, recent_events = COALESCE(?, recent_events)
-                   WHERE id = ?""",
-                (conv.chat_id, conv.member_id, conv.state, context, conv.prompt_seq, utcnow(),
-                 conv.recent_events, conv.id),
-            )
         else:
             self.conn.execute(
                 """UPDATE conversations SET chat_id = ?, member_id = ?, state = ?, context = ?,
                    prompt_seq = ?, updated_at = ?, recent_events = COALESCE(?, recent_events),
-                   owed_event = ?, owed_at = ? WHERE id = ?""",
+                   owed_event = COALESCE(?, owed_event), owed_at = COALESCE(?, owed_at)
+                   WHERE id = ?""",
                 (conv.chat_id, conv.member_id, conv.state, context, conv.prompt_seq, utcnow(),
                  conv.recent_events, owed_event, owed_at, conv.id),
             )
