@@ -236,7 +236,7 @@ class OutboxQueries:
         """Each member's latest unfinished run, idle since ``stale_before`` but not before
         ``oldest``, for members who accept reminders, with their private chat; runs that had
         their second reminder already are left out."""
-        params: list[Any] = [stale_before, oldest, now]
+        params: list[Any] = [oldest, stale_before, now]
         where = ""
         if platforms is not None:
             plats = list(platforms)
@@ -255,7 +255,7 @@ class OutboxQueries:
                 WHERE r.finished_at IS NULL
                   AND r.id = (SELECT MAX(r2.id) FROM runs r2
                               WHERE r2.member_id = r.member_id AND r2.finished_at IS NULL)
-                  AND {RUN_ACTIVITY} <= ? AND {RUN_ACTIVITY} >= ?
+                  AND {RUN_ACTIVITY} BETWEEN ? AND ?
                   AND mb.reminders_off = 0 AND mb.unreachable_at IS NULL
                   AND (mb.paused_until IS NULL OR mb.paused_until <= ?) {where}
                   AND NOT EXISTS (
