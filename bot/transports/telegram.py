@@ -15,8 +15,9 @@ its replies in the store until they arrived, so the person gets the current ques
 the next start). A chat's replies leave in the order of its turns, one message a second per chat
 (Telegram's limit); a turn's consecutive replies to one chat go out as one message where they
 can (:func:`coalesce`: a theme's introduction and its first question, the welcome and the menu),
-so the person does not wait for that chat's next second. The cosmetic edits (the pressed choice, an old keyboard) do not hold the
-batch: they run after it, in slots no reply needs, and are dropped when none comes soon.
+so the person does not wait for that chat's next second. The cosmetic edits (the pressed
+choice, an old keyboard) do not hold the batch: they run after it, in slots no reply needs, and
+are dropped when none comes soon.
 Webhook mode answers Telegram's POST only after the update was handled, for the same reason.
 
 HTTP: python-telegram-bot builds the calls and reads the answers, but the HTTP itself is
@@ -248,12 +249,16 @@ def reply_text(reply: Reply) -> str:
     return f"{reply.text}\n\n1 = {ends[0]}, 5 = {ends[1]}" if ends else reply.text
 
 
+def _attached(reply: Reply) -> bool:
+    """A reply that is more than text: a document, an image, a poll or a poll's end."""
+    return bool(reply.document or reply.image or reply.poll or reply.close_poll)
+
+
 def _joinable(reply: Reply) -> bool:
     """A plain text message (no attachment, poll or keyboard of its own): it can go out as the
     head of the next message of the same turn."""
-    return (not (reply.document or reply.image or reply.poll or reply.close_poll)
-            and bool(reply.text.strip()) and reply.expects != "scale" and not reply.choices
-            and not reply.links and not reply.leave_chat)
+    return (not _attached(reply) and bool(reply.text.strip()) and reply.expects != "scale"
+            and not reply.choices and not reply.links and not reply.leave_chat)
 
 
 def coalesce(replies: Sequence[Reply], limit: int = TEXT_LIMIT) -> list[list[Reply]]:
@@ -266,8 +271,7 @@ def coalesce(replies: Sequence[Reply], limit: int = TEXT_LIMIT) -> list[list[Rep
     for reply in replies:
         run = runs[-1] if runs else None
         if (run is not None and _joinable(run[-1]) and reply.text.strip()
-                and not (reply.document or reply.image or reply.poll or reply.close_poll)
-                and reply.chat_id == run[0].chat_id and reply.thread_id == run[0].thread_id
+                and not _attached(reply) and reply.chat_id == run[0].chat_id and reply.thread_id == run[0].thread_id
                 and reply.personal == run[0].personal
                 and _u16(joined_text([*run, reply])) <= limit):
             run.append(reply)
