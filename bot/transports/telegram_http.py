@@ -85,7 +85,6 @@ class LeanRequest(BaseRequest):
             media_write_timeout=media_write_timeout))
         self._uploads: BaseRequest | None = None
         self._ssl: ssl.SSLContext | None = None
-        self._target: tuple[str, int, bool] | None = None
 
     @property
     def read_timeout(self) -> float | None:
