@@ -170,3 +170,52 @@ def test_exports_list_each_pack_in_its_own_rows(store: Store, oost: dict, tmp_pa
     assert cell["Thema"] == "Zelfredzaamheid"
     # aggregates only: no text of anybody in any pack's rows
     assert "Robert zelf laten kiezen" not in path.read_text(encoding="utf-8")
+
+
+def said(person: Person) -> list[str]:
+    """What the last turn answered, without the menu shown after it."""
+    return [r.text for r in person.last if not r.is_prompt]
+
+
+def test_rapport_of_one_pack_or_one_part(hooked: Engine, store: Store, oost: dict) -> None:
+    """``/rapport casus`` shows that pack's section only; ``/rapport zelfredzaamheid`` (or the
+    pack and the part's number) only that part; the overview says how to ask for a pack."""
+    reader: Person = oost["reader"]
+    reader.type("/rapport")
+    overview = "\n".join(said(reader))
+    assert "/rapport casus" in overview and "/rapport beleidsuitgangspunten" in overview
+    reader.type("/rapport casus")
+    [casus] = said(reader)
+    assert casus.startswith(f"{CASUS.title} – Wijkteam Oost")
+    assert "Robert zelf laten kiezen" in casus and "Te weinig tijd" not in casus
+    assert "Alleen voor mij" not in casus and "Apeldoorn-geheim" not in casus
+    for ask in ("/rapport zelfredzaamheid", "/rapport beleidsuitgangspunten 1"):
+        reader.type(ask)
+        [part] = said(reader)
+        assert part.startswith(f"{BU.title} – Wijkteam Oost"), ask
+        assert "• 1. Zelfredzaamheid" in part and "Te weinig tijd" in part, ask
+        assert "Robert" not in part and "Gemiddeld over de thema's" not in part, ask
+    reader.type("/rapport casus robert")
+    [robert] = said(reader)
+    assert "• Robert" in robert and "Robert zelf laten kiezen" in robert
+    reader.type("/rapport xyzzy")
+    assert said(reader) == [hooked.dialogues.text("report_unknown")]
+    # a member without a read right learns nothing about the pack
+    pro: Person = oost["pros"][0]
+    pro.type("/rapport casus")
+    assert "Robert zelf laten kiezen" not in "\n".join(said(pro))
+    assert "chat_report_pack:packs" in [a["action"] for a in store.audit_entries(oost["id"])]
+
+
+def test_a_part_named_in_several_packs_is_asked_about() -> None:
+    from bot.reports.chat import resolve_pack_part
+
+    sturing = CONTENT.pack("sturing")
+    found = resolve_pack_part([BU, sturing], "van")
+    assert found is not None and found[0] is None
+    assert {p for p, _, _ in found[1]} == {"beleidsuitgangspunten", "sturing"}
+    assert resolve_pack_part([BU, sturing], "sturing 2") == (
+        "sturing", [("sturing", "minder-kpis", "2. Minder KPI's, die er echt toe doen")])
+    assert resolve_pack_part([BU, sturing], "Beleidsuitgangspunten") == (
+        "beleidsuitgangspunten", [])
+    assert resolve_pack_part([BU], "zz") is None

@@ -10,7 +10,8 @@ imports this module; the dashboard link is :mod:`bot.web.chat`'s):
     ``/rapport THEMA`` (number 1-10, id or a piece of the title) drills into one theme: per
     question the mean, the number of people as a band and, where allowed, the spread in words,
     hidden cells as "–", and the texts whose authors chose to share them anonymously (no date).
-    ``/rapport TEAMNAAM`` gives one team. Everything goes through
+    ``/rapport TEAMNAAM`` gives one team, ``/rapport PAKKET`` one content pack's section and
+    ``/rapport [PAKKET] ONDERDEEL`` only its matching parts (a case, a principle). Everything goes through
     :func:`bot.reports.service.team_report_for` (access check, audit log, snapshots); a team the
     member may not read gets the same answer as a team that does not exist.
 ``demo_report``
@@ -192,7 +193,31 @@ class ReportHooks:
             except AccessDenied:
                 return [Reply(turn.text("report_unknown"))]
             return [self._team_block(turn, team["name"], report)]
-        return [Reply(turn.text("report_unknown"))]
+        return self._pack_part(turn, teams, arg)
+
+    def _pack_part(self, turn: Turn, teams: list[dict[str, Any]], arg: str) -> list[Reply]:
+        """``/rapport PAKKET`` or ``/rapport [PAKKET] ONDERDEEL``: one content pack's section,
+        or only the parts (a case, a principle, a tip) that match, for every readable team that
+        answers that pack. The same sections as in ``/rapport``, so the same rules."""
+        sections: list[tuple[str, Any, TeamReport]] = []
+        for team in teams:
+            try:
+                packs = pack_reports_for(turn.store, turn.member_id, int(team["id"]),
+                                         action="chat_report_pack", k=self.k,
+                                         last=CHAT_PERIODS, now=turn.now(), content=turn.content)
+            except AccessDenied:
+                continue
+            sections += [(str(team["name"]), pack, report) for pack, report in packs]
+        found = resolve_pack_part([pack for _, pack, _ in sections], arg)
+        if found is None:
+            return [Reply(turn.text("report_unknown"))]
+        pack_id, parts = found
+        if pack_id is None:  # parts of several packs: which one?
+            return [Reply(turn.text("report_which_part", options="\n".join(
+                f"/rapport {p} {u} – {label}" for p, u, label in parts)))]
+        chosen = {u for _, u, _ in parts} or None
+        return [Reply(pack_section(pack, name, report, units=chosen))
+                for name, pack, report in sections if pack.id == pack_id]
 
     def _team_report(
         self, turn: Turn, member_id: int, team_id: int, action: str
@@ -218,6 +243,7 @@ class ReportHooks:
             return [Reply(turn.text("not_manager"))]
         replies = [self._team_block(turn, name, report) for name, report in reports]
         by_name = {str(t["name"]): int(t["id"]) for t in teams}
+        pack_ids: list[str] = []
         for name, report in reports:  # each other pack its own section, never averaged in
             if report.demo:
                 continue
@@ -229,13 +255,18 @@ class ReportHooks:
                 continue
             replies += [Reply(pack_section(pack, name, pack_report))
                         for pack, pack_report in packs]
+            pack_ids += [str(getattr(pack, "id", "")) for pack, _ in packs
+                         if getattr(pack, "id", "") not in pack_ids]
         real = [(name, report) for name, report in reports if not report.demo]
         if len(real) > 1:
             compare = self._compare(real)
             if compare:
                 replies.append(Reply(compare))
-        replies[-1].text += "\n\n" + turn.text("report_per_theme") + " " + \
-            turn.content.praatplaat.source.attribution()
+        hint = turn.text("report_per_theme")
+        if pack_ids:
+            hint += " " + turn.text("report_per_pack",
+                                    commands=", ".join(f"/rapport {p}" for p in pack_ids))
+        replies[-1].text += "\n\n" + hint + " " + turn.content.praatplaat.source.attribution()
         return replies
 
     def _team_block(self, turn: Turn, name: str, report: TeamReport, *,
@@ -601,10 +632,45 @@ def install(engine: Engine, settings: Settings | None = None) -> ReportHooks:
 PACK_TEXTS = 3
 
 
-def pack_section(pack: Any, team: str, report: TeamReport) -> str:
+def resolve_pack_part(
+    packs: list[Any], arg: str
+) -> tuple[str | None, list[tuple[str, str, str]]] | None:
+    """What ``/rapport ARG`` names among the teams' other packs: a whole pack (its id, or 3+
+    letters of its title: ``(pack id, [])``), or parts of packs (a part's id, its number, or 3+
+    letters of its label), optionally after a pack's id (``casus robert``, ``sturing 2``):
+    ``(pack id, [(pack id, part id, label), ...])``, with None for the pack id when parts of
+    several packs match. None when nothing matches."""
+    raw = " ".join(arg.lower().split()).rstrip(".")
+    by_id = {p.id: p for p in packs}
+    if not raw or not by_id:
+        return None
+    head, _, rest = raw.partition(" ")
+    if raw in by_id:
+        return raw, []
+    within: str | None = head if head in by_id and rest else None
+    word = rest if within else raw
+    candidates = [by_id[within]] if within else list(by_id.values())
+    if not within and len(raw) >= 3:
+        titled = [p for p in candidates if raw in p.title.lower()]
+        if len(titled) == 1:
+            return titled[0].id, []
+    exact = [(p.id, u.id, u.label) for p in candidates for u in p.units
+             if u.id == word or (word.isdigit() and u.label.startswith(f"{word}."))]
+    if not exact and len(word) >= 3:
+        exact = [(p.id, u.id, u.label) for p in candidates for u in p.units
+                 if word in u.label.lower()]
+    if not exact:
+        return None
+    packs_hit = {p for p, _, _ in exact}
+    return (within or (exact[0][0] if len(packs_hit) == 1 else None)), exact
+
+
+def pack_section(pack: Any, team: str, report: TeamReport, *,
+                 units: set[str] | None = None) -> str:
     """One content pack's part of ``/rapport``: per theme, case or tip of the latest published
     period its scale questions (mean with one decimal, people as a band, "–" when hidden) and
-    the texts shared anonymously. Its own numbers only: never averaged with another pack."""
+    the texts shared anonymously. Its own numbers only: never averaged with another pack.
+    ``units``: only these parts (``/rapport casus robert``)."""
     period = report.periods[-1] if report.periods else None
     head = f"{pack.title} – {team}" + (f" ({period_label_nl(period)})" if period else "")
     lines = [head]
@@ -615,6 +681,8 @@ def pack_section(pack: Any, team: str, report: TeamReport) -> str:
         cells = {c.question_id: c for c in report.questions if c.period == period}
         texts = [t for t in report.texts if t.period == period]
         for unit in pack.units:
+            if units is not None and unit.id not in units:
+                continue
             rows: list[str] = []
             for q in unit.questions:
                 cell = cells.get(q.id)
