@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from transitions import EventData, Machine, State
+from transitions import Event, EventData, Machine, State, Transition
 
 from bot.content import Content, get_content
 
@@ -102,12 +102,115 @@ class _State(State):
             event_data.machine.callbacks(self.on_exit, event_data)
 
 
+#: the logger whose warning ``transitions`` writes for a trigger a state does not take
+_TRANSITIONS_LOG = logging.getLogger("transitions.core")
+
+
+class _Transition(Transition):
+    """A transition of the shared machine. Where it is *plain* (every condition and callback a
+    callable, no ``prepare`` or ``after`` callbacks: every transition this engine adds) it runs
+    as the library's :meth:`Transition.execute` does with the machine's lean configuration
+    (:meth:`_Machine.lean`): the conditions in order (``conditions`` then ``unless``, the first
+    that fails stops it), the ``before`` callbacks in order, then the state change (the source's
+    exit callbacks, the model's state, the destination's enter callbacks), without the
+    library's chains, per-callback lookups and debug lines. Anything else takes the library's
+    path."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._plain = self._is_plain()
+
+    def _is_plain(self) -> bool:
+        return (not self.prepare and not self.after
+                and all(callable(f) for f in self.before)
+                and all(callable(c.func) for c in self.conditions))
+
+    def add_callback(self, trigger: str, func: Any) -> None:
+        super().add_callback(trigger, func)
+        self._plain = self._is_plain()
+
+    def execute(self, event_data: EventData) -> bool:
+        if self._plain and event_data.machine.lean():
+            return self._run(event_data)
+        return bool(super().execute(event_data))
+
+    def _run(self, event_data: EventData) -> bool:
+        """:meth:`execute` of a plain transition on a lean machine."""
+        for cond in self.conditions:
+            if not cond.func(event_data) == cond.target:
+                return False
+        for func in self.before:
+            func(event_data)
+        if self.dest:  # None: an internal transition, the state stays
+            machine = event_data.machine
+            states = machine.states
+            source = states[self.source]
+            if source.on_exit:
+                source.exit(event_data)
+            dest = states[self.dest]
+            setattr(event_data.model, machine.model_attribute, dest.value)
+            event_data.state = dest
+            if dest.on_enter:
+                dest.enter(event_data)
+            if dest.final:
+                machine.callbacks(machine.on_final, event_data)
+        return True
+
+
+class _Event(Event):
+    """An event (trigger) of the shared machine. With the machine's lean configuration
+    (:meth:`_Machine.lean`) it does what the library's ``trigger`` -> ``_process`` ->
+    ``_trigger`` -> ``_process`` chain does for it: the transitions from the model's state
+    are tried in order until one executes; a state that does not take the trigger logs the
+    library's warning and gives False (``ignore_invalid_triggers``); an exception propagates
+    (no ``on_exception`` callbacks). No partial, queue or callback lists are built per call."""
+
+    def trigger(self, model: Any, *args: Any, **kwargs: Any) -> bool:
+        machine = self.machine
+        if not machine.lean():
+            return bool(super().trigger(model, *args, **kwargs))
+        value = getattr(model, machine.model_attribute)
+        state = machine.states.get(value) if isinstance(value, str) else None
+        if state is None:
+            state = machine.get_state(value)
+        transitions = self.transitions.get(state.name)
+        if transitions is None:
+            ignore = state.ignore_invalid_triggers
+            if ignore is None:
+                ignore = machine.ignore_invalid_triggers
+            if not ignore:
+                return bool(super().trigger(model, *args, **kwargs))  # raises MachineError
+            # the library's words, formatted as it does
+            _TRANSITIONS_LOG.warning(f"{machine.name}Can't trigger event {self.name} "
+                                     f"from state {state.name}!")
+            return False
+        event_data = EventData(state, self, machine, model, args, kwargs)
+        for trans in transitions:
+            event_data.transition = trans
+            if trans._run(event_data) if trans._plain else trans.execute(event_data):
+                event_data.result = True
+                break
+        return event_data.result
+
+
 class _Machine(Machine):
     """The shared ``transitions`` machine. Every callback and condition given to it is a
     callable taking the event (``send_event=True``): none needs resolving by name, so the
-    library's per-call lookup (``resolve_callable``) is skipped."""
+    library's per-call lookup (``resolve_callable``) is skipped. Its events and transitions
+    are :class:`_Event` and :class:`_Transition`: lean while :meth:`lean` holds."""
 
     state_cls = _State
+    event_cls = _Event
+    transition_cls = _Transition
+
+    def lean(self) -> bool:
+        """The configuration the lean event and transition paths are written for: events get
+        the EventData, no queue, and no machine-wide prepare/before/after/finalize/exception
+        callbacks."""
+        # the lists behind the library's properties (transitions is pinned below 0.10)
+        return bool(self.send_event and not (
+            self._queued or self._prepare_event or self._before_state_change
+            or self._after_state_change or self._finalize_event or self._on_exception))
 
     def get_state(self, state: str | Enum) -> State:
         # about seven times per event, always with a known state's name
