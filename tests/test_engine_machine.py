@@ -141,3 +141,23 @@ def test_a_machine_outside_the_lean_configuration_takes_the_library_path() -> No
     rec.log.clear()
     assert machine.events["back"].trigger(model, n=8)
     assert rec.log == ["prepare@b:8", "back@b:8", "after@a:8", "finalize@a:8"]
+
+
+def test_a_conversation_model_gets_its_state_only(engine: Any) -> None:
+    """The engine's models are registered without the library's per-model convenience methods
+    (``trigger``, ``may_*``, ``is_*``: ~35 KB per conversation); events still move them."""
+    from tests.people import typed
+
+    engine.handle(typed("m1", "/start"))
+    model = engine._models[("console", "m1")]
+    assert model in engine.machine.models
+    assert vars(model) == {}  # nothing but the state (a slot)
+    assert model.state == "onboarding.welcome"
+    engine.handle(typed("m1", "ja"))
+    assert model.state == engine.store.load_conversation("console", "m1").state != "onboarding.welcome"
+    # any other model is decorated as the library does
+    other = Plain("a")
+    rec = Recorder()
+    machine = build(_Machine, rec)
+    machine.add_model(other, initial="a")
+    assert other.go(n=1) and other.state == "b" and other.is_b()  # type: ignore[attr-defined]

@@ -203,6 +203,18 @@ class _Machine(Machine):
     event_cls = _Event
     transition_cls = _Transition
 
+    def add_model(self, model: Any, initial: Any = None) -> None:
+        """A conversation's :class:`_Model` is registered with its state only: the engine fires
+        events through ``machine.events`` and never calls a model's convenience methods, so the
+        library's ``trigger``/``may_*``/``is_*`` partials (about a hundred per model, ~35 KB
+        and most of a millisecond each) are not made. The engine adds each model once (its
+        cache is keyed by conversation). Any other model is decorated as usual."""
+        if not isinstance(model, _Model):
+            super().add_model(model, initial)
+            return
+        self.set_state(self.initial if initial is None else initial, model)
+        self.models.append(model)
+
     def lean(self) -> bool:
         """The configuration the lean event and transition paths are written for: events get
         the EventData, no queue, and no machine-wide prepare/before/after/finalize/exception
