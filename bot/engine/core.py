@@ -483,19 +483,51 @@ class Engine:
     ) -> list[list[Reply]]:
         """Group commit: several turns in one transaction, replies only after it commits.
 
-        Each turn runs in its own savepoint, so one failing turn does not undo the others. When
-        the store is unavailable (at the start, in a turn or at the commit) nothing of the batch
-        is stored and every turn gets the failed reply (``failed="retry"``); see :meth:`handle`.
+        A failing turn does not undo the others. The batch first runs optimistically, without a
+        savepoint per turn; when a turn (or the commit) fails for another reason than an
+        outage, that attempt is rolled back whole, its in-memory traces are dropped (the
+        conversations' models, its deferred jobs, its replies; the one change a turn makes to
+        its input is put back) and the batch runs again one savepoint per turn, where the
+        failing turn alone gets the failed reply. When the store is unavailable (at the start,
+        in a turn or at the commit) nothing of the batch is stored and every turn gets the
+        failed reply (``failed="retry"``); see :meth:`handle`.
         """
+        if len(incomings) > 1 and not any(i.kind == "undecryptable" for i in incomings):
+            # (an undecryptable message's explanation is rate-limited in memory: such a batch
+            # is not run twice)
+            inputs = [(i.kind, i.value) for i in incomings]
+            later: list[Callable[[], object]] = []
+            try:
+                with self.store.transaction():
+                    handle_in_tx = self._handle_in_tx
+                    results = [handle_in_tx(incoming, later, owe) for incoming in incomings]
+            except Exception as exc:
+                for incoming, (kind, value) in zip(incomings, inputs, strict=True):
+                    self._forget_model(incoming.platform, incoming.user_id)
+                    incoming.kind, incoming.value = kind, value
+                if is_outage(exc):
+                    return [[self._failure(incoming, exc)] for incoming in incomings]
+            else:
+                self._run_later(later)
+                return results
+        return self._handle_many_savepoints(incomings, owe)
+
+    def _handle_many_savepoints(
+        self, incomings: Sequence[Incoming], owe: bool
+    ) -> list[list[Reply]]:
+        """Group commit with a savepoint per turn: a failing turn's writes alone are undone,
+        and its deferred jobs never run."""
         results: list[list[Reply]] = []
         later: list[Callable[[], object]] = []
         try:
             with self.store.transaction():
                 for incoming in incomings:
+                    jobs = len(later)
                     try:
                         with self.store.savepoint():
                             results.append(self._handle_in_tx(incoming, later, owe))
                     except Exception as exc:
+                        del later[jobs:]  # the failed turn's
                         self._forget_model(incoming.platform, incoming.user_id)
                         if is_outage(exc):
                             raise  # the whole batch goes: the store cannot take it now
