@@ -247,3 +247,35 @@ def test_a_database_of_the_previous_version_is_carried_over(tmp_path: Path) -> N
         assert store.owed_replies("telegram", before=since) == []
     finally:
         store.close()
+
+
+def test_the_window_rules_agree_with_their_plain_statement() -> None:
+    """verdict/remember take shortcuts (no parsing of the whole window on an ordinary turn):
+    they must agree with the rules written out plainly, also for reordered windows."""
+    import random
+
+    def plain_verdict(recent: str | None, number: int) -> str:
+        if not recent:
+            return "ask"
+        ids = [int(x) for x in recent.split(" ")]
+        if number in ids:
+            return "replay"
+        if number > min(ids):
+            return "new"
+        return "replay" if len(ids) >= replay.WINDOW else "ask"
+
+    def plain_remember(recent: str | None, number: int) -> str:
+        ids = recent.split(" ") if recent else []
+        return " ".join([*ids, str(number)][-replay.WINDOW:])
+
+    rng = random.Random(15)
+    for _ in range(3000):
+        window: str | None = None
+        for _ in range(rng.randrange(0, 2 * replay.WINDOW)):
+            n = rng.randrange(1, 60)
+            assert replay.remember(window, n) == plain_remember(window, n)
+            window = replay.remember(window, n)
+        for n in range(0, 62):
+            assert replay.verdict(window, n) == plain_verdict(window, n), (window, n)
+    long = " ".join(str(n) for n in range(1, 3 * replay.WINDOW))  # longer than a window
+    assert replay.remember(long, 99) == plain_remember(long, 99)

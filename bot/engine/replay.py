@@ -44,7 +44,13 @@ def verdict(recent: str | None, number: int) -> Verdict:
     """Whether the event ``number`` is a replay, new, or for ``handled_events`` to say."""
     if not recent:
         return "ask"
-    ids = [int(x) for x in recent.split(" ")]
+    tokens = recent.split(" ")
+    # the window is written by :func:`remember` only: canonical decimals, oldest first
+    if str(number) in tokens:
+        return "replay"
+    if number > int(tokens[0]):  # newer than one of them, so newer than the smallest
+        return "new"
+    ids = [int(x) for x in tokens]  # a reordered window: the exact rule
     if number in ids:
         return "replay"
     if number > min(ids):
@@ -56,6 +62,11 @@ def remember(recent: str | None, number: int) -> str:
     """The window after the event ``number`` was handled."""
     if not recent:
         return str(number)
+    held = recent.count(" ") + 1
+    if held < WINDOW:
+        return f"{recent} {number}"
+    if held == WINDOW:  # full: the oldest goes
+        return f"{recent[recent.index(' ') + 1:]} {number}"
     ids = recent.split(" ")
     ids.append(str(number))
     return " ".join(ids[-WINDOW:])
