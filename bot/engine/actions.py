@@ -8,6 +8,7 @@ colon in the YAML (``value:ja`` -> ``arg="ja"``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -42,30 +43,33 @@ def reflection_pack(engine: Engine, ctx: dict[str, Any]) -> Any:
     return library(engine).reflection(ctx.get("team_id"), str(pack_id), ctx.get("pv"))
 
 
-def questions_of(engine: Engine, ctx: dict[str, Any]) -> list[str]:
+def questions_of(engine: Engine, ctx: dict[str, Any]) -> tuple[str, ...]:
     """The question ids of the run in a conversation context, from its pack, scope and role.
 
     Not stored in the conversation: the context keeps only the cursor (``i``). Conversations
     saved by version 0.1 still carry their list as ``qs``; it is used while that run lasts.
+    The same tuple every time (made once per pack, scope and role): never to be changed.
     """
     stored = ctx.get("qs")
     if stored is not None:
-        return list(stored)
-    scope, role = ctx.get("scope"), ctx.get("role", "professional")
+        return tuple(stored)
+    scope = ctx.get("scope")
     if not scope:
-        return []
+        return ()
     pack_id = ctx.get("pack") or "praatplaat"
     team = None if engine.content.has_pack(pack_id) else ctx.get("team_id")
-    key = ("questions", pack_id, ctx.get("pv"), team, scope, role)
-    if key not in engine.memo:
+    key = ("questions", pack_id, ctx.get("pv"), team, scope, ctx.get("role", "professional"))
+    found: tuple[str, ...] | None = engine.memo.get(key)
+    if found is None:
+        role = key[-1]
         pack = reflection_pack(engine, ctx)
         if scope == ALL_ANSWERS:  # reviewing a period: every question, whatever the role
-            engine.memo[key] = tuple(q.id for t in pack.units for q in t.questions)
+            found = tuple(q.id for t in pack.units for q in t.questions)
         else:
             themes = pack.round_units() if scope == "tour" else [pack.theme(str(scope))]
-            engine.memo[key] = tuple(q.id for t in themes for q in t.questions
-                                     if q.for_role(role))
-    return list(engine.memo[key])
+            found = tuple(q.id for t in themes for q in t.questions if q.for_role(role))
+        engine.memo[key] = found
+    return found
 
 
 def current_question_id(engine: Engine, ctx: dict[str, Any]) -> str | None:
@@ -74,7 +78,7 @@ def current_question_id(engine: Engine, ctx: dict[str, Any]) -> str | None:
     return qs[i] if 0 <= i < len(qs) else None
 
 
-def run_questions(turn: Turn) -> list[str]:
+def run_questions(turn: Turn) -> tuple[str, ...]:
     return questions_of(turn.engine, turn.ctx)
 
 
@@ -86,7 +90,8 @@ def _question(turn: Turn) -> Question | None:
     return None
 
 
-def _questions_for(turn: Turn, scope: str, run: dict[str, Any] | None = None) -> list[str]:
+def _questions_for(turn: Turn, scope: str,
+                   run: dict[str, Any] | None = None) -> tuple[str, ...]:
     ctx = {"scope": scope, "role": turn.ctx.get("role", "professional")}
     if run is not None and run.get("pack") not in (None, "praatplaat"):
         ctx.update(pack=run["pack"], pv=run.get("pack_version"), team_id=run["team_id"])
@@ -821,7 +826,7 @@ class _QuestionTexts:
     hint: str
 
 
-def _question_texts(turn: Turn, pp: Any, q: Question, theme: Any, qs: list[str], i: int,
+def _question_texts(turn: Turn, pp: Any, q: Question, theme: Any, qs: Sequence[str], i: int,
                     team: str | None, editing: bool) -> _QuestionTexts:
     first_of_theme = i == 0 or pp.theme_of(qs[i - 1]).id != theme.id
     intro = None
@@ -851,11 +856,11 @@ def render_question(turn: Turn) -> list[Reply]:
     says where the questions come from, the first of a theme gives the theme's intro; after
     input that was not understood (``turn.retry``) only the short question is repeated."""
     ctx = turn.ctx
-    q = _question(turn)
-    assert q is not None
     pp = reflection_pack(turn.engine, ctx)
-    theme = pp.theme_of(q.id)
     qs, i = run_questions(turn), ctx["i"]
+    assert 0 <= i < len(qs)
+    q: Question = pp.question(qs[i])
+    theme = pp.theme_of(q.id)
     anchors = (q.anchors.low, q.anchors.high) if q.anchors is not None else None
     if turn.retry:
         if q.kind == "scale":

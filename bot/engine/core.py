@@ -136,11 +136,11 @@ class _Transition(Transition):
 
     def _run(self, event_data: EventData) -> bool:
         """:meth:`execute` of a plain transition on a lean machine."""
-        for cond in self.conditions:
-            if not cond.func(event_data) == cond.target:
+        for cond in self.conditions:  # plain: every func is a callable
+            if not cond.func(event_data) == cond.target:  # type: ignore[operator]
                 return False
         for func in self.before:
-            func(event_data)
+            func(event_data)  # type: ignore[operator]
         if self.dest:  # None: an internal transition, the state stays
             machine = event_data.machine
             states = machine.states
@@ -185,12 +185,13 @@ class _Event(Event):
                                      f"from state {state.name}!")
             return False
         event_data = EventData(state, self, machine, model, args, kwargs)
-        for trans in transitions:
+        for trans in transitions:  # the machine's transition_cls: _Transition
             event_data.transition = trans
-            if trans._run(event_data) if trans._plain else trans.execute(event_data):
+            if trans._run(event_data) if trans._plain else trans.execute(  # type: ignore[attr-defined]
+                    event_data):
                 event_data.result = True
                 break
-        return event_data.result
+        return bool(event_data.result)
 
 
 class _Machine(Machine):
@@ -212,7 +213,7 @@ class _Machine(Machine):
         if not isinstance(model, _Model):
             super().add_model(model, initial)
             return
-        self.set_state(self.initial if initial is None else initial, model)
+        self.set_state(self.initial if initial is None else initial, model)  # type: ignore[arg-type]
         self.models.append(model)
 
     def lean(self) -> bool:

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from bot.content import ROLES
@@ -171,7 +172,7 @@ def render_change_role(turn: Turn) -> list[Reply]:
     return [Reply(text, choices=list(ROLE_CHOICES), expects="choice")]
 
 
-def _remap(i: int, old: list[str], new: list[str]) -> int:
+def _remap(i: int, old: Sequence[str], new: Sequence[str]) -> int:
     """The cursor ``i`` of a question list after the list changed: the same question, or the
     next one that is still asked."""
     for qid in old[max(i, 0):]:
