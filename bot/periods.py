@@ -3,16 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 
 
+#: the quarter of the last aware moment asked for: its bounds in UTC and its label (a turn
+#: asks about the same quarter over and over; the time zone conversion is the cost)
+_last_quarter: tuple[datetime, datetime, str] | None = None
+
+
 def quarter_of(moment: datetime) -> str:
     """``2026-Q3`` for a moment, counted in Dutch local time."""
-    local = moment.astimezone(AMSTERDAM) if moment.tzinfo else moment
-    return f"{local.year}-Q{(local.month - 1) // 3 + 1}"
+    global _last_quarter
+    if not moment.tzinfo:
+        return f"{moment.year}-Q{(moment.month - 1) // 3 + 1}"
+    last = _last_quarter
+    if last is not None and last[0] <= moment < last[1]:
+        return last[2]
+    local = moment.astimezone(AMSTERDAM)
+    first = (local.month - 1) // 3 * 3 + 1
+    label = f"{local.year}-Q{(local.month - 1) // 3 + 1}"
+    # local midnight of the quarter's first day (never inside a DST change) to the next one's
+    start = datetime(local.year, first, 1, tzinfo=AMSTERDAM).astimezone(UTC)
+    end = (datetime(local.year + 1, 1, 1, tzinfo=AMSTERDAM) if first == 10
+           else datetime(local.year, first + 3, 1, tzinfo=AMSTERDAM)).astimezone(UTC)
+    _last_quarter = (start, end, label)
+    return label
 
 
 def month_of(moment: datetime) -> str:
