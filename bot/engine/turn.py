@@ -78,9 +78,10 @@ class TurnEngine(Protocol):
         ...
 
 
-@dataclass
+@dataclass(slots=True)
 class Turn:
-    """Everything conditions, actions and renderers may look at during one turn."""
+    """Everything conditions, actions and renderers may look at during one turn (slots: one is
+    made per turn, and its fields are read many times)."""
 
     engine: TurnEngine
     conv: Conversation
