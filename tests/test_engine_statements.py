@@ -87,3 +87,54 @@ def test_a_replayed_update_costs_one_read(store, engine):
     engine.handle(inc, owe=True)
     work, _ = counted(store, lambda: engine.handle(inc, owe=True))
     assert len(work) == 1 and work[0].lstrip().startswith("SELECT"), work
+
+
+def test_the_conversation_update_writes_only_what_changed(store, engine):
+    """An ordinary turn's conversation UPDATE leaves out the member id (unchanged) and, without
+    a debt, the owed reply: an indexed column in the SET list rewrites its index entry (the
+    ``conversations_member`` and the partial ``conversations_owed`` index) even when its
+    value stays the same."""
+    invite = store.create_invite(store.create_team("Wijkteam Zuid"))
+    turns = Turns(engine, invite)
+    turns.send("command", f"/start {invite}", command="start", args=invite)
+    for value in ("ja", "professional", "tour"):
+        turns.press(value)()
+
+    work, _ = counted(store, turns.press("4", owe=False))
+    update = [s for s in work if s.lstrip().startswith("UPDATE conversations")]
+    assert len(update) == 1, work
+    sets = update[0].split(" SET ")[1].split(" WHERE ")[0]
+    assert "member_id" not in sets and "owed_" not in sets, update
+    assert "recent_events" in sets and "state" in sets and "context" in sets, update
+
+    work, _ = counted(store, turns.press("verder", owe=True))
+    update = [s for s in work if s.lstrip().startswith("UPDATE conversations")]
+    assert "owed_event" in update[0] and "member_id" not in update[0], update
+    assert store.owed_count() == 1
+
+
+def test_a_changed_member_id_is_saved(store):
+    """The member id a load saw is remembered: a changed one is written, an unchanged one
+    and the stored debt and update-id window are kept."""
+    from bot.store import Conversation
+
+    m1 = store.get_or_create_member("telegram", "7")
+    m2 = store.get_or_create_member("telegram", "8")
+    with store.transaction():
+        conv = Conversation(None, "telegram", "7", m1, "menu.main", {"a": 1}, 1, user_id="7",
+                            recent_events="5 6", owe=("e1", "2026-01-01T00:00:00"))
+        store.save_conversation(conv)
+    with store.transaction():
+        conv = store.load_conversation("telegram", "7")
+        assert conv is not None and conv.member_id == m1
+        conv.member_id, conv.recent_events, conv.state = m2, None, "menu.other"
+        store.save_conversation(conv)
+    with store.transaction():
+        again = store.load_conversation("telegram", "7")
+        assert again is not None
+        assert (again.member_id, again.state, again.recent_events) == (m2, "menu.other", "5 6")
+        assert store.owed_replies("telegram")[0]["event_id"] == "e1"
+        again.member_id = None  # and back to none (a conversation before joining)
+        store.save_conversation(again)
+    conv = store.load_conversation("telegram", "7")
+    assert conv is not None and conv.member_id is None

@@ -65,6 +65,11 @@ def decode_context(text: str) -> dict[str, Any]:
     return found
 
 
+#: :attr:`Conversation.stored_member_id` of a conversation not loaded from the store (member ids
+#: are positive: :func:`bot.store.access.new_member_id`)
+NOT_LOADED = -1
+
+
 @dataclass(slots=True)
 class Conversation:
     """One person's conversation with the bot on one platform.
@@ -91,6 +96,29 @@ class Conversation:
     #: set during a turn: ``(event_id, owed_at)`` of the turn whose replies are owed, written
     #: with the conversation (see :mod:`bot.store.delivery`); None keeps the stored debt
     owe: tuple[str, str] | None = None
+    #: the ``member_id`` the stored row holds (set by a load and a save); ``NOT_LOADED``: not
+    #: known, and the next update writes it. An unchanged member id is left out of the update,
+    #: which then leaves the ``conversations_member`` index alone
+    stored_member_id: int | None = field(default=NOT_LOADED, compare=False, repr=False)
+
+
+def _update_sql(member: bool, recent: bool, owe: bool) -> str:
+    """The conversation UPDATE that writes only what a turn may have changed: the member id
+    when it changed, the window of update ids when there is one, the debt when there is one
+    (a SET without them keeps the stored values and leaves their indexes untouched). Eight
+    fixed shapes, so sqlite3's statement cache holds them all."""
+    sets = ["chat_id = ?", "state = ?", "context = ?", "prompt_seq = ?", "updated_at = ?"]
+    if member:
+        sets.append("member_id = ?")
+    if recent:
+        sets.append("recent_events = ?")
+    if owe:
+        sets.append("owed_event = ?, owed_at = ?")
+    return f"UPDATE conversations SET {', '.join(sets)} WHERE id = ?"
+
+
+_UPDATES = {(m, r, o): _update_sql(m, r, o)
+            for m in (False, True) for r in (False, True) for o in (False, True)}
 
 
 def _rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
@@ -446,7 +474,7 @@ class Store(OutboxQueries, DeliveryQueries, InsightQueries, AccessQueries,
             self._periods = (self._tx, self.conn.total_changes, row[8],
                              frozenset(row[9].split(" ")) if row[9] else frozenset())
         return Conversation(row[0], platform, row[1], row[2], row[3], decode_context(row[4]), row[5],
-                            bool(row[6]), user_id, row[7])
+                            bool(row[6]), user_id, row[7], None, row[2])
 
     def _prefetched_periods(self, team_id: int) -> frozenset[str] | None:
         """The team's published periods as the conversation load read them, while that read
@@ -493,15 +521,19 @@ class Store(OutboxQueries, DeliveryQueries, InsightQueries, AccessQueries,
             )
             conv.id = int(cur.lastrowid or 0) or None
         else:
+            member = conv.member_id != conv.stored_member_id
+            params: list[Any] = [conv.chat_id, conv.state, context, conv.prompt_seq, utcnow()]
+            if member:
+                params.append(conv.member_id)
+            if conv.recent_events is not None:
+                params.append(conv.recent_events)
+            if conv.owe is not None:
+                params += conv.owe
+            params.append(conv.id)
             self.conn.execute(
-                """UPDATE conversations SET chat_id = ?, member_id = ?, state = ?, context = ?,
-                   prompt_seq = ?, updated_at = ?, recent_events = COALESCE(?, recent_events),
-                   owed_event = COALESCE(?, owed_event), owed_at = COALESCE(?, owed_at)
-                   WHERE id = ?""",
-                (conv.chat_id, conv.member_id, conv.state, context, conv.prompt_seq, utcnow(),
-                 conv.recent_events, owed_event, owed_at, conv.id),
-            )
+                _UPDATES[member, conv.recent_events is not None, conv.owe is not None], params)
         conv.owe = None
+        conv.stored_member_id = conv.member_id
 
     def delete_conversation(self, platform: str, user_id: str) -> None:
         self.conn.execute("DELETE FROM conversations WHERE platform = ? AND user_id = ?",
