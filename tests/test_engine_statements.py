@@ -3,10 +3,11 @@ callback, a behaviour rather than a timing. Transaction control (BEGIN/COMMIT, s
 counted apart: with group commit it is shared by the batch.
 
 The issue's target is at most 3 statements per ordinary answer turn, and a scale answer sent
-through Telegram runs 3: the conversation load (which also reads the team's published periods),
-the answer upsert (whose ``updated_at`` is also the run's activity) and the conversation update
-(which also carries the owed reply and the window of recent Telegram update ids: the replay
-check). Release 0.4's first pass ran 7: a claim in ``handled_events``, the period check, the
+through Telegram runs 3: the conversation load (which also reads the team's published periods;
+served from the conversation cache after the person's previous turn, when the load is a
+``PRAGMA data_version`` that proves the cached row current: bot.store.convcache), the answer
+upsert (whose ``updated_at`` is also the run's activity) and the conversation update (which also
+carries the owed reply and the window of recent Telegram update ids: the replay check). Release 0.4's first pass ran 7: a claim in ``handled_events``, the period check, the
 run's ``last_activity_at`` and a row in ``owed_replies`` came on top. These tests pin the
 numbers so a statement that comes back is noticed."""
 
@@ -70,6 +71,9 @@ def test_statements_per_ordinary_answer_turn(store, engine):
         "answers", "conversations"], "\n".join(work)
     for gone in ("handled_events", "owed_replies", "UPDATE runs", "FROM snapshots s\n"):
         assert not any(gone in s for s in work[1:]), (gone, work)
+    # the conversation came from the cache: its load is the check that the cache is current
+    assert work[0] == "PRAGMA data_version", work
+    assert not any("FROM conversations" in s for s in work), work
 
     work, _ = counted(store, turns.press("verder"))  # on to the next question
     assert len(work) <= 2, "\n".join(work)
@@ -85,8 +89,17 @@ def test_a_replayed_update_costs_one_read(store, engine):
     turns.send("command", f"/start {invite}", command="start", args=invite)
     inc = turns.incoming("choice", "ja", value="ja")
     engine.handle(inc, owe=True)
+    # the consent turn wrote the member row: the conversation is read from the database
     work, _ = counted(store, lambda: engine.handle(inc, owe=True))
-    assert len(work) == 1 and work[0].lstrip().startswith("SELECT"), work
+    assert work[0] == "PRAGMA data_version" and len(work) == 2, work
+    assert work[1].lstrip().startswith("SELECT"), work
+    # after an ordinary turn it is cached: a replay then reads nothing else
+    for value in ("professional", "tour"):
+        turns.press(value)()
+    inc = turns.incoming("choice", "4", value="4")
+    engine.handle(inc, owe=True)
+    work, _ = counted(store, lambda: engine.handle(inc, owe=True))
+    assert work == ["PRAGMA data_version"], work
 
 
 def test_the_conversation_update_writes_only_what_changed(store, engine):

@@ -22,6 +22,7 @@ import sqlite_utils
 from bot.store.access import AccessQueries, new_member_id, new_token
 from bot.store.actions import ActionQueries
 from bot.store.clock import utcnow
+from bot.store.convcache import ConversationCache, WatchedConnection, trust
 from bot.store.delivery import DeliveryQueries
 from bot.store.health import StoreHealth, is_outage
 from bot.store.insights import InsightQueries
@@ -119,6 +120,17 @@ def _update_sql(member: bool, recent: bool, owe: bool) -> str:
 
 _UPDATES = {(m, r, o): _update_sql(m, r, o)
             for m in (False, True) for r in (False, True) for o in (False, True)}
+for _sql in _UPDATES.values():  # save_conversation keeps the conversation cache right itself
+    trust(_sql)
+
+_LOAD = """SELECT c.id, c.chat_id, c.member_id, c.state, c.context, c.prompt_seq,
+                 m.unreachable_at IS NOT NULL, c.recent_events,
+                 json_extract(c.context, '$.team_id'),
+                 (SELECT group_concat(s.period, ' ') FROM snapshots s
+                  WHERE s.team_id = json_extract(c.context, '$.team_id')
+                    AND s.kind = 'reflection')
+          FROM conversations c LEFT JOIN members m ON m.id = c.member_id
+          WHERE c.platform = ? AND c.user_id = ?"""
 
 
 def _rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
@@ -140,6 +152,8 @@ class Store(OutboxQueries, DeliveryQueries, InsightQueries, AccessQueries,
         self, path: str | Path, *, synchronous: str = "FULL", busy_timeout: int = 10_000
     ) -> None:
         self.path = str(path)
+        #: recent turns' conversation rows (see :mod:`bot.store.convcache`)
+        self._convs = ConversationCache()
         self.conn = self._open(synchronous, busy_timeout)
         conn = self.conn
         self.health = StoreHealth(self.path)
@@ -177,9 +191,11 @@ class Store(OutboxQueries, DeliveryQueries, InsightQueries, AccessQueries,
         if not memory:
             check_database_path(self.path)
         try:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                   factory=WatchedConnection)
         except sqlite3.Error as exc:
             raise unusable(self.path, exc) from None
+        conn.on_change = self._convs.clear
         try:
             conn.execute(f"PRAGMA busy_timeout={int(busy_timeout)}")
             if not memory:  # before anything writes: a refused file stays as it was
@@ -232,6 +248,7 @@ class Store(OutboxQueries, DeliveryQueries, InsightQueries, AccessQueries,
                 self._rollback()
                 self._note(exc)
                 raise
+            self._convs.committed()
             self.health.ok()
 
     def _rollback(self) -> None:
@@ -457,17 +474,10 @@ class Store(OutboxQueries, DeliveryQueries, InsightQueries, AccessQueries,
         Inside a transaction the same statement also reads the published periods of the team
         the conversation is in (``context.team_id``), for :meth:`closed_periods` in this turn
         (see :meth:`_prefetched_periods`)."""
-        row = self.conn.execute(
-            """SELECT c.id, c.chat_id, c.member_id, c.state, c.context, c.prompt_seq,
-                      m.unreachable_at IS NOT NULL, c.recent_events,
-                      json_extract(c.context, '$.team_id'),
-                      (SELECT group_concat(s.period, ' ') FROM snapshots s
-                       WHERE s.team_id = json_extract(c.context, '$.team_id')
-                         AND s.kind = 'reflection')
-               FROM conversations c LEFT JOIN members m ON m.id = c.member_id
-               WHERE c.platform = ? AND c.user_id = ?""",
-            (platform, user_id),
-        ).fetchone()
+        if not self._depth:
+            row = self.conn.execute(_LOAD, (platform, user_id)).fetchone()
+        else:
+            row = self._cached_load(platform, user_id)
         if row is None:
             return None
         if self._depth and isinstance(row[8], int):
@@ -475,6 +485,24 @@ class Store(OutboxQueries, DeliveryQueries, InsightQueries, AccessQueries,
                              frozenset(row[9].split(" ")) if row[9] else frozenset())
         return Conversation(row[0], platform, row[1], row[2], row[3], decode_context(row[4]), row[5],
                             bool(row[6]), user_id, row[7], None, row[2])
+
+    def _cached_load(self, platform: str, user_id: str) -> tuple[Any, ...] | None:
+        """Inside a transaction: the load's row from the conversation cache while it is current
+        (see :mod:`bot.store.convcache`), else from the database (and cached at the commit)."""
+        cache = self._convs
+        if cache.checked != self._tx:  # once per transaction, under the write lock
+            version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+            if version != cache.version:  # another connection committed
+                cache.clear()
+                cache.version = version
+            cache.checked = self._tx
+        key = (platform, user_id)
+        row = cache.get(key)
+        if row is None:
+            row = self.conn.execute(_LOAD, key).fetchone()
+            if row is not None:
+                cache.pending[key] = row
+        return row
 
     def _prefetched_periods(self, team_id: int) -> frozenset[str] | None:
         """The team's published periods as the conversation load read them, while that read
@@ -532,8 +560,27 @@ class Store(OutboxQueries, DeliveryQueries, InsightQueries, AccessQueries,
             params.append(conv.id)
             self.conn.execute(
                 _UPDATES[member, conv.recent_events is not None, conv.owe is not None], params)
+            self._cache_saved(conv, context, member)
         conv.owe = None
         conv.stored_member_id = conv.member_id
+
+    def _cache_saved(self, conv: Conversation, context: str, member: bool) -> None:
+        """After a conversation UPDATE: its cached row as it now stands (pending until the
+        commit), or none when it cannot be known without a read (outside a transaction, a new
+        member id or team, nothing cached to carry the unread columns over from)."""
+        key = (conv.platform, conv.user_id or "")
+        cache = self._convs
+        old = cache.get(key)
+        if old is None or old[0] != conv.id:  # which entry holds this row is not known
+            cache.clear()
+            return
+        team = conv.context.get("team_id")
+        if not self._depth or member or type(team) is not type(old[8]) or team != old[8]:
+            cache.drop(key)  # the member's or team's columns need a read
+            return
+        recent = old[7] if conv.recent_events is None else conv.recent_events
+        cache.pending[key] = (conv.id, conv.chat_id, old[2], conv.state, context,
+                              conv.prompt_seq, old[6], recent, old[8], old[9])
 
     def delete_conversation(self, platform: str, user_id: str) -> None:
         self.conn.execute("DELETE FROM conversations WHERE platform = ? AND user_id = ?",
