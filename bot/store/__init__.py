@@ -280,6 +280,7 @@ class Store(OutboxQueries, DeliveryQueries, InsightQueries, AccessQueries,
             self.conn.execute(f"RELEASE {name}")
 
     def close(self) -> None:
+        self._convs.clear()
         self.conn.close()
 
     #: how long a checkpoint waits for another connection's reader or writer (ms): not the
