@@ -211,3 +211,34 @@ def test_the_watched_tables_cover_every_way_a_load_can_change(store: Store) -> N
         assert parents <= set(WATCHED_TABLES), (table, parents)
     assert store.conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall() == []
+
+
+def test_a_rollback_sqlite_did_by_itself_leaves_nothing(store: Store) -> None:
+    """A full disk or an I/O error can make SQLite roll the transaction back on its own: no
+    ROLLBACK statement passes the connection then, and the failed turn's rows must still go."""
+    _person(store)
+    _person(store, "43")
+    _turn(store)
+    _turn(store, "43")
+
+    def failed_turn() -> None:
+        conv = store.load_conversation("telegram", "42")
+        assert conv is not None
+        conv.state = "never committed"
+        store.save_conversation(conv)
+        sqlite3.Connection.execute(store.conn, "ROLLBACK")  # as SQLite does it itself
+        raise sqlite3.OperationalError("database or disk is full")
+
+    with pytest.raises(sqlite3.OperationalError), store.transaction():
+        failed_turn()
+    conv = _load(store)
+    assert conv is not None and conv.state == "menu.main"
+    with pytest.raises(sqlite3.OperationalError), store.transaction():  # in group commit
+        with store.savepoint():
+            _turn(store, "43", state="never committed either")
+        with store.savepoint():
+            failed_turn()
+    conv = _load(store, "43")
+    assert conv is not None and conv.state == "menu.main"
+    conv = _load(store)
+    assert conv is not None and conv.state == "menu.main"

@@ -11,9 +11,10 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import orjson
@@ -138,6 +139,96 @@ def _rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
+class _Transaction:
+    """:meth:`Store.transaction`: BEGIN IMMEDIATE ... COMMIT, or join the open one."""
+
+    __slots__ = ("store", "outer")
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.outer = False
+
+    def __enter__(self) -> None:
+        store = self.store
+        store._lock.acquire()
+        try:
+            if store._depth:
+                store._depth += 1
+                return
+            try:
+                store.conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                store._note(exc)
+                raise
+        except BaseException:
+            store._lock.release()
+            raise
+        store._tx += 1
+        store._depth = 1
+        self.outer = True
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        store = self.store
+        try:
+            if not self.outer:
+                store._depth -= 1
+                return
+            store._depth = 0
+            if exc is not None:
+                store._convs.clear()  # also when SQLite rolled back by itself (no statement)
+                store._rollback()
+                store._note(exc)
+                return  # the exception goes on
+            try:
+                store.conn.execute("COMMIT")
+            except sqlite3.Error as failed:
+                store._convs.clear()
+                store._rollback()
+                store._note(failed)
+                raise
+            store._convs.committed()
+            store.health.ok()
+        finally:
+            store._lock.release()
+
+
+class _Savepoint:
+    """:meth:`Store.savepoint`."""
+
+    __slots__ = ("store", "name")
+
+    def __init__(self, store: Store, name: str) -> None:
+        self.store, self.name = store, name
+
+    def __enter__(self) -> None:
+        store = self.store
+        store._lock.acquire()
+        try:
+            store.conn.execute(_SAVEPOINT.get(self.name) or f"SAVEPOINT {self.name}")
+        except BaseException:
+            store._lock.release()
+            raise
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        store, name = self.store, self.name
+        try:
+            if exc is not None:
+                store._convs.clear()  # what the failed unit read or wrote (see convcache)
+                if store.conn.in_transaction:  # SQLite may have rolled back everything itself
+                    store.conn.execute(f"ROLLBACK TO {name}")
+                    store.conn.execute(f"RELEASE {name}")
+                return  # the exception goes on
+            store.conn.execute(_RELEASE.get(name) or f"RELEASE {name}")
+        finally:
+            store._lock.release()
+
+
+_SAVEPOINT = {"turn": "SAVEPOINT turn"}
+_RELEASE = {"turn": "RELEASE turn"}
+
+
 class Store(OutboxQueries, DeliveryQueries, InsightQueries, AccessQueries,
             PersonalDataQueries, SnapshotQueries, PackQueries, ActionQueries,
             ReflectionQueries, SessionQueries):
@@ -216,40 +307,10 @@ class Store(OutboxQueries, DeliveryQueries, InsightQueries, AccessQueries,
 
     # -- transactions ---------------------------------------------------------------------
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """One atomic unit of work; nested calls join the outer transaction."""
-        with self._lock:
-            if self._depth:
-                self._depth += 1
-                try:
-                    yield
-                finally:
-                    self._depth -= 1
-                return
-            try:
-                self.conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                self._note(exc)
-                raise
-            self._tx += 1
-            self._depth = 1
-            try:
-                yield
-            except BaseException as exc:
-                self._depth = 0
-                self._rollback()
-                self._note(exc)
-                raise
-            self._depth = 0
-            try:
-                self.conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._rollback()
-                self._note(exc)
-                raise
-            self._convs.committed()
-            self.health.ok()
+    def transaction(self) -> AbstractContextManager[None]:
+        """One atomic unit of work; nested calls join the outer transaction. (A small class
+        rather than a generator: it runs around every turn.)"""
+        return _Transaction(self)
 
     def _rollback(self) -> None:
         """Roll back what is open; SQLite may have done so itself (full disk, I/O error)."""
@@ -265,19 +326,9 @@ class Store(OutboxQueries, DeliveryQueries, InsightQueries, AccessQueries,
         if is_outage(exc):
             self.health.failed(exc)
 
-    @contextmanager
-    def savepoint(self, name: str = "turn") -> Iterator[None]:
+    def savepoint(self, name: str = "turn") -> AbstractContextManager[None]:
         """A nested unit that can fail alone inside a larger transaction (group commit)."""
-        with self._lock:
-            self.conn.execute(f"SAVEPOINT {name}")
-            try:
-                yield
-            except BaseException:
-                if self.conn.in_transaction:  # SQLite may have rolled back everything itself
-                    self.conn.execute(f"ROLLBACK TO {name}")
-                    self.conn.execute(f"RELEASE {name}")
-                raise
-            self.conn.execute(f"RELEASE {name}")
+        return _Savepoint(self, name)
 
     def close(self) -> None:
         self._convs.clear()
