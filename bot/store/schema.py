@@ -568,11 +568,21 @@ def _v14_engine(db: sqlite_utils.Database) -> None:
                "WHERE owed_event IS NOT NULL")
 
 
+def _v15_store(db: sqlite_utils.Database) -> None:
+    """Release 0.4, the store's share of a turn (issue 15): one index for a team's answers
+    instead of two overlapping ones. ``(team_id, period, pack)`` serves every query that used
+    ``(team_id, period)`` (its prefix) and those that used ``(team_id, pack, period)`` (all three
+    given, or the team alone); every answer written updates one index fewer."""
+    db.execute("DROP INDEX answers_team_pack")
+    db.execute("DROP INDEX answers_team_period")
+    db.execute("CREATE INDEX answers_team_period ON answers(team_id, period, pack)")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_core, _v2_delivery, _v3_insights,
     # release 0.4 is built in parallel lanes; each lane owns exactly one of these slots
     _v4_access, _v5_snapshots, _v6_identity, _v7_delivery, _v8_content,
-    _v13_packs, _v9_mirror, _v12_conversation, _v14_engine,
+    _v13_packs, _v9_mirror, _v12_conversation, _v14_engine, _v15_store,
 ]
 LATEST = len(MIGRATIONS)
 #: the version from which read rights are granted, not chosen (bot.store.access)
