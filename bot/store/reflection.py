@@ -34,7 +34,7 @@ class ReflectionQueries:
         the latest one (by ``updated_at``, then id) is the one that counts, as in reports.
         """
         # by the person's own answers (answers_member), never by the team's period: without
-        # the unary plus SQLite picks answers_team_pack and reads the whole team's quarter
+        # the unary plus SQLite picks answers_team_period and reads the whole team's quarter
         rows = _dicts(self.conn.execute(
             """SELECT * FROM answers
                WHERE member_id = ? AND +team_id = ? AND +period = ? AND +pack = ?
