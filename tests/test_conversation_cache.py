@@ -242,3 +242,51 @@ def test_a_rollback_sqlite_did_by_itself_leaves_nothing(store: Store) -> None:
     assert conv is not None and conv.state == "menu.main"
     conv = _load(store)
     assert conv is not None and conv.state == "menu.main"
+
+
+def test_group_commit_with_a_failing_turn_through_the_engine(store: Store, engine,  # noqa: ANN001
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the engine's group commit: a turn that fails after writing (its savepoint rolled
+    back) and the turns around it; afterwards every cached load equals the database."""
+    from bot.engine.messages import Incoming
+
+    invite = store.create_invite(store.create_team("Wijkteam Zuid"))
+    n = iter(range(1, 10_000))
+
+    def inc(user: str, value: str, kind: str = "choice") -> Incoming:
+        conv = store.load_conversation("telegram", user)
+        token = str(conv.prompt_seq) if conv and kind == "choice" else None
+        return Incoming("telegram", user, user, kind, text=value, value=value,
+                        event_id=str(next(n)), prompt_token=token)
+
+    for user in ("42", "43"):
+        engine.handle(Incoming("telegram", user, user, "command", text=f"/start {invite}",
+                               event_id=str(next(n)), command="start", args=invite))
+        for value in ("ja", "professional", "tour", "4"):
+            engine.handle(inc(user, value))
+
+    real_save = store.save_conversation
+
+    def failing_save(conv: Conversation) -> None:
+        real_save(conv)
+        if conv.user_id == "43":
+            raise RuntimeError("a defect in this turn, after its save")
+
+    monkeypatch.setattr(store, "save_conversation", failing_save)
+    first, second = inc("42", "verder"), inc("43", "verder")
+    out = engine.handle_many([first, second, inc("42", "3")])
+    assert len(out) == 3
+    monkeypatch.setattr(store, "save_conversation", real_save)
+
+    raw = sqlite3.connect(store.path)
+    for user in ("42", "43"):
+        state, context, seq = raw.execute(
+            "SELECT state, context, prompt_seq FROM conversations WHERE user_id = ?",
+            (user,)).fetchone()
+        conv = _load(store, user)
+        assert conv is not None
+        assert (conv.state, conv.context, conv.prompt_seq) == (
+            state, __import__("json").loads(context), seq), user
+    raw.close()
+    # and the person whose turn failed goes on from where the database says
+    assert engine.handle(inc("43", "verder"))
