@@ -525,7 +525,8 @@ class Store(OutboxQueries, DeliveryQueries, InsightQueries, AccessQueries,
 
         Inside a transaction the same statement also reads the published periods of the team
         the conversation is in (``context.team_id``), for :meth:`closed_periods` in this turn
-        (see :meth:`_prefetched_periods`)."""
+        (see :meth:`_prefetched_periods`); there the row may come from the conversation cache
+        (:mod:`bot.store.convcache`). Every call returns a new object."""
         if not self._depth:
             row = self.conn.execute(_LOAD, (platform, user_id)).fetchone()
         else:
