@@ -17,10 +17,12 @@ from bot.engine.core import Engine
 from bot.engine.messages import Incoming
 from bot.reports.service import close_round
 from bot.store import LATEST, Store
-from bot.store.schema import migrate
+from bot.store.schema import MIGRATIONS, _v14_engine, migrate
 from tests.test_engine_statements import Turns
 from tests.test_flows import Chat
 
+#: the version a database had before release 0.4's engine migration
+BEFORE_ENGINE = MIGRATIONS.index(_v14_engine)
 CONTENT = get_content()
 
 
@@ -204,7 +206,7 @@ def test_a_database_of_the_previous_version_is_carried_over(tmp_path: Path) -> N
     owed reply is still sent, a handled update is still a replay."""
     path = tmp_path / "old.db"
     db = sqlite_utils.Database(path)
-    assert migrate(db, target=LATEST - 1)[-1] == LATEST - 1
+    assert migrate(db, target=BEFORE_ENGINE)[-1] == BEFORE_ENGINE
     c = db.conn
     c.execute("INSERT INTO teams (id, name, created_at) VALUES (1, 'Wijkteam Oost', '2024-01-01')")
     c.execute("""INSERT INTO members (id, platform, platform_user_id, consent_at, created_at)
@@ -225,7 +227,7 @@ def test_a_database_of_the_previous_version_is_carried_over(tmp_path: Path) -> N
 
     store = Store(path)
     try:
-        assert store.migrated_from == LATEST - 1 and store.schema_version == LATEST
+        assert store.migrated_from == BEFORE_ENGINE and store.schema_version == LATEST
         assert "owed_replies" not in store.db.table_names()
         engine = Engine(store)
         [owed] = engine.owed_prompts("telegram")  # the old debt is still paid at the start

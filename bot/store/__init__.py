@@ -175,10 +175,11 @@ class _Transaction:
                 store._depth -= 1
                 return
             store._depth = 0
-            if exc is not None:
+            if kind is not None:
                 store._convs.clear()  # also when SQLite rolled back by itself (no statement)
                 store._rollback()
-                store._note(exc)
+                if exc is not None:
+                    store._note(exc)
                 return  # the exception goes on
             try:
                 store.conn.execute("COMMIT")
@@ -214,7 +215,7 @@ class _Savepoint:
                  tb: TracebackType | None) -> None:
         store, name = self.store, self.name
         try:
-            if exc is not None:
+            if kind is not None:
                 store._convs.clear()  # what the failed unit read or wrote (see convcache)
                 if store.conn.in_transaction:  # SQLite may have rolled back everything itself
                     store.conn.execute(f"ROLLBACK TO {name}")

@@ -115,7 +115,7 @@ class ConversationCache:
     transaction's (``pending``). Entries are never changed in place, only replaced."""
 
     #: more people than this and the cache starts over (a bound on memory, not a policy)
-    LIMIT = 50_000
+    LIMIT = 20_000
 
     __slots__ = ("rows", "pending", "version", "checked")
 
