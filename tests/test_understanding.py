@@ -9,10 +9,13 @@ the code before this change (typed words on a scale, typos, values typed as word
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.engine.core import Engine
 from bot.engine.understand import edit_distance, match_choice, match_scale, normalize
@@ -428,3 +431,23 @@ def test_text_transports_show_unnumbered_options_without_numbers() -> None:
     numbered = Reply("Welk thema?", [Choice("Regie voeren", "regie")], "choice")
     assert render_text(numbered).splitlines()[-1] == "  1. Regie voeren"
     assert render_reply(numbered, "@bot:example.org")[0]["body"].endswith("1. Regie voeren")
+
+
+@settings(max_examples=500)
+@given(st.text(alphabet=st.characters(max_codepoint=127)))
+def test_ascii_text_is_normalised_as_any_other(text: str) -> None:
+    """ASCII takes a shortcut (lower case only): the same as case folding and decomposing."""
+    from bot.engine.understand import _PUNCT, _fold
+
+    slow = " ".join(_PUNCT.sub(" ", re.sub(r"['’‘`´]", "", _fold(text))).split())
+    assert normalize(text) == slow
+
+
+def test_label_forms_are_made_once_and_stay_the_same() -> None:
+    from bot.engine.understand import _keys, _label_words
+
+    assert _keys("2. Nee, alleen voor mij (privé)") == ("2 nee alleen voor mij prive",
+                                                        "nee alleen voor mij prive", "nee")
+    assert _label_words("2. Nee, alleen voor mij") == ("nee", "alleen", "voor", "mij")
+    assert match_choice("nee", [["Ja, delen", "ja"], ["Nee, alleen voor mij", "nee"]]) == "nee"
+    assert _keys.cache_info().hits >= 1

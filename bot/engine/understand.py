@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
+from functools import lru_cache
 
 __all__ = [
     "NUMBER_WORDS",
@@ -49,6 +50,7 @@ MAX_LOOSE_WORDS = 6
 
 _PUNCT = re.compile(r"[^\w\s]|_")
 _NUMBERED = re.compile(r"^\d+\.\s+")
+_APOSTROPHES = re.compile(r"['’‘`´]")
 
 
 def normalize(text: str) -> str:
@@ -57,10 +59,16 @@ def normalize(text: str) -> str:
     Apostrophes are dropped without a space ("thema's" -> "themas"). Only canonical
     decomposition is used, so "²" or "①" do not turn into digits.
     """
-    decomposed = unicodedata.normalize("NFD", text.casefold())
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
-    plain = re.sub(r"['’‘`´]", "", plain)
+    # ASCII (most typed text) has nothing to decompose or fold beyond lower case
+    plain = text.lower() if text.isascii() else _fold(text)
+    plain = _APOSTROPHES.sub("", plain)
     return " ".join(_PUNCT.sub(" ", plain).split())
+
+
+def _fold(text: str) -> str:
+    """Case folded and accents removed: canonical decomposition without combining marks."""
+    decomposed = unicodedata.normalize("NFD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def parse_number(raw: str) -> int | None:
@@ -141,13 +149,21 @@ def match_scale(raw: str, labels: Sequence[str] | None = None, *, words: bool = 
 # -- choices --------------------------------------------------------------------------------
 
 
-def _keys(label: str) -> list[str]:
-    """The forms of a label that count as typing it: whole, without its number, its head."""
+@lru_cache(maxsize=1024)
+def _keys(label: str) -> tuple[str, ...]:
+    """The forms of a label that count as typing it: whole, without its number, its head.
+    Labels are few (buttons, options) and asked about every typed turn: made once each."""
     bare = _NUMBERED.sub("", label)
     keys = [normalize(label), normalize(bare)]
     head = bare.split(",")[0].split(" (")[0]
     keys.append(normalize(head))
-    return list(dict.fromkeys(k for k in keys if k))
+    return tuple(dict.fromkeys(k for k in keys if k))
+
+
+@lru_cache(maxsize=1024)
+def _label_words(label: str) -> tuple[str, ...]:
+    """A label's words without its number, normalised (made once per label)."""
+    return tuple(normalize(_NUMBERED.sub("", label)).split())
 
 
 def _content_words(text: str) -> list[str]:
@@ -193,7 +209,7 @@ def match_choice(raw: str, choices: Sequence[Sequence[str]], *, numbers: bool = 
         return None
     typed_words = text.split()
     negated = any(w in NEGATIONS for w in typed_words)
-    labels_words = [normalize(_NUMBERED.sub("", label)).split() for label, _ in choices]
+    labels_words = [_label_words(label) for label, _ in choices]
     negative = [any(w in NEGATIONS for w in words) for words in labels_words]
     # A "no" counts only when its other words (if any) are about the options: "niet delen",
     # "ik doe niet mee", "liever niet"; but not "ik weet het niet" or "ja, maar niet nu".
