@@ -918,7 +918,8 @@ def main(argv: list[str] | None = None) -> int:
     sweep: dict[int, EngineRun] = {}
     for size in [int(s) for s in args.sweep.split(",") if s.strip()]:
         bs = EngineBench(template, driver, tmp / f"b2_{size}.db", "FULL")
-        sweep[size] = bs.rounds(EngineRun(f"b2/{size}"), max(1, args.rounds // 3), size)
+        # the same rounds as (b2): later rounds hold more summaries and menus and cost more
+        sweep[size] = bs.rounds(EngineRun(f"b2/{size}"), args.rounds, size)
         bs.close()
         del bs
     floor_grp = Floor(tmp / "floor_grp.db", "FULL", n, ctx_len)
