@@ -13,17 +13,13 @@ import pytest
 
 from bot.store import Conversation, Store
 from bot.store.convcache import WATCHED_TABLES, may_change_loads
+from tests.test_engine_statements import counted
 
 
 def _loads(store: Store, body: Callable[[], object]) -> list[str]:
     """The SELECTs of the conversation load that ``body`` ran (a cache hit runs none)."""
-    seen: list[str] = []
-    store.conn.set_trace_callback(seen.append)
-    try:
-        body()
-    finally:
-        store.conn.set_trace_callback(None)
-    return [s for s in seen if "FROM conversations c LEFT JOIN members" in s]
+    work, _control = counted(store, body)
+    return [s for s in work if "FROM conversations c LEFT JOIN members" in s]
 
 
 def _person(store: Store, user: str = "42", team: int | None = None) -> tuple[int, int]:

@@ -74,20 +74,18 @@ class WatchedConnection(sqlite3.Connection):
     on_change: Callable[[], None] | None = None
 
     def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:  # noqa: ANN401
-        verdict = _VERDICTS.get(sql)
-        if verdict is None:
-            verdict = self._judge(sql)
-        if verdict and self.on_change is not None:
-            self.on_change()
+        self._notice(sql)
         return _execute(self, sql, parameters)
 
     def executemany(self, sql: str, parameters: Iterable[Any], /) -> sqlite3.Cursor:
-        verdict = _VERDICTS.get(sql)
-        if verdict is None:
-            verdict = self._judge(sql)
-        if verdict and self.on_change is not None:
-            self.on_change()
+        self._notice(sql)
         return _executemany(self, sql, parameters)
+
+    def _notice(self, sql: str) -> None:
+        """Tell ``on_change`` before ``sql`` runs when it may change what a load reads."""
+        verdict = _VERDICTS.get(sql)
+        if (self._judge(sql) if verdict is None else verdict) and self.on_change is not None:
+            self.on_change()
 
     def executescript(self, sql_script: str, /) -> sqlite3.Cursor:
         if self.on_change is not None:
