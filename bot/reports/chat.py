@@ -248,15 +248,14 @@ class ReportHooks:
             if report.demo:
                 continue
             try:
-                packs = pack_reports_for(turn.store, turn.member_id, by_name[name],
-                                         action="chat_report", k=self.k, last=CHAT_PERIODS,
-                                         now=turn.now(), content=turn.content)
+                packs: list[tuple[Any, TeamReport]] = pack_reports_for(
+                    turn.store, turn.member_id, by_name[name], action="chat_report", k=self.k,
+                    last=CHAT_PERIODS, now=turn.now(), content=turn.content)
             except AccessDenied:
                 continue
             replies += [Reply(pack_section(pack, name, pack_report))
                         for pack, pack_report in packs]
-            pack_ids += [str(getattr(pack, "id", "")) for pack, _ in packs
-                         if getattr(pack, "id", "") not in pack_ids]
+            pack_ids += [pack.id for pack, _ in packs]
         real = [(name, report) for name, report in reports if not report.demo]
         if len(real) > 1:
             compare = self._compare(real)
@@ -265,7 +264,8 @@ class ReportHooks:
         hint = turn.text("report_per_theme")
         if pack_ids:
             hint += " " + turn.text("report_per_pack",
-                                    commands=", ".join(f"/rapport {p}" for p in pack_ids))
+                                    commands=", ".join(f"/rapport {p}"
+                                                       for p in dict.fromkeys(pack_ids)))
         replies[-1].text += "\n\n" + hint + " " + turn.content.praatplaat.source.attribution()
         return replies
 

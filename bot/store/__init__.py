@@ -206,7 +206,7 @@ class _Savepoint:
         store = self.store
         store._lock.acquire()
         try:
-            store.conn.execute(_SAVEPOINT.get(self.name) or f"SAVEPOINT {self.name}")
+            store.conn.execute(f"SAVEPOINT {self.name}")
         except BaseException:
             store._lock.release()
             raise
@@ -221,13 +221,9 @@ class _Savepoint:
                     store.conn.execute(f"ROLLBACK TO {name}")
                     store.conn.execute(f"RELEASE {name}")
                 return  # the exception goes on
-            store.conn.execute(_RELEASE.get(name) or f"RELEASE {name}")
+            store.conn.execute(f"RELEASE {name}")
         finally:
             store._lock.release()
-
-
-_SAVEPOINT = {"turn": "SAVEPOINT turn"}
-_RELEASE = {"turn": "RELEASE turn"}
 
 
 class Store(OutboxQueries, DeliveryQueries, InsightQueries, AccessQueries,
