@@ -55,9 +55,13 @@ def encode_context(context: dict[str, Any]) -> str:
     same text as the stdlib encoder above, about ten times faster (a few µs of every turn);
     what orjson refuses (a value of a type it does not know) goes to the stdlib encoder,
     which decides as before."""
-    try:
-        return orjson.dumps(context, option=orjson.OPT_NON_STR_KEYS).decode()
+    try:  # string keys only (every context the engine builds): orjson's fast path
+        return orjson.dumps(context).decode()
     except TypeError:  # orjson.JSONEncodeError
+        pass
+    try:  # a non-string key, as the stdlib writes it (OPT_NON_STR_KEYS costs ~0.2 µs more)
+        return orjson.dumps(context, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
         return _CONTEXT_JSON.encode(context)
 
 

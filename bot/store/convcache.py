@@ -74,7 +74,10 @@ class WatchedConnection(sqlite3.Connection):
     on_change: Callable[[], None] | None = None
 
     def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:  # noqa: ANN401
-        self._notice(sql)
+        # _notice, written out: this runs for every statement of every turn
+        verdict = _VERDICTS.get(sql)
+        if (self._judge(sql) if verdict is None else verdict) and self.on_change is not None:
+            self.on_change()
         return _execute(self, sql, parameters)
 
     def executemany(self, sql: str, parameters: Iterable[Any], /) -> sqlite3.Cursor:
