@@ -23,7 +23,7 @@ import sqlite_utils
 from bot.store.access import AccessQueries, new_member_id, new_token
 from bot.store.actions import ActionQueries
 from bot.store.clock import utcnow
-from bot.store.convcache import ConversationCache, WatchedConnection, trust
+from bot.store.convcache import ConversationCache, Rows, WatchedConnection, trust
 from bot.store.delivery import DeliveryQueries
 from bot.store.health import StoreHealth, is_outage
 from bot.store.insights import InsightQueries
@@ -540,16 +540,23 @@ class Store(OutboxQueries, DeliveryQueries, InsightQueries, AccessQueries,
         return Conversation(row[0], platform, row[1], row[2], row[3], decode_context(row[4]), row[5],
                             bool(row[6]), user_id, row[7], None, row[2])
 
-    def _cached_load(self, platform: str, user_id: str) -> tuple[Any, ...] | None:
-        """Inside a transaction: the load's row from the conversation cache while it is current
-        (see :mod:`bot.store.convcache`), else from the database (and cached at the commit)."""
+    def _current_cache(self) -> ConversationCache:
+        """Inside a transaction: the conversation cache, emptied first when another connection
+        committed since it was filled (``PRAGMA data_version``, once per transaction, under
+        the write lock)."""
         cache = self._convs
-        if cache.checked != self._tx:  # once per transaction, under the write lock
+        if cache.checked != self._tx:
             version = self.conn.execute("PRAGMA data_version").fetchone()[0]
             if version != cache.version:  # another connection committed
                 cache.clear()
                 cache.version = version
             cache.checked = self._tx
+        return cache
+
+    def _cached_load(self, platform: str, user_id: str) -> tuple[Any, ...] | None:
+        """Inside a transaction: the load's row from the conversation cache while it is current
+        (see :mod:`bot.store.convcache`), else from the database (and cached at the commit)."""
+        cache = self._current_cache()
         key = (platform, user_id)
         row = cache.get(key)
         if row is None:
@@ -557,6 +564,22 @@ class Store(OutboxQueries, DeliveryQueries, InsightQueries, AccessQueries,
             if row is not None:
                 cache.pending[key] = row
         return row
+
+    def _cached_rows(self, key: tuple[Any, ...], sql: str, params: tuple[Any, ...]) -> Rows:
+        """A small read that many turns repeat and that rarely changes: the rows of ``sql``,
+        inside a transaction from the conversation cache while no watched table
+        (:data:`bot.store.convcache.READ_TABLES`) can have changed, else from the database
+        (cached at the commit). ``key`` names the query and its parameters. The value is
+        immutable: callers build their own dicts and lists from it."""
+        if self._depth:
+            cache = self._current_cache()
+            found = cache.read(key)
+            if found is not None:
+                return found
+        found = tuple(self.conn.execute(sql, params).fetchall())
+        if self._depth:
+            cache.pending_reads[key] = found
+        return found
 
     def _prefetched_periods(self, team_id: int) -> frozenset[str] | None:
         """The team's published periods as the conversation load read them, while that read

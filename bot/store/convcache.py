@@ -22,6 +22,12 @@ changed them:
 Only immutable values are kept (the context as its stored JSON text): every load builds a new
 :class:`bot.store.Conversation`, so a failed turn that changed its object in place leaves
 nothing behind. Loads outside a transaction always read the database.
+
+The same object keeps the small reads that many turns repeat and that change rarely (a team's
+pack choices and its own packs: :meth:`bot.store.Store._cached_rows`), under the same rules:
+the tables they read (``READ_TABLES``) are watched like the load's, a write to any watched
+table or a rollback empties both kinds of entry, another connection's commit too, and a read
+joins the cache only at the commit. Callers build their own dicts and lists from the tuples.
 """
 
 from __future__ import annotations
@@ -35,7 +41,10 @@ __all__ = ["ConversationCache", "WatchedConnection", "may_change_loads"]
 
 #: what a conversation load reads: these tables, and the cascades of writes to them
 WATCHED_TABLES = ("conversations", "members", "snapshots", "teams")
-_WATCHED = re.compile(r"\b(?:" + "|".join(WATCHED_TABLES) + r")\b", re.IGNORECASE)
+#: what the cached small reads read (:meth:`bot.store.Store._cached_rows`), and their parents
+READ_TABLES = ("team_pack_choices", "team_packs", "teams")
+_WATCHED = re.compile(r"\b(?:" + "|".join(dict.fromkeys(WATCHED_TABLES + READ_TABLES))
+                      + r")\b", re.IGNORECASE)
 #: the debt's bookkeeping (bot.store.delivery): it writes columns no load reads
 _DEBT_ONLY = re.compile(
     r"\s*UPDATE\s+conversations\s+SET\s+owed_event\s*=\s*(?:\?|NULL)\s*,"
@@ -50,7 +59,8 @@ _MAX_VERDICTS = 4096
 
 
 def may_change_loads(sql: str) -> bool:
-    """Whether running ``sql`` on this connection may change what a conversation load reads.
+    """Whether running ``sql`` on this connection may change what a conversation load or a
+    cached read (``READ_TABLES``) reads.
     Errs towards yes: anything it does not recognise as a read or as a write of other tables
     (a ROLLBACK, a schema change, VACUUM, a statement starting with a comment) counts."""
     words = sql.split(None, 1)
@@ -109,6 +119,8 @@ _executescript = sqlite3.Connection.executescript
 
 #: one cached load: the columns :meth:`bot.store.Store.load_conversation` selects, in its order
 Row = tuple[Any, ...]
+#: one cached small read: its rows
+Rows = tuple[tuple[Any, ...], ...]
 
 
 class ConversationCache:
@@ -118,11 +130,14 @@ class ConversationCache:
     #: more people than this and the cache starts over (a bound on memory, not a policy)
     LIMIT = 20_000
 
-    __slots__ = ("rows", "pending", "version", "checked")
+    __slots__ = ("rows", "pending", "reads", "pending_reads", "version", "checked")
 
     def __init__(self) -> None:
         self.rows: dict[tuple[str, str], Row] = {}
         self.pending: dict[tuple[str, str], Row] = {}
+        #: the small reads (query name and parameters -> rows), committed and pending
+        self.reads: dict[tuple[Any, ...], Rows] = {}
+        self.pending_reads: dict[tuple[Any, ...], Rows] = {}
         self.version: int | None = None
         #: the transaction (``Store._tx``) in which ``version`` was last compared
         self.checked = -1
@@ -130,6 +145,12 @@ class ConversationCache:
     def clear(self) -> None:
         self.rows.clear()
         self.pending.clear()
+        self.reads.clear()
+        self.pending_reads.clear()
+
+    def read(self, key: tuple[Any, ...]) -> Rows | None:
+        found = self.pending_reads.get(key)
+        return self.reads.get(key) if found is None else found
 
     def get(self, key: tuple[str, str]) -> Row | None:
         return self.pending.get(key) or self.rows.get(key)
@@ -144,3 +165,8 @@ class ConversationCache:
                 self.rows.clear()
             self.rows.update(self.pending)
             self.pending.clear()
+        if self.pending_reads:
+            if len(self.reads) + len(self.pending_reads) > self.LIMIT:
+                self.reads.clear()
+            self.reads.update(self.pending_reads)
+            self.pending_reads.clear()

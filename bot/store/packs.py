@@ -9,10 +9,12 @@ module only stores and reads.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
 from bot.store.clock import utcnow
+from bot.store.convcache import Rows
 
 
 def _now() -> str:
@@ -21,6 +23,9 @@ def _now() -> str:
 
 class PackQueries:
     conn: sqlite3.Connection
+
+    #: provided by :class:`bot.store.Store`
+    _cached_rows: Callable[[tuple[Any, ...], str, tuple[Any, ...]], Rows]
 
     def transaction(self) -> AbstractContextManager[None]:  # provided by Store
         raise NotImplementedError
@@ -79,12 +84,14 @@ class PackQueries:
         return (str(row[0]), str(row[1])) if row else None
 
     def team_pack_ids(self, team_id: int) -> list[str]:
-        """Ids of the packs a team wrote itself, in the order they were first added."""
-        rows = self.conn.execute(
+        """Ids of the packs a team wrote itself, in the order they were first added (in a
+        turn: a cached read)."""
+        rows = self._cached_rows(
+            ("team_pack_ids", team_id),
             """SELECT pack_id FROM team_packs WHERE team_id = ?
                GROUP BY pack_id ORDER BY MIN(rowid)""",
             (team_id,),
-        ).fetchall()
+        )
         return [str(r[0]) for r in rows]
 
     def team_pack_owner_ids(self) -> dict[str, list[int]]:
@@ -98,10 +105,11 @@ class PackQueries:
     # -- which packs a team uses -----------------------------------------------------------------
 
     def pack_choices(self, team_id: int) -> dict[str, bool]:
-        """The packs an owner switched on or off for a team (the rest: defaults)."""
-        rows = self.conn.execute(
-            "SELECT pack_id, enabled FROM team_pack_choices WHERE team_id = ?", (team_id,)
-        ).fetchall()
+        """The packs an owner switched on or off for a team (the rest: defaults; in a turn: a
+        cached read)."""
+        rows = self._cached_rows(
+            ("pack_choices", team_id),
+            "SELECT pack_id, enabled FROM team_pack_choices WHERE team_id = ?", (team_id,))
         return {str(p): bool(e) for p, e in rows}
 
     def set_pack_choice(self, team_id: int, pack_id: str, enabled: bool) -> bool:
