@@ -286,3 +286,16 @@ def test_group_commit_with_a_failing_turn_through_the_engine(store: Store, engin
     raw.close()
     # and the person whose turn failed goes on from where the database says
     assert engine.handle(inc("43", "verder"))
+
+
+def test_a_write_through_the_kept_cursor_is_watched_too(store: Store) -> None:
+    """``WatchedConnection.write`` (one kept cursor for the turn's writes) classifies its
+    statement like ``execute``: a write to a watched table through it empties the cache."""
+    _person(store)
+    _turn(store)
+    with store.transaction():
+        cur = store.conn.write("UPDATE conversations SET state = 'elsewhere' WHERE user_id = ?",
+                               ("42",))
+        assert cur.rowcount == 1
+    conv = _load(store)
+    assert conv is not None and conv.state == "elsewhere"

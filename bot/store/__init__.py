@@ -240,6 +240,8 @@ class Store(OutboxQueries, DeliveryQueries, InsightQueries, AccessQueries,
     :mod:`bot.store.health`): every transaction tells it how it went.
     """
 
+    conn: WatchedConnection
+
     def __init__(
         self, path: str | Path, *, synchronous: str = "FULL", busy_timeout: int = 10_000
     ) -> None:
@@ -275,7 +277,7 @@ class Store(OutboxQueries, DeliveryQueries, InsightQueries, AccessQueries,
             conn.execute("VACUUM")
             self.checkpoint()
 
-    def _open(self, synchronous: str, busy_timeout: int) -> sqlite3.Connection:
+    def _open(self, synchronous: str, busy_timeout: int) -> WatchedConnection:
         """Connect and check the file (see :mod:`bot.store.opening`): a directory, a file
         that is no database, a damaged page or another program's database is refused with
         :class:`DatabaseUnusable` (one Dutch line), never a traceback."""
@@ -635,7 +637,7 @@ class Store(OutboxQueries, DeliveryQueries, InsightQueries, AccessQueries,
             if conv.owe is not None:
                 params += conv.owe
             params.append(conv.id)
-            self.conn.execute(
+            self.conn.write(
                 _UPDATES[member, conv.recent_events is not None, conv.owe is not None], params)
             self._cache_saved(conv, context, member)
         conv.owe = None
@@ -733,7 +735,7 @@ class Store(OutboxQueries, DeliveryQueries, InsightQueries, AccessQueries,
     def start_run(self, member_id: int, team_id: int, scope: str, period: str, *,
                   pack: str = "praatplaat", pack_version: str | None = None) -> int:
         now = utcnow()
-        cur = self.conn.execute(
+        cur = self.conn.write(
             """INSERT INTO runs (member_id, team_id, scope, period, started_at, last_activity_at,
                    pack, pack_version)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
@@ -746,7 +748,7 @@ class Store(OutboxQueries, DeliveryQueries, InsightQueries, AccessQueries,
 
     def finish_run(self, run_id: int) -> None:
         now = utcnow()
-        self.conn.execute(
+        self.conn.write(
             "UPDATE runs SET finished_at = ?, last_activity_at = ? WHERE id = ?", (now, now, run_id)
         )
 
@@ -775,7 +777,7 @@ class Store(OutboxQueries, DeliveryQueries, InsightQueries, AccessQueries,
         the pack the question belongs to, as it was when asked.
         """
         now = utcnow()
-        self.conn.execute(
+        self.conn.write(
             """INSERT INTO answers (run_id, member_id, team_id, role, theme_id, question_id,
                    period, scale, text, share_text, answered_at, updated_at, content_version,
                    source_ref, pack, pack_version)
@@ -799,7 +801,7 @@ class Store(OutboxQueries, DeliveryQueries, InsightQueries, AccessQueries,
     ) -> bool:
         """Change (or clear) an answer's text. A changed text is no longer shared: the author
         is asked again, and the old text leaves published snapshots."""
-        cur = self.conn.execute(
+        cur = self.conn.write(
             """UPDATE answers SET text = ?, updated_at = ?,
                    source_ref = COALESCE(?, source_ref),
                    share_text = CASE WHEN ? IS NOT text THEN 0 ELSE share_text END
@@ -813,7 +815,7 @@ class Store(OutboxQueries, DeliveryQueries, InsightQueries, AccessQueries,
     def set_answer_share(self, run_id: int, question_id: str, share: bool) -> None:
         """Consent to share an answer's text anonymously, or withdraw it (which also takes
         the text out of published snapshots)."""
-        self.conn.execute(
+        self.conn.write(
             "UPDATE answers SET share_text = ? WHERE run_id = ? AND question_id = ?",
             (int(share), run_id, question_id),
         )
