@@ -62,3 +62,28 @@ def test_a_persons_answers_are_read_by_person_not_by_team(tmp_path: Path) -> Non
     # the team's 1,163 answers of the quarter would each be looked at
     assert alone < 10, alone  # 3 here; 176 when the team's quarter is searched
     store.close()
+
+
+def test_a_persons_answers_carry_what_the_summary_and_the_question_show(tmp_path: Path) -> None:
+    """period_answers and answer_row hand out the answer's values and its run, no more (the
+    summary, the list of answers and a question's "previous answer" read these)."""
+    from bot.store.reflection import ANSWER_VALUES
+
+    store = Store(tmp_path / "t.db")
+    with store.transaction():
+        team = store.create_team("Wijkteam Noord")
+        me = store.get_or_create_member("telegram", "me")
+        store.join_team(me, team, "professional")
+        run = store.start_run(me, team, "tour", PERIOD)
+        store.save_answer(run_id=run, member_id=me, team_id=team, role="professional",
+                          theme_id="t1", question_id="q1", period=PERIOD, content_version="1",
+                          scale=4)
+        store.set_answer_text(run, "q1", "Goed overleg")
+        store.set_answer_share(run, "q1", True)
+    found = store.period_answers(me, team, PERIOD)
+    expected = {"question_id": "q1", "run_id": run, "scale": 4, "text": "Goed overleg",
+                "share_text": 1}
+    assert found == {"q1": expected} and tuple(expected) == ANSWER_VALUES
+    assert store.answer_row(run, "q1") == expected
+    assert store.answer_row(run, "q2") is None
+    store.close()

@@ -23,25 +23,34 @@ def _dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
+#: the columns of an answer that :meth:`ReflectionQueries.period_answers` and
+#: :meth:`ReflectionQueries.answer_row` hand out: what the answer says and where it is kept
+#: (``SELECT *`` cost 11 µs against 5 for a person's answers of a period: the sort carries and
+#: the module converts every column)
+ANSWER_VALUES = ("question_id", "run_id", "scale", "text", "share_text")
+_ANSWER_VALUES = ", ".join(ANSWER_VALUES)
+
+
 class ReflectionQueries:
     conn: sqlite3.Connection
 
     def period_answers(self, member_id: int, team_id: int, period: str,
                        pack: str = "praatplaat") -> dict[str, dict[str, Any]]:
-        """A person's answers in one team's period and content pack, per question id.
+        """A person's answers in one team's period and content pack, per question id, each a
+        dict of :data:`ANSWER_VALUES`.
 
         Older databases may hold several rows for a question in one period (a round per run);
         the latest one (by ``updated_at``, then id) is the one that counts, as in reports.
         """
         # by the person's own answers (answers_member), never by the team's period: without
         # the unary plus SQLite picks answers_team_period and reads the whole team's quarter
-        rows = _dicts(self.conn.execute(
-            """SELECT * FROM answers
+        rows = self.conn.execute(
+            f"""SELECT {_ANSWER_VALUES} FROM answers
                WHERE member_id = ? AND +team_id = ? AND +period = ? AND +pack = ?
                ORDER BY updated_at, id""",
             (member_id, team_id, period, pack),
-        ))
-        return {r["question_id"]: r for r in rows}
+        ).fetchall()
+        return {row[0]: dict(zip(ANSWER_VALUES, row, strict=True)) for row in rows}
 
     def period_answer_runs(self, member_id: int, team_id: int, period: str,
                            pack: str = "praatplaat") -> dict[str, int]:
@@ -65,9 +74,11 @@ class ReflectionQueries:
         return str(row[0]) if row and row[0] else None
 
     def answer_row(self, run_id: int, question_id: str) -> dict[str, Any] | None:
-        rows = _dicts(self.conn.execute(
-            "SELECT * FROM answers WHERE run_id = ? AND question_id = ?", (run_id, question_id)))
-        return rows[0] if rows else None
+        """One answer of a run (:data:`ANSWER_VALUES`), or None."""
+        row = self.conn.execute(
+            f"SELECT {_ANSWER_VALUES} FROM answers WHERE run_id = ? AND question_id = ?",
+            (run_id, question_id)).fetchone()
+        return dict(zip(ANSWER_VALUES, row, strict=True)) if row else None
 
     def touch_run(self, run_id: int, now: str) -> None:
         """The run a person is walking saw activity (an answer kept in an earlier run's row;
