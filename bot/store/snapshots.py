@@ -46,7 +46,11 @@ class SnapshotQueries:
         """The period a new answer of this team counts for at ``now`` (the one place that
         decides it): the current quarter, or the next open one when the team's round was closed
         early (see :func:`bot.periods.open_period`)."""
-        return open_period(now, self.closed_periods(team_id, quarter_of(now)))
+        quarter = quarter_of(now)
+        known = self._prefetched_periods(team_id)  # a turn's common case: read with the load
+        if known is not None and quarter not in known:
+            return quarter  # what open_period answers when the quarter is not closed
+        return open_period(now, self.closed_periods(team_id, quarter))
 
     def answer_periods(self, team_id: int) -> list[str]:
         """Distinct periods with answers of one team, oldest first.
