@@ -801,16 +801,16 @@ class Store(OutboxQueries, DeliveryQueries, InsightQueries, AccessQueries,
     ) -> bool:
         """Change (or clear) an answer's text. A changed text is no longer shared: the author
         is asked again, and the old text leaves published snapshots."""
-        cur = self.conn.write(
+        changed = self.conn.write(
             """UPDATE answers SET text = ?, updated_at = ?,
                    source_ref = COALESCE(?, source_ref),
                    share_text = CASE WHEN ? IS NOT text THEN 0 ELSE share_text END
                WHERE run_id = ? AND question_id = ?""",
             (text, utcnow(), source_ref, text, run_id, question_id),
-        )
+        ).rowcount > 0  # read at once: the next write() reuses the cursor
         self.drop_snapshot_texts(run_id, question_id,
                                  unless_text=None if text is None else text.strip())
-        return cur.rowcount > 0
+        return changed
 
     def set_answer_share(self, run_id: int, question_id: str, share: bool) -> None:
         """Consent to share an answer's text anonymously, or withdraw it (which also takes
