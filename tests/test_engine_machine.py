@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from transitions import EventData, Machine
 
-from bot.engine.core import _Event, _Machine, _Model, _Transition
+from bot.engine.core import _Event, _Machine, _Model, _Transition, _TurnCall
 
 
 class Recorder:
@@ -161,3 +161,75 @@ def test_a_conversation_model_gets_its_state_only(engine: Any) -> None:
     machine = build(_Machine, rec)
     machine.add_model(other, initial="a")
     assert other.go(n=1) and other.state == "b" and other.is_b()  # type: ignore[attr-defined]
+
+
+def _turn_call_machine(cls: type[Machine], log: list[str], answers: dict[str, Any]) -> Machine:
+    """The scenario machine of :func:`build` with the engine's kind of callables: registered
+    functions taking the turn and an argument (:class:`_TurnCall`)."""
+
+    def cond(turn: dict[str, Any], arg: str | None) -> Any:
+        log.append(f"{arg}@{turn['n']}")
+        return answers.get(str(arg), not str(arg).startswith("u"))
+
+    def act(turn: dict[str, Any], arg: str | None) -> None:
+        log.append(f"{arg}:{turn['n']}")
+        if arg == "bad":
+            raise RuntimeError(arg)
+
+    machine = cls(model=None, states=["a", "b", "c"], initial="a", send_event=True,
+                  auto_transitions=False, ignore_invalid_triggers=True)
+    machine.add_transition("go", "a", "b", conditions=[_TurnCall(cond, "c1"), _TurnCall(cond, "c2")],
+                           unless=[_TurnCall(cond, "u1")],
+                           before=[_TurnCall(act, "x1"), _TurnCall(act, "x2")])
+    machine.add_transition("go", "a", "c", conditions=[_TurnCall(cond, "c3")],
+                           before=[_TurnCall(act, "y")])
+    machine.add_transition("go", "a", "a", before=[_TurnCall(act, "z")])
+    machine.add_transition("stay", "b", None, before=[_TurnCall(act, "s")])
+    machine.add_transition("boom", "a", "b", before=[_TurnCall(act, "ok"), _TurnCall(act, "bad")])
+    machine.add_transition("back", "*", "a", before=[_TurnCall(act, "back")])
+    return machine
+
+
+@pytest.mark.parametrize(("answers", "steps"), [
+    *SCENARIOS,
+    ({"c1": [], "c3": 1}, ["go"]),  # not a bool: compared with == True, as the library does
+    ({"c1": 1, "c2": "yes"}, ["go", "back", "go"]),
+])
+def test_direct_calls_agree_with_the_library(answers: dict[str, Any], steps: list[str]) -> None:
+    """A plain transition whose callables are all :class:`_TurnCall` calls the registered
+    functions with the turn directly: same calls, same order, same results as the library."""
+    runs = []
+    for cls in (_Machine, Machine):
+        log: list[str] = []
+        machine = _turn_call_machine(cls, log, answers)
+        model = _Model("a") if cls is _Machine else Plain("a")
+        machine.add_model(model, initial="a")
+        results: list[Any] = []
+        for n, trigger in enumerate(steps):
+            try:
+                results.append(machine.events[trigger].trigger(model, turn={"n": n}))
+            except RuntimeError as exc:
+                results.append(f"raised {exc}")
+            results.append(model.state)
+        runs.append((log, results))
+    assert runs[0] == runs[1]
+
+
+def test_the_direct_path_is_taken_only_for_turn_calls() -> None:
+    log: list[str] = []
+    machine = _turn_call_machine(_Machine, log, {})
+    go = machine.events["go"].transitions["a"][0]
+    assert go._direct is not None
+    # a callback of another kind: the transition keeps to the wrappers' path, in order
+    go.add_callback("before", lambda event: log.append("plain"))
+    assert go._plain and go._direct is None
+    model = _Model("a")
+    machine.add_model(model, initial="a")
+    assert machine.events["go"].trigger(model, turn={"n": 0}) and model.state == "b"
+    assert log == ["c1@0", "c2@0", "u1@0", "x1:0", "x2:0", "plain"]
+
+
+def test_the_engines_transitions_take_the_direct_path(engine: Any) -> None:
+    transitions = [t for e in engine.machine.events.values()
+                   for ts in e.transitions.values() for t in ts]
+    assert transitions and all(t._direct is not None for t in transitions)

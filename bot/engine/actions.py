@@ -56,7 +56,14 @@ def questions_of(engine: Engine, ctx: dict[str, Any]) -> tuple[str, ...]:
     scope = ctx.get("scope")
     if not scope:
         return ()
-    pack_id = ctx.get("pack") or "praatplaat"
+    pack_id = ctx.get("pack")
+    if not pack_id:  # the Praatplaat (its version is the content's): by scope and role only
+        short = ("pp_questions", scope, ctx.get("role", "professional"))
+        found = engine.memo.get(short)
+        if found is None:
+            found = questions_of(engine, {"scope": scope, "role": short[2], "pack": "praatplaat"})
+            engine.memo[short] = found
+        return found
     team = None if engine.content.has_pack(pack_id) else ctx.get("team_id")
     key = ("questions", pack_id, ctx.get("pv"), team, scope, ctx.get("role", "professional"))
     found: tuple[str, ...] | None = engine.memo.get(key)
@@ -83,10 +90,12 @@ def run_questions(turn: Turn) -> tuple[str, ...]:
 
 
 def _question(turn: Turn) -> Question | None:
-    qs = run_questions(turn)
-    i = turn.ctx.get("i", 0)
+    ctx = turn.conv.context
+    engine = turn.engine
+    qs = questions_of(engine, ctx)
+    i = ctx.get("i", 0)
     if 0 <= i < len(qs):
-        return reflection_pack(turn.engine, turn.ctx).question(qs[i])  # type: ignore[no-any-return]
+        return reflection_pack(engine, ctx).question(qs[i])  # type: ignore[no-any-return]
     return None
 
 

@@ -119,15 +119,30 @@ class _Transition(Transition):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._plain = self._is_plain()
+        self._direct = self._direct_calls()
 
     def _is_plain(self) -> bool:
         return (not self.prepare and not self.after
                 and all(callable(f) for f in self.before)
                 and all(callable(c.func) for c in self.conditions))
 
+    def _direct_calls(self) -> tuple[tuple[tuple[Any, Any, Any], ...],
+                                     tuple[tuple[Any, Any], ...]] | None:
+        """Where every condition and ``before`` callback is a dialogue's :class:`_TurnCall`,
+        they are called here with the turn directly (the same functions and arguments in the
+        same order, without a wrapper's frame per call); else None."""
+        if not self._plain:
+            return None
+        if not all(isinstance(c.func, _TurnCall) for c in self.conditions) or not all(
+                isinstance(f, _TurnCall) for f in self.before):
+            return None
+        return (tuple((c.func.func, c.func.arg, c.target) for c in self.conditions),
+                tuple((f.func, f.arg) for f in self.before))
+
     def add_callback(self, trigger: str, func: Any) -> None:
         super().add_callback(trigger, func)
         self._plain = self._is_plain()
+        self._direct = self._direct_calls()
 
     def execute(self, event_data: EventData) -> bool:
         if self._plain and event_data.machine.lean():
@@ -136,11 +151,20 @@ class _Transition(Transition):
 
     def _run(self, event_data: EventData) -> bool:
         """:meth:`execute` of a plain transition on a lean machine."""
-        for cond in self.conditions:  # plain: every func is a callable
-            if not cond.func(event_data) == cond.target:  # type: ignore[operator]
-                return False
-        for func in self.before:
-            func(event_data)  # type: ignore[operator]
+        direct = self._direct
+        if direct is not None:  # the dialogue's own functions, called with the turn
+            turn = event_data.kwargs["turn"]
+            for check, arg, target in direct[0]:
+                if not check(turn, arg) == target:
+                    return False
+            for act, arg in direct[1]:
+                act(turn, arg)
+        else:
+            for cond in self.conditions:  # plain: every func is a callable
+                if not cond.func(event_data) == cond.target:  # type: ignore[operator]
+                    return False
+            for func in self.before:
+                func(event_data)  # type: ignore[operator]
         if self.dest:  # None: an internal transition, the state stays
             machine = event_data.machine
             states = machine.states
@@ -249,6 +273,21 @@ class _Machine(Machine):
                 func(event_data)
 
 
+class _TurnCall:
+    """A dialogue's condition or action as the machine holds it: called with the event, it
+    calls the registered function with the turn and the argument written after a colon in the
+    YAML (``value:ja``). A plain transition of the lean machine calls ``func`` directly."""
+
+    __slots__ = ("arg", "func")
+
+    def __init__(self, func: Callable[[Any, str | None], Any], arg: str | None) -> None:
+        self.func = func
+        self.arg = arg
+
+    def __call__(self, event: EventData) -> Any:
+        return self.func(event.kwargs["turn"], self.arg)
+
+
 class _Model:
     """What the shared machine moves: one per conversation, state only."""
 
@@ -304,6 +343,9 @@ class Engine:
         self.plugins = Plugins()
         #: derived values that depend only on content (e.g. a run's question list)
         self.memo: dict[Any, Any] = {}
+        #: a say-state's own options (its ``choices`` list): the Choices and their [label, value]
+        #: pairs as the context keeps them (``_p``), made once per state; never to be changed
+        self._static_choices: dict[str, tuple[tuple[Choice, ...], list[list[str]]]] = {}
         #: group rooms -> when an undecryptable message there was last explained (monotonic)
         self._explained: OrderedDict[tuple[str, str], float] = OrderedDict()
 
@@ -326,8 +368,7 @@ class Engine:
 
     def _callable(self, kind: str, name: str) -> Callable[[EventData], Any]:
         head, arg = _split(name)
-        func = self.registry[kind][head]
-        return lambda event: func(event.kwargs["turn"], arg)
+        return _TurnCall(self.registry[kind][head], arg)
 
     def _add_transitions(self) -> None:
         d = self.dialogues
@@ -722,14 +763,21 @@ class Engine:
         conv = turn.conv
         conv.context.pop(SCHEDULED, None)  # a new prompt: typed input is for this one now
         spec: StateSpec = self.dialogues.states[conv.state]
+        seen_choices: list[list[str]] | None = None  # "ch" below, made once for a say-state
         if spec.render:
             replies: list[Reply] = self.registry["renderer"][spec.render](turn)
         else:
             assert spec.say is not None
             if isinstance(spec.choices, str):
                 choices = self.registry["provider"][spec.choices](turn)
-            else:
-                choices = [Choice(c.label, c.value) for c in spec.choices or []]
+            else:  # the state's own options: the same every time
+                static = self._static_choices.get(conv.state)
+                if static is None:
+                    options = tuple(Choice(c.label, c.value) for c in spec.choices or [])
+                    static = (options, [[c.label, c.value] for c in options])
+                    self._static_choices[conv.state] = static
+                choices = list(static[0])
+                seen_choices = static[1]
             say = spec.short if turn.retry and spec.short else spec.say
             replies = [Reply(self.text(say), choices=choices, expects=spec.expects)]
         if spec.personal:  # e.g. a list of your own answers
@@ -747,11 +795,12 @@ class Engine:
         if spec.side_trip:
             prompt.side_trip = True
         # what the next input is matched against (a scale's 1..5 need no list)
-        seen: dict[str, Any] = {
-            "ex": prompt.expects,
-            "ch": [] if prompt.expects == "scale" else [[c.label, c.value] for c in prompt.choices],
-            "tx": spec.accepts_text,
-        }
+        if prompt.expects == "scale":
+            seen_choices = []
+        elif seen_choices is None:
+            seen_choices = [[c.label, c.value] for c in prompt.choices]
+        # (a say-state's "ch" is one list shared by every context that holds it: read only)
+        seen: dict[str, Any] = {"ex": prompt.expects, "ch": seen_choices, "tx": spec.accepts_text}
         if prompt.scale_labels:
             seen["sl"] = list(prompt.scale_labels)
         conv.context["_p"] = seen
