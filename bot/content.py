@@ -657,11 +657,10 @@ class Praatplaat(_Frozen, _Reflection):
         """All themes in Praatplaat order (by number)."""
         return list(self.index.themes)  # type: ignore[arg-type]
 
-    def theme(self, theme_id: str) -> Theme:  # type: ignore[override]
-        return super().theme(theme_id)  # type: ignore[return-value]
+    if TYPE_CHECKING:  # the shared lookups, typed as the Praatplaat's themes (no extra call)
+        def theme(self, theme_id: str) -> Theme: ...  # type: ignore[override]
 
-    def theme_of(self, question_id: str) -> Theme:  # type: ignore[override]
-        return super().theme_of(question_id)  # type: ignore[return-value]
+        def theme_of(self, question_id: str) -> Theme: ...  # type: ignore[override]
 
     def group_of(self, theme_id: str) -> Group:
         """The group a theme belongs to; KeyError if unknown."""
@@ -904,9 +903,10 @@ class Content(_Frozen):
     #: every other pack of the content directory, by file name
     packs: list[Pack] = Field(default_factory=list)
 
-    @property
+    @cached_property
     def version(self) -> str:
-        """Combined content version, stored with answers: ``praatplaat=<v>;kalender=<v>``."""
+        """Combined content version, stored with answers: ``praatplaat=<v>;kalender=<v>``
+        (made once: the content is frozen, and every saved answer asks)."""
         return f"praatplaat={self.praatplaat.version};kalender={self.kalender.version}"
 
     @property

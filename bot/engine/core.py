@@ -909,5 +909,8 @@ def _match_choice(raw: str, choices: list[list[str]], *, pressed: bool = False,
     text is understood by :func:`bot.engine.understand.match_choice` (numbers, labels and
     close typos, never the values, which are button data and often English)."""
     if pressed:
-        return next((value for _label, value in choices if raw == value), None)
+        for _label, value in choices:
+            if raw == value:
+                return value
+        return None
     return understand.match_choice(raw, choices, numbers=numbers, loose=loose)
