@@ -195,13 +195,26 @@ def _turn_call_machine(cls: type[Machine], log: list[str], answers: dict[str, An
     ({"c1": [], "c3": 1}, ["go"]),  # not a bool: compared with == True, as the library does
     ({"c1": 1, "c2": "yes"}, ["go", "back", "go"]),
 ])
-def test_direct_calls_agree_with_the_library(answers: dict[str, Any], steps: list[str]) -> None:
+@pytest.mark.parametrize("state_callbacks", [False, True])
+def test_direct_calls_agree_with_the_library(answers: dict[str, Any], steps: list[str],
+                                             state_callbacks: bool) -> None:
     """A plain transition whose callables are all :class:`_TurnCall` calls the registered
-    functions with the turn directly: same calls, same order, same results as the library."""
+    functions with the turn directly: same calls, same order, same results as the library,
+    also where states have enter and exit callbacks (they get the event's data)."""
     runs = []
     for cls in (_Machine, Machine):
         log: list[str] = []
         machine = _turn_call_machine(cls, log, answers)
+        if state_callbacks:
+            def seen(what: str, log: list[str] = log) -> Callable[[EventData], None]:
+                def callback(event: EventData) -> None:
+                    log.append(f"{what}:{event.event.name}:{event.transition.source}>"
+                               f"{event.transition.dest}:{event.state.name}:"
+                               f"{event.model.state}:{event.kwargs['turn']['n']}")
+                return callback
+            for name in ("a", "b", "c"):
+                machine.get_state(name).add_callback("enter", seen(f"enter-{name}"))
+            machine.get_state("a").add_callback("exit", seen("exit-a"))
         model = _Model("a") if cls is _Machine else Plain("a")
         machine.add_model(model, initial="a")
         results: list[Any] = []

@@ -149,6 +149,38 @@ class _Transition(Transition):
             return self._run(event_data)
         return bool(super().execute(event_data))
 
+    def _run_direct(self, event: Event, state: State, model: Any, args: tuple[Any, ...],
+                    kwargs: dict[str, Any]) -> bool:
+        """:meth:`_run` of a transition whose callables are all :class:`_TurnCall` (``_direct``):
+        the same calls, in the same order. The event's data is made only when a state's
+        callbacks are there to take it (the source's exit, the destination's enter or final)."""
+        turn = kwargs["turn"]
+        checks, acts = self._direct  # type: ignore[misc]
+        for check, arg, target in checks:
+            if not check(turn, arg) == target:
+                return False
+        for act, arg in acts:
+            act(turn, arg)
+        if self.dest:  # None: an internal transition, the state stays
+            machine = event.machine
+            states = machine.states
+            source = states[self.source]
+            dest = states[self.dest]
+            if source.on_exit or dest.on_enter or dest.final:
+                event_data = EventData(state, event, machine, model, args, kwargs)
+                event_data.transition = self
+                if source.on_exit:
+                    source.exit(event_data)
+                setattr(model, machine.model_attribute, dest.value)
+                event_data.state = dest
+                if dest.on_enter:
+                    dest.enter(event_data)
+                if dest.final:
+                    machine.callbacks(machine.on_final, event_data)
+            else:
+                setattr(model, machine.model_attribute, dest.value)
+        return True
+
     def _run(self, event_data: EventData) -> bool:
         """:meth:`execute` of a plain transition on a lean machine."""
         direct = self._direct
@@ -208,14 +240,20 @@ class _Event(Event):
             _TRANSITIONS_LOG.warning(f"{machine.name}Can't trigger event {self.name} "
                                      f"from state {state.name}!")
             return False
-        event_data = EventData(state, self, machine, model, args, kwargs)
+        event_data: EventData | None = None  # made for the first transition that needs it
         for trans in transitions:  # the machine's transition_cls: _Transition
+            if trans._direct is not None:  # type: ignore[attr-defined]
+                if trans._run_direct(self, state, model, args, kwargs):  # type: ignore[attr-defined]
+                    return True
+                continue
+            if event_data is None:
+                event_data = EventData(state, self, machine, model, args, kwargs)
             event_data.transition = trans
             if trans._run(event_data) if trans._plain else trans.execute(  # type: ignore[attr-defined]
                     event_data):
                 event_data.result = True
                 break
-        return bool(event_data.result)
+        return bool(event_data is not None and event_data.result)
 
 
 class _Machine(Machine):
