@@ -875,12 +875,12 @@ def render_question(turn: Turn) -> list[Reply]:
     """The question under the cursor with its own anchors. The first question of a run also
     says where the questions come from, the first of a theme gives the theme's intro; after
     input that was not understood (``turn.retry``) only the short question is repeated."""
-    ctx = turn.ctx
-    pp = reflection_pack(turn.engine, ctx)
-    qs, i = run_questions(turn), ctx["i"]
+    ctx = turn.conv.context
+    engine = turn.engine
+    pp = reflection_pack(engine, ctx)
+    qs, i = questions_of(engine, ctx), ctx["i"]
     assert 0 <= i < len(qs)
     q: Question = pp.question(qs[i])
-    theme = pp.theme_of(q.id)
     anchors = (q.anchors.low, q.anchors.high) if q.anchors is not None else None
     if turn.retry:
         if q.kind == "scale":
@@ -893,17 +893,19 @@ def render_question(turn: Turn) -> list[Reply]:
     # the texts of this question at this place in the round are the same for everyone (content
     # and texts do not change while the engine runs): made once, only the person's earlier
     # answer is looked up per turn
-    owner = None if pp.id == "praatplaat" else ctx.get("team_id")  # a team's own pack
-    key = ("question_texts", pp.id, str(pp.version), owner, q.id, i, len(qs),
-           qs[i - 1] if i else None, team, editing)
-    texts: _QuestionTexts | None = turn.engine.memo.get(key)
+    praatplaat = pp.id == "praatplaat"
+    key = ("question_texts", pp.id, None if praatplaat else str(pp.version),
+           None if praatplaat else ctx.get("team_id"),  # a team's own pack
+           q.id, i, len(qs), qs[i - 1] if i else None, team, editing)
+    texts: _QuestionTexts | None = engine.memo.get(key)
     if texts is None:
+        theme = pp.theme_of(q.id)
         texts = _question_texts(turn, pp, q, theme, qs, i, team, editing)
-        turn.engine.memo[key] = texts
+        engine.memo[key] = texts
     if texts.pack_intro:
         from bot.engine.intros import unit_intro  # a pack's themes, cases and tips
 
-        replies += unit_intro(turn, pp, theme, first_of_round=i == 0)
+        replies += unit_intro(turn, pp, pp.theme_of(q.id), first_of_round=i == 0)
     elif texts.intro is not None:
         replies.append(Reply(texts.intro))
     text = texts.head
