@@ -44,13 +44,14 @@ def verdict(recent: str | None, number: int) -> Verdict:
     """Whether the event ``number`` is a replay, new, or for ``handled_events`` to say."""
     if not recent:
         return "ask"
-    tokens = recent.split(" ")
-    # the window is written by :func:`remember` only: canonical decimals, oldest first
-    if str(number) in tokens:
+    # the window is written by :func:`remember` only: canonical decimals, oldest first, one
+    # space between them (so a token is found between spaces without splitting the window)
+    if f" {number} " in f" {recent} ":
         return "replay"
-    if number > int(tokens[0]):  # newer than one of them, so newer than the smallest
-        return "new"
-    ids = [int(x) for x in tokens]  # a reordered window: the exact rule
+    space = recent.find(" ")
+    if number > int(recent if space < 0 else recent[:space]):  # newer than one of them, so
+        return "new"  # newer than the smallest
+    ids = [int(x) for x in recent.split(" ")]  # a reordered window: the exact rule
     if number in ids:
         return "replay"
     if number > min(ids):

@@ -1,0 +1,165 @@
+"""The engine's fast paths of a turn (issue 15) give what the general paths give: the replay
+window's check, the question lists and the question under the cursor of a Praatplaat round,
+and a say-state's own options made once per state. Each test fails when its fast path serves
+something the general path would not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.content import ROLES
+from bot.engine import replay
+from bot.engine.actions import ALL_ANSWERS, _question, questions_of, reflection_pack
+from bot.engine.core import Engine
+from bot.engine.messages import Incoming
+from bot.engine.turn import Turn
+from bot.store import Conversation
+
+
+def verdict_by_split(recent: str | None, number: int) -> replay.Verdict:
+    """:func:`replay.verdict` as it was written before its fast path (the reference)."""
+    if not recent:
+        return "ask"
+    tokens = recent.split(" ")
+    if str(number) in tokens:
+        return "replay"
+    if number > int(tokens[0]):
+        return "new"
+    ids = [int(x) for x in tokens]
+    if number in ids:
+        return "replay"
+    if number > min(ids):
+        return "new"
+    return "replay" if len(ids) >= replay.WINDOW else "ask"
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.integers(0, 10**18), min_size=0, max_size=20), st.integers(0, 10**18),
+       st.booleans())
+def test_the_replay_check_is_the_split_rule(ids: list[int], number: int, remembered: bool) -> None:
+    if remembered:  # a window as the engine writes it
+        recent: str | None = None
+        for n in ids:
+            recent = replay.remember(recent, n)
+    else:  # any order, even longer than a window
+        recent = " ".join(map(str, ids)) or None
+    assert replay.verdict(recent, number) == verdict_by_split(recent, number)
+    for near in {*ids[:3], *(n + 1 for n in ids[-2:]), *(max(n - 1, 0) for n in ids[:2])}:
+        assert replay.verdict(recent, near) == verdict_by_split(recent, near)
+
+
+def test_the_replay_check_on_digits_inside_other_ids() -> None:
+    # "12" is inside "112" and "121": only a whole id between spaces is a replay
+    for recent in ("112 121", "5 112", "121", "3 12", "12 30"):
+        for number in (12, 112, 121, 1, 2, 21, 30, 3):
+            assert replay.verdict(recent, number) == verdict_by_split(recent, number), (
+                recent, number)
+
+
+def _turn(engine: Engine, ctx: dict[str, Any]) -> Turn:
+    conv = Conversation(None, "console", "c1", 7, "reflect.question", ctx, 0, user_id="u1")
+    return Turn(engine, conv, Incoming("console", "u1", "c1", "text", text=""))
+
+
+def _expected_questions(engine: Engine, scope: str, role: str) -> tuple[str, ...]:
+    pp = engine.content.praatplaat
+    if scope == ALL_ANSWERS:
+        return tuple(q.id for t in pp.units for q in t.questions)
+    themes = pp.round_units() if scope == "tour" else [pp.theme(scope)]
+    return tuple(q.id for t in themes for q in t.questions if q.for_role(role))
+
+
+def test_the_praatplaat_question_lists_by_scope_and_role(engine: Engine) -> None:
+    scopes = ["tour", ALL_ANSWERS, *(t.id for t in engine.content.praatplaat.themes)]
+    for _ in range(2):  # the second time from the memo
+        for scope in scopes:
+            for role in ROLES:
+                expected = _expected_questions(engine, scope, role)
+                assert questions_of(engine, {"scope": scope, "role": role}) == expected
+                # the same round named with the Praatplaat's id takes the general path
+                assert questions_of(engine, {"scope": scope, "role": role,
+                                             "pack": "praatplaat"}) == expected
+
+
+def _other_pack(engine: Engine) -> tuple[Any, str]:
+    """A pack beside the Praatplaat, and a role with questions in its round."""
+    return next((p, role) for p in engine.content.packs for role in ROLES
+                if hasattr(p, "round_units") and any(
+                    q.for_role(role) for t in p.round_units() for q in t.questions))
+
+
+def test_a_round_of_another_pack_never_gets_the_praatplaats_list(engine: Engine) -> None:
+    pack, role = _other_pack(engine)
+    praatplaat = questions_of(engine, {"scope": "tour", "role": role})
+    other = questions_of(engine, {"scope": "tour", "role": role, "pack": pack.id,
+                                  "pv": str(pack.version)})
+    assert other == tuple(q.id for t in pack.round_units() for q in t.questions
+                          if q.for_role(role))
+    assert other and other != praatplaat
+    # a list kept in the context (version 0.1) wins
+    assert questions_of(engine, {"scope": "tour", "qs": ["x", "y"]}) == ("x", "y")
+
+
+@pytest.mark.parametrize("pack", ["praatplaat", None, "other"])
+def test_the_question_under_the_cursor(engine: Engine, pack: str | None) -> None:
+    ctx: dict[str, Any] = {"scope": "tour", "role": "professional", "team_id": 1}
+    if pack == "other":
+        other, ctx["role"] = _other_pack(engine)
+        pack = other.id
+    if pack:
+        ctx["pack"] = pack
+        if pack != "praatplaat":
+            ctx["pv"] = str(engine.content.pack(pack).version)
+    turn = _turn(engine, ctx)
+    qs = questions_of(engine, ctx)
+    assert qs
+    for i in [*range(len(qs)), len(qs), len(qs) + 3, -1]:
+        ctx["i"] = i
+        found = _question(turn)
+        if 0 <= i < len(qs):
+            assert found is reflection_pack(engine, ctx).question(qs[i])
+        else:
+            assert found is None
+    # the cursor moves, the scope changes, the list is kept in the context: never stale
+    ctx["i"] = 0
+    ctx["scope"] = engine.content.praatplaat.themes[3].id
+    ctx.pop("pack", None)
+    assert _question(turn) is engine.content.praatplaat.themes[3].questions[0]
+    ctx["qs"] = [engine.content.praatplaat.themes[5].questions[1].id]
+    assert _question(turn) is engine.content.praatplaat.themes[5].questions[1]
+    ctx.pop("scope")
+    ctx.pop("qs")
+    assert _question(turn) is None
+
+
+def test_a_say_states_options_are_its_own_every_time(engine: Engine, tmp_path: Path) -> None:
+    """The options of a say-state are made once per state: each prompt still gets its own
+    list (a transport may change it), and what the context keeps to match input is the
+    state's options."""
+    spec = engine.dialogues.states["reflect.share"]
+    assert isinstance(spec.choices, list) and spec.choices
+    pairs = [[c.label, c.value] for c in spec.choices]
+    turn = _turn(engine, {"scope": "tour", "i": 0})
+    turn.conv.state = "reflect.share"
+    first = engine._render_prompt(turn)[-1]
+    assert [[c.label, c.value] for c in first.choices] == pairs
+    assert turn.ctx["_p"]["ch"] == pairs
+    first.choices.clear()  # what a transport does with its reply is its own
+    second_turn = _turn(engine, {"scope": "tour", "i": 0})
+    second_turn.conv.state = "reflect.share"
+    second = engine._render_prompt(second_turn)[-1]
+    assert [[c.label, c.value] for c in second.choices] == pairs
+    assert second_turn.ctx["_p"]["ch"] == pairs
+    # another say-state gets its own options, not the first one's
+    other = _turn(engine, {"scope": "tour", "i": 0})
+    other.conv.state = "reflect.explain"
+    prompt = engine._render_prompt(other)[-1]
+    explain = engine.dialogues.states["reflect.explain"].choices
+    assert isinstance(explain, list)
+    assert [[c.label, c.value] for c in prompt.choices] == [[c.label, c.value] for c in explain]
+    assert other.ctx["_p"]["ch"] != pairs
