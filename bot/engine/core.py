@@ -364,6 +364,8 @@ class Engine:
         #: texts without values of the caller's, filled in once (see :meth:`text`)
         self._plain_texts: dict[str, str] = {}
         self.registry = REGISTRY
+        #: the prompt renderers by name (looked up once per prompt)
+        self._renderers = self.registry["renderer"]
         self._check_names()
         self.machine = _Machine(
             model=None,
@@ -625,16 +627,18 @@ class Engine:
         store = self.store
         # a person's own turn on a platform with ordered event ids: the replay check rides in
         # the conversation row (bot.engine.replay); everything else claims the event id
-        private = not inc.is_group and inc.kind not in ("undecryptable", "poll")
+        kind = inc.kind
+        private = not inc.is_group and kind != "undecryptable" and kind != "poll"
         number = replay.ordered_id(inc.platform, inc.event_id) if private else None
-        if number is None and inc.event_id and not store.claim_event(inc.platform, inc.event_id):
-            return []  # a replayed event
-        if inc.kind == "undecryptable":
-            return self._undecryptable(inc)
-        if inc.kind == "poll":  # a native poll's counts: no person, no conversation
-            return _session.handle_poll(self, inc)
-        if inc.is_group:
-            return handle_group(self, inc)
+        if number is None:
+            if inc.event_id and not store.claim_event(inc.platform, inc.event_id):
+                return []  # a replayed event
+            if kind == "undecryptable":
+                return self._undecryptable(inc)
+            if kind == "poll":  # a native poll's counts: no person, no conversation
+                return _session.handle_poll(self, inc)
+            if inc.is_group:
+                return handle_group(self, inc)
         # the conversation is the sender's, never the room's (a room can change hands)
         conv = store.load_conversation(inc.platform, inc.user_id)
         seen: replay.Verdict = "new"
@@ -732,34 +736,38 @@ class Engine:
 
     def _trigger_for(self, turn: Turn) -> str | None:
         """Which trigger this input is, or None after replying with a hint."""
-        inc, ctx = turn.incoming, turn.ctx
-        if inc.kind == "text" and ctx.get(SCHEDULED):
+        inc, conv = turn.incoming, turn.conv
+        ctx = conv.context
+        kind = inc.kind
+        if kind == "text" and ctx.get(SCHEDULED):
             picked = _match_scheduled(inc.text, ctx[SCHEDULED])
             if picked is not None:  # typed to the last scheduled message: it is pressed
                 del ctx[SCHEDULED]
                 inc.kind, inc.value = "choice", picked
-        if inc.kind == "command":
+                kind = "choice"
+        if kind == "command":
             name = self.dialogues.command_names.get((inc.command or "").lower())
             if name is None:
                 turn.say("unknown_command")
                 return None
             turn.args = inc.args.strip()
             return f"cmd_{name}"
-        raw = (inc.value if inc.kind == "choice" and inc.value is not None else inc.text) or ""
-        head, sep, rest = raw.partition(":")
-        if sep and head in BUTTON_TRIGGERS and inc.kind == "choice":
-            turn.value = rest
-            return head
-        if inc.kind == "choice" and inc.prompt_token and inc.prompt_token != str(turn.conv.prompt_seq):
-            notice = self.dialogues.text("stale_button")
-            turn.replies.append(Reply(notice, notice=notice))
-            return None
+        pressed = kind == "choice"
+        raw = (inc.value if pressed and inc.value is not None else inc.text) or ""
+        if pressed:
+            head, sep, rest = raw.partition(":")
+            if sep and head in BUTTON_TRIGGERS:
+                turn.value = rest
+                return head
+            if inc.prompt_token and inc.prompt_token != str(conv.prompt_seq):
+                notice = self.dialogues.text("stale_button")
+                turn.replies.append(Reply(notice, notice=notice))
+                return None
         prompt = ctx.get("_p") or {}
         expects = prompt.get("ex", "none")
         stripped = raw.strip()
-        pressed = inc.kind == "choice"
         labels: list[str] | None = prompt.get("sl")
-        spec = self.dialogues.states.get(turn.conv.state)
+        spec = self.dialogues.states.get(conv.state)
         takes_score = spec is not None and spec.accepts_scale
         if expects == "scale" or takes_score:
             # a scale question: digits, number words, its anchors; a state that takes a
@@ -799,33 +807,35 @@ class Engine:
         """The state's prompt; after a miss (``turn.retry``) its short form: a say-state's
         ``short`` text, and renderers leave out intros."""
         conv = turn.conv
-        conv.context.pop(SCHEDULED, None)  # a new prompt: typed input is for this one now
-        spec: StateSpec = self.dialogues.states[conv.state]
+        ctx = conv.context
+        ctx.pop(SCHEDULED, None)  # a new prompt: typed input is for this one now
+        state = conv.state
+        spec: StateSpec = self.dialogues.states[state]
         seen_choices: list[list[str]] | None = None  # "ch" below, made once for a say-state
         if spec.render:
-            replies: list[Reply] = self.registry["renderer"][spec.render](turn)
+            replies: list[Reply] = self._renderers[spec.render](turn)
         else:
             assert spec.say is not None
             if isinstance(spec.choices, str):
                 choices = self.registry["provider"][spec.choices](turn)
             else:  # the state's own options: the same every time
-                static = self._static_choices.get(conv.state)
+                static = self._static_choices.get(state)
                 if static is None:
                     options = tuple(Choice(c.label, c.value) for c in spec.choices or [])
                     static = (options, [[c.label, c.value] for c in options])
-                    self._static_choices[conv.state] = static
+                    self._static_choices[state] = static
                 choices = list(static[0])
                 seen_choices = static[1]
             say = spec.short if turn.retry and spec.short else spec.say
-            replies = [Reply(self.text(say), choices=choices, expects=spec.expects)]
+            replies = [Reply(self.text(say), choices, spec.expects)]
         if spec.personal:  # e.g. a list of your own answers
             for reply in replies:
                 reply.personal = True
         prompt = replies[-1]
-        key = f"{conv.state}|{conv.context.get('run')}|{conv.context.get('i')}"
-        if conv.context.get("_pk") != key:
+        key = f"{state}|{ctx.get('run')}|{ctx.get('i')}"
+        if ctx.get("_pk") != key:
             conv.prompt_seq += 1
-            conv.context["_pk"] = key
+            ctx["_pk"] = key
         prompt.prompt_token = str(conv.prompt_seq)
         prompt.is_prompt = True
         if spec.accepts_scale:
@@ -841,7 +851,7 @@ class Engine:
         seen: dict[str, Any] = {"ex": prompt.expects, "ch": seen_choices, "tx": spec.accepts_text}
         if prompt.scale_labels:
             seen["sl"] = list(prompt.scale_labels)
-        conv.context["_p"] = seen
+        ctx["_p"] = seen
         return replies
 
     # -- replies owed ----------------------------------------------------------------------
