@@ -59,11 +59,11 @@ def questions_of(engine: Engine, ctx: dict[str, Any]) -> tuple[str, ...]:
     pack_id = ctx.get("pack")
     if not pack_id:  # the Praatplaat (its version is the content's): by scope and role only
         short = ("pp_questions", scope, ctx.get("role", "professional"))
-        found = engine.memo.get(short)
-        if found is None:
-            found = questions_of(engine, {"scope": scope, "role": short[2], "pack": "praatplaat"})
-            engine.memo[short] = found
-        return found
+        listed: tuple[str, ...] | None = engine.memo.get(short)
+        if listed is None:
+            listed = questions_of(engine, {"scope": scope, "role": short[2], "pack": "praatplaat"})
+            engine.memo[short] = listed
+        return listed
     team = None if engine.content.has_pack(pack_id) else ctx.get("team_id")
     key = ("questions", pack_id, ctx.get("pv"), team, scope, ctx.get("role", "professional"))
     found: tuple[str, ...] | None = engine.memo.get(key)

@@ -133,11 +133,18 @@ class _Transition(Transition):
         same order, without a wrapper's frame per call); else None."""
         if not self._plain:
             return None
-        if not all(isinstance(c.func, _TurnCall) for c in self.conditions) or not all(
-                isinstance(f, _TurnCall) for f in self.before):
-            return None
-        return (tuple((c.func.func, c.func.arg, c.target) for c in self.conditions),
-                tuple((f.func, f.arg) for f in self.before))
+        checks: list[tuple[Any, Any, Any]] = []
+        for cond in self.conditions:
+            check = cond.func
+            if not isinstance(check, _TurnCall):
+                return None
+            checks.append((check.func, check.arg, cond.target))
+        acts: list[tuple[Any, Any]] = []
+        for act in self.before:
+            if not isinstance(act, _TurnCall):
+                return None
+            acts.append((act.func, act.arg))
+        return tuple(checks), tuple(acts)
 
     def add_callback(self, trigger: str, func: Any) -> None:
         super().add_callback(trigger, func)
