@@ -788,14 +788,14 @@ def menu_choices(turn: Turn) -> list[Choice]:
     a granted right (report, managing the team) add options, after those."""
     from bot.packs import library
 
-    lib = library(turn.engine)
     team = turn.ctx.get("team_id")
+    praatplaat, packs = library(turn.engine).menu(team, str(turn.ctx.get("role", "professional")))
     choices = [Choice("Verder waar je was", "resume")]
-    if lib.is_enabled(team, "praatplaat"):  # a team may use other packs only
+    if praatplaat:  # a team may use other packs only
         choices += [Choice("Hele ronde (10 thema's)", "tour"), Choice("Eén thema kiezen", "theme")]
     choices += [Choice("Antwoorden bekijken of aanpassen", "review"),
                 Choice("Mijn reflecties door de tijd", "mine")]
-    if lib.member_packs(team, str(turn.ctx.get("role", "professional"))):
+    if packs:
         choices.append(Choice(turn.text("menu_packs"), "packs"))
     if may_read(turn) or demo_report_available(turn):  # a granted right, not the role
         choices.append(Choice("Teamrapport", "report"))
