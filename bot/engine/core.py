@@ -16,6 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import Enum
+from functools import partial
 from typing import Any
 
 from transitions import Event, EventData, Machine, State, Transition
@@ -363,7 +364,7 @@ class Engine:
         self.store = store
         self.content = content or get_content()
         self.dialogues = dialogues or load_dialogues()
-        self.clock = clock or (lambda: datetime.now(UTC))
+        self.clock = clock or partial(datetime.now, UTC)  # (no Python frame per call)
         self.settings = settings or {}
         #: values every text may use (``{controller}`` in the consent text, ...)
         self.text_values: dict[str, str] = text_values(
