@@ -204,3 +204,14 @@ def test_the_menus_packs_from_one_look_at_the_choices(store: Any) -> None:
         store.set_pack_choice(team, pack_id, False)
         agree()
     assert lib.menu(team, "manager")[1] == []
+
+
+def test_the_theme_list_is_the_contents_and_each_reply_its_own(engine: Engine) -> None:
+    from bot.engine.actions import theme_choices
+
+    turn = _turn(engine, {})
+    expected = [(f"{t.number}. {t.title}", t.id) for t in engine.content.praatplaat.themes]
+    first = theme_choices(turn)
+    assert [(c.label, c.value) for c in first] == expected
+    first.clear()  # what a transport does with its reply is its own
+    assert [(c.label, c.value) for c in theme_choices(turn)] == expected

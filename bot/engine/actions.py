@@ -806,7 +806,14 @@ def menu_choices(turn: Turn) -> list[Choice]:
 
 @provider("theme_choices")
 def theme_choices(turn: Turn) -> list[Choice]:
-    return [Choice(f"{t.number}. {t.title}", t.id) for t in turn.content.praatplaat.themes]
+    """The Praatplaat's themes (made once per engine: content does not change while it runs;
+    Choice is immutable, every reply gets its own list)."""
+    found: tuple[Choice, ...] | None = turn.engine.memo.get("theme_choices")
+    if found is None:
+        found = tuple(Choice(f"{t.number}. {t.title}", t.id)
+                      for t in turn.content.praatplaat.themes)
+        turn.engine.memo["theme_choices"] = found
+    return list(found)
 
 
 def round_answers(turn: Turn) -> dict[str, dict[str, Any]]:

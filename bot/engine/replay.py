@@ -45,9 +45,15 @@ def verdict(recent: str | None, number: int) -> Verdict:
     if not recent:
         return "ask"
     # the window is written by :func:`remember` only: canonical decimals, oldest first, one
-    # space between them (so a token is found between spaces without splitting the window)
-    if f" {number} " in f" {recent} ":
-        return "replay"
+    # space between them (so a token is found between spaces without splitting the window;
+    # a new id, the common case, is not found at all)
+    token = str(number)
+    at = recent.find(token)
+    while at >= 0:
+        end = at + len(token)
+        if (at == 0 or recent[at - 1] == " ") and (end == len(recent) or recent[end] == " "):
+            return "replay"
+        at = recent.find(token, at + 1)
     space = recent.find(" ")
     if number > int(recent if space < 0 else recent[:space]):  # newer than one of them, so
         return "new"  # newer than the smallest
