@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bot.content import ROLES
@@ -215,3 +215,40 @@ def test_the_theme_list_is_the_contents_and_each_reply_its_own(engine: Engine) -
     assert [(c.label, c.value) for c in first] == expected
     first.clear()  # what a transport does with its reply is its own
     assert [(c.label, c.value) for c in theme_choices(turn)] == expected
+
+
+_OPTION_SETS = [
+    [["Verder", "verder"]],
+    [["Ja, anoniem delen", "ja"], ["Nee, alleen voor mij", "nee"]],
+    [["Ja, ik doe mee", "ja"], ["Nee, ik doe niet mee", "nee"], ["Later", "later"]],
+    [["1. Samenhang in het team", "samenhang"], ["2. Opdrachten (wijk)", "opdrachten"]],
+]
+_WORDS = ["verder", "verdr", "ver", "ja", "nee", "niet", "geen", "anoniem", "delen", "deel",
+          "alleen", "voor", "mij", "ik", "doe", "mee", "later", "samenhang", "samnhang", "team",
+          "opdrachten", "wijk", "soms", "lastig", "door", "wisselende", "bezetting", "liever",
+          "Één", "thema's", "!", ",", "2"]
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.sampled_from(_OPTION_SETS),
+       st.lists(st.sampled_from(_WORDS) | st.text(alphabet="abdenrstv ", max_size=8),
+                min_size=1, max_size=7),
+       st.sampled_from(["typo", "words", "none"]), st.booleans())
+@example(_OPTION_SETS[0], ["ver"], "typo", False)  # the start of a label
+@example(_OPTION_SETS[0], ["verdr"], "typo", False)  # a typo of a label
+@example(_OPTION_SETS[1], ["nee,", "alleen", "voor"], "typo", True)
+@example(_OPTION_SETS[2], ["niet", "mee"], "typo", True)
+@example(_OPTION_SETS[0], ["soms", "lastig", "door", "wisselende", "bezetting"], "typo", False)
+def test_a_typed_answer_is_matched_as_without_the_typo_shortcut(
+        choices: list[list[str]], words: list[str], loose: str, numbers: bool) -> None:
+    """The shortcut for typed text that cannot be an option (``_typo_possible``) gives what the
+    whole rule gives."""
+    from unittest import mock
+
+    from bot.engine import understand
+
+    raw = " ".join(words)
+    fast = understand.match_choice(raw, choices, numbers=numbers, loose=loose)
+    with mock.patch.object(understand, "_typo_possible", lambda text, keys: True):
+        whole = understand.match_choice(raw, choices, numbers=numbers, loose=loose)
+    assert fast == whole

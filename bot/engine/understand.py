@@ -182,6 +182,15 @@ def _word_score(typed: list[str], label_words: list[str]) -> int:
     return score
 
 
+def _typo_possible(text: str, keys: Sequence[tuple[Sequence[str], str]]) -> bool:
+    """Whether ``text`` is a close typo or the start of any option's label: with ``"typo"``
+    the only way past the exact forms (below, checked once for every option before the
+    sentence's words are looked at: a sentence typed as free text, the common case, stops
+    here)."""
+    return len(text) >= 3 and any(_close(text, k) or k.startswith(text)
+                                  for ks, _ in keys for k in ks)
+
+
 def match_choice(raw: str, choices: Sequence[Sequence[str]], *, numbers: bool = True,
                  loose: str = "words") -> str | None:
     """The value of the option ``raw`` (typed text) picks, or None.
@@ -205,7 +214,7 @@ def match_choice(raw: str, choices: Sequence[Sequence[str]], *, numbers: bool = 
     exact = {value for ks, value in keys if text in ks}
     if exact:
         return exact.pop() if len(exact) == 1 else None
-    if loose == "none":
+    if loose == "none" or (loose == "typo" and not _typo_possible(text, keys)):
         return None
     typed_words = text.split()
     negated = any(w in NEGATIONS for w in typed_words)
