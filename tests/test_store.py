@@ -283,6 +283,25 @@ def test_save_answer_upserts_one_row_per_question(store: Store) -> None:
         store.save_answer(**common, scale=6)  # type: ignore[arg-type]
 
 
+def test_finish_run_keeps_when_a_run_was_finished(store: Store) -> None:
+    """Finishing is one UPDATE of an open run (the finish_run action no longer reads the run
+    first): finishing it again, later, must not move its end."""
+    team = store.create_team("A")
+    mid = store.get_or_create_member("console", "u")
+    run = store.start_run(mid, team, "tour", "2025-Q1")
+    store.finish_run(run)
+    store.conn.execute("UPDATE runs SET finished_at = '2025-01-02T03:04:05+00:00', "
+                       "last_activity_at = '2025-01-02T03:04:05+00:00' WHERE id = ?", (run,))
+    store.finish_run(run)
+    row = store.get_run(run)
+    assert row is not None
+    assert (row["finished_at"], row["last_activity_at"]) == ("2025-01-02T03:04:05+00:00",) * 2
+    other = store.start_run(mid, team, "tour", "2025-Q1")
+    store.finish_run(other)
+    found = store.get_run(other)
+    assert found is not None and found["finished_at"]
+
+
 def test_transaction_rolls_back_on_error(store: Store) -> None:
     with pytest.raises(RuntimeError):
         with store.transaction():

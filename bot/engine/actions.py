@@ -542,9 +542,7 @@ def finish_run(turn: Turn, arg: str | None) -> None:
     """Reaching the end of the questions finishes a run; reviewing or editing does not."""
     run_id = turn.ctx.get("run")
     if run_id and not turn.ctx.get("review"):
-        run = turn.store.get_run(int(run_id))
-        if run and not run["finished_at"]:
-            turn.store.finish_run(int(run_id))
+        turn.store.finish_run(int(run_id))  # an already finished run stays as it was
 
 
 @action("review_period")

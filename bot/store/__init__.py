@@ -747,9 +747,11 @@ class Store(OutboxQueries, DeliveryQueries, InsightQueries, AccessQueries,
         return self._one("SELECT * FROM runs WHERE id = ?", (run_id,))
 
     def finish_run(self, run_id: int) -> None:
+        """Finish a run that is still open; a finished one keeps when it was finished."""
         now = utcnow()
         self.conn.write(
-            "UPDATE runs SET finished_at = ?, last_activity_at = ? WHERE id = ?", (now, now, run_id)
+            "UPDATE runs SET finished_at = ?, last_activity_at = ? "
+            "WHERE id = ? AND finished_at IS NULL", (now, now, run_id)
         )
 
     def save_answer(
