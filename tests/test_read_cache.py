@@ -140,9 +140,76 @@ def test_the_watched_tables_cover_the_cached_reads(store: Store) -> None:
     """A cached read's rows can also go by a cascade from the tables they refer to, or change by
     a trigger: the watched tables must hold every parent, and there must be no trigger."""
     watched = set(WATCHED_TABLES) | set(READ_TABLES)
-    for table in ("team_pack_choices", "team_packs"):
+    for table in ("memberships", "team_pack_choices", "team_packs"):
         assert table in READ_TABLES
         parents = {row[2] for row in store.conn.execute(f"PRAGMA foreign_key_list({table})")}
         assert parents <= watched, (table, parents)
     assert store.conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall() == []
+
+
+# -- a person's teams (Store.memberships): read twice when a round starts -----------------------
+
+
+def _teams(store: Store, member: int) -> list[tuple[int, str, str]]:
+    with store.transaction():
+        return [(int(m["team_id"]), str(m["role"]), str(m["team_name"]))
+                for m in store.memberships(member)]
+
+
+def _member_in(store: Store, team: int) -> int:
+    member = store.get_or_create_member("telegram", "77", "Sam")
+    with store.transaction():
+        store.join_team(member, team, "professional")
+    assert [s for s in counted(store, lambda: _teams(store, member))[0]
+            if "memberships" in s] != []  # first read: the database
+    assert [s for s in counted(store, lambda: _teams(store, member))[0]
+            if "memberships" in s] == []  # then: from memory
+    return member
+
+
+def test_a_persons_teams_are_read_once_and_follow_joins_roles_and_renames(
+        store: Store) -> None:
+    team = store.create_team("Noord")
+    member = _member_in(store, team)
+    got = store.memberships(member)  # outside a transaction: the database, a new list
+    got.clear()
+    assert _teams(store, member) == [(team, "professional", "Noord")]
+    # a join within the turn that read them (a second team): the next read sees it
+    other = store.create_team("Zuid")
+    with store.transaction():
+        assert len(store.memberships(member)) == 1
+        store.join_team(member, other, "professional")
+        assert [m["team_id"] for m in store.memberships(member)] == [team, other]
+    assert [t[0] for t in _teams(store, member)] == [team, other]
+    _member_in(store, team)
+    with store.transaction():
+        store.set_member_role(member, "manager")
+    assert {t[1] for t in _teams(store, member)} == {"manager"}
+    _member_in(store, team)
+    with store.transaction():
+        store.conn.execute("UPDATE teams SET name = 'Noord-Oost' WHERE id = ?", (team,))
+    assert _teams(store, member)[0][2] == "Noord-Oost"
+    # a team deleted: its membership goes by a cascade
+    _member_in(store, team)
+    with store.transaction():
+        store.conn.execute("DELETE FROM teams WHERE id = ?", (other,))
+    assert [t[0] for t in _teams(store, member)] == [team]
+
+
+def test_a_persons_teams_follow_another_connection_and_a_failed_turn(
+        store: Store, tmp_path: Path) -> None:
+    team = store.create_team("Noord")
+    member = _member_in(store, team)
+    raw = sqlite3.connect(tmp_path / "teamspiegel.db")
+    raw.execute("DELETE FROM memberships WHERE member_id = ?", (member,))  # the CLI removes them
+    raw.commit()
+    raw.close()
+    assert _teams(store, member) == []
+    _member_in(store, team)
+    other = store.create_team("Zuid")
+    with pytest.raises(RuntimeError), store.transaction():
+        store.join_team(member, other, "professional")
+        assert len(store.memberships(member)) == 2
+        raise RuntimeError("the turn fails")
+    assert [t[0] for t in _teams(store, member)] == [team]

@@ -501,12 +501,16 @@ class Store(OutboxQueries, DeliveryQueries, InsightQueries, AccessQueries,
         )
 
     def memberships(self, member_id: int) -> list[dict[str, Any]]:
-        return self._all(
+        """The person's teams, in the order they joined (in a turn: a cached read, so a round's
+        start reads them once though it asks twice; a join or a role change empties it)."""
+        rows = self._cached_rows(
+            ("memberships", member_id),
             """SELECT m.team_id, m.role, t.name AS team_name, t.is_demo
                FROM memberships m JOIN teams t ON t.id = m.team_id
                WHERE m.member_id = ? ORDER BY m.joined_at""",
             (member_id,),
         )
+        return [{"team_id": r[0], "role": r[1], "team_name": r[2], "is_demo": r[3]} for r in rows]
 
     def team_members(self, team_id: int) -> list[dict[str, Any]]:
         return self._all(

@@ -24,8 +24,8 @@ Only immutable values are kept (the context as its stored JSON text): every load
 nothing behind. Loads outside a transaction always read the database.
 
 The same object keeps the small reads that many turns repeat and that change rarely (a team's
-pack choices and its own packs: :meth:`bot.store.Store._cached_rows`), under the same rules:
-the tables they read (``READ_TABLES``) are watched like the load's, a write to any watched
+pack choices and its own packs, a person's teams: :meth:`bot.store.Store._cached_rows`), under
+the same rules: the tables they read (``READ_TABLES``) are watched like the load's, a write to any watched
 table or a rollback empties both kinds of entry, another connection's commit too, and a read
 joins the cache only at the commit. Callers build their own dicts and lists from the tuples.
 """
@@ -42,7 +42,7 @@ __all__ = ["ConversationCache", "WatchedConnection", "may_change_loads"]
 #: what a conversation load reads: these tables, and the cascades of writes to them
 WATCHED_TABLES = ("conversations", "members", "snapshots", "teams")
 #: what the cached small reads read (:meth:`bot.store.Store._cached_rows`), and their parents
-READ_TABLES = ("team_pack_choices", "team_packs", "teams")
+READ_TABLES = ("memberships", "team_pack_choices", "team_packs", "teams")
 _WATCHED = re.compile(r"\b(?:" + "|".join(dict.fromkeys(WATCHED_TABLES + READ_TABLES))
                       + r")\b", re.IGNORECASE)
 #: the debt's bookkeeping (bot.store.delivery): it writes columns no load reads
