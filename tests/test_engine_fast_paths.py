@@ -14,7 +14,13 @@ from hypothesis import strategies as st
 
 from bot.content import ROLES
 from bot.engine import replay
-from bot.engine.actions import ALL_ANSWERS, _question, questions_of, reflection_pack
+from bot.engine.actions import (
+    ALL_ANSWERS,
+    _question,
+    menu_choices,
+    questions_of,
+    reflection_pack,
+)
 from bot.engine.core import Engine
 from bot.engine.messages import Incoming
 from bot.engine.turn import Turn
@@ -252,3 +258,46 @@ def test_a_typed_answer_is_matched_as_without_the_typo_shortcut(
     with mock.patch.object(understand, "_typo_possible", lambda text, keys: True):
         whole = understand.match_choice(raw, choices, numbers=numbers, loose=loose)
     assert fast == whole
+
+
+def test_the_menus_rights_read_says_what_report_teams_and_owned_teams_say(
+        store: Any, engine: Engine) -> None:
+    """The menu asks both rights in one statement (``Store.rights``); it must agree with the two
+    reads it replaces in every case: none, a reader, an owner, the Demoteam, an owner who left
+    the team (owns, but reads nothing: no membership), rights taken away."""
+    team = store.create_team("Noord")
+    demo = store.create_team("Demoteam", is_demo=True)
+    people = {name: store.get_or_create_member("telegram", str(i), name)
+              for i, name in enumerate(("niemand", "lezer", "eigenaar", "demo", "weg"), 1)}
+    with store.transaction():
+        for name, member in people.items():
+            store.join_team(member, demo if name == "demo" else team, "professional")
+        store.grant_access(team, people["lezer"], "reader", by=None, via="cli")
+        store.grant_access(team, people["eigenaar"], "owner", by=None, via="cli")
+        store.grant_access(team, people["weg"], "owner", by=None, via="cli")
+        for access in ("reader", "owner"):  # as an older database may hold it: the Demoteam
+            store.conn.execute(  # gives no right
+                """INSERT OR REPLACE INTO team_access (team_id, member_id, access, granted_via,
+                   granted_at) VALUES (?, ?, ?, 'cli', 'x')""", (demo, people["demo"], access))
+            assert store.rights(people["demo"]) == (False, False)
+
+    def both(member: int) -> tuple[bool, bool]:
+        return bool(store.report_teams(member)), bool(store.owned_teams(member))
+
+    expected = {"niemand": (False, False), "lezer": (True, False), "eigenaar": (True, True),
+                "demo": (False, False), "weg": (True, True)}
+    for name, member in people.items():
+        assert store.rights(member) == both(member) == expected[name], name
+    with store.transaction():
+        store.conn.execute("DELETE FROM memberships WHERE member_id = ?", (people["weg"],))
+        store.revoke_access(team, people["lezer"], by=None)
+    assert store.rights(people["weg"]) == both(people["weg"]) == (False, True)
+    assert store.rights(people["lezer"]) == both(people["lezer"]) == (False, False)
+    # and the menu shows what they say
+    turn = _turn(engine, {})
+    turn.conv.member_id = people["eigenaar"]
+    values = [c.value for c in menu_choices(turn)]
+    assert "report" in values and "access" in values
+    turn.conv.member_id = people["weg"]
+    values = [c.value for c in menu_choices(turn)]
+    assert "report" not in values and "access" in values

@@ -795,9 +795,12 @@ def menu_choices(turn: Turn) -> list[Choice]:
                 Choice("Mijn reflecties door de tijd", "mine")]
     if packs:
         choices.append(Choice(turn.text("menu_packs"), "packs"))
-    if may_read(turn) or demo_report_available(turn):  # a granted right, not the role
+    # both granted rights in one read (may_read and is_owner), not the role one answers as
+    reads, owns = turn.store.rights(turn.member_id) if turn.member_id is not None else (
+        False, False)
+    if reads or demo_report_available(turn):
         choices.append(Choice("Teamrapport", "report"))
-    if is_owner(turn, None):
+    if owns:
         choices.append(Choice("Team beheren", "access"))
     return choices
 

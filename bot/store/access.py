@@ -123,6 +123,19 @@ class AccessQueries:
     def is_owner(self, member_id: int | None, team_id: int) -> bool:
         return member_id is not None and self.access_of(member_id, team_id) == OWNER
 
+    def rights(self, member_id: int) -> tuple[bool, bool]:
+        """``(may read, owns)`` in one statement: whether :meth:`report_teams` and
+        :meth:`owned_teams` would list any team (the menu asks both at every showing)."""
+        row = self.conn.execute(
+            """SELECT EXISTS (SELECT 1 FROM team_access a JOIN teams t ON t.id = a.team_id
+                   JOIN memberships m ON m.member_id = a.member_id AND m.team_id = a.team_id
+                   WHERE a.member_id = ?1 AND t.is_demo = 0),
+               EXISTS (SELECT 1 FROM team_access a JOIN teams t ON t.id = a.team_id
+                   WHERE a.member_id = ?1 AND a.access = 'owner' AND t.is_demo = 0)""",
+            (member_id,),
+        ).fetchone()
+        return bool(row[0]), bool(row[1])
+
     def owned_teams(self, member_id: int) -> list[dict[str, Any]]:
         return self._access_rows(
             """SELECT t.id, t.name FROM team_access a JOIN teams t ON t.id = a.team_id
