@@ -301,3 +301,34 @@ def test_the_menus_rights_read_says_what_report_teams_and_owned_teams_say(
     turn.conv.member_id = people["weg"]
     values = [c.value for c in menu_choices(turn)]
     assert "report" not in values and "access" in values
+
+
+def test_a_summarys_answers_are_the_period_answers_it_replaces(store: Any) -> None:
+    """``Store.period_scores`` (the round's summary) gives each question's (scale, text) as
+    ``period_answers`` does: the person's own rows of that team, period and pack only, and of
+    several rows for a question (older databases: one per round) the latest."""
+    team, other = store.create_team("Noord"), store.create_team("Zuid")
+    me, you = (store.get_or_create_member("telegram", u, u) for u in ("1", "2"))
+    with store.transaction():
+        for member in (me, you):
+            for t in (team, other):
+                store.join_team(member, t, "professional")
+        runs = [store.start_run(me, team, "tour", "2026-Q3") for _ in range(2)]
+        mine = dict(member_id=me, team_id=team, role="professional", theme_id="t1",
+                    period="2026-Q3", content_version="1")
+        store.save_answer(run_id=runs[0], question_id="q1", scale=2, **mine)
+        store.save_answer(run_id=runs[0], question_id="q2", text="eerst", **mine)
+        store.save_answer(run_id=runs[1], question_id="q2", scale=4, text="later", **mine)
+        store.save_answer(run_id=runs[1], question_id="q3", text="", **mine)
+        store.conn.execute("UPDATE answers SET updated_at = '2026-07-0' || id")  # in id order
+        for elsewhere in ({"member_id": you}, {"team_id": other}, {"period": "2026-Q2"},
+                          {"pack": "teamdynamiek"}):
+            row = {**mine, **elsewhere}
+            run = store.start_run(row["member_id"], row["team_id"], "tour", row["period"])
+            store.save_answer(run_id=run, question_id="q1", scale=5, text="niet", **row)
+    for pack in ("praatplaat", "teamdynamiek"):
+        full = store.period_answers(me, team, "2026-Q3", pack)
+        assert store.period_scores(me, team, "2026-Q3", pack) == {
+            q: (r["scale"], r["text"]) for q, r in full.items()}
+    assert store.period_scores(me, team, "2026-Q3") == {
+        "q1": (2, None), "q2": (4, "later"), "q3": (None, "")}

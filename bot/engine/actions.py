@@ -951,19 +951,24 @@ def render_summary(turn: Turn) -> list[Reply]:
     """What the person answered for the round's questions in this period (every round in it
     counts: one answer per question). A review lists every question of the period."""
     ctx = turn.ctx
-    answers = round_answers(turn)
+    # the person's answers of the round's team, pack and period: question id -> (scale, text)
+    round_done(turn)
+    team, period, pack = ctx.get("done_for") or [None, "", "praatplaat"]
+    answers = turn.store.period_scores(turn.member_id, int(team), str(period), str(pack)) if (
+        team and turn.member_id is not None) else {}
     pp = reflection_pack(turn.engine, ctx)
     lines: list[str] = []
-    by_theme: dict[str, list[dict[str, Any]]] = {}
+    by_theme: dict[str, list[tuple[str, int | None, str | None]]] = {}
     for qid in run_questions(turn):
-        if qid in answers:
-            by_theme.setdefault(pp.theme_of(qid).id, []).append(answers[qid])
+        found = answers.get(qid)
+        if found is not None:
+            by_theme.setdefault(pp.theme_of(qid).id, []).append((qid, *found))
     for theme in pp.units:
         rows = by_theme.get(theme.id)
         if not rows:
             continue
-        scales = {r["question_id"]: r["scale"] for r in rows if r["scale"] is not None}
-        texts = sum(1 for r in rows if r["text"])
+        scales = {qid: scale for qid, scale, _ in rows if scale is not None}
+        texts = sum(1 for _, _, text in rows if text)
         parts = []
         own = own_theme_text(theme, scales)  # score items only: never opposite directions
         if own:

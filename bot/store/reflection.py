@@ -52,6 +52,18 @@ class ReflectionQueries:
         ).fetchall()
         return {row[0]: dict(zip(ANSWER_VALUES, row, strict=True)) for row in rows}
 
+    def period_scores(self, member_id: int, team_id: int, period: str,
+                      pack: str = "praatplaat") -> dict[str, tuple[int | None, str | None]]:
+        """:meth:`period_answers` as a round's summary reads them: question id -> (scale,
+        text), the same rows in the same order (the latest counts), without a dict per row."""
+        rows = self.conn.execute(
+            """SELECT question_id, scale, text FROM answers
+               WHERE member_id = ? AND +team_id = ? AND +period = ? AND +pack = ?
+               ORDER BY updated_at, id""",
+            (member_id, team_id, period, pack),
+        ).fetchall()
+        return {row[0]: (row[1], row[2]) for row in rows}
+
     def period_answer_runs(self, member_id: int, team_id: int, period: str,
                            pack: str = "praatplaat") -> dict[str, int]:
         """Question id -> the run whose row holds a person's answer in a team's period and
