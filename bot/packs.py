@@ -182,22 +182,11 @@ class PackLibrary:
     def member_packs(self, team_id: int | None, role: str) -> list[ReflectionPack]:
         """Packs with questions a member with ``role`` answers in the chat, other than the
         Praatplaat (which has its own menu entries): for "Meer vragen en casussen"."""
-        return self._members_of(self.enabled(team_id), role)
-
-    @staticmethod
-    def _members_of(packs: list[AnyPack], role: str) -> list[ReflectionPack]:
-        return [pack for pack in packs if isinstance(pack, Pack) and pack.units_for(role)]
-
-    def menu(self, team_id: int | None, role: str) -> tuple[bool, list[ReflectionPack]]:
-        """What the menu shows of a team's packs, from one look at its choices: whether the
-        Praatplaat is on (:meth:`is_enabled`) and :meth:`member_packs`."""
-        if team_id is None:
-            return "praatplaat" in DEFAULT_PACKS, self.member_packs(None, role)
-        uses = self.uses(int(team_id))
-        praatplaat = next((u.enabled for u in uses if u.pack.id == "praatplaat"), None)
-        if praatplaat is None:  # not among the built-in packs: as is_enabled decides
-            praatplaat = self.is_enabled(team_id, "praatplaat")
-        return praatplaat, self._members_of([u.pack for u in uses if u.enabled], role)
+        out: list[ReflectionPack] = []
+        for pack in self.enabled(team_id):
+            if isinstance(pack, Pack) and pack.units_for(role):
+                out.append(pack)
+        return out
 
 
 def library(engine: Any) -> PackLibrary:

@@ -171,47 +171,6 @@ def test_a_say_states_options_are_its_own_every_time(engine: Engine, tmp_path: P
     assert other.ctx["_p"]["ch"] != pairs
 
 
-def test_the_menus_packs_from_one_look_at_the_choices(store: Any) -> None:
-    """:meth:`PackLibrary.menu` says what :meth:`is_enabled` and :meth:`member_packs` say, for
-    no team, the defaults, the Praatplaat off, other packs on and off, a team's own pack; and
-    a choice made between two menus shows in the second (nothing kept between them)."""
-    import re
-
-    from bot.content import get_content
-    from bot.packs import PackLibrary, add_team_pack
-
-    content = get_content()
-    lib = PackLibrary(store, content)
-    team = store.create_team("Noord")
-
-    def agree() -> None:
-        for team_id in (None, team):
-            for role in ROLES:
-                on, packs = lib.menu(team_id, role)
-                assert on == lib.is_enabled(team_id, "praatplaat")
-                assert [p.id for p in packs] == [p.id for p in lib.member_packs(team_id, role)]
-
-    agree()
-    store.set_pack_choice(team, "praatplaat", False)
-    assert lib.menu(team, "professional")[0] is False
-    agree()
-    others = [p.id for p in content.packs]
-    for pack_id in others:
-        store.set_pack_choice(team, pack_id, True)
-        agree()
-    assert lib.menu(team, "manager")[1]
-    store.set_pack_choice(team, "praatplaat", True)
-    assert lib.menu(team, "professional")[0] is True
-    doc = (Path(__file__).parent.parent / "docs" / "content-packs.md").read_text(encoding="utf-8")
-    [example] = re.findall(r"```yaml\n(.*?)```", doc, flags=re.S)
-    add_team_pack(store, content, team, "onze-vragen.yaml", text=example)
-    agree()
-    for pack_id in [*others, "onze-vragen"]:
-        store.set_pack_choice(team, pack_id, False)
-        agree()
-    assert lib.menu(team, "manager")[1] == []
-
-
 def test_the_theme_list_is_the_contents_and_each_reply_its_own(engine: Engine) -> None:
     from bot.engine.actions import theme_choices
 

@@ -786,14 +786,14 @@ def menu_choices(turn: Turn) -> list[Choice]:
     a granted right (report, managing the team) add options, after those."""
     from bot.packs import library
 
+    lib = library(turn.engine)
     team = turn.ctx.get("team_id")
-    praatplaat, packs = library(turn.engine).menu(team, str(turn.ctx.get("role", "professional")))
     choices = [Choice("Verder waar je was", "resume")]
-    if praatplaat:  # a team may use other packs only
+    if lib.is_enabled(team, "praatplaat"):  # a team may use other packs only
         choices += [Choice("Hele ronde (10 thema's)", "tour"), Choice("Eén thema kiezen", "theme")]
     choices += [Choice("Antwoorden bekijken of aanpassen", "review"),
                 Choice("Mijn reflecties door de tijd", "mine")]
-    if packs:
+    if lib.member_packs(team, str(turn.ctx.get("role", "professional"))):
         choices.append(Choice(turn.text("menu_packs"), "packs"))
     # both granted rights in one read (may_read and is_owner), not the role one answers as
     reads, owns = turn.store.rights(turn.member_id) if turn.member_id is not None else (
