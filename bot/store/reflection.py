@@ -31,6 +31,18 @@ ANSWER_VALUES = ("question_id", "run_id", "scale", "text", "share_text")
 _ANSWER_VALUES = ", ".join(ANSWER_VALUES)
 
 
+#: a person's answers in one team's period and pack, oldest first (the latest counts). By the
+#: person's own answers (answers_member), never by the team's period: without the unary plus
+#: SQLite picks the team index and reads the whole team's quarter
+_PERIOD_ANSWERS = """FROM answers
+    WHERE member_id = ? AND +team_id = ? AND +period = ? AND +pack = ?
+    ORDER BY updated_at, id"""
+_PERIOD_VALUES_SQL = f"SELECT {_ANSWER_VALUES} {_PERIOD_ANSWERS}"
+_PERIOD_SCORES_SQL = f"SELECT question_id, scale, text {_PERIOD_ANSWERS}"
+_PERIOD_RUNS_SQL = f"SELECT question_id, run_id {_PERIOD_ANSWERS}"
+_ANSWER_ROW_SQL = f"SELECT {_ANSWER_VALUES} FROM answers WHERE run_id = ? AND question_id = ?"
+
+
 class ReflectionQueries:
     conn: sqlite3.Connection
 
@@ -42,38 +54,23 @@ class ReflectionQueries:
         Older databases may hold several rows for a question in one period (a round per run);
         the latest one (by ``updated_at``, then id) is the one that counts, as in reports.
         """
-        # by the person's own answers (answers_member), never by the team's period: without
-        # the unary plus SQLite picks answers_team_period and reads the whole team's quarter
-        rows = self.conn.execute(
-            f"""SELECT {_ANSWER_VALUES} FROM answers
-               WHERE member_id = ? AND +team_id = ? AND +period = ? AND +pack = ?
-               ORDER BY updated_at, id""",
-            (member_id, team_id, period, pack),
-        ).fetchall()
+        rows = self.conn.execute(_PERIOD_VALUES_SQL,
+                                 (member_id, team_id, period, pack)).fetchall()
         return {row[0]: dict(zip(ANSWER_VALUES, row, strict=True)) for row in rows}
 
     def period_scores(self, member_id: int, team_id: int, period: str,
                       pack: str = "praatplaat") -> dict[str, tuple[int | None, str | None]]:
         """:meth:`period_answers` as a round's summary reads them: question id -> (scale,
         text), the same rows in the same order (the latest counts), without a dict per row."""
-        rows = self.conn.execute(
-            """SELECT question_id, scale, text FROM answers
-               WHERE member_id = ? AND +team_id = ? AND +period = ? AND +pack = ?
-               ORDER BY updated_at, id""",
-            (member_id, team_id, period, pack),
-        ).fetchall()
+        rows = self.conn.execute(_PERIOD_SCORES_SQL,
+                                 (member_id, team_id, period, pack)).fetchall()
         return {row[0]: (row[1], row[2]) for row in rows}
 
     def period_answer_runs(self, member_id: int, team_id: int, period: str,
                            pack: str = "praatplaat") -> dict[str, int]:
         """Question id -> the run whose row holds a person's answer in a team's period and
         content pack."""
-        rows = self.conn.execute(  # the person's answers, not the team's (period_answers)
-            """SELECT question_id, run_id FROM answers
-               WHERE member_id = ? AND +team_id = ? AND +period = ? AND +pack = ?
-               ORDER BY updated_at, id""",
-            (member_id, team_id, period, pack),
-        ).fetchall()
+        rows = self.conn.execute(_PERIOD_RUNS_SQL, (member_id, team_id, period, pack)).fetchall()
         return {str(q): int(r) for q, r in rows}
 
     def latest_answer_period(self, member_id: int, team_id: int,
@@ -87,9 +84,7 @@ class ReflectionQueries:
 
     def answer_row(self, run_id: int, question_id: str) -> dict[str, Any] | None:
         """One answer of a run (:data:`ANSWER_VALUES`), or None."""
-        row = self.conn.execute(
-            f"SELECT {_ANSWER_VALUES} FROM answers WHERE run_id = ? AND question_id = ?",
-            (run_id, question_id)).fetchone()
+        row = self.conn.execute(_ANSWER_ROW_SQL, (run_id, question_id)).fetchone()
         return dict(zip(ANSWER_VALUES, row, strict=True)) if row else None
 
     def touch_run(self, run_id: int, now: str) -> None:
