@@ -98,6 +98,19 @@ def grant_command(team: dict[str, Any], member_ids: list[int]) -> str:
     return f"teamspiegel team grant {ref} {members}"
 
 
+#: the teams a member may read the reports of: a right on a real team (never the Demoteam)
+#: that they are still a member of (the one rule: :meth:`AccessQueries.rights`,
+#: :meth:`bot.store.insights.InsightQueries.report_teams` and ``may_read_team``)
+READABLE_TEAMS = """team_access a JOIN teams t ON t.id = a.team_id
+    JOIN memberships m ON m.member_id = a.member_id AND m.team_id = a.team_id
+    WHERE a.member_id = ? AND t.is_demo = 0"""
+#: the teams a member owns (never the Demoteam)
+OWNED_TEAMS = """team_access a JOIN teams t ON t.id = a.team_id
+    WHERE a.member_id = ? AND a.access = 'owner' AND t.is_demo = 0"""
+_RIGHTS = f"SELECT EXISTS (SELECT 1 FROM {READABLE_TEAMS}), EXISTS (SELECT 1 FROM {OWNED_TEAMS})"
+_OWNED = f"SELECT t.id, t.name FROM {OWNED_TEAMS} ORDER BY t.name"
+
+
 class AccessQueries:
     conn: sqlite3.Connection
 
@@ -126,23 +139,11 @@ class AccessQueries:
     def rights(self, member_id: int) -> tuple[bool, bool]:
         """``(may read, owns)`` in one statement: whether :meth:`report_teams` and
         :meth:`owned_teams` would list any team (the menu asks both at every showing)."""
-        row = self.conn.execute(
-            """SELECT EXISTS (SELECT 1 FROM team_access a JOIN teams t ON t.id = a.team_id
-                   JOIN memberships m ON m.member_id = a.member_id AND m.team_id = a.team_id
-                   WHERE a.member_id = ?1 AND t.is_demo = 0),
-               EXISTS (SELECT 1 FROM team_access a JOIN teams t ON t.id = a.team_id
-                   WHERE a.member_id = ?1 AND a.access = 'owner' AND t.is_demo = 0)""",
-            (member_id,),
-        ).fetchone()
+        row = self.conn.execute(_RIGHTS, (member_id, member_id)).fetchone()
         return bool(row[0]), bool(row[1])
 
     def owned_teams(self, member_id: int) -> list[dict[str, Any]]:
-        return self._access_rows(
-            """SELECT t.id, t.name FROM team_access a JOIN teams t ON t.id = a.team_id
-               WHERE a.member_id = ? AND a.access = 'owner' AND t.is_demo = 0
-               ORDER BY t.name""",
-            (member_id,),
-        )
+        return self._access_rows(_OWNED, (member_id,))
 
     def grant_access(
         self, team_id: int, member_id: int, access: str, *, by: int | None, via: str,

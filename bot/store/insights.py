@@ -6,6 +6,11 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
+from bot.store.access import READABLE_TEAMS
+
+_REPORT_TEAMS = f"SELECT t.id, t.name, m.role, a.access FROM {READABLE_TEAMS} ORDER BY t.name"
+_MAY_READ_TEAM = f"SELECT 1 FROM {READABLE_TEAMS} AND a.team_id = ?"
+
 
 class InsightQueries:
     conn: sqlite3.Connection
@@ -53,22 +58,10 @@ class InsightQueries:
     def report_teams(self, member_id: int) -> list[dict[str, Any]]:
         """Teams whose aggregates this member may read: id, name, the role the member answers
         as there, and the right (owner or reader)."""
-        return self._rows(
-            """SELECT t.id, t.name, m.role, a.access FROM team_access a
-               JOIN teams t ON t.id = a.team_id
-               JOIN memberships m ON m.member_id = a.member_id AND m.team_id = a.team_id
-               WHERE a.member_id = ? AND t.is_demo = 0
-               ORDER BY t.name""",
-            (member_id,),
-        )
+        return self._rows(_REPORT_TEAMS, (member_id,))
 
     def may_read_team(self, member_id: int, team_id: int) -> bool:
-        row = self.conn.execute(
-            """SELECT 1 FROM team_access a JOIN teams t ON t.id = a.team_id
-               JOIN memberships m ON m.member_id = a.member_id AND m.team_id = a.team_id
-               WHERE a.member_id = ? AND a.team_id = ? AND t.is_demo = 0""",
-            (member_id, team_id),
-        ).fetchone()
+        row = self.conn.execute(_MAY_READ_TEAM, (member_id, team_id)).fetchone()
         return row is not None
 
     # -- dashboard login links (single use, short-lived) -------------------------------------
