@@ -190,21 +190,13 @@ class _Transition(Transition):
         return True
 
     def _run(self, event_data: EventData) -> bool:
-        """:meth:`execute` of a plain transition on a lean machine."""
-        direct = self._direct
-        if direct is not None:  # the dialogue's own functions, called with the turn
-            turn = event_data.kwargs["turn"]
-            for check, arg, target in direct[0]:
-                if not check(turn, arg) == target:
-                    return False
-            for act, arg in direct[1]:
-                act(turn, arg)
-        else:
-            for cond in self.conditions:  # plain: every func is a callable
-                if not cond.func(event_data) == cond.target:  # type: ignore[operator]
-                    return False
-            for func in self.before:
-                func(event_data)  # type: ignore[operator]
+        """:meth:`execute` of a plain transition on a lean machine (:meth:`_Event.trigger` runs
+        a transition of :class:`_TurnCall` callables through :meth:`_run_direct` instead)."""
+        for cond in self.conditions:  # plain: every func is a callable
+            if not cond.func(event_data) == cond.target:  # type: ignore[operator]
+                return False
+        for func in self.before:
+            func(event_data)  # type: ignore[operator]
         if self.dest:  # None: an internal transition, the state stays
             machine = event_data.machine
             states = machine.states
