@@ -817,13 +817,20 @@ def theme_choices(turn: Turn) -> list[Choice]:
     return list(found)
 
 
-def round_answers(turn: Turn) -> dict[str, dict[str, Any]]:
-    """The person's answers in the round's team, pack and period (from every round in it)."""
+def _round_period(turn: Turn) -> tuple[int, int, str, str] | None:
+    """(member, team, period, pack) of the round's answers (every round in that period
+    counts), or None when there is no person or team to read them for."""
     round_done(turn)
     team, period, pack = turn.ctx.get("done_for") or [None, "", "praatplaat"]
     if not team or turn.member_id is None:
-        return {}
-    return turn.store.period_answers(turn.member_id, int(team), str(period), str(pack))
+        return None
+    return turn.member_id, int(team), str(period), str(pack)
+
+
+def round_answers(turn: Turn) -> dict[str, dict[str, Any]]:
+    """The person's answers in the round's team, pack and period (from every round in it)."""
+    where = _round_period(turn)
+    return {} if where is None else turn.store.period_answers(*where)
 
 
 @provider("answered_choices")
@@ -952,10 +959,8 @@ def render_summary(turn: Turn) -> list[Reply]:
     counts: one answer per question). A review lists every question of the period."""
     ctx = turn.ctx
     # the person's answers of the round's team, pack and period: question id -> (scale, text)
-    round_done(turn)
-    team, period, pack = ctx.get("done_for") or [None, "", "praatplaat"]
-    answers = turn.store.period_scores(turn.member_id, int(team), str(period), str(pack)) if (
-        team and turn.member_id is not None) else {}
+    where = _round_period(turn)
+    answers = {} if where is None else turn.store.period_scores(*where)
     pp = reflection_pack(turn.engine, ctx)
     lines: list[str] = []
     by_theme: dict[str, list[tuple[str, int | None, str | None]]] = {}
