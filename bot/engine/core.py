@@ -177,14 +177,7 @@ class _Transition(Transition):
             if source.on_exit or dest.on_enter or dest.final:
                 event_data = EventData(state, event, machine, model, args, kwargs)
                 event_data.transition = self
-                if source.on_exit:
-                    source.exit(event_data)
-                setattr(model, machine.model_attribute, dest.value)
-                event_data.state = dest
-                if dest.on_enter:
-                    dest.enter(event_data)
-                if dest.final:
-                    machine.callbacks(machine.on_final, event_data)
+                self._move(event_data)
             else:
                 setattr(model, machine.model_attribute, dest.value)
         return True
@@ -198,19 +191,26 @@ class _Transition(Transition):
         for func in self.before:
             func(event_data)  # type: ignore[operator]
         if self.dest:  # None: an internal transition, the state stays
-            machine = event_data.machine
-            states = machine.states
-            source = states[self.source]
-            if source.on_exit:
-                source.exit(event_data)
-            dest = states[self.dest]
-            setattr(event_data.model, machine.model_attribute, dest.value)
-            event_data.state = dest
-            if dest.on_enter:
-                dest.enter(event_data)
-            if dest.final:
-                machine.callbacks(machine.on_final, event_data)
+            self._move(event_data)
         return True
+
+    def _move(self, event_data: EventData) -> None:
+        """The state change of a plain transition with a destination, as the library makes
+        it: the source's exit callbacks, the model's new state, the destination's enter and
+        final callbacks (for :meth:`_run` and :meth:`_run_direct`)."""
+        machine = event_data.machine
+        states = machine.states
+        source = states[self.source]
+        if source.on_exit:
+            source.exit(event_data)
+        assert self.dest is not None  # (callers: only a transition with a destination)
+        dest = states[self.dest]
+        setattr(event_data.model, machine.model_attribute, dest.value)
+        event_data.state = dest
+        if dest.on_enter:
+            dest.enter(event_data)
+        if dest.final:
+            machine.callbacks(machine.on_final, event_data)
 
 
 class _Event(Event):
