@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -46,11 +46,12 @@ class SnapshotQueries:
         """The period a new answer of this team counts for at ``now`` (the one place that
         decides it): the current quarter, or the next open one when the team's round was closed
         early (see :func:`bot.periods.open_period`)."""
-        quarter = quarter_of(now)
-        known = self._prefetched_periods(team_id)  # a turn's common case: read with the load
-        if known is not None and quarter not in known:
-            return quarter  # what open_period answers when the quarter is not closed
-        return open_period(now, self.closed_periods(team_id, quarter))
+        # a turn's common case: the team's published periods as the load read them, all of
+        # them (open_period asks only about the quarter of ``now`` and the ones after it)
+        known: Collection[str] | None = self._prefetched_periods(team_id)
+        if known is None:
+            known = self.closed_periods(team_id, quarter_of(now))
+        return open_period(now, known)
 
     def answer_periods(self, team_id: int) -> list[str]:
         """Distinct periods with answers of one team, oldest first.
