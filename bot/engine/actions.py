@@ -91,23 +91,16 @@ def run_questions(turn: Turn) -> tuple[str, ...]:
 
 def _question(turn: Turn) -> Question | None:
     """The question under the cursor, if any (asked several times per turn: the Praatplaat's
-    round, the common case, is looked up without the general path's calls)."""
+    round, the common case, is looked up in its index without finding its pack first)."""
     ctx = turn.conv.context
     engine = turn.engine
     i = ctx.get("i", 0)
-    if "qs" not in ctx and not ctx.get("pack"):
-        scope = ctx.get("scope")
-        qs = engine.memo.get(("pp_questions", scope, ctx.get("role", "professional"))) if (
-            scope) else ()
-        if qs is None:
-            qs = questions_of(engine, ctx)
-        if 0 <= i < len(qs):
-            return engine.content.praatplaat.index.question[qs[i]]
-        return None
     qs = questions_of(engine, ctx)
-    if 0 <= i < len(qs):
-        return reflection_pack(engine, ctx).question(qs[i])  # type: ignore[no-any-return]
-    return None
+    if not 0 <= i < len(qs):
+        return None
+    if "qs" not in ctx and not ctx.get("pack"):
+        return engine.content.praatplaat.index.question[qs[i]]
+    return reflection_pack(engine, ctx).question(qs[i])  # type: ignore[no-any-return]
 
 
 def _questions_for(turn: Turn, scope: str,
